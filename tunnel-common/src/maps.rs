@@ -1,0 +1,49 @@
+//! Map names (kernel object names are cut at 15 bytes) and default sizes.
+//! The eBPF side declares each map once in `tunnel-ebpf/src/maps.rs` with
+//! these names; user space opens them by the same constants.
+
+/// tunnel id (u32, array index) → [`crate::tunnel::TunnelInfo`].
+pub const TUNNELS: &str = "TUNNELS";
+/// [`crate::tunnel::TunnelV4Key`] (local, remote IPv4) → tunnel id: 6in4 decap.
+pub const TUN_BY_V4: &str = "TUN_BY_V4";
+/// LPM trie: IPv6 prefix → tunnel id (the /64 and routed prefixes).
+pub const PREFIXES: &str = "PREFIXES";
+/// Per-CPU array, tunnel id → [`crate::stats::TunnelCounters`].
+pub const TUN_STATS: &str = "TUN_STATS";
+/// Per-CPU array, [`crate::stats::Drop`] → packets dropped for that reason.
+pub const DROPS: &str = "DROPS";
+/// Per-CPU array, [`crate::stats::Event`] → count.
+pub const EVENTS: &str = "EVENTS";
+/// Array(1) of [`crate::config::RuntimeConfig`].
+pub const CONFIG: &str = "CONFIG";
+/// Per-CPU array(1) of [`crate::config::RateLimitState`] (ICMP error bucket).
+pub const ICMP_RATE: &str = "ICMP_RATE";
+/// Devmap hash, ifindex → ifindex: interfaces XDP may redirect to.
+pub const TX_PORTS: &str = "TX_PORTS";
+
+/// Default capacity of the per-tunnel maps; the loader can change it.
+pub const DEFAULT_MAX_TUNNELS: u32 = 131_072;
+/// Default capacity of the prefix trie (a /64 plus a few routed prefixes each).
+pub const DEFAULT_MAX_PREFIXES: u32 = 4 * DEFAULT_MAX_TUNNELS;
+/// Interfaces the programs can redirect to.
+pub const MAX_TX_PORTS: u32 = 64;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_fit_kernel_object_names() {
+        for n in [
+            super::TUNNELS,
+            super::TUN_BY_V4,
+            super::PREFIXES,
+            super::TUN_STATS,
+            super::DROPS,
+            super::EVENTS,
+            super::CONFIG,
+            super::ICMP_RATE,
+            super::TX_PORTS,
+        ] {
+            assert!(n.len() <= 15, "{n} is longer than 15 bytes");
+        }
+    }
+}

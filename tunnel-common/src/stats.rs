@@ -1,0 +1,116 @@
+//! Counters: per-tunnel traffic, per-reason drops, and datapath events.
+
+/// Per-tunnel counters (`TUN_STATS`, per CPU). "rx" is what the PoP received
+/// from the user through the tunnel, "tx" what it sent to the user; bytes
+/// are inner IPv6 bytes (header included), as sit counts them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunnelCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+}
+const _: () = assert!(core::mem::size_of::<TunnelCounters>() == 32);
+
+impl core::ops::AddAssign for TunnelCounters {
+    fn add_assign(&mut self, o: Self) {
+        self.rx_packets += o.rx_packets;
+        self.rx_bytes += o.rx_bytes;
+        self.tx_packets += o.tx_packets;
+        self.tx_bytes += o.tx_bytes;
+    }
+}
+
+macro_rules! counter_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal,)* }) => {
+        $(#[$m])*
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name { $($(#[$vm])* $v,)* }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v,)*];
+            pub const COUNT: u32 = Self::ALL.len() as u32;
+            /// Stable snake_case name, used by metrics and the CLI.
+            pub const fn name(self) -> &'static str {
+                match self { $($name::$v => $s,)* }
+            }
+        }
+    };
+}
+
+counter_enum! {
+    /// Why a packet was dropped (`DROPS` index). Never reorder: append.
+    Drop {
+        /// Headers shorter than they claim, or a bad version/IHL.
+        Malformed = "malformed",
+        /// Proto 41 whose (local, remote) is no configured tunnel (RFC 4213 §3.6).
+        UnknownTunnel = "unknown_tunnel",
+        /// The tunnel exists but is disabled.
+        TunnelDisabled = "tunnel_disabled",
+        /// Inner source is not in the tunnel's /64 or routed prefixes.
+        SpoofedSource = "spoofed_source",
+        /// Inner source multicast, loopback, IPv4-mapped/-compatible, unspecified.
+        InvalidSource = "invalid_source",
+        /// Inner source or destination link-local, or destination multicast:
+        /// the PoP does not run ND or multicast routing inside tunnels.
+        LinkScope = "link_scope",
+        /// Hop limit would reach 0 and the ICMPv6 error was rate limited.
+        HopLimit = "hop_limit",
+        /// Bigger than the tunnel MTU and the ICMPv6 error was rate limited.
+        TooBig = "too_big",
+        /// RFC 6040: outer CE on a not-ECN-capable inner packet.
+        EcnCe = "ecn_ce_not_ect",
+        /// Outer IPv4 header checksum wrong.
+        BadChecksum = "bad_checksum",
+        /// A helper that moves packet data failed (no head/tailroom).
+        AdjustFailed = "adjust_failed",
+        /// The packet would leave through a device not in TX_PORTS.
+        NoTxPort = "no_tx_port",
+    }
+}
+
+counter_enum! {
+    /// Things the datapath did (`EVENTS` index). Never reorder: append.
+    Event {
+        /// 6in4 packets decapsulated.
+        Decap = "decap",
+        /// IPv6 packets encapsulated into a 6in4 tunnel.
+        Encap = "encap",
+        /// Of those, packets that came out of another tunnel.
+        TunnelToTunnel = "tunnel_to_tunnel",
+        /// Decapsulated packets forwarded by XDP redirect or TX.
+        Forwarded = "forwarded",
+        /// Passed to the kernel because the next hop's MAC is unknown.
+        FibNoNeigh = "fib_no_neigh",
+        /// Passed to the kernel for another FIB result (local, unreachable…).
+        FibPass = "fib_pass",
+        /// Outer IPv4 fragments of proto 41, left to the kernel.
+        OuterFragment = "outer_fragment",
+        /// ICMPv6 time exceeded sent.
+        IcmpTimeExceeded = "icmp_time_exceeded",
+        /// ICMPv6 packet too big sent.
+        IcmpPacketTooBig = "icmp_packet_too_big",
+        /// Packets that were not ours, passed untouched.
+        NotOurs = "not_ours",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_names_are_unique() {
+        assert_eq!(Drop::COUNT as usize, Drop::ALL.len());
+        for (i, d) in Drop::ALL.iter().enumerate() {
+            assert_eq!(*d as usize, i);
+        }
+        let mut names: Vec<_> = Drop::ALL.iter().map(|d| d.name()).collect();
+        names.extend(Event::ALL.iter().map(|e| e.name()));
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n);
+    }
+}

@@ -1,0 +1,74 @@
+//! The PoP's kernel programs. Entry points are thin: each packet path lives
+//! in the module of its protocol (`sixin4`), forwarding in `route`/`fib`,
+//! ICMPv6 errors in `icmp6`; all raw packet access is in `packet`.
+//! On the host (clippy, `cargo build --workspace`) this is an empty binary.
+#![cfg_attr(target_arch = "bpf", no_std, no_main)]
+
+#[cfg(target_arch = "bpf")]
+mod fib;
+#[cfg(target_arch = "bpf")]
+mod icmp6;
+#[cfg(target_arch = "bpf")]
+mod maps;
+#[cfg(target_arch = "bpf")]
+mod packet;
+#[cfg(target_arch = "bpf")]
+mod route;
+#[cfg(target_arch = "bpf")]
+mod sixin4;
+#[cfg(target_arch = "bpf")]
+mod stats;
+#[cfg(target_arch = "bpf")]
+mod testbed;
+
+#[cfg(target_arch = "bpf")]
+mod entry {
+    use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+    use network_types::eth::EthHdr;
+    use tunnel_common::stats::Drop;
+
+    use crate::{
+        packet::{Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6},
+        route, sixin4, stats,
+    };
+
+    /// The uplink program: 6in4 decap, encap toward tunnels, forwarding.
+    /// Errors are named, counted drops, never XDP_ABORTED.
+    #[xdp]
+    pub fn tunnel_xdp(ctx: XdpContext) -> u32 {
+        let pkt = Packet::new(&ctx);
+        match dispatch(pkt) {
+            Ok(action) => action,
+            Err(reason) => {
+                stats::drop(reason);
+                xdp_action::XDP_DROP
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn dispatch(pkt: Packet) -> Result<u32, Drop> {
+        let eth: EthHdr = match pkt.read(0) {
+            Ok(eth) => eth,
+            // Not even an Ethernet header: not ours to judge.
+            Err(_) => return Ok(xdp_action::XDP_PASS),
+        };
+        match eth.ether_type {
+            ETHERTYPE_IPV4 => route::finish(pkt, sixin4::from_uplink_v4(pkt)?),
+            ETHERTYPE_IPV6 => route::finish(pkt, route::from_uplink_v6(pkt)?),
+            _ => Ok(stats::pass_not_ours()),
+        }
+    }
+
+    #[panic_handler]
+    fn panic(_info: &core::panic::PanicInfo) -> ! {
+        loop {}
+    }
+
+    #[unsafe(link_section = "license")]
+    #[unsafe(no_mangle)]
+    static LICENSE: [u8; 4] = *b"GPL\0";
+}
+
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

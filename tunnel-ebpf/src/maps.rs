@@ -1,0 +1,47 @@
+//! Every map of the programs, declared once. Names come from
+//! `tunnel_common::maps` (the `#[map]` macro takes a literal; the loader's
+//! unit tests check that each literal equals its constant). Sizes are
+//! defaults that the loader overrides with `set_max_entries`.
+
+use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
+    macros::map,
+    maps::{lpm_trie::LpmTrie, Array, DevMapHash, HashMap, PerCpuArray},
+};
+use tunnel_common::{
+    config::{RateLimitState, RuntimeConfig},
+    maps::{DEFAULT_MAX_PREFIXES, DEFAULT_MAX_TUNNELS, MAX_TX_PORTS},
+    stats::{Drop, Event, TunnelCounters},
+    tunnel::{TunnelInfo, TunnelV4Key},
+};
+
+#[map(name = "TUNNELS")]
+pub static TUNNELS: Array<TunnelInfo> = Array::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
+
+#[map(name = "TUN_BY_V4")]
+pub static TUN_BY_V4: HashMap<TunnelV4Key, u32> =
+    HashMap::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
+
+/// Keyed by `Key<[u8; 16]>` (prefix length in bits, address bytes).
+#[map(name = "PREFIXES")]
+pub static PREFIXES: LpmTrie<[u8; 16], u32> =
+    LpmTrie::with_max_entries(DEFAULT_MAX_PREFIXES, BPF_F_NO_PREALLOC);
+
+#[map(name = "TUN_STATS")]
+pub static TUN_STATS: PerCpuArray<TunnelCounters> =
+    PerCpuArray::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
+
+#[map(name = "DROPS")]
+pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Drop::COUNT, 0);
+
+#[map(name = "EVENTS")]
+pub static EVENTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Event::COUNT, 0);
+
+#[map(name = "CONFIG")]
+pub static CONFIG: Array<RuntimeConfig> = Array::with_max_entries(1, 0);
+
+#[map(name = "ICMP_RATE")]
+pub static ICMP_RATE: PerCpuArray<RateLimitState> = PerCpuArray::with_max_entries(1, 0);
+
+#[map(name = "TX_PORTS")]
+pub static TX_PORTS: DevMapHash = DevMapHash::with_max_entries(MAX_TX_PORTS, 0);

@@ -1,0 +1,132 @@
+//! 6in4 (IP protocol 41, RFC 4213): decapsulation of what tunnel users send,
+//! encapsulation of what goes to them.
+
+use aya_ebpf::bindings::xdp_action;
+use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr};
+use tunnel_common::{
+    addr, csum, ecn,
+    stats::{Drop, Event},
+    tunnel::{TunnelInfo, TunnelV4Key},
+};
+
+use aya_ebpf::maps::lpm_trie::Key;
+
+use crate::{
+    maps::{PREFIXES, TUNNELS, TUN_BY_V4},
+    packet::{hash_get, prandom_u32, Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
+    route::{self, Origin, Step},
+    stats,
+};
+
+pub const PROTO_IPV6: u8 = 41;
+const IPV4_MF: u8 = 0x20;
+const IPV4_DF: u8 = 0x40;
+
+/// IPv4 from the uplink: proto 41 is decapsulated if it comes from a
+/// configured tunnel; all other IPv4 is not ours.
+#[inline(always)]
+pub fn from_uplink_v4(pkt: Packet) -> Result<Step, Drop> {
+    let outer = match pkt.view::<Ipv4Hdr>(ETH_LEN) {
+        Ok(h) if h.proto == PROTO_IPV6 => h,
+        // Other protocols, and IPv4 too short to tell, are the kernel's.
+        _ => return Ok(Step::Done(stats::pass_not_ours())),
+    };
+    // Only 20-byte headers: options on proto 41 do not occur in practice and
+    // would make the header length variable for the verifier.
+    if outer.vihl != 0x45 {
+        return Err(Drop::Malformed);
+    }
+    if outer.frags[0] & (IPV4_MF | 0x1f) != 0 || outer.frags[1] != 0 {
+        // The kernel gets fragments (it reassembles; without a sit device
+        // nothing more happens here, but they are not ours to drop).
+        stats::event(Event::OuterFragment);
+        return Ok(Step::Done(xdp_action::XDP_PASS));
+    }
+    if csum::ipv4_header(pkt.view::<[u8; IPV4_LEN]>(ETH_LEN)?) != u16::from_be_bytes(outer.check) {
+        return Err(Drop::BadChecksum);
+    }
+    let key = TunnelV4Key { local: outer.dst_addr, remote: outer.src_addr };
+    let id = hash_get(&TUN_BY_V4, &key).ok_or(Drop::UnknownTunnel)?;
+    let info = tunnel(id)?;
+    if !info.is_enabled() {
+        return Err(Drop::TunnelDisabled);
+    }
+    let (outer_len, outer_ecn) = (u16::from_be_bytes(outer.tot_len) as usize, outer.tos & 0b11);
+
+    let inner = pkt.view::<Ipv6Hdr>(ETH_LEN + IPV4_LEN)?;
+    let inner_len = IPV6_LEN + u16::from_be_bytes(inner.payload_len) as usize;
+    // The length comes from the IPv6 header (RFC 4213 §3.6: IPv4 may be padded).
+    if inner.vcf[0] >> 4 != 6 || IPV4_LEN + inner_len > outer_len || ETH_LEN + outer_len > pkt.len() {
+        return Err(Drop::Malformed);
+    }
+    check_inner_source(inner, id)?;
+    let inner_ecn = (inner.vcf[1] >> 4) & 0b11;
+    let ecn = ecn::decap(inner_ecn, outer_ecn).ok_or(Drop::EcnCe)?;
+    inner.vcf[1] = (inner.vcf[1] & 0xcf) | (ecn << 4);
+
+    // Strip: the Ethernet header moves 20 bytes up, then the head follows.
+    let mut eth: EthHdr = pkt.read(0)?;
+    eth.ether_type = ETHERTYPE_IPV6;
+    pkt.write(IPV4_LEN, &eth)?;
+    pkt.adjust_head(IPV4_LEN as i32)?;
+    pkt.truncate(ETH_LEN + inner_len)?;
+
+    stats::tunnel_rx(id, inner_len);
+    stats::event(Event::Decap);
+    route::from_tunnel_v6(pkt, Origin::tunnel(id))
+}
+
+/// The tunnel's entry, copied out of `TUNNELS`.
+#[inline(always)]
+pub fn tunnel(id: u32) -> Result<TunnelInfo, Drop> {
+    TUNNELS.get(id).copied().ok_or(Drop::UnknownTunnel)
+}
+
+/// RFC 4213 §3.6 plus the broker's rule: the inner source must belong to the
+/// tunnel it came from.
+#[inline(always)]
+fn check_inner_source(inner: &Ipv6Hdr, id: u32) -> Result<(), Drop> {
+    if addr::is_invalid_tunnel_source(&inner.src_addr) {
+        return Err(Drop::InvalidSource);
+    }
+    if addr::is_link_local(&inner.src_addr)
+        || addr::is_link_local(&inner.dst_addr)
+        || addr::is_multicast(&inner.dst_addr)
+    {
+        return Err(Drop::LinkScope);
+    }
+    match PREFIXES.get(Key::new(128, inner.src_addr)) {
+        Some(owner) if *owner == id => Ok(()),
+        _ => Err(Drop::SpoofedSource),
+    }
+}
+
+/// Pushes the outer IPv4 header of tunnel `info` in front of the IPv6 packet
+/// (Ethernet + IPv6 of `inner_len` bytes). `hop_limit` is the inner hop
+/// limit after the decrement (for `ttl inherit`), `tclass` the inner traffic
+/// class. Ethernet addresses are left for `fib::send`. Not inlined: shared
+/// by the forwarding and the ICMP error paths.
+#[inline(never)]
+pub fn encap(pkt: Packet, info: &TunnelInfo, hop_limit: u8, tclass: u8, inner_len: usize) -> Result<(), Drop> {
+    let eth: EthHdr = pkt.read(0)?;
+    pkt.adjust_head(-(IPV4_LEN as i32))?;
+    pkt.write(0, &EthHdr { ether_type: ETHERTYPE_IPV4, ..eth })?;
+
+    let df = info.pmtudisc();
+    let hdr = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
+    hdr.vihl = 0x45;
+    // RFC 6040 normal mode: ECN copied, DSCP not (sit's default `tos 0`).
+    hdr.tos = ecn::encap(tclass);
+    hdr.tot_len = ((IPV4_LEN + inner_len) as u16).to_be_bytes();
+    // RFC 6864: a DF packet needs no unique id; Linux sends 0 as well.
+    hdr.id = if df { [0, 0] } else { (prandom_u32() as u16).to_be_bytes() };
+    hdr.frags = [if df { IPV4_DF } else { 0 }, 0];
+    hdr.ttl = if info.ttl == 0 { hop_limit } else { info.ttl };
+    hdr.proto = PROTO_IPV6;
+    hdr.check = [0, 0];
+    hdr.src_addr = info.local_v4;
+    hdr.dst_addr = info.remote_v4;
+    let check = csum::ipv4_header(pkt.view::<[u8; IPV4_LEN]>(ETH_LEN)?);
+    pkt.view::<Ipv4Hdr>(ETH_LEN)?.check = check.to_be_bytes();
+    Ok(())
+}

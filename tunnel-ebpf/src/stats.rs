@@ -1,0 +1,43 @@
+//! Counter updates. Per-CPU slots, so plain adds, no atomics.
+
+use aya_ebpf::bindings::xdp_action;
+use tunnel_common::stats::{Drop, Event};
+
+use crate::{
+    maps::{DROPS, EVENTS, TUN_STATS},
+    packet::with_slot,
+};
+
+#[inline(always)]
+pub fn drop(reason: Drop) {
+    with_slot(DROPS.get_ptr_mut(reason as u32), |c| *c += 1);
+}
+
+#[inline(always)]
+pub fn event(e: Event) {
+    with_slot(EVENTS.get_ptr_mut(e as u32), |c| *c += 1);
+}
+
+#[inline(always)]
+pub fn pass_not_ours() -> u32 {
+    event(Event::NotOurs);
+    xdp_action::XDP_PASS
+}
+
+/// A packet of `bytes` inner bytes received from the user of tunnel `id`.
+#[inline(always)]
+pub fn tunnel_rx(id: u32, bytes: usize) {
+    with_slot(TUN_STATS.get_ptr_mut(id), |c| {
+        c.rx_packets += 1;
+        c.rx_bytes += bytes as u64;
+    });
+}
+
+/// A packet of `bytes` inner bytes sent to the user of tunnel `id`.
+#[inline(always)]
+pub fn tunnel_tx(id: u32, bytes: usize) {
+    with_slot(TUN_STATS.get_ptr_mut(id), |c| {
+        c.tx_packets += 1;
+        c.tx_bytes += bytes as u64;
+    });
+}

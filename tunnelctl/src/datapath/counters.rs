@@ -1,0 +1,71 @@
+//! Reading the datapath's counters (per-CPU values summed).
+
+use anyhow::{Context, Result};
+use aya::maps::{MapData, PerCpuArray};
+use tunnel_common::{
+    maps,
+    stats::{Drop, Event, TunnelCounters},
+};
+
+use super::Datapath;
+
+/// A snapshot of the global counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub drops: Vec<(Drop, u64)>,
+    pub events: Vec<(Event, u64)>,
+}
+
+impl Counters {
+    pub fn drop(&self, d: Drop) -> u64 {
+        self.drops.iter().find(|(k, _)| *k == d).map_or(0, |(_, v)| *v)
+    }
+    pub fn event(&self, e: Event) -> u64 {
+        self.events.iter().find(|(k, _)| *k == e).map_or(0, |(_, v)| *v)
+    }
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().map(|(_, v)| v).sum()
+    }
+}
+
+impl Datapath {
+    fn sum(&mut self, map: &str, index: u32) -> Result<u64> {
+        let a: PerCpuArray<&mut MapData, u64> =
+            PerCpuArray::try_from(self.ebpf.map_mut(map).context(map.to_owned())?)?;
+        Ok(a.get(&index, 0)?.iter().sum())
+    }
+
+    pub fn counters(&mut self) -> Result<Counters> {
+        let mut c = Counters::default();
+        for d in Drop::ALL {
+            c.drops.push((*d, self.sum(maps::DROPS, *d as u32)?));
+        }
+        for e in Event::ALL {
+            c.events.push((*e, self.sum(maps::EVENTS, *e as u32)?));
+        }
+        Ok(c)
+    }
+
+    pub fn tunnel_counters(&mut self, id: u32) -> Result<TunnelCounters> {
+        let a: PerCpuArray<&mut MapData, TunnelCounters> =
+            PerCpuArray::try_from(self.ebpf.map_mut(maps::TUN_STATS).context(maps::TUN_STATS)?)?;
+        let mut total = TunnelCounters::default();
+        for v in a.get(&id, 0)?.iter() {
+            total += *v;
+        }
+        Ok(total)
+    }
+
+    /// Zeroes every global and per-tunnel counter (tests, bench runs).
+    pub fn reset_counters(&mut self) -> Result<()> {
+        let ncpu = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+        for (map, n) in [(maps::DROPS, Drop::COUNT), (maps::EVENTS, Event::COUNT)] {
+            let mut a: PerCpuArray<&mut MapData, u64> =
+                PerCpuArray::try_from(self.ebpf.map_mut(map).context(map.to_owned())?)?;
+            for i in 0..n {
+                a.set(i, aya::maps::PerCpuValues::try_from(vec![0u64; ncpu])?, 0)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,195 @@
+//! Loading, attaching and feeding the XDP datapath.
+//!
+//! Map writes follow one rule: the forward map (`TUNNELS`, id → tunnel) is
+//! written before the reverse ones (`PREFIXES`, `TUN_BY_V4`, which lead a
+//! packet to an id), and deleted after them, so no packet ever finds an id
+//! whose entry is missing or stale.
+
+mod counters;
+mod tunnels;
+
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    os::fd::AsFd,
+};
+
+use anyhow::{bail, Context, Result};
+use aya::{
+    maps::{Array, DevMapHash, MapData},
+    programs::{Xdp, XdpMode},
+    Ebpf, EbpfLoader,
+};
+pub use counters::Counters;
+use tunnel_common::{config::RuntimeConfig, maps};
+
+use crate::prefix::Ipv6Prefix;
+
+/// The eBPF object built by build.rs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tunnel"));
+
+/// The XDP entry point for uplinks.
+pub const PROGRAM_UPLINK: &str = "tunnel_xdp";
+
+#[derive(Clone, Debug)]
+pub struct DatapathOptions {
+    /// Tunnel ids range over `0..max_tunnels`.
+    pub max_tunnels: u32,
+    /// Entries of the prefix trie (a /64 per tunnel plus routed prefixes).
+    pub max_prefixes: u32,
+    pub config: RuntimeConfig,
+}
+
+impl Default for DatapathOptions {
+    fn default() -> Self {
+        Self {
+            max_tunnels: maps::DEFAULT_MAX_TUNNELS,
+            max_prefixes: maps::DEFAULT_MAX_PREFIXES,
+            config: RuntimeConfig::default(),
+        }
+    }
+}
+
+/// One 6in4 tunnel as the operator describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tunnel {
+    /// The PoP's IPv4 address (outer source toward the user).
+    pub local: Ipv4Addr,
+    /// The user's IPv4 address.
+    pub remote: Ipv4Addr,
+    /// The tunnel's /64: `::1` is the PoP, `::2` the user.
+    pub prefix: Ipv6Prefix,
+    /// 1280..=1480.
+    pub mtu: u16,
+    /// Outer TTL, 0 = inherit the inner hop limit.
+    pub ttl: u8,
+    /// sit's `pmtudisc`: set DF on the outer header.
+    pub pmtudisc: bool,
+    pub enabled: bool,
+}
+
+impl Tunnel {
+    /// A tunnel with the defaults of sit and HE: MTU 1480, TTL 64, DF set.
+    pub fn new(local: Ipv4Addr, remote: Ipv4Addr, prefix: Ipv6Prefix) -> Self {
+        Self {
+            local,
+            remote,
+            prefix,
+            mtu: tunnel_common::tunnel::MTU_DEFAULT,
+            ttl: tunnel_common::tunnel::TTL_DEFAULT,
+            pmtudisc: true,
+            enabled: true,
+        }
+    }
+    pub fn pop_address(&self) -> Ipv6Addr {
+        self.prefix.host(1)
+    }
+    pub fn user_address(&self) -> Ipv6Addr {
+        self.prefix.host(2)
+    }
+}
+
+pub struct Datapath {
+    ebpf: Ebpf,
+    opts: DatapathOptions,
+}
+
+impl Datapath {
+    /// Loads the programs and creates their maps (not pinned).
+    pub fn load(opts: DatapathOptions) -> Result<Self> {
+        if OBJECT.is_empty() {
+            bail!("this binary was built with TUNNEL_BUILD_EBPF=0 and carries no eBPF object");
+        }
+        if opts.max_tunnels == 0 || opts.max_prefixes == 0 {
+            bail!("max_tunnels and max_prefixes must be at least 1");
+        }
+        raise_memlock();
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(maps::TUNNELS, opts.max_tunnels)
+            .map_max_entries(maps::TUN_BY_V4, opts.max_tunnels)
+            .map_max_entries(maps::TUN_STATS, opts.max_tunnels)
+            .map_max_entries(maps::PREFIXES, opts.max_prefixes)
+            .load(OBJECT)
+            .context("loading the eBPF object")?;
+        for name in [PROGRAM_UPLINK, "testbed_pass", "testbed_drop", "testbed_tx"] {
+            let prog: &mut Xdp = ebpf
+                .program_mut(name)
+                .with_context(|| format!("program {name} missing from the object"))?
+                .try_into()?;
+            prog.load().with_context(|| format!("verifier rejected {name}"))?;
+        }
+        let mut dp = Self { ebpf, opts };
+        dp.set_config(&dp.opts.config.clone())?;
+        Ok(dp)
+    }
+
+    pub fn options(&self) -> &DatapathOptions {
+        &self.opts
+    }
+
+    /// The underlying object, for tests (BPF_PROG_TEST_RUN) and tools.
+    pub fn ebpf_mut(&mut self) -> &mut Ebpf {
+        &mut self.ebpf
+    }
+
+    pub fn program_mut(&mut self, name: &str) -> Result<&mut Xdp> {
+        Ok(self.ebpf.program_mut(name).with_context(|| format!("no program {name}"))?.try_into()?)
+    }
+
+    /// Attaches the uplink program to `ifname` and lets other programs
+    /// redirect to it. Native mode unless `mode` says otherwise.
+    pub fn attach(&mut self, ifname: &str, mode: XdpMode) -> Result<()> {
+        let ifindex = ifindex(ifname)?;
+        self.allow_tx(ifindex)?;
+        self.program_mut(PROGRAM_UPLINK)?
+            .attach(ifname, mode)
+            .with_context(|| format!("attaching {PROGRAM_UPLINK} to {ifname} ({mode:?}); try XdpMode::SKB_MODE if the driver lacks native XDP"))?;
+        Ok(())
+    }
+
+    /// Attaches one of the test-bed programs (`testbed_pass`, …) to `ifname`.
+    pub fn attach_program(&mut self, program: &str, ifname: &str, mode: XdpMode) -> Result<()> {
+        self.program_mut(program)?
+            .attach(ifname, mode)
+            .with_context(|| format!("attaching {program} to {ifname}"))?;
+        Ok(())
+    }
+
+    /// Adds `ifindex` to the interfaces XDP may redirect to.
+    pub fn allow_tx(&mut self, ifindex: u32) -> Result<()> {
+        let mut ports: DevMapHash<&mut MapData> =
+            DevMapHash::try_from(self.ebpf.map_mut(maps::TX_PORTS).context("TX_PORTS")?)?;
+        ports.insert(ifindex, ifindex, None, 0).context("adding to TX_PORTS")?;
+        Ok(())
+    }
+
+    pub fn set_config(&mut self, cfg: &RuntimeConfig) -> Result<()> {
+        let mut a: Array<&mut MapData, RuntimeConfig> =
+            Array::try_from(self.ebpf.map_mut(maps::CONFIG).context("CONFIG")?)?;
+        a.set(0, *cfg, 0)?;
+        Ok(())
+    }
+
+    /// File descriptor of a loaded program (for tools that test-run it).
+    pub fn program_fd(&mut self, name: &str) -> Result<std::os::fd::OwnedFd> {
+        let prog = self.program_mut(name)?;
+        let fd = prog.fd()?;
+        Ok(fd.as_fd().try_clone_to_owned()?)
+    }
+}
+
+pub fn ifindex(ifname: &str) -> Result<u32> {
+    let c = std::ffi::CString::new(ifname).context("interface name")?;
+    // SAFETY: `c` is a valid NUL-terminated string.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        bail!("no interface named {ifname}");
+    }
+    Ok(idx)
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
+fn raise_memlock() {
+    let r = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: plain syscall with a valid struct.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &r) };
+}

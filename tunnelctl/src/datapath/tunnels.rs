@@ -1,0 +1,168 @@
+//! Adding and removing tunnels and prefixes, in the forward-before-reverse
+//! order (see the module docs of `datapath`).
+
+use anyhow::{bail, Context, Result};
+use aya::maps::{
+    lpm_trie::{Key, LpmTrie},
+    Array, HashMap, MapData, MapError,
+};
+use tunnel_common::{
+    maps,
+    tunnel::{
+        TunnelInfo, TunnelV4Key, MTU_MAX, MTU_MIN, TUNNEL_F_ENABLED, TUNNEL_F_PMTUDISC,
+        TUNNEL_KIND_6IN4,
+    },
+};
+
+use super::{Datapath, Tunnel};
+use crate::prefix::Ipv6Prefix;
+
+const BPF_NOEXIST: u64 = 1;
+
+impl Tunnel {
+    fn to_info(&self) -> TunnelInfo {
+        let mut flags = 0;
+        if self.enabled {
+            flags |= TUNNEL_F_ENABLED;
+        }
+        if self.pmtudisc {
+            flags |= TUNNEL_F_PMTUDISC;
+        }
+        TunnelInfo {
+            local_v4: self.local.octets(),
+            remote_v4: self.remote.octets(),
+            pop_v6: self.pop_address().octets(),
+            mtu: self.mtu,
+            kind: TUNNEL_KIND_6IN4,
+            flags,
+            ttl: self.ttl,
+            _pad: [0; 3],
+        }
+    }
+
+    fn v4_key(&self) -> TunnelV4Key {
+        TunnelV4Key { local: self.local.octets(), remote: self.remote.octets() }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !(MTU_MIN..=MTU_MAX).contains(&self.mtu) {
+            bail!("MTU {} is out of range {MTU_MIN}..={MTU_MAX} (RFC 4213 §3.2.1)", self.mtu);
+        }
+        if self.prefix.len() != 64 {
+            bail!("the tunnel prefix {} must be a /64", self.prefix);
+        }
+        Ok(())
+    }
+}
+
+fn lpm_key(p: &Ipv6Prefix) -> Key<[u8; 16]> {
+    Key::new(p.len() as u32, p.addr().octets())
+}
+
+impl Datapath {
+    fn tunnels(&mut self) -> Result<Array<&mut MapData, TunnelInfo>> {
+        Ok(Array::try_from(self.ebpf.map_mut(maps::TUNNELS).context(maps::TUNNELS)?)?)
+    }
+    fn by_v4(&mut self) -> Result<HashMap<&mut MapData, TunnelV4Key, u32>> {
+        Ok(HashMap::try_from(self.ebpf.map_mut(maps::TUN_BY_V4).context(maps::TUN_BY_V4)?)?)
+    }
+    fn prefixes(&mut self) -> Result<LpmTrie<&mut MapData, [u8; 16], u32>> {
+        Ok(LpmTrie::try_from(self.ebpf.map_mut(maps::PREFIXES).context(maps::PREFIXES)?)?)
+    }
+
+    fn check_id(&self, id: u32) -> Result<()> {
+        if id >= self.opts.max_tunnels {
+            bail!("tunnel id {id} is out of range 0..{}", self.opts.max_tunnels);
+        }
+        Ok(())
+    }
+
+    /// The tunnel in slot `id`, if any.
+    pub fn tunnel_info(&mut self, id: u32) -> Result<Option<TunnelInfo>> {
+        self.check_id(id)?;
+        let info = self.tunnels()?.get(&id, 0)?;
+        Ok((info.kind != 0).then_some(info))
+    }
+
+    /// Installs tunnel `id`: its entry, its /64, then its outer addresses.
+    /// Fails without changing anything if the id, the /64 or the address
+    /// pair is taken.
+    pub fn add_tunnel(&mut self, id: u32, t: &Tunnel) -> Result<()> {
+        t.validate()?;
+        if self.tunnel_info(id)?.is_some() {
+            bail!("tunnel id {id} is already in use");
+        }
+        if let Some(other) = self.by_v4()?.get(&t.v4_key(), 0).ok() {
+            bail!("tunnel {other} already uses {} -> {}", t.local, t.remote);
+        }
+        self.tunnels()?.set(id, t.to_info(), 0)?;
+        if let Err(e) = self.add_prefix(id, &t.prefix) {
+            self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
+            return Err(e);
+        }
+        if let Err(e) = self.by_v4()?.insert(t.v4_key(), id, BPF_NOEXIST) {
+            self.remove_prefix(&t.prefix)?;
+            self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
+            return Err(e).context("adding the outer address pair");
+        }
+        Ok(())
+    }
+
+    /// Rewrites tunnel `id`'s entry (enable/disable, MTU, TTL, DF). The
+    /// outer addresses and the /64 cannot change here: remove and re-add.
+    pub fn update_tunnel(&mut self, id: u32, t: &Tunnel) -> Result<()> {
+        t.validate()?;
+        let Some(old) = self.tunnel_info(id)? else { bail!("no tunnel {id}") };
+        if old.local_v4 != t.local.octets() || old.remote_v4 != t.remote.octets() || old.pop_v6 != t.pop_address().octets() {
+            bail!("tunnel {id}: addresses differ; remove and add it instead");
+        }
+        self.tunnels()?.set(id, t.to_info(), 0)?;
+        Ok(())
+    }
+
+    /// Removes tunnel `id` and its /64 (routed prefixes are removed by the
+    /// caller first, as it knows them).
+    pub fn remove_tunnel(&mut self, id: u32, t: &Tunnel) -> Result<()> {
+        let Some(_) = self.tunnel_info(id)? else { bail!("no tunnel {id}") };
+        ignore_missing(self.by_v4()?.remove(&t.v4_key()))?;
+        ignore_missing(self.prefixes()?.remove(&lpm_key(&t.prefix)))?;
+        self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
+        Ok(())
+    }
+
+    /// Routes `prefix` into tunnel `id` (and accepts it as inner source).
+    pub fn add_prefix(&mut self, id: u32, prefix: &Ipv6Prefix) -> Result<()> {
+        if self.tunnel_info(id)?.is_none() {
+            bail!("no tunnel {id}");
+        }
+        match self.prefixes()?.insert(&lpm_key(prefix), id, BPF_NOEXIST) {
+            Ok(()) => Ok(()),
+            Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::EEXIST) => {
+                bail!("prefix {prefix} is already routed")
+            }
+            Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOSPC) => {
+                bail!("prefix map is full ({} entries)", self.opts.max_prefixes)
+            }
+            Err(e) => Err(e).context(format!("adding prefix {prefix}")),
+        }
+    }
+
+    pub fn remove_prefix(&mut self, prefix: &Ipv6Prefix) -> Result<()> {
+        match self.prefixes()?.remove(&lpm_key(prefix)) {
+            Ok(()) => Ok(()),
+            Err(MapError::KeyNotFound) => bail!("prefix {prefix} is not routed"),
+            Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
+                bail!("prefix {prefix} is not routed")
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn ignore_missing(r: Result<(), MapError>) -> Result<()> {
+    match r {
+        Err(MapError::KeyNotFound) => Ok(()),
+        Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        other => Ok(other?),
+    }
+}

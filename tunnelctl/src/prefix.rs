@@ -1,0 +1,113 @@
+//! IPv6 prefixes as operators write them (`2001:db8:1::/48`).
+
+use std::{fmt, net::Ipv6Addr, str::FromStr};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ipv6Prefix {
+    addr: Ipv6Addr,
+    len: u8,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PrefixError {
+    #[error("'{0}' is not an IPv6 prefix (expected ADDR/LEN, e.g. 2001:db8::/48)")]
+    Syntax(String),
+    #[error("prefix length {0} is out of range 0..=128")]
+    Length(u32),
+    #[error("{0} has bits set after the prefix length (did you mean {1}?)")]
+    HostBits(String, String),
+}
+
+impl Ipv6Prefix {
+    pub fn new(addr: Ipv6Addr, len: u8) -> Result<Self, PrefixError> {
+        if len > 128 {
+            return Err(PrefixError::Length(len as u32));
+        }
+        let p = Self { addr: mask(addr, len), len };
+        if p.addr != addr {
+            return Err(PrefixError::HostBits(format!("{addr}/{len}"), p.to_string()));
+        }
+        Ok(p)
+    }
+    pub fn addr(&self) -> Ipv6Addr {
+        self.addr
+    }
+    pub fn len(&self) -> u8 {
+        self.len
+    }
+    pub fn contains(&self, a: Ipv6Addr) -> bool {
+        mask(a, self.len) == self.addr
+    }
+    /// The address `n` within the prefix (`::1` is the PoP, `::2` the user).
+    pub fn host(&self, n: u128) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.addr) | n)
+    }
+    /// Whether the two prefixes share any address.
+    pub fn overlaps(&self, o: &Ipv6Prefix) -> bool {
+        let l = self.len.min(o.len);
+        mask(self.addr, l) == mask(o.addr, l)
+    }
+}
+
+fn mask(a: Ipv6Addr, len: u8) -> Ipv6Addr {
+    let bits = u128::from(a);
+    let m = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
+    Ipv6Addr::from(bits & m)
+}
+
+impl FromStr for Ipv6Prefix {
+    type Err = PrefixError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (a, l) = s.split_once('/').ok_or_else(|| PrefixError::Syntax(s.into()))?;
+        let addr: Ipv6Addr = a.parse().map_err(|_| PrefixError::Syntax(s.into()))?;
+        let len: u32 = l.parse().map_err(|_| PrefixError::Syntax(s.into()))?;
+        if len > 128 {
+            return Err(PrefixError::Length(len));
+        }
+        Self::new(addr, len as u8)
+    }
+}
+
+impl fmt::Display for Ipv6Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_cases() {
+        let ok = [("2001:db8::/32", 32), ("2001:db8:1:2::/64", 64), ("::/0", 0), ("2001:db8::1/128", 128)];
+        for (s, len) in ok {
+            let p: Ipv6Prefix = s.parse().unwrap();
+            assert_eq!(p.len(), len);
+            assert_eq!(p.to_string(), s);
+        }
+        let bad = [
+            ("2001:db8::", "not an IPv6 prefix"),
+            ("2001:db8::/129", "out of range"),
+            ("2001:db8::1/64", "did you mean 2001:db8::/64"),
+            ("192.0.2.0/24", "not an IPv6 prefix"),
+            ("2001:db8::/x", "not an IPv6 prefix"),
+        ];
+        for (s, msg) in bad {
+            let e = s.parse::<Ipv6Prefix>().unwrap_err().to_string();
+            assert!(e.contains(msg), "{s}: {e}");
+        }
+    }
+
+    #[test]
+    fn hosts_and_overlap() {
+        let p: Ipv6Prefix = "2001:db8:0:1::/64".parse().unwrap();
+        assert_eq!(p.host(1), "2001:db8:0:1::1".parse::<Ipv6Addr>().unwrap());
+        assert!(p.contains("2001:db8:0:1::2".parse().unwrap()));
+        assert!(!p.contains("2001:db8:0:2::2".parse().unwrap()));
+        let q: Ipv6Prefix = "2001:db8::/48".parse().unwrap();
+        let r: Ipv6Prefix = "2001:db8:1::/48".parse().unwrap();
+        assert!(p.overlaps(&q) && q.overlaps(&p));
+        assert!(!r.overlaps(&p));
+    }
+}
