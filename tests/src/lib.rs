@@ -1,1 +1,8 @@
+//! Test harness of the PoP: network namespaces, the 6in4 test bed, a
+//! userspace 6in4 peer (the host kernel has no sit device), packet builders.
+//! Everything here needs root.
 
+pub mod netns;
+pub mod packets;
+pub mod peer6in4;
+pub mod topology;

@@ -142,7 +142,7 @@ impl Datapath {
         self.allow_tx(ifindex)?;
         self.program_mut(PROGRAM_UPLINK)?
             .attach(ifname, mode)
-            .with_context(|| format!("attaching {PROGRAM_UPLINK} to {ifname} ({mode:?}); try XdpMode::SKB_MODE if the driver lacks native XDP"))?;
+            .with_context(|| format!("attaching {PROGRAM_UPLINK} to {ifname} ({mode:?}); try XdpMode::Skb if the driver lacks native XDP"))?;
         Ok(())
     }
 

@@ -1,0 +1,1 @@
+//! Packet builders for the tests (etherparse).
