@@ -1,1 +1,98 @@
-//! Packet builders for the tests (etherparse).
+//! Packet builders for the tests, on etherparse: an independent way to write
+//! the bytes the datapath must produce.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use etherparse::{
+    EtherType, Ethernet2Header, Icmpv6Header, Icmpv6Type, IpNumber, Ipv4Header, Ipv6Header,
+};
+
+pub type Mac = [u8; 6];
+
+pub fn eth(src: Mac, dst: Mac, ether_type: EtherType, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(14 + payload.len());
+    Ethernet2Header { source: src, destination: dst, ether_type }.write(&mut v).unwrap();
+    v.extend_from_slice(payload);
+    v
+}
+
+/// An IPv6 ICMPv6 echo request of `payload_len` bytes of payload.
+pub fn ipv6_echo(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, payload_len: usize) -> Vec<u8> {
+    let payload: Vec<u8> = (0..payload_len).map(|i| (i * 7 + 3) as u8).collect();
+    let icmp = Icmpv6Header::with_checksum(
+        Icmpv6Type::EchoRequest(etherparse::IcmpEchoHeader { id: 0x1234, seq: 1 }),
+        src.octets(),
+        dst.octets(),
+        &payload,
+    )
+    .unwrap();
+    ipv6(src, dst, hop_limit, IpNumber::IPV6_ICMP, &[icmp.to_bytes().as_slice(), &payload].concat())
+}
+
+/// An IPv6 packet with the given next header and payload.
+pub fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, nh: IpNumber, payload: &[u8]) -> Vec<u8> {
+    let h = Ipv6Header {
+        traffic_class: 0,
+        flow_label: Default::default(),
+        payload_length: payload.len() as u16,
+        next_header: nh,
+        hop_limit,
+        source: src.octets(),
+        destination: dst.octets(),
+    };
+    let mut v = h.to_bytes().to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+/// Sets the 2-bit ECN field of an IPv6 packet.
+pub fn with_ipv6_ecn(mut p: Vec<u8>, ecn: u8) -> Vec<u8> {
+    p[1] = (p[1] & 0xcf) | ((ecn & 3) << 4);
+    p
+}
+
+/// Options of an outer IPv4 header.
+#[derive(Clone, Copy)]
+pub struct V4 {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub ttl: u8,
+    pub df: bool,
+    pub id: u16,
+    pub ecn: u8,
+    pub more_fragments: bool,
+}
+
+impl V4 {
+    pub fn new(src: Ipv4Addr, dst: Ipv4Addr) -> Self {
+        Self { src, dst, ttl: 64, df: true, id: 0, ecn: 0, more_fragments: false }
+    }
+}
+
+/// `inner` (an IPv6 packet) in an IPv4 header of protocol 41.
+pub fn sixin4(o: V4, inner: &[u8]) -> Vec<u8> {
+    let mut h = Ipv4Header::new(inner.len() as u16, o.ttl, IpNumber::IPV6, o.src.octets(), o.dst.octets()).unwrap();
+    h.dont_fragment = o.df;
+    h.more_fragments = o.more_fragments;
+    h.identification = o.id;
+    h.ecn = etherparse::Ipv4Ecn::try_new(o.ecn).unwrap();
+    h.header_checksum = h.calc_header_checksum();
+    let mut v = h.to_bytes().to_vec();
+    v.extend_from_slice(inner);
+    v
+}
+
+/// The ICMPv6 error a router sends about `invoking` (an IPv6 packet): the
+/// invoking packet is quoted up to the 1280-byte minimum MTU.
+pub fn icmpv6_error(src: Ipv6Addr, dst: Ipv6Addr, t: Icmpv6Type, invoking: &[u8]) -> Vec<u8> {
+    let quote = &invoking[..invoking.len().min(1280 - 48)];
+    let icmp = Icmpv6Header::with_checksum(t, src.octets(), dst.octets(), quote).unwrap();
+    ipv6(src, dst, 64, IpNumber::IPV6_ICMP, &[icmp.to_bytes().as_slice(), quote].concat())
+}
+
+/// Decrements the hop limit of an IPv6 packet.
+pub fn hop_decremented(p: &[u8]) -> Vec<u8> {
+    let mut v = p.to_vec();
+    v[7] -= 1;
+    v
+}

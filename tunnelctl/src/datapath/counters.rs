@@ -56,7 +56,16 @@ impl Datapath {
         Ok(total)
     }
 
-    /// Zeroes every global and per-tunnel counter (tests, bench runs).
+    /// Zeroes tunnel `id`'s counters (a reused slot starts from zero).
+    pub fn reset_tunnel_counters(&mut self, id: u32) -> Result<()> {
+        let ncpu = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+        let mut a: PerCpuArray<&mut MapData, TunnelCounters> =
+            PerCpuArray::try_from(self.ebpf.map_mut(maps::TUN_STATS).context(maps::TUN_STATS)?)?;
+        a.set(id, aya::maps::PerCpuValues::try_from(vec![TunnelCounters::default(); ncpu])?, 0)?;
+        Ok(())
+    }
+
+    /// Zeroes the global counters (tests, bench runs).
     pub fn reset_counters(&mut self) -> Result<()> {
         let ncpu = aya::util::nr_cpus().map_err(|(_, e)| e)?;
         for (map, n) in [(maps::DROPS, Drop::COUNT), (maps::EVENTS, Event::COUNT)] {

@@ -95,6 +95,8 @@ impl Datapath {
         if let Some(other) = self.by_v4()?.get(&t.v4_key(), 0).ok() {
             bail!("tunnel {other} already uses {} -> {}", t.local, t.remote);
         }
+        // A reused slot starts from zero.
+        self.reset_tunnel_counters(id)?;
         self.tunnels()?.set(id, t.to_info(), 0)?;
         if let Err(e) = self.add_prefix(id, &t.prefix) {
             self.tunnels()?.set(id, TunnelInfo::default(), 0)?;

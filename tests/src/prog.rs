@@ -1,0 +1,140 @@
+//! L1 harness: the programs loaded in a namespace of their own, with two
+//! veths whose neighbours are static, so that `bpf_fib_lookup` inside
+//! BPF_PROG_TEST_RUN resolves next hops deterministically.
+//!
+//! ```text
+//! x0 192.0.2.1/24, mac 02:00:00:00:00:01    neighbours 192.0.2.2 (client A), 192.0.2.3 (client B)
+//! x1 2001:db8:ffff::1/64, 02:00:00:00:01:01  neighbour 2001:db8:ffff::2 (upstream)
+//! ```
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use anyhow::Result;
+use aya::programs::{TestRun, TestRunOptions};
+use tunnel_common::{config::RuntimeConfig, stats::TunnelCounters};
+use tunnelctl::{datapath::Counters, datapath::PROGRAM_UPLINK, Datapath, DatapathOptions, Tunnel};
+
+use crate::{
+    netns::{Netns, NetnsGuard},
+    packets::Mac,
+};
+
+pub const X0_MAC: Mac = [2, 0, 0, 0, 0, 1];
+pub const X1_MAC: Mac = [2, 0, 0, 0, 1, 1];
+pub const CLIENT_A_MAC: Mac = [2, 0, 0, 0, 0, 0xa];
+pub const CLIENT_B_MAC: Mac = [2, 0, 0, 0, 0, 0xb];
+pub const UPSTREAM_MAC: Mac = [2, 0, 0, 0, 1, 2];
+pub const POP_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+pub const CLIENT_A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+pub const CLIENT_B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
+pub const UPSTREAM: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 2);
+pub const TUNNEL_A: u32 = 1;
+pub const TUNNEL_B: u32 = 2;
+pub const PREFIX_A: &str = "2001:db8:1::/64";
+pub const PREFIX_B: &str = "2001:db8:2::/64";
+pub const ROUTED_A: &str = "2001:db8:100::/48";
+
+pub const XDP_ABORTED: u32 = 0;
+pub const XDP_DROP: u32 = 1;
+pub const XDP_PASS: u32 = 2;
+pub const XDP_TX: u32 = 3;
+pub const XDP_REDIRECT: u32 = 4;
+
+pub struct ProgBed {
+    pub dp: Datapath,
+    pub x0: u32,
+    pub x1: u32,
+    // Field order: leave the namespace before deleting it.
+    _guard: NetnsGuard,
+    _ns: Netns,
+}
+
+/// What one test run returned.
+#[derive(Debug)]
+pub struct Run {
+    pub action: u32,
+    pub output: Vec<u8>,
+}
+
+impl ProgBed {
+    pub fn new() -> Result<Self> {
+        let ns = Netns::new("l1")?;
+        ns.ip("link add x0 address 02:00:00:00:00:01 type veth peer name y0")?;
+        ns.ip("link add x1 address 02:00:00:00:01:01 type veth peer name y1")?;
+        for d in ["x0", "y0", "x1", "y1"] {
+            ns.ip(&format!("link set {d} up"))?;
+        }
+        ns.ip("addr add 192.0.2.1/24 dev x0")?;
+        ns.ip("-6 addr add 2001:db8:ffff::1/64 dev x1 nodad")?;
+        ns.ip("neigh replace 192.0.2.2 lladdr 02:00:00:00:00:0a dev x0 nud permanent")?;
+        ns.ip("neigh replace 192.0.2.3 lladdr 02:00:00:00:00:0b dev x0 nud permanent")?;
+        ns.ip("-6 neigh replace 2001:db8:ffff::2 lladdr 02:00:00:00:01:02 dev x1 nud permanent")?;
+        ns.sysctl("net.ipv4.ip_forward", "1")?;
+        ns.sysctl("net.ipv6.conf.all.forwarding", "1")?;
+        let guard = ns.enter()?;
+        let opts = DatapathOptions { max_tunnels: 16, max_prefixes: 64, ..Default::default() };
+        let mut dp = Datapath::load(opts)?;
+        let (x0, x1) = (tunnelctl::datapath::ifindex("x0")?, tunnelctl::datapath::ifindex("x1")?);
+        dp.allow_tx(x0)?;
+        dp.allow_tx(x1)?;
+        let mut bed = Self { dp, x0, x1, _guard: guard, _ns: ns };
+        bed.reset()?;
+        Ok(bed)
+    }
+
+    pub fn tunnel_a() -> Tunnel {
+        Tunnel::new(POP_V4, CLIENT_A, PREFIX_A.parse().unwrap())
+    }
+    pub fn tunnel_b() -> Tunnel {
+        Tunnel::new(POP_V4, CLIENT_B, PREFIX_B.parse().unwrap())
+    }
+
+    /// Back to the default state: tunnels A (with routed /48) and B,
+    /// default config, zero counters.
+    pub fn reset(&mut self) -> Result<()> {
+        let _ = self.dp.remove_prefix(&ROUTED_A.parse()?);
+        let _ = self.dp.remove_tunnel(TUNNEL_A, &Self::tunnel_a());
+        let _ = self.dp.remove_tunnel(TUNNEL_B, &Self::tunnel_b());
+        self.dp.add_tunnel(TUNNEL_A, &Self::tunnel_a())?;
+        self.dp.add_prefix(TUNNEL_A, &ROUTED_A.parse()?)?;
+        self.dp.add_tunnel(TUNNEL_B, &Self::tunnel_b())?;
+        self.dp.set_config(&RuntimeConfig::default())?;
+        self.dp.reset_counters()?;
+        for id in [TUNNEL_A, TUNNEL_B] {
+            self.dp.reset_tunnel_counters(id)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `tunnel_xdp` once on `frame` as received on `ifindex`.
+    pub fn run(&mut self, frame: &[u8], ifindex: u32) -> Result<Run> {
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex,
+        // rx_queue_index, egress_ifindex (the kernel wants data_end = len).
+        let md: [u32; 6] = [0, frame.len() as u32, 0, ifindex, 0, 0];
+        let ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let mut out = vec![0u8; frame.len() + 512];
+        let prog = self.dp.program_mut(PROGRAM_UPLINK)?;
+        let r = prog.test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ctx_in: Some(&ctx),
+            repeat: 1,
+            ..Default::default()
+        })?;
+        out.truncate(r.data_size_out as usize);
+        Ok(Run { action: r.return_value, output: out })
+    }
+
+    pub fn counters(&mut self) -> Counters {
+        self.dp.counters().unwrap()
+    }
+
+    pub fn tunnel(&mut self, id: u32) -> TunnelCounters {
+        self.dp.tunnel_counters(id).unwrap()
+    }
+}
+
+/// Name of an XDP action, for messages.
+pub fn action_name(a: u32) -> &'static str {
+    ["XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"].get(a as usize).copied().unwrap_or("?")
+}
