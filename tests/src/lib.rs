@@ -5,4 +5,5 @@
 pub mod netns;
 pub mod packets;
 pub mod peer6in4;
+pub mod prog;
 pub mod topology;

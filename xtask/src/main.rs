@@ -1,1 +1,40 @@
-fn main(){}
+//! `cargo xtask <verb>`: the project's entry points. One module per verb;
+//! each runs cargo with the right packages, profiles and test-thread limits
+//! so that nobody has to remember them.
+
+mod bench;
+mod demo;
+mod exec;
+mod test;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Tunnel-broker PoP tasks")]
+struct Cli {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// Build everything, the eBPF object included.
+    Build,
+    /// Run the tests: L0 (host), L1 (BPF_PROG_TEST_RUN), L2 (namespaces).
+    Test(test::Options),
+    /// Build a small PoP in network namespaces and send traffic through a
+    /// 6in4 tunnel both ways (root).
+    Demo,
+    /// Packet-rate and program-cost benchmarks against baselines (root).
+    Bench(bench::Options),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().verb {
+        Verb::Build => exec::cargo(&["build", "--workspace", "--all-targets"]),
+        Verb::Test(o) => test::run(&o),
+        Verb::Demo => demo::run(),
+        Verb::Bench(o) => bench::run(&o),
+    }
+}

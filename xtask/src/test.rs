@@ -1,0 +1,33 @@
+//! `cargo xtask test`: every test layer, in order, failing on the first
+//! layer that fails.
+
+use anyhow::Result;
+
+use crate::exec::{cargo, require_root};
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Run only these layers (l0, l1, l2); all by default.
+    #[arg(long, value_delimiter = ',')]
+    layer: Vec<String>,
+}
+
+pub fn run(o: &Options) -> Result<()> {
+    let want = |l: &str| o.layer.is_empty() || o.layer.iter().any(|x| x == l);
+    if want("l0") {
+        // Host tests: no root, no BPF. The workspace's default members.
+        cargo(&["test"])?;
+    }
+    if want("l1") || want("l2") {
+        require_root("L1 and L2 tests")?;
+    }
+    // One thread: the tests share the kernel (XDP attachments, namespaces,
+    // CPU for packet rates).
+    if want("l1") {
+        cargo(&["test", "-p", "tunnel-tests", "--test", "l1_sixin4", "--test", "l1_robustness", "--", "--test-threads=1"])?;
+    }
+    if want("l2") {
+        cargo(&["test", "-p", "tunnel-tests", "--test", "l2_sixin4", "--", "--test-threads=1"])?;
+    }
+    Ok(())
+}
