@@ -63,3 +63,37 @@ impl TunnelInfo {
         self.flags & TUNNEL_F_PMTUDISC != 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use core::mem::offset_of;
+
+    use super::*;
+
+    /// The eBPF side and user space share these layouts byte for byte; a
+    /// field moved by accident shows up here (and needs an ABI_VERSION bump).
+    #[test]
+    fn layouts() {
+        assert_eq!(offset_of!(TunnelV4Key, local), 0);
+        assert_eq!(offset_of!(TunnelV4Key, remote), 4);
+        assert_eq!(offset_of!(TunnelInfo, local_v4), 0);
+        assert_eq!(offset_of!(TunnelInfo, remote_v4), 4);
+        assert_eq!(offset_of!(TunnelInfo, pop_v6), 8);
+        assert_eq!(offset_of!(TunnelInfo, mtu), 24);
+        assert_eq!(offset_of!(TunnelInfo, kind), 26);
+        assert_eq!(offset_of!(TunnelInfo, flags), 27);
+        assert_eq!(offset_of!(TunnelInfo, ttl), 28);
+        assert_eq!(core::mem::align_of::<TunnelInfo>(), 2);
+    }
+
+    #[test]
+    fn flags() {
+        let mut t = TunnelInfo { kind: TUNNEL_KIND_6IN4, flags: TUNNEL_F_ENABLED, ..Default::default() };
+        assert!(t.is_enabled() && !t.pmtudisc());
+        t.flags |= TUNNEL_F_PMTUDISC;
+        assert!(t.pmtudisc());
+        // An empty slot is never enabled, whatever its flags.
+        t.kind = 0;
+        assert!(!t.is_enabled());
+    }
+}
