@@ -1,7 +1,10 @@
-//! The PoP's user-space library: load the eBPF programs, attach them, and
-//! manage tunnels and prefixes in their maps. Used by the tests now and by
-//! the daemon.
+//! The PoP's user-space side: the loader library for the XDP datapath
+//! (`datapath`), the daemon (`daemon`), the API both sides of the socket
+//! share (`api`), and the CLI's verbs (`cli`).
 
+pub mod api;
+pub mod cli;
+pub mod daemon;
 pub mod datapath;
 pub mod prefix;
 

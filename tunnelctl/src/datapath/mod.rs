@@ -6,6 +6,8 @@
 //! whose entry is missing or stale.
 
 mod counters;
+pub mod pins;
+mod stats;
 mod tunnels;
 
 use std::{
@@ -16,10 +18,12 @@ use std::{
 use anyhow::{bail, Context, Result};
 use aya::{
     maps::{Array, DevMapHash, MapData},
-    programs::{Xdp, XdpMode},
+    programs::{links::{FdLink, PinnedLink}, xdp::XdpLink, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
 pub use counters::Counters;
+pub use tunnels::Snapshot;
+pub use stats::{format_table, verifier_stats, ProgramStats};
 use tunnel_common::{config::RuntimeConfig, maps};
 
 use crate::prefix::Ipv6Prefix;
@@ -37,6 +41,9 @@ pub struct DatapathOptions {
     /// Entries of the prefix trie (a /64 per tunnel plus routed prefixes).
     pub max_prefixes: u32,
     pub config: RuntimeConfig,
+    /// bpffs directory for pinned maps and links; `None`: nothing pinned,
+    /// everything goes away with the `Datapath`.
+    pub pin_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for DatapathOptions {
@@ -45,6 +52,7 @@ impl Default for DatapathOptions {
             max_tunnels: maps::DEFAULT_MAX_TUNNELS,
             max_prefixes: maps::DEFAULT_MAX_PREFIXES,
             config: RuntimeConfig::default(),
+            pin_dir: None,
         }
     }
 }
@@ -91,6 +99,9 @@ impl Tunnel {
 pub struct Datapath {
     ebpf: Ebpf,
     opts: DatapathOptions,
+    /// `<pin_dir>/v<ABI>` when pinning.
+    pins: Option<std::path::PathBuf>,
+    reused_pins: bool,
 }
 
 impl Datapath {
@@ -103,13 +114,28 @@ impl Datapath {
             bail!("max_tunnels and max_prefixes must be at least 1");
         }
         raise_memlock();
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = EbpfLoader::new();
+        loader
             .map_max_entries(maps::TUNNELS, opts.max_tunnels)
             .map_max_entries(maps::TUN_BY_V4, opts.max_tunnels)
             .map_max_entries(maps::TUN_STATS, opts.max_tunnels)
-            .map_max_entries(maps::PREFIXES, opts.max_prefixes)
-            .load(OBJECT)
-            .context("loading the eBPF object")?;
+            .map_max_entries(maps::PREFIXES, opts.max_prefixes);
+        let pins = opts.pin_dir.as_deref().map(pins::versioned_dir);
+        let mut reused_pins = false;
+        let layouts = pins::layouts(&opts);
+        let map_paths: Vec<(&str, std::path::PathBuf)> = match &pins {
+            Some(dir) => {
+                reused_pins = pins::check(dir, &opts)?;
+                std::fs::create_dir_all(dir.join("maps")).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(dir.join("links"))?;
+                layouts.iter().map(|l| (l.name, pins::map_path(dir, l.name))).collect()
+            }
+            None => Vec::new(),
+        };
+        for (name, path) in &map_paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(OBJECT).context("loading the eBPF object")?;
         for name in [PROGRAM_UPLINK, "testbed_pass", "testbed_drop", "testbed_tx"] {
             let prog: &mut Xdp = ebpf
                 .program_mut(name)
@@ -117,9 +143,19 @@ impl Datapath {
                 .try_into()?;
             prog.load().with_context(|| format!("verifier rejected {name}"))?;
         }
-        let mut dp = Self { ebpf, opts };
+        let mut dp = Self { ebpf, opts, pins, reused_pins };
         dp.set_config(&dp.opts.config.clone())?;
         Ok(dp)
+    }
+
+    /// Whether the maps came from pins (a restart) rather than new.
+    pub fn reused_pins(&self) -> bool {
+        self.reused_pins
+    }
+
+    /// The versioned pin directory, when pinning.
+    pub fn pin_dir(&self) -> Option<&std::path::Path> {
+        self.pins.as_deref()
     }
 
     pub fn options(&self) -> &DatapathOptions {
@@ -137,12 +173,27 @@ impl Datapath {
 
     /// Attaches the uplink program to `ifname` and lets other programs
     /// redirect to it. Native mode unless `mode` says otherwise.
+    /// When pinning, the XDP link is pinned too; if a pinned link exists
+    /// (a restart), the new program replaces the old one on it atomically.
     pub fn attach(&mut self, ifname: &str, mode: XdpMode) -> Result<()> {
         let ifindex = ifindex(ifname)?;
         self.allow_tx(ifindex)?;
-        self.program_mut(PROGRAM_UPLINK)?
+        let link_pin = self.pins.as_deref().map(|d| pins::link_path(d, ifname));
+        let prog = self.program_mut(PROGRAM_UPLINK)?;
+        if let Some(path) = link_pin.as_deref().filter(|p| p.exists()) {
+            let pinned = PinnedLink::from_pin(path).with_context(|| format!("opening pinned link {}", path.display()))?;
+            let link = XdpLink::try_from(FdLink::from(pinned)).context("pinned link is not an XDP link")?;
+            prog.attach_to_link(link).with_context(|| format!("replacing the program on {ifname}"))?;
+            return Ok(());
+        }
+        let id = prog
             .attach(ifname, mode)
-            .with_context(|| format!("attaching {PROGRAM_UPLINK} to {ifname} ({mode:?}); try XdpMode::Skb if the driver lacks native XDP"))?;
+            .with_context(|| format!("attaching {PROGRAM_UPLINK} to {ifname} ({mode:?}); use SKB mode only if the driver lacks native XDP"))?;
+        if let Some(path) = link_pin {
+            let link = prog.take_link(id)?;
+            let fd = FdLink::try_from(link).context("the kernel attached XDP without a bpf_link; cannot pin it")?;
+            fd.pin(&path).with_context(|| format!("pinning {}", path.display()))?;
+        }
         Ok(())
     }
 

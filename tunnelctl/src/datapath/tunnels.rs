@@ -20,7 +20,7 @@ use crate::prefix::Ipv6Prefix;
 const BPF_NOEXIST: u64 = 1;
 
 impl Tunnel {
-    fn to_info(&self) -> TunnelInfo {
+    pub fn to_info(&self) -> TunnelInfo {
         let mut flags = 0;
         if self.enabled {
             flags |= TUNNEL_F_ENABLED;
@@ -40,7 +40,7 @@ impl Tunnel {
         }
     }
 
-    fn v4_key(&self) -> TunnelV4Key {
+    pub fn v4_key(&self) -> TunnelV4Key {
         TunnelV4Key { local: self.local.octets(), remote: self.remote.octets() }
     }
 
@@ -53,6 +53,14 @@ impl Tunnel {
         }
         Ok(())
     }
+}
+
+/// What the maps hold, read back.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub tunnels: Vec<(u32, TunnelInfo)>,
+    pub pairs: Vec<(TunnelV4Key, u32)>,
+    pub prefixes: Vec<(Ipv6Prefix, u32)>,
 }
 
 fn lpm_key(p: &Ipv6Prefix) -> Key<[u8; 16]> {
@@ -110,16 +118,78 @@ impl Datapath {
         Ok(())
     }
 
-    /// Rewrites tunnel `id`'s entry (enable/disable, MTU, TTL, DF). The
-    /// outer addresses and the /64 cannot change here: remove and re-add.
+    /// Rewrites tunnel `id`'s entry (enable/disable, MTU, TTL, DF, remote
+    /// IPv4). A new remote is looked up before the old one is forgotten, so
+    /// packets from either match during the change. The /64 and the local
+    /// address cannot change here: remove and re-add.
     pub fn update_tunnel(&mut self, id: u32, t: &Tunnel) -> Result<()> {
         t.validate()?;
         let Some(old) = self.tunnel_info(id)? else { bail!("no tunnel {id}") };
-        if old.local_v4 != t.local.octets() || old.remote_v4 != t.remote.octets() || old.pop_v6 != t.pop_address().octets() {
-            bail!("tunnel {id}: addresses differ; remove and add it instead");
+        if old.local_v4 != t.local.octets() || old.pop_v6 != t.pop_address().octets() {
+            bail!("tunnel {id}: local address or prefix differ; remove and add it instead");
+        }
+        let old_key = TunnelV4Key { local: old.local_v4, remote: old.remote_v4 };
+        if old_key != t.v4_key() {
+            if let Ok(other) = self.by_v4()?.get(&t.v4_key(), 0) {
+                bail!("tunnel {other} already uses {} -> {}", t.local, t.remote);
+            }
+            self.tunnels()?.set(id, t.to_info(), 0)?;
+            self.by_v4()?.insert(t.v4_key(), id, BPF_NOEXIST).context("adding the new address pair")?;
+            ignore_missing(self.by_v4()?.remove(&old_key))?;
+            return Ok(());
         }
         self.tunnels()?.set(id, t.to_info(), 0)?;
         Ok(())
+    }
+
+    /// Everything the maps hold about tunnels, for reconciliation.
+    pub fn snapshot(&mut self) -> Result<Snapshot> {
+        let mut snap = Snapshot::default();
+        let max = self.opts.max_tunnels;
+        let tunnels = self.tunnels()?;
+        for id in 0..max {
+            let info = tunnels.get(&id, 0)?;
+            if info.kind != 0 {
+                snap.tunnels.push((id, info));
+            }
+        }
+        let by_v4 = self.by_v4()?;
+        for kv in by_v4.iter() {
+            snap.pairs.push(kv?);
+        }
+        let prefixes = self.prefixes()?;
+        for kv in prefixes.iter() {
+            let (k, id) = kv?;
+            let p = Ipv6Prefix::new(std::net::Ipv6Addr::from(k.data()), k.prefix_len() as u8)?;
+            snap.prefixes.push((p, id));
+        }
+        Ok(snap)
+    }
+
+    /// Low-level writes for reconciliation, which orders them itself.
+    pub fn put_info(&mut self, id: u32, t: &Tunnel) -> Result<()> {
+        self.check_id(id)?;
+        self.tunnels()?.set(id, t.to_info(), 0)?;
+        Ok(())
+    }
+    pub fn clear_info(&mut self, id: u32) -> Result<()> {
+        self.check_id(id)?;
+        self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
+        Ok(())
+    }
+    pub fn put_pair(&mut self, key: TunnelV4Key, id: u32) -> Result<()> {
+        self.by_v4()?.insert(key, id, 0)?;
+        Ok(())
+    }
+    pub fn remove_pair(&mut self, key: &TunnelV4Key) -> Result<()> {
+        ignore_missing(self.by_v4()?.remove(key))
+    }
+    pub fn put_prefix(&mut self, p: &Ipv6Prefix, id: u32) -> Result<()> {
+        self.prefixes()?.insert(&lpm_key(p), id, 0)?;
+        Ok(())
+    }
+    pub fn remove_prefix_if_present(&mut self, p: &Ipv6Prefix) -> Result<()> {
+        ignore_missing(self.prefixes()?.remove(&lpm_key(p)))
     }
 
     /// Removes tunnel `id` and its /64 (routed prefixes are removed by the

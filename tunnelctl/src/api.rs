@@ -1,0 +1,184 @@
+//! The daemon's local API: one JSON object per line over a Unix socket,
+//! request then response. Shared by the daemon and the CLI so they cannot
+//! drift; `API_VERSION` changes when a type changes incompatibly.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::prefix::Ipv6Prefix;
+
+pub const API_VERSION: u32 = 1;
+
+/// A tunnel as configured (what the store keeps and the CLI shows).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelSpec {
+    /// Operator-chosen number, 0..max_tunnels (also the map slot).
+    pub id: u32,
+    /// The PoP's IPv4 address for this tunnel.
+    pub local: Ipv4Addr,
+    /// The user's IPv4 address.
+    pub remote: Ipv4Addr,
+    /// The tunnel /64 (`::1` PoP, `::2` user).
+    pub prefix: Ipv6Prefix,
+    #[serde(default = "default_mtu")]
+    pub mtu: u16,
+    #[serde(default = "default_ttl")]
+    pub ttl: u8,
+    #[serde(default = "yes")]
+    pub pmtudisc: bool,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Routed prefixes (/48s, extra /64s).
+    #[serde(default)]
+    pub routed: Vec<Ipv6Prefix>,
+}
+
+fn default_mtu() -> u16 {
+    tunnel_common::tunnel::MTU_DEFAULT
+}
+fn default_ttl() -> u8 {
+    tunnel_common::tunnel::TTL_DEFAULT
+}
+fn yes() -> bool {
+    true
+}
+
+/// Changes to a tunnel (`tunnel set`); absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelChanges {
+    pub enabled: Option<bool>,
+    pub mtu: Option<u16>,
+    pub ttl: Option<u8>,
+    pub pmtudisc: Option<bool>,
+    pub remote: Option<Ipv4Addr>,
+}
+
+/// The whole configuration, for `apply`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesiredState {
+    #[serde(default)]
+    pub tunnels: Vec<TunnelSpec>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub version: u32,
+    #[serde(flatten)]
+    pub body: T,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    TunnelAdd { tunnel: TunnelSpec },
+    TunnelRemove { id: u32 },
+    TunnelList,
+    TunnelShow { id: u32 },
+    TunnelSet { id: u32, changes: TunnelChanges },
+    PrefixAdd { id: u32, prefix: Ipv6Prefix },
+    PrefixRemove { prefix: Ipv6Prefix },
+    Stats,
+    Status,
+    Apply { state: DesiredState, dry_run: bool },
+}
+
+/// Per-tunnel counters as reported.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelStats {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelView {
+    #[serde(flatten)]
+    pub spec: TunnelSpec,
+    pub stats: TunnelStats,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsView {
+    /// Non-zero drop counters by reason name.
+    pub drops: Vec<(String, u64)>,
+    pub events: Vec<(String, u64)>,
+    pub tunnels: Vec<(u32, TunnelStats)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub version: String,
+    pub api_version: u32,
+    pub abi_version: u32,
+    pub uplinks: Vec<String>,
+    pub xdp_mode: String,
+    pub tunnels: u64,
+    pub prefixes: u64,
+    pub max_tunnels: u32,
+    pub max_prefixes: u32,
+    pub pin_dir: String,
+    pub uptime_s: u64,
+    /// Whether the maps were reused from pins at start (a restart) or new.
+    pub reused_pins: bool,
+}
+
+/// What `apply` changes (or would change, with `dry_run`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyPlan {
+    pub add: Vec<u32>,
+    pub remove: Vec<u32>,
+    pub change: Vec<u32>,
+    pub unchanged: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    Ok,
+    Error { message: String },
+    Tunnel { tunnel: TunnelView },
+    Tunnels { tunnels: Vec<TunnelView> },
+    Stats { stats: StatsView },
+    Status { status: StatusView },
+    Plan { plan: ApplyPlan, applied: bool },
+    /// Sent before the final response of a long request (apply).
+    Progress { done: usize, total: usize },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_wire_format() {
+        let r = Envelope { version: API_VERSION, body: Request::TunnelRemove { id: 7 } };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(s, r#"{"version":1,"request":"tunnel_remove","id":7}"#);
+        let back: Envelope<Request> = serde_json::from_str(&s).unwrap();
+        assert!(matches!(back.body, Request::TunnelRemove { id: 7 }));
+    }
+
+    #[test]
+    fn tunnel_defaults_and_unknown_fields() {
+        let t: TunnelSpec = serde_json::from_str(
+            r#"{"id":1,"local":"192.0.2.1","remote":"198.51.100.2","prefix":"2001:db8:1::/64"}"#,
+        )
+        .unwrap();
+        assert_eq!((t.mtu, t.ttl, t.pmtudisc, t.enabled), (1480, 64, true, true));
+        let e = serde_json::from_str::<TunnelSpec>(
+            r#"{"id":1,"local":"192.0.2.1","remote":"198.51.100.2","prefix":"2001:db8:1::/64","mtux":1}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        let e = serde_json::from_str::<TunnelSpec>(
+            r#"{"id":1,"local":"192.0.2.300","remote":"198.51.100.2","prefix":"2001:db8:1::/64"}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("invalid"), "{e}");
+    }
+}

@@ -1,0 +1,29 @@
+//! `tunnelctl prefix add|remove`.
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use super::Client;
+use crate::{api::Request, prefix::Ipv6Prefix};
+
+#[derive(Subcommand)]
+pub enum PrefixCmd {
+    /// Route a prefix into a tunnel (also accepted as its inner source).
+    Add { id: u32, prefix: Ipv6Prefix },
+    /// Stop routing a prefix.
+    Remove { prefix: Ipv6Prefix },
+}
+
+pub fn run(c: &mut Client, cmd: PrefixCmd) -> Result<()> {
+    match cmd {
+        PrefixCmd::Add { id, prefix } => {
+            c.simple(Request::PrefixAdd { id, prefix })?;
+            println!("{prefix} routed to tunnel {id}");
+        }
+        PrefixCmd::Remove { prefix } => {
+            c.simple(Request::PrefixRemove { prefix })?;
+            println!("{prefix} removed");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! `tunnelctl tunnel add|remove|list|show|set`.
+
+use std::net::Ipv4Addr;
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+
+use super::{output, Client};
+use crate::{
+    api::{Request, Response, TunnelChanges, TunnelSpec, TunnelView},
+    prefix::Ipv6Prefix,
+};
+
+#[derive(Subcommand)]
+pub enum TunnelCmd {
+    /// Add a 6in4 tunnel.
+    Add(AddArgs),
+    /// Remove a tunnel and its routed prefixes.
+    Remove { id: u32 },
+    /// List tunnels with their counters.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one tunnel.
+    Show {
+        id: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a tunnel: enable/disable, MTU, TTL, PMTU discovery, remote.
+    Set(SetArgs),
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    /// Tunnel id (0..max_tunnels).
+    pub id: u32,
+    /// The PoP's IPv4 address for the tunnel.
+    #[arg(long)]
+    pub local: Ipv4Addr,
+    /// The user's IPv4 address.
+    #[arg(long)]
+    pub remote: Ipv4Addr,
+    /// The tunnel's /64 (::1 is the PoP, ::2 the user).
+    #[arg(long)]
+    pub prefix: Ipv6Prefix,
+    /// Routed prefixes (repeatable).
+    #[arg(long = "routed")]
+    pub routed: Vec<Ipv6Prefix>,
+    /// Tunnel MTU, 1280..=1480.
+    #[arg(long, default_value_t = tunnel_common::tunnel::MTU_DEFAULT)]
+    pub mtu: u16,
+    /// Outer TTL; 0 inherits the inner hop limit.
+    #[arg(long, default_value_t = tunnel_common::tunnel::TTL_DEFAULT)]
+    pub ttl: u8,
+    /// Static MTU: no DF on the outer header (RFC 4213 3.2.1).
+    #[arg(long)]
+    pub no_pmtudisc: bool,
+    /// Create it disabled.
+    #[arg(long)]
+    pub disabled: bool,
+}
+
+#[derive(Args)]
+pub struct SetArgs {
+    pub id: u32,
+    #[arg(long, conflicts_with = "disable")]
+    pub enable: bool,
+    #[arg(long)]
+    pub disable: bool,
+    #[arg(long)]
+    pub mtu: Option<u16>,
+    #[arg(long)]
+    pub ttl: Option<u8>,
+    #[arg(long)]
+    pub pmtudisc: Option<bool>,
+    #[arg(long)]
+    pub remote: Option<Ipv4Addr>,
+}
+
+pub fn run(c: &mut Client, cmd: TunnelCmd) -> Result<()> {
+    match cmd {
+        TunnelCmd::Add(a) => {
+            let tunnel = TunnelSpec {
+                id: a.id,
+                local: a.local,
+                remote: a.remote,
+                prefix: a.prefix,
+                mtu: a.mtu,
+                ttl: a.ttl,
+                pmtudisc: !a.no_pmtudisc,
+                enabled: !a.disabled,
+                routed: a.routed,
+            };
+            c.simple(Request::TunnelAdd { tunnel })?;
+            println!("tunnel {} added", a.id);
+        }
+        TunnelCmd::Remove { id } => {
+            c.simple(Request::TunnelRemove { id })?;
+            println!("tunnel {id} removed");
+        }
+        TunnelCmd::List { json } => {
+            let Response::Tunnels { tunnels } = c.simple(Request::TunnelList)? else { bail!("unexpected response") };
+            if json {
+                return output::json(&tunnels);
+            }
+            let rows: Vec<Vec<String>> = tunnels.iter().map(row).collect();
+            output::table(&["ID", "STATE", "LOCAL", "REMOTE", "PREFIX", "MTU", "RX PKTS", "TX PKTS", "ROUTED"], &rows);
+        }
+        TunnelCmd::Show { id, json } => {
+            let Response::Tunnel { tunnel } = c.simple(Request::TunnelShow { id })? else { bail!("unexpected response") };
+            if json {
+                return output::json(&tunnel);
+            }
+            show(&tunnel);
+        }
+        TunnelCmd::Set(s) => {
+            if !(s.enable || s.disable) && s.mtu.is_none() && s.ttl.is_none() && s.pmtudisc.is_none() && s.remote.is_none() {
+                bail!("nothing to change: give --enable, --disable, --mtu, --ttl, --pmtudisc or --remote");
+            }
+            let enabled = if s.enable { Some(true) } else if s.disable { Some(false) } else { None };
+            let changes = TunnelChanges { enabled, mtu: s.mtu, ttl: s.ttl, pmtudisc: s.pmtudisc, remote: s.remote };
+            let Response::Tunnel { tunnel } = c.simple(Request::TunnelSet { id: s.id, changes })? else { bail!("unexpected response") };
+            show(&tunnel);
+        }
+    }
+    Ok(())
+}
+
+fn row(t: &TunnelView) -> Vec<String> {
+    let s = &t.spec;
+    vec![
+        s.id.to_string(),
+        if s.enabled { "up" } else { "disabled" }.into(),
+        s.local.to_string(),
+        s.remote.to_string(),
+        s.prefix.to_string(),
+        s.mtu.to_string(),
+        output::human(t.stats.rx_packets),
+        output::human(t.stats.tx_packets),
+        s.routed.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","),
+    ]
+}
+
+fn show(t: &TunnelView) {
+    let s = &t.spec;
+    println!("tunnel {}: {}", s.id, if s.enabled { "enabled" } else { "disabled" });
+    println!("  outer     {} -> {}  ttl {}  {}", s.local, s.remote, s.ttl, if s.pmtudisc { "pmtudisc (DF)" } else { "static MTU (no DF)" });
+    println!("  prefix    {}  (PoP {}, user {})", s.prefix, s.prefix.host(1), s.prefix.host(2));
+    println!("  mtu       {}", s.mtu);
+    for p in &s.routed {
+        println!("  routed    {p}");
+    }
+    println!("  rx        {} packets, {} bytes", t.stats.rx_packets, t.stats.rx_bytes);
+    println!("  tx        {} packets, {} bytes", t.stats.tx_packets, t.stats.tx_bytes);
+}

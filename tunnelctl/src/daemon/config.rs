@@ -1,0 +1,126 @@
+//! The daemon's configuration file (TOML). Every key has a default; unknown
+//! keys are errors, so a typo is never silently ignored.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Interfaces the XDP program is attached to (the PoP's uplinks).
+    pub uplinks: Vec<String>,
+    /// `native` (driver XDP) or `skb` (generic XDP, slower; only when the
+    /// driver has no native XDP).
+    pub xdp_mode: XdpModeName,
+    /// The PoP's IPv4 addresses. When not empty, a tunnel's `local` must be
+    /// one of them.
+    pub pop_ipv4: Vec<Ipv4Addr>,
+    /// SQLite database holding the configured tunnels.
+    pub state_path: PathBuf,
+    /// The API socket `tunnelctl` talks to.
+    pub socket_path: PathBuf,
+    /// Group (name) allowed to use the API besides root; empty: root only.
+    pub socket_group: String,
+    /// Prometheus metrics listen address; empty string disables metrics.
+    pub metrics_listen: String,
+    /// bpffs directory for pinned maps and links (ABI-versioned inside).
+    pub pin_dir: PathBuf,
+    /// Tunnel id range 0..max_tunnels; fixed for the pinned maps' lifetime.
+    pub max_tunnels: u32,
+    /// Prefix trie capacity (each tunnel's /64 plus routed prefixes).
+    pub max_prefixes: u32,
+    /// ICMPv6 errors per second and CPU, and their burst.
+    pub icmp_rate_per_sec: u32,
+    pub icmp_burst: u32,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpModeName {
+    Native,
+    Skb,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            uplinks: Vec::new(),
+            xdp_mode: XdpModeName::Native,
+            pop_ipv4: Vec::new(),
+            state_path: "/var/lib/tunnelctl/state.db".into(),
+            socket_path: DEFAULT_SOCKET.into(),
+            socket_group: String::new(),
+            metrics_listen: "127.0.0.1:9641".into(),
+            pin_dir: "/sys/fs/bpf/tunnel-pop".into(),
+            max_tunnels: tunnel_common::maps::DEFAULT_MAX_TUNNELS,
+            max_prefixes: tunnel_common::maps::DEFAULT_MAX_PREFIXES,
+            icmp_rate_per_sec: 1000,
+            icmp_burst: 50,
+        }
+    }
+}
+
+pub const DEFAULT_SOCKET: &str = "/run/tunnelctl.sock";
+pub const DEFAULT_CONFIG: &str = "/etc/tunnelctl/tunnelctl.toml";
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        let c: Config = toml::from_str(text)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.uplinks.is_empty() {
+            bail!("uplinks: at least one interface is needed");
+        }
+        if self.max_tunnels == 0 || self.max_prefixes < self.max_tunnels {
+            bail!("max_tunnels must be at least 1 and max_prefixes at least max_tunnels");
+        }
+        if !self.metrics_listen.is_empty() {
+            self.metrics_listen
+                .parse::<SocketAddr>()
+                .with_context(|| format!("metrics_listen: '{}' is not ADDRESS:PORT", self.metrics_listen))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse("uplinks = [\"eth0\"]").unwrap();
+        assert_eq!(c.uplinks, ["eth0"]);
+        assert_eq!(c.xdp_mode, XdpModeName::Native);
+        assert_eq!(c.socket_path, PathBuf::from(DEFAULT_SOCKET));
+    }
+
+    #[test]
+    fn bad_configs_say_why() {
+        let cases = [
+            ("", "at least one interface"),
+            ("uplinks = [\"eth0\"]\nxdp_mode = \"fast\"", "unknown variant"),
+            ("uplinks = [\"eth0\"]\nuplink = \"eth1\"", "unknown field"),
+            ("uplinks = [\"eth0\"]\nmetrics_listen = \"9100\"", "not ADDRESS:PORT"),
+            ("uplinks = [\"eth0\"]\npop_ipv4 = [\"192.0.2.300\"]", "invalid"),
+            ("uplinks = [\"eth0\"]\nmax_tunnels = 0", "max_tunnels"),
+        ];
+        for (text, msg) in cases {
+            let e = format!("{:#}", Config::parse(text).unwrap_err());
+            assert!(e.contains(msg), "{text:?}: {e}");
+        }
+    }
+}

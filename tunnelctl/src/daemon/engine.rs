@@ -1,0 +1,288 @@
+//! The daemon's operations: each validates, writes the store inside a
+//! transaction, changes the maps, then commits; a map failure rolls the
+//! store back and undoes the map changes made so far.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use tunnel_common::stats::TunnelCounters;
+
+use super::{config::Config, store, store::Store, validate};
+use crate::{
+    api::{ApplyPlan, DesiredState, StatsView, StatusView, TunnelChanges, TunnelSpec, TunnelStats, TunnelView, API_VERSION},
+    datapath::{Datapath, Tunnel},
+    prefix::Ipv6Prefix,
+};
+
+pub struct Engine {
+    pub cfg: Config,
+    pub store: Store,
+    pub dp: Datapath,
+    started: Instant,
+}
+
+/// How the library sees a configured tunnel.
+pub fn to_tunnel(t: &TunnelSpec) -> Tunnel {
+    Tunnel {
+        local: t.local,
+        remote: t.remote,
+        prefix: t.prefix,
+        mtu: t.mtu,
+        ttl: t.ttl,
+        pmtudisc: t.pmtudisc,
+        enabled: t.enabled,
+    }
+}
+
+fn stats(c: TunnelCounters) -> TunnelStats {
+    TunnelStats { rx_packets: c.rx_packets, rx_bytes: c.rx_bytes, tx_packets: c.tx_packets, tx_bytes: c.tx_bytes }
+}
+
+impl Engine {
+    pub fn new(cfg: Config, store: Store, dp: Datapath) -> Self {
+        Self { cfg, store, dp, started: Instant::now() }
+    }
+
+    pub fn add_tunnel(&mut self, t: &TunnelSpec) -> Result<()> {
+        validate::tunnel(&self.cfg, t)?;
+        if self.store.tunnel(t.id)?.is_some() {
+            bail!("tunnel {} already exists", t.id);
+        }
+        let tx = self.store.transaction()?;
+        if let Some(other) = store::tunnel_by_pair(&tx, t.local, t.remote)? {
+            bail!("tunnel {other} already uses {} -> {}", t.local, t.remote);
+        }
+        let existing = store::all_prefixes(&tx)?;
+        for p in std::iter::once(&t.prefix).chain(&t.routed) {
+            validate::overlap(&existing, p, t.id)?;
+        }
+        store::insert_tunnel(&tx, t)?;
+        install(&mut self.dp, t)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn remove_tunnel(&mut self, id: u32) -> Result<()> {
+        let Some(t) = self.store.tunnel(id)? else { bail!("no tunnel {id}") };
+        let tx = self.store.transaction()?;
+        store::delete_tunnel(&tx, id)?;
+        uninstall(&mut self.dp, &t)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn set_tunnel(&mut self, id: u32, c: &TunnelChanges) -> Result<TunnelSpec> {
+        let Some(old) = self.store.tunnel(id)? else { bail!("no tunnel {id}") };
+        let mut t = old.clone();
+        if let Some(v) = c.enabled {
+            t.enabled = v;
+        }
+        if let Some(v) = c.mtu {
+            t.mtu = v;
+        }
+        if let Some(v) = c.ttl {
+            t.ttl = v;
+        }
+        if let Some(v) = c.pmtudisc {
+            t.pmtudisc = v;
+        }
+        if let Some(v) = c.remote {
+            t.remote = v;
+        }
+        validate::tunnel(&self.cfg, &t)?;
+        let tx = self.store.transaction()?;
+        if t.remote != old.remote {
+            if let Some(other) = store::tunnel_by_pair(&tx, t.local, t.remote)? {
+                bail!("tunnel {other} already uses {} -> {}", t.local, t.remote);
+            }
+        }
+        store::update_tunnel(&tx, &t)?;
+        self.dp.update_tunnel(id, &to_tunnel(&t))?;
+        if let Err(e) = tx.commit() {
+            self.dp.update_tunnel(id, &to_tunnel(&old))?;
+            return Err(e.into());
+        }
+        Ok(t)
+    }
+
+    pub fn add_prefix(&mut self, id: u32, p: &Ipv6Prefix) -> Result<()> {
+        validate::routed_prefix(p)?;
+        if self.store.tunnel(id)?.is_none() {
+            bail!("no tunnel {id}");
+        }
+        let tx = self.store.transaction()?;
+        validate::overlap(&store::all_prefixes(&tx)?, p, id)?;
+        store::insert_routed(&tx, id, p)?;
+        self.dp.add_prefix(id, p)?;
+        if let Err(e) = tx.commit() {
+            self.dp.remove_prefix(p)?;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    pub fn remove_prefix(&mut self, p: &Ipv6Prefix) -> Result<()> {
+        let tx = self.store.transaction()?;
+        if store::delete_routed(&tx, p)?.is_none() {
+            bail!("{p} is not a routed prefix (a tunnel's /64 goes with the tunnel)");
+        }
+        self.dp.remove_prefix(p)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn view(&mut self, t: TunnelSpec) -> Result<TunnelView> {
+        let s = stats(self.dp.tunnel_counters(t.id)?);
+        Ok(TunnelView { spec: t, stats: s })
+    }
+
+    pub fn list(&mut self) -> Result<Vec<TunnelView>> {
+        let tunnels = self.store.tunnels()?;
+        tunnels.into_iter().map(|t| self.view(t)).collect()
+    }
+
+    pub fn show(&mut self, id: u32) -> Result<TunnelView> {
+        let Some(t) = self.store.tunnel(id)? else { bail!("no tunnel {id}") };
+        self.view(t)
+    }
+
+    pub fn stats(&mut self) -> Result<StatsView> {
+        let c = self.dp.counters()?;
+        let mut v = StatsView::default();
+        v.drops = c.drops.iter().filter(|(_, n)| *n > 0).map(|(d, n)| (d.name().to_owned(), *n)).collect();
+        v.events = c.events.iter().filter(|(_, n)| *n > 0).map(|(e, n)| (e.name().to_owned(), *n)).collect();
+        for t in self.store.tunnels()? {
+            v.tunnels.push((t.id, stats(self.dp.tunnel_counters(t.id)?)));
+        }
+        Ok(v)
+    }
+
+    pub fn status(&self) -> Result<StatusView> {
+        let (tunnels, prefixes) = self.store.count()?;
+        Ok(StatusView {
+            version: env!("CARGO_PKG_VERSION").into(),
+            api_version: API_VERSION,
+            abi_version: tunnel_common::ABI_VERSION,
+            uplinks: self.cfg.uplinks.clone(),
+            xdp_mode: format!("{:?}", self.cfg.xdp_mode).to_lowercase(),
+            tunnels,
+            prefixes,
+            max_tunnels: self.cfg.max_tunnels,
+            max_prefixes: self.cfg.max_prefixes,
+            pin_dir: self.dp.pin_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+            uptime_s: self.started.elapsed().as_secs(),
+            reused_pins: self.dp.reused_pins(),
+        })
+    }
+
+    /// Computes what `apply` changes; with `dry_run` that is all it does.
+    /// Applying is one store transaction: all or nothing. `progress` is
+    /// called with (done, total) as tunnels are installed.
+    pub fn apply(&mut self, want: &DesiredState, dry_run: bool, mut progress: impl FnMut(usize, usize)) -> Result<ApplyPlan> {
+        let mut ids = std::collections::HashSet::new();
+        let mut pairs = std::collections::HashSet::new();
+        let mut all: Vec<(Ipv6Prefix, u32)> = Vec::new();
+        for t in &want.tunnels {
+            validate::tunnel(&self.cfg, t).with_context(|| format!("tunnel {}", t.id))?;
+            if !ids.insert(t.id) {
+                bail!("tunnel id {} appears twice", t.id);
+            }
+            if !pairs.insert((t.local, t.remote)) {
+                bail!("tunnel {}: {} -> {} appears twice", t.id, t.local, t.remote);
+            }
+            for p in std::iter::once(&t.prefix).chain(&t.routed) {
+                all.push((*p, t.id));
+            }
+        }
+        // Overlaps within the desired state (sorted, so neighbours suffice
+        // for nested prefixes only after a full scan: n log n on the sort,
+        // then each prefix against the ones it can contain).
+        all.sort_by_key(|(p, _)| (u128::from(p.addr()), p.len()));
+        for w in 0..all.len() {
+            let (p, id) = all[w];
+            for (q, other) in all[w + 1..].iter() {
+                if !p.overlaps(q) {
+                    break;
+                }
+                if *other != id || p == *q {
+                    bail!("prefix {q} of tunnel {other} overlaps {p} of tunnel {id}");
+                }
+            }
+        }
+
+        let have = self.store.tunnels()?;
+        let mut plan = ApplyPlan::default();
+        let have_by_id: std::collections::HashMap<u32, &TunnelSpec> = have.iter().map(|t| (t.id, t)).collect();
+        for t in &want.tunnels {
+            match have_by_id.get(&t.id) {
+                None => plan.add.push(t.id),
+                Some(h) if **h == *t => plan.unchanged += 1,
+                Some(_) => plan.change.push(t.id),
+            }
+        }
+        plan.remove = have.iter().filter(|t| !ids.contains(&t.id)).map(|t| t.id).collect();
+        if dry_run {
+            return Ok(plan);
+        }
+
+        // Removals first (they free pairs and prefixes), then changes as
+        // remove + add, then additions, all in one transaction.
+        let want_by_id: std::collections::HashMap<u32, &TunnelSpec> = want.tunnels.iter().map(|t| (t.id, t)).collect();
+        let total = plan.remove.len() + plan.change.len() + plan.add.len();
+        let tx = self.store.transaction()?;
+        let mut done = 0;
+        let result = (|| -> Result<()> {
+            for id in plan.remove.iter().chain(&plan.change) {
+                let old = have_by_id[id];
+                store::delete_tunnel(&tx, *id)?;
+                uninstall(&mut self.dp, old)?;
+                done += 1;
+                progress(done, total);
+            }
+            for id in plan.change.iter().chain(&plan.add) {
+                let t = want_by_id[id];
+                store::insert_tunnel(&tx, t)?;
+                install(&mut self.dp, t).with_context(|| format!("tunnel {id}"))?;
+                done += 1;
+                progress(done, total);
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                tx.commit()?;
+                Ok(plan)
+            }
+            Err(e) => {
+                drop(tx);
+                // The store is unchanged; put the maps back to match it.
+                super::reconcile::reconcile(&mut self.dp, &self.store).context("restoring the maps after a failed apply")?;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Puts a tunnel and its routed prefixes in the maps; on failure removes
+/// what it added.
+fn install(dp: &mut Datapath, t: &TunnelSpec) -> Result<()> {
+    dp.add_tunnel(t.id, &to_tunnel(t))?;
+    for (i, p) in t.routed.iter().enumerate() {
+        if let Err(e) = dp.add_prefix(t.id, p) {
+            for q in &t.routed[..i] {
+                dp.remove_prefix(q)?;
+            }
+            dp.remove_tunnel(t.id, &to_tunnel(t))?;
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Removes a tunnel's routed prefixes, then the tunnel.
+fn uninstall(dp: &mut Datapath, t: &TunnelSpec) -> Result<()> {
+    for p in &t.routed {
+        dp.remove_prefix_if_present(p)?;
+    }
+    dp.remove_tunnel(t.id, &to_tunnel(t))
+}

@@ -1,0 +1,130 @@
+//! `tunnelctl daemon`: loads or reuses the pinned datapath, reconciles the
+//! store into it, attaches the uplinks, and serves the API and metrics.
+//! Stopping the daemon leaves the programs attached and the maps pinned:
+//! traffic keeps flowing until the next start takes over.
+
+pub mod config;
+pub mod engine;
+pub mod metrics;
+pub mod reconcile;
+pub mod server;
+pub mod store;
+pub mod validate;
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+};
+
+use anyhow::{bail, Context, Result};
+use aya::programs::XdpMode;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::info;
+
+use self::{config::Config, engine::Engine};
+use crate::{
+    api::{Request, Response},
+    datapath::{Datapath, DatapathOptions},
+};
+
+pub fn run(config_path: &Path) -> Result<()> {
+    init_logging();
+    let cfg = Config::load(config_path)?;
+    ensure_bpffs(cfg.pin_dir.parent().unwrap_or(Path::new("/sys/fs/bpf")))?;
+    let store = store::Store::open(&cfg.state_path)?;
+    let opts = DatapathOptions {
+        max_tunnels: cfg.max_tunnels,
+        max_prefixes: cfg.max_prefixes,
+        config: tunnel_common::config::RuntimeConfig { icmp_rate_per_sec: cfg.icmp_rate_per_sec, icmp_burst: cfg.icmp_burst },
+        pin_dir: Some(cfg.pin_dir.clone()),
+    };
+    let mut dp = Datapath::load(opts)?;
+    info!(reused = dp.reused_pins(), pins = %dp.pin_dir().map(|p| p.display().to_string()).unwrap_or_default(), "datapath loaded");
+    let changes = reconcile::reconcile(&mut dp, &store).context("reconciling the store into the maps")?;
+    info!(?changes, "maps reconciled with the store");
+    let mode = match cfg.xdp_mode {
+        config::XdpModeName::Native => XdpMode::Driver,
+        config::XdpModeName::Skb => XdpMode::Skb,
+    };
+    for ifname in &cfg.uplinks {
+        dp.attach(ifname, mode)?;
+        info!(%ifname, ?mode, "uplink attached");
+    }
+    let engine = Arc::new(Mutex::new(Engine::new(cfg.clone(), store, dp)));
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async {
+        let (listener, gid) = server::bind(&cfg.socket_path, &cfg.socket_group)?;
+        server::log_listening(&cfg.socket_path);
+        tokio::spawn(server::serve(listener, gid, engine.clone()));
+        if !cfg.metrics_listen.is_empty() {
+            let l = tokio::net::TcpListener::bind(&cfg.metrics_listen)
+                .await
+                .with_context(|| format!("metrics_listen {}", cfg.metrics_listen))?;
+            info!(listen = %cfg.metrics_listen, "metrics listening");
+            tokio::spawn(metrics::serve(l, engine.clone()));
+        }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        info!("stopping; the datapath stays attached and pinned");
+        let _ = std::fs::remove_file(&cfg.socket_path);
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+/// Answers one API request.
+pub fn handle(e: &mut Engine, req: Request, progress: &UnboundedSender<Response>) -> Response {
+    let r = match req {
+        Request::TunnelAdd { tunnel } => e.add_tunnel(&tunnel).map(|_| Response::Ok),
+        Request::TunnelRemove { id } => e.remove_tunnel(id).map(|_| Response::Ok),
+        Request::TunnelList => e.list().map(|tunnels| Response::Tunnels { tunnels }),
+        Request::TunnelShow { id } => e.show(id).map(|tunnel| Response::Tunnel { tunnel }),
+        Request::TunnelSet { id, changes } => {
+            e.set_tunnel(id, &changes).and_then(|t| e.view(t)).map(|tunnel| Response::Tunnel { tunnel })
+        }
+        Request::PrefixAdd { id, prefix } => e.add_prefix(id, &prefix).map(|_| Response::Ok),
+        Request::PrefixRemove { prefix } => e.remove_prefix(&prefix).map(|_| Response::Ok),
+        Request::Stats => e.stats().map(|stats| Response::Stats { stats }),
+        Request::Status => e.status().map(|status| Response::Status { status }),
+        Request::Apply { state, dry_run } => {
+            let mut last = 0;
+            e.apply(&state, dry_run, |done, total| {
+                // At most ~100 progress lines per apply.
+                if done == total || done - last >= (total / 100).max(1) {
+                    last = done;
+                    let _ = progress.send(Response::Progress { done, total });
+                }
+            })
+            .map(|plan| Response::Plan { plan, applied: !dry_run })
+        }
+    };
+    r.unwrap_or_else(|err| Response::Error { message: format!("{err:#}") })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TUNNELCTL_LOG").unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+/// bpffs is not mounted at boot on every system (it is not on this kind of
+/// machine); pinning needs it.
+fn ensure_bpffs(dir: &Path) -> Result<()> {
+    const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())?;
+    // SAFETY: valid path and an out struct of the right type.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0 && st.f_type == BPF_FS_MAGIC {
+        return Ok(());
+    }
+    let fs = std::ffi::CString::new("bpf")?;
+    // SAFETY: valid C strings; mounting bpffs has no data argument.
+    if unsafe { libc::mount(fs.as_ptr(), c.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) } != 0 {
+        bail!("mounting bpffs on {}: {}", dir.display(), std::io::Error::last_os_error());
+    }
+    info!(dir = %dir.display(), "mounted bpffs");
+    Ok(())
+}

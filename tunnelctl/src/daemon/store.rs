@@ -1,0 +1,229 @@
+//! The daemon's state: SQLite (one file, transactional, crash-safe with the
+//! WAL journal). The store is written first; maps follow; on start the
+//! store is reconciled into the maps, so a crash between the two never
+//! leaves a tunnel half-configured for longer than a restart.
+
+use std::{net::Ipv4Addr, path::Path};
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use crate::{api::TunnelSpec, prefix::Ipv6Prefix};
+
+const SCHEMA_VERSION: i64 = 1;
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if v == 0 {
+            conn.execute_batch(
+                "CREATE TABLE tunnels (
+                    id INTEGER PRIMARY KEY,
+                    local TEXT NOT NULL,
+                    remote TEXT NOT NULL,
+                    prefix TEXT NOT NULL UNIQUE,
+                    mtu INTEGER NOT NULL,
+                    ttl INTEGER NOT NULL,
+                    pmtudisc INTEGER NOT NULL,
+                    enabled INTEGER NOT NULL,
+                    UNIQUE (local, remote)
+                 );
+                 CREATE TABLE routed (
+                    prefix TEXT PRIMARY KEY,
+                    tunnel INTEGER NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE
+                 );",
+            )?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        } else if v != SCHEMA_VERSION {
+            anyhow::bail!("{}: schema version {v}, this tunnelctl knows {SCHEMA_VERSION}", path.display());
+        }
+        Ok(Self { conn })
+    }
+
+    pub fn transaction(&mut self) -> Result<Transaction<'_>> {
+        Ok(self.conn.transaction()?)
+    }
+
+    pub fn tunnels(&self) -> Result<Vec<TunnelSpec>> {
+        read_tunnels(&self.conn, None)
+    }
+
+    pub fn tunnel(&self, id: u32) -> Result<Option<TunnelSpec>> {
+        Ok(read_tunnels(&self.conn, Some(id))?.pop())
+    }
+
+    pub fn count(&self) -> Result<(u64, u64)> {
+        let t: i64 = self.conn.query_row("SELECT count(*) FROM tunnels", [], |r| r.get(0))?;
+        let p: i64 = self.conn.query_row("SELECT count(*) FROM routed", [], |r| r.get(0))?;
+        Ok((t as u64, (t + p) as u64))
+    }
+}
+
+fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSpec>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, local, remote, prefix, mtu, ttl, pmtudisc, enabled FROM tunnels
+         WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![only], |r| {
+        Ok((
+            r.get::<_, u32>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, u16>(4)?,
+            r.get::<_, u8>(5)?,
+            r.get::<_, bool>(6)?,
+            r.get::<_, bool>(7)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, local, remote, prefix, mtu, ttl, pmtudisc, enabled) = row?;
+        out.push(TunnelSpec {
+            id,
+            local: local.parse().context("stored local address")?,
+            remote: remote.parse().context("stored remote address")?,
+            prefix: prefix.parse().context("stored prefix")?,
+            mtu,
+            ttl,
+            pmtudisc,
+            enabled,
+            routed: Vec::new(),
+        });
+    }
+    let mut stmt = conn.prepare_cached("SELECT prefix, tunnel FROM routed WHERE ?1 IS NULL OR tunnel = ?1 ORDER BY prefix")?;
+    let routed = stmt.query_map(params![only], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?;
+    for row in routed {
+        let (p, id) = row?;
+        if let Some(t) = out.iter_mut().find(|t| t.id == id) {
+            t.routed.push(p.parse().context("stored routed prefix")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes inside a transaction (the caller commits after the maps agree).
+pub fn insert_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
+    tx.execute(
+        "INSERT INTO tunnels (id, local, remote, prefix, mtu, ttl, pmtudisc, enabled)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![t.id, t.local.to_string(), t.remote.to_string(), t.prefix.to_string(), t.mtu, t.ttl, t.pmtudisc, t.enabled],
+    )?;
+    for p in &t.routed {
+        insert_routed(tx, t.id, p)?;
+    }
+    Ok(())
+}
+
+pub fn update_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
+    tx.execute(
+        "UPDATE tunnels SET remote = ?2, mtu = ?3, ttl = ?4, pmtudisc = ?5, enabled = ?6 WHERE id = ?1",
+        params![t.id, t.remote.to_string(), t.mtu, t.ttl, t.pmtudisc, t.enabled],
+    )?;
+    Ok(())
+}
+
+pub fn delete_tunnel(tx: &Transaction, id: u32) -> Result<()> {
+    tx.execute("DELETE FROM tunnels WHERE id = ?1", params![id])?;
+    Ok(())
+}
+
+pub fn insert_routed(tx: &Transaction, id: u32, p: &Ipv6Prefix) -> Result<()> {
+    tx.execute("INSERT INTO routed (prefix, tunnel) VALUES (?1, ?2)", params![p.to_string(), id])?;
+    Ok(())
+}
+
+pub fn delete_routed(tx: &Transaction, p: &Ipv6Prefix) -> Result<Option<u32>> {
+    let id: Option<u32> =
+        tx.query_row("SELECT tunnel FROM routed WHERE prefix = ?1", params![p.to_string()], |r| r.get(0)).optional()?;
+    tx.execute("DELETE FROM routed WHERE prefix = ?1", params![p.to_string()])?;
+    Ok(id)
+}
+
+/// Which tunnel, if any, uses the outer pair.
+pub fn tunnel_by_pair(tx: &Transaction, local: Ipv4Addr, remote: Ipv4Addr) -> Result<Option<u32>> {
+    Ok(tx
+        .query_row(
+            "SELECT id FROM tunnels WHERE local = ?1 AND remote = ?2",
+            params![local.to_string(), remote.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// All prefixes in use with their tunnel (for overlap checks).
+pub fn all_prefixes(tx: &Transaction) -> Result<Vec<(Ipv6Prefix, u32)>> {
+    let mut out = Vec::new();
+    let mut stmt = tx.prepare_cached("SELECT prefix, id FROM tunnels UNION ALL SELECT prefix, tunnel FROM routed")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))? {
+        let (p, id) = row?;
+        out.push((p.parse().context("stored prefix")?, id));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(id: u32, remote: &str, prefix: &str) -> TunnelSpec {
+        TunnelSpec {
+            id,
+            local: "192.0.2.1".parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            prefix: prefix.parse().unwrap(),
+            mtu: 1480,
+            ttl: 64,
+            pmtudisc: true,
+            enabled: true,
+            routed: vec!["2001:db8:100::/48".parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_rollback() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("state.db")).unwrap();
+        let t = spec(1, "198.51.100.2", "2001:db8:1::/64");
+        let tx = s.transaction().unwrap();
+        insert_tunnel(&tx, &t).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(s.tunnels().unwrap(), vec![t.clone()]);
+        // A transaction dropped without commit leaves nothing behind.
+        {
+            let tx = s.transaction().unwrap();
+            insert_tunnel(&tx, &spec(2, "198.51.100.3", "2001:db8:2::/64")).unwrap();
+        }
+        assert_eq!(s.tunnels().unwrap().len(), 1);
+        // Deleting the tunnel deletes its routed prefixes.
+        let tx = s.transaction().unwrap();
+        delete_tunnel(&tx, 1).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(s.count().unwrap(), (0, 0));
+        drop(s);
+        // Reopening keeps the schema.
+        Store::open(&dir.path().join("state.db")).unwrap();
+    }
+
+    #[test]
+    fn uniqueness_is_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("state.db")).unwrap();
+        let tx = s.transaction().unwrap();
+        insert_tunnel(&tx, &spec(1, "198.51.100.2", "2001:db8:1::/64")).unwrap();
+        let mut dup_pair = spec(2, "198.51.100.2", "2001:db8:2::/64");
+        dup_pair.routed.clear();
+        assert!(insert_tunnel(&tx, &dup_pair).is_err());
+    }
+}

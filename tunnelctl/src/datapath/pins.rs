@@ -1,0 +1,104 @@
+//! Pinned maps and links, so that the datapath outlives the daemon: a
+//! restart (or an upgrade) reuses the maps, and replaces the program on the
+//! pinned XDP links atomically (BPF_LINK_UPDATE), with no gap in traffic.
+//!
+//! aya reuses a pinned map without looking at its layout (aya#837), so the
+//! pins are checked here first: a map of another shape is refused, never
+//! misread. Pins live in `<pin_dir>/v<ABI_VERSION>/`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use aya::maps::MapInfo;
+use tunnel_common::{
+    config::{RateLimitState, RuntimeConfig},
+    maps,
+    stats::{Drop, Event, TunnelCounters},
+    tunnel::{TunnelInfo, TunnelV4Key},
+    ABI_VERSION,
+};
+
+use super::DatapathOptions;
+
+/// Shape of one map as this build creates it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub name: &'static str,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+}
+
+const fn size<T>() -> u32 {
+    core::mem::size_of::<T>() as u32
+}
+
+/// Every map of the object, with the sizes `opts` gives them.
+pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
+    let l = |name, key_size, value_size, max_entries| Layout { name, key_size, value_size, max_entries };
+    vec![
+        l(maps::TUNNELS, 4, size::<TunnelInfo>(), opts.max_tunnels),
+        l(maps::TUN_BY_V4, size::<TunnelV4Key>(), 4, opts.max_tunnels),
+        // LPM key: prefix length (u32) then the address.
+        l(maps::PREFIXES, 4 + 16, 4, opts.max_prefixes),
+        l(maps::TUN_STATS, 4, size::<TunnelCounters>(), opts.max_tunnels),
+        l(maps::DROPS, 4, 8, Drop::COUNT),
+        l(maps::EVENTS, 4, 8, Event::COUNT),
+        l(maps::CONFIG, 4, size::<RuntimeConfig>(), 1),
+        l(maps::ICMP_RATE, 4, size::<RateLimitState>(), 1),
+        // struct bpf_devmap_val: ifindex and a program fd/id.
+        l(maps::TX_PORTS, 4, 8, maps::MAX_TX_PORTS),
+    ]
+}
+
+/// `<pin_dir>/v<ABI>`: where this build's pins live.
+pub fn versioned_dir(pin_dir: &Path) -> PathBuf {
+    pin_dir.join(format!("v{ABI_VERSION}"))
+}
+
+pub fn map_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join("maps").join(name)
+}
+
+pub fn link_path(dir: &Path, ifname: &str) -> PathBuf {
+    dir.join("links").join(format!("xdp-{ifname}"))
+}
+
+/// Checks the pins under `dir` against this build. Returns whether maps are
+/// pinned there (a restart) or none are (a first start).
+pub fn check(dir: &Path, opts: &DatapathOptions) -> Result<bool> {
+    let want = layouts(opts);
+    let present: Vec<&Layout> = want.iter().filter(|l| map_path(dir, l.name).exists()).collect();
+    if present.is_empty() {
+        return Ok(false);
+    }
+    if present.len() != want.len() {
+        let missing: Vec<_> = want.iter().filter(|l| !map_path(dir, l.name).exists()).map(|l| l.name).collect();
+        bail!(
+            "{} holds some of this datapath's maps but not {missing:?}: pinned by another build \
+             with the same ABI version {ABI_VERSION}? Remove {} to start afresh (this stops traffic)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    for l in &want {
+        let path = map_path(dir, l.name);
+        let info = MapInfo::from_pin(&path).with_context(|| format!("reading pinned map {}", path.display()))?;
+        let have = Layout { name: l.name, key_size: info.key_size(), value_size: info.value_size(), max_entries: info.max_entries() };
+        if have != *l {
+            bail!(
+                "pinned map {} does not match this build: pinned key/value/entries {}/{}/{}, expected {}/{}/{}. \
+                 If max_tunnels or max_prefixes changed, put them back or remove {} (this stops traffic)",
+                path.display(),
+                have.key_size,
+                have.value_size,
+                have.max_entries,
+                l.key_size,
+                l.value_size,
+                l.max_entries,
+                dir.display()
+            );
+        }
+    }
+    Ok(true)
+}
