@@ -203,7 +203,9 @@ mod tests {
         // A transaction dropped without commit leaves nothing behind.
         {
             let tx = s.transaction().unwrap();
-            insert_tunnel(&tx, &spec(2, "198.51.100.3", "2001:db8:2::/64")).unwrap();
+            let mut t2 = spec(2, "198.51.100.3", "2001:db8:2::/64");
+            t2.routed.clear();
+            insert_tunnel(&tx, &t2).unwrap();
         }
         assert_eq!(s.tunnels().unwrap().len(), 1);
         // Deleting the tunnel deletes its routed prefixes.
