@@ -2,8 +2,10 @@
 //! userspace 6in4 peer (the host kernel has no sit device), packet builders.
 //! Everything here needs root.
 
+pub mod daemon;
 pub mod netns;
 pub mod packets;
 pub mod peer6in4;
 pub mod prog;
 pub mod topology;
+pub mod traffic;

@@ -27,19 +27,16 @@ pub const TUNNEL_ID: u32 = 1;
 pub const TUNNEL_PREFIX: &str = "2001:db8:1::/64";
 pub const ROUTED_PREFIX: &str = "2001:db8:100::/48";
 
-pub struct Testbed {
+/// The three namespaces, linked, addressed, with static neighbours, and
+/// nothing attached.
+pub struct Namespaces {
     pub client: Netns,
     pub pop: Netns,
     pub upstream: Netns,
-    /// Loaded in, and attached inside, the pop namespace.
-    pub dp: Datapath,
-    pub tunnel: Tunnel,
 }
 
-impl Testbed {
-    /// Builds the namespaces and attaches the programs. `mtu` is the tunnel
-    /// MTU. The calling thread ends up back in its own namespace.
-    pub fn new(mtu: u16) -> Result<Self> {
+impl Namespaces {
+    pub fn new() -> Result<Self> {
         let client = Netns::new("client")?;
         let pop = Netns::new("pop")?;
         let upstream = Netns::new("upstream")?;
@@ -60,7 +57,36 @@ impl Testbed {
         client.ip(&format!("neigh replace {POP_V4} lladdr {p0} dev c0 nud permanent"))?;
         pop.ip(&format!("-6 neigh replace {UPSTREAM_V6} lladdr {u0} dev p1 nud permanent"))?;
         upstream.ip(&format!("-6 neigh replace {POP_UPLINK_V6} lladdr {p1} dev u0 nud permanent"))?;
+        Ok(Self { client, pop, upstream })
+    }
 
+    /// Attaches `testbed_pass` (from `dp`) to the peers' veths, so XDP
+    /// redirects from the PoP are delivered to them.
+    pub fn attach_peers(&self, dp: &mut Datapath) -> Result<()> {
+        {
+            let _in = self.client.enter()?;
+            dp.attach_program("testbed_pass", "c0", XdpMode::Driver)?;
+        }
+        let _in = self.upstream.enter()?;
+        dp.attach_program("testbed_pass", "u0", XdpMode::Driver)?;
+        Ok(())
+    }
+}
+
+pub struct Testbed {
+    pub client: Netns,
+    pub pop: Netns,
+    pub upstream: Netns,
+    /// Loaded in, and attached inside, the pop namespace.
+    pub dp: Datapath,
+    pub tunnel: Tunnel,
+}
+
+impl Testbed {
+    /// Builds the namespaces and attaches the programs. `mtu` is the tunnel
+    /// MTU. The calling thread ends up back in its own namespace.
+    pub fn new(mtu: u16) -> Result<Self> {
+        let Namespaces { client, pop, upstream } = Namespaces::new()?;
         let prefix: Ipv6Prefix = TUNNEL_PREFIX.parse()?;
         let mut tunnel = Tunnel::new(POP_V4, CLIENT_V4, prefix);
         tunnel.mtu = mtu;
@@ -75,14 +101,9 @@ impl Testbed {
             dp.add_prefix(TUNNEL_ID, &ROUTED_PREFIX.parse()?)?;
             dp
         };
-        {
-            let _in = client.enter()?;
-            dp.attach_program("testbed_pass", "c0", XdpMode::Driver)?;
-        }
-        {
-            let _in = upstream.enter()?;
-            dp.attach_program("testbed_pass", "u0", XdpMode::Driver)?;
-        }
+        let ns = Namespaces { client, pop, upstream };
+        ns.attach_peers(&mut dp)?;
+        let Namespaces { client, pop, upstream } = ns;
         Ok(Self { client, pop, upstream, dp, tunnel })
     }
 

@@ -170,6 +170,7 @@ fn try_send_icmp_error(pkt: Packet, kind: IcmpError, src_tunnel: u32, origin: Or
         };
         sixin4::encap(pkt, &info, icmp6::HOP_LIMIT, 0, len)?;
         stats::tunnel_tx(origin.0, len);
+        stats::event(Event::Encap);
         return fib::send(pkt, &hop, ETHERTYPE_IPV4);
     }
     let ip6 = pkt.view::<Ipv6Hdr>(ETH_LEN)?;

@@ -27,7 +27,9 @@ pub fn run(o: &Options) -> Result<()> {
         cargo(&["test", "-p", "tunnel-tests", "--test", "l1_sixin4", "--test", "l1_robustness", "--", "--test-threads=1"])?;
     }
     if want("l2") {
-        cargo(&["test", "-p", "tunnel-tests", "--test", "l2_sixin4", "--", "--test-threads=1"])?;
+        // The daemon tests run the real tunnelctl binary.
+        cargo(&["build", "-p", "tunnelctl"])?;
+        cargo(&["test", "-p", "tunnel-tests", "--test", "l2_sixin4", "--test", "l2_daemon", "--", "--test-threads=1"])?;
     }
     Ok(())
 }

@@ -100,8 +100,10 @@ impl Datapath {
         if self.tunnel_info(id)?.is_some() {
             bail!("tunnel id {id} is already in use");
         }
-        if let Some(other) = self.by_v4()?.get(&t.v4_key(), 0).ok() {
-            bail!("tunnel {other} already uses {} -> {}", t.local, t.remote);
+        match self.by_v4()?.get(&t.v4_key(), 0) {
+            Ok(other) => bail!("tunnel {other} already uses {} -> {}", t.local, t.remote),
+            Err(MapError::KeyNotFound) => {}
+            Err(e) => return Err(e).context("looking up the address pair"),
         }
         // A reused slot starts from zero.
         self.reset_tunnel_counters(id)?;
@@ -130,8 +132,10 @@ impl Datapath {
         }
         let old_key = TunnelV4Key { local: old.local_v4, remote: old.remote_v4 };
         if old_key != t.v4_key() {
-            if let Ok(other) = self.by_v4()?.get(&t.v4_key(), 0) {
-                bail!("tunnel {other} already uses {} -> {}", t.local, t.remote);
+            match self.by_v4()?.get(&t.v4_key(), 0) {
+                Ok(other) => bail!("tunnel {other} already uses {} -> {}", t.local, t.remote),
+                Err(MapError::KeyNotFound) => {}
+                Err(e) => return Err(e).context("looking up the address pair"),
             }
             self.tunnels()?.set(id, t.to_info(), 0)?;
             self.by_v4()?.insert(t.v4_key(), id, BPF_NOEXIST).context("adding the new address pair")?;

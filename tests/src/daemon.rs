@@ -1,0 +1,136 @@
+//! The real daemon in a test namespace: `tunnelctl daemon` started with
+//! `nsenter --net` (not `ip netns exec`, whose private mount namespace would
+//! hide the pins from the next start), driven by the real CLI.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::netns::Netns;
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub pin_dir: PathBuf,
+    pub socket: PathBuf,
+    netns: String,
+    child: Option<Child>,
+}
+
+/// The tunnelctl binary next to the test binary (target/<profile>/).
+pub fn tunnelctl_bin() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().and_then(Path::parent).context("test binary location")?;
+    let bin = dir.join("tunnelctl");
+    if !bin.exists() {
+        bail!("{} not found: build it first (cargo build -p tunnelctl; cargo xtask test does)", bin.display());
+    }
+    Ok(bin)
+}
+
+impl Daemon {
+    /// Writes a config for a daemon in `ns` with the given uplinks and map
+    /// sizes. Nothing runs yet.
+    pub fn new(ns: &Netns, uplinks: &[&str], max_tunnels: u32, max_prefixes: u32) -> Result<Self> {
+        let tag = format!("{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+        let dir = std::env::temp_dir().join(format!("tp-daemon-{tag}"));
+        std::fs::create_dir_all(&dir)?;
+        let pin_dir = PathBuf::from(format!("/sys/fs/bpf/tp-test-{tag}"));
+        let socket = dir.join("api.sock");
+        let uplinks: Vec<String> = uplinks.iter().map(|u| format!("\"{u}\"")).collect();
+        let cfg = format!(
+            "uplinks = [{}]\nstate_path = \"{}\"\nsocket_path = \"{}\"\npin_dir = \"{}\"\n\
+             metrics_listen = \"127.0.0.1:9641\"\nmax_tunnels = {max_tunnels}\nmax_prefixes = {max_prefixes}\n",
+            uplinks.join(", "),
+            dir.join("state.db").display(),
+            socket.display(),
+            pin_dir.display()
+        );
+        std::fs::write(dir.join("tunnelctl.toml"), cfg)?;
+        Ok(Self { dir, pin_dir, socket, netns: ns.name().to_owned(), child: None })
+    }
+
+    /// Starts the daemon and waits until its API answers.
+    pub fn start(&mut self) -> Result<()> {
+        let log = std::fs::File::options().create(true).append(true).open(self.dir.join("daemon.log"))?;
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .arg(tunnelctl_bin()?)
+            .args(["daemon", "-c"])
+            .arg(self.dir.join("tunnelctl.toml"))
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("starting the daemon")?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if self.ctl(&["status"])?.status.success() {
+                return Ok(());
+            }
+            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("daemon exited with {st}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("daemon did not answer within 15 s:\n{}", self.log())
+    }
+
+    /// SIGTERM, then wait: a clean stop.
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: plain kill(2) on our child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            c.wait()?;
+        }
+        Ok(())
+    }
+
+    /// SIGKILL: a crash at an arbitrary point.
+    pub fn kill9(&mut self) -> Result<()> {
+        if let Some(mut c) = self.child.take() {
+            c.kill()?;
+            c.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Runs `tunnelctl --socket <ours> <args>`.
+    pub fn ctl(&self, args: &[&str]) -> Result<Output> {
+        Ok(Command::new(tunnelctl_bin()?).arg("--socket").arg(&self.socket).args(args).output()?)
+    }
+
+    /// Like `ctl`, failing unless it succeeds; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> Result<String> {
+        let out = self.ctl(args)?;
+        if !out.status.success() {
+            bail!("tunnelctl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// Tunnel ids the daemon lists.
+    pub fn tunnel_ids(&self) -> Result<Vec<u32>> {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["tunnel", "list", "--json"])?)?;
+        Ok(v.as_array().context("list is an array")?.iter().filter_map(|t| t["id"].as_u64()).map(|i| i as u32).collect())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.kill9();
+        // Unpinning the links detaches the programs; the maps go with them.
+        let _ = std::fs::remove_dir_all(&self.pin_dir);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
