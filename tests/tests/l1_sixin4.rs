@@ -487,3 +487,76 @@ fn encap_table() {
     ];
     check(&mut bed, cases);
 }
+
+/// The echo reply etherparse would build for `request` (an IPv6 echo
+/// request): addresses swapped, hop limit 64, type 129, same id/seq/data.
+fn echo_reply_for(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize) -> Vec<u8> {
+    let payload: Vec<u8> = (0..payload_len).map(|i| (i * 7 + 3) as u8).collect();
+    let icmp = etherparse::Icmpv6Header::with_checksum(
+        Icmpv6Type::EchoReply(etherparse::IcmpEchoHeader { id: 0x1234, seq: 1 }),
+        src.octets(),
+        dst.octets(),
+        &payload,
+    )
+    .unwrap();
+    ipv6(src, dst, 64, IpNumber::IPV6_ICMP, &[icmp.to_bytes().as_slice(), &payload].concat())
+}
+
+#[test]
+fn pop_address_table() {
+    let mut bed = ProgBed::new().expect("prog bed");
+    let udp_to_pop = ipv6(a6(USER_A), a6(POP_A), 64, IpNumber::UDP, &[0x12, 0x34, 0x00, 0x35, 0, 8, 0, 0]);
+    let cases = vec![
+        Case {
+            name: "user pings its PoP end: reply in XDP, back into the tunnel",
+            setup: nothing,
+            input: from_client(client_a(), &ipv6_echo(a6(USER_A), a6(POP_A), 64, 20)),
+            ingress: x0,
+            expect: Expect {
+                action: XDP_TX,
+                output: Some(to_client(pop_to_a(), CLIENT_A_MAC, &echo_reply_for(a6(POP_A), a6(USER_A), 20))),
+                drops: &[],
+                events: &[(Event::Decap, 1), (Event::EchoReply, 1), (Event::Encap, 1)],
+                tunnel: Some((TUNNEL_A, 1, 1)),
+            },
+        },
+        Case {
+            name: "upstream pings a tunnel's ::1: reply through the FIB",
+            setup: nothing,
+            input: from_upstream(&ipv6_echo(UPSTREAM, a6(POP_A), 64, 20)),
+            ingress: x1,
+            expect: Expect {
+                action: XDP_TX,
+                output: Some(eth(X1_MAC, UPSTREAM_MAC, EtherType::IPV6, &echo_reply_for(a6(POP_A), UPSTREAM, 20))),
+                drops: &[],
+                events: &[(Event::EchoReply, 1), (Event::Encap, 0)],
+                tunnel: Some((TUNNEL_A, 0, 0)),
+            },
+        },
+        Case {
+            name: "not an echo request to ::1: port unreachable from ::1",
+            setup: nothing,
+            input: from_client(client_a(), &udp_to_pop),
+            ingress: x0,
+            expect: Expect {
+                action: XDP_TX,
+                output: Some(to_client(
+                    pop_to_a(),
+                    CLIENT_A_MAC,
+                    &icmpv6_error(a6(POP_A), a6(USER_A), Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Port), &udp_to_pop),
+                )),
+                drops: &[],
+                events: &[(Event::IcmpUnreachable, 1)],
+                tunnel: Some((TUNNEL_A, 1, 1)),
+            },
+        },
+        Case {
+            name: "port unreachable rate limited: counted drop",
+            setup: |b| b.dp.set_config(&tunnel_common::config::RuntimeConfig { icmp_rate_per_sec: 0, icmp_burst: 0 }).unwrap(),
+            input: from_client(client_a(), &udp_to_pop),
+            ingress: x0,
+            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::PopAddress, 1)], events: &[], tunnel: None },
+        },
+    ];
+    check(&mut bed, cases);
+}

@@ -200,3 +200,16 @@ fn hop_limit_time_exceeded_both_ways() {
     assert_eq!(unexpected_drops(&c), 0, "{c:?}");
     peer.stop().unwrap();
 }
+
+#[test]
+fn pop_end_of_the_tunnel_answers_ping_from_both_sides() {
+    let (mut tb, _peer) = testbed(1480);
+    let pop = tb.pop_address().to_string();
+    let from_user = ping(&tb.client, &["-c", "3", "-i", "0.2", &pop]).unwrap();
+    assert_eq!(from_user.received(), 3, "{}", from_user.stdout);
+    let from_upstream = ping(&tb.upstream, &["-c", "2", "-i", "0.2", &pop]).unwrap();
+    assert_eq!(from_upstream.received(), 2, "{}", from_upstream.stdout);
+    let c = tb.dp.counters().unwrap();
+    assert_eq!(c.event(Event::EchoReply), 5, "{c:?}");
+    assert_eq!(unexpected_drops(&c), 0, "{c:?}");
+}

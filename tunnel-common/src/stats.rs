@@ -67,6 +67,9 @@ counter_enum! {
         AdjustFailed = "adjust_failed",
         /// The packet would leave through a device not in TX_PORTS.
         NoTxPort = "no_tx_port",
+        /// Not an echo request, for the PoP's tunnel address, and the
+        /// port-unreachable answer was rate limited.
+        PopAddress = "pop_address",
     }
 }
 
@@ -93,6 +96,10 @@ counter_enum! {
         IcmpPacketTooBig = "icmp_packet_too_big",
         /// Packets that were not ours, passed untouched.
         NotOurs = "not_ours",
+        /// ICMPv6 echo requests to a tunnel's `::1` answered.
+        EchoReply = "echo_reply",
+        /// ICMPv6 destination unreachable sent.
+        IcmpUnreachable = "icmp_unreachable",
     }
 }
 

@@ -23,45 +23,77 @@ const ICMP_HDR_LEN: usize = 8;
 const QUOTE_MAX: usize = 1280 - IPV6_LEN - ICMP_HDR_LEN;
 pub const HOP_LIMIT: u8 = 64;
 
+pub const TYPE_DEST_UNREACHABLE: u8 = 1;
 pub const TYPE_PACKET_TOO_BIG: u8 = 2;
 pub const TYPE_TIME_EXCEEDED: u8 = 3;
+pub const TYPE_ECHO_REQUEST: u8 = 128;
+pub const TYPE_ECHO_REPLY: u8 = 129;
 
-/// The errors the PoP sends, packed in one word so it passes in a register
-/// to non-inlined functions: 0 is time exceeded, anything else is packet
-/// too big with that MTU.
+/// The errors the PoP sends, packed in one word (type << 24 | code << 16 |
+/// MTU) so it passes in a register to non-inlined functions.
 #[derive(Clone, Copy)]
 pub struct IcmpError(u32);
 
 impl IcmpError {
-    pub const TIME_EXCEEDED: IcmpError = IcmpError(0);
+    pub const TIME_EXCEEDED: IcmpError = IcmpError((TYPE_TIME_EXCEEDED as u32) << 24);
+    /// Destination unreachable, port unreachable (RFC 4443 3.1 code 4).
+    pub const PORT_UNREACHABLE: IcmpError = IcmpError((TYPE_DEST_UNREACHABLE as u32) << 24 | 4 << 16);
 
     #[inline(always)]
     pub fn packet_too_big(mtu: u16) -> Self {
-        // Tunnel MTUs are at least 1280, never 0.
-        IcmpError(mtu as u32)
+        IcmpError((TYPE_PACKET_TOO_BIG as u32) << 24 | mtu as u32)
     }
     #[inline(always)]
-    fn is_too_big(self) -> bool {
-        self.0 != 0
+    fn icmp_type(self) -> u8 {
+        (self.0 >> 24) as u8
     }
     /// (type, code, parameter) on the wire.
     #[inline(always)]
     fn wire(self) -> (u8, u8, u32) {
-        if self.is_too_big() {
-            (TYPE_PACKET_TOO_BIG, 0, self.0)
-        } else {
-            (TYPE_TIME_EXCEEDED, 0, 0)
-        }
+        (self.icmp_type(), (self.0 >> 16) as u8, self.0 & 0xffff)
     }
     /// What is counted when the error may not be sent.
     #[inline(always)]
     fn suppressed(self) -> Drop {
-        if self.is_too_big() { Drop::TooBig } else { Drop::HopLimit }
+        match self.icmp_type() {
+            TYPE_PACKET_TOO_BIG => Drop::TooBig,
+            TYPE_TIME_EXCEEDED => Drop::HopLimit,
+            _ => Drop::PopAddress,
+        }
     }
     #[inline(always)]
     fn sent(self) -> Event {
-        if self.is_too_big() { Event::IcmpPacketTooBig } else { Event::IcmpTimeExceeded }
+        match self.icmp_type() {
+            TYPE_PACKET_TOO_BIG => Event::IcmpPacketTooBig,
+            TYPE_TIME_EXCEEDED => Event::IcmpTimeExceeded,
+            _ => Event::IcmpUnreachable,
+        }
     }
+}
+
+/// Whether the packet (Ethernet + IPv6) is an ICMPv6 echo request.
+#[inline(always)]
+pub fn is_echo_request(pkt: Packet) -> bool {
+    matches!(pkt.read::<[u8; 2]>(ETH_LEN + IPV6_LEN), Ok([TYPE_ECHO_REQUEST, 0]))
+        && matches!(pkt.view::<Ipv6Hdr>(ETH_LEN), Ok(h) if h.next_hdr == NEXT_HEADER_ICMPV6)
+}
+
+/// Turns an echo request to the PoP into its reply, in place: addresses
+/// swapped, type 129, hop limit 64, checksum updated (RFC 1624).
+#[inline(always)]
+pub fn build_echo_reply(pkt: Packet) -> Result<(), Drop> {
+    let ip6 = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
+    let src = ip6.src_addr;
+    ip6.src_addr = ip6.dst_addr;
+    ip6.dst_addr = src;
+    ip6.hop_limit = HOP_LIMIT;
+    let icmp = pkt.view::<[u8; 4]>(ETH_LEN + IPV6_LEN)?;
+    icmp[0] = TYPE_ECHO_REPLY;
+    let check = u16::from_be_bytes([icmp[2], icmp[3]]);
+    let check = csum::update16(check, (TYPE_ECHO_REQUEST as u16) << 8, (TYPE_ECHO_REPLY as u16) << 8);
+    icmp[2..4].copy_from_slice(&check.to_be_bytes());
+    stats::event(Event::EchoReply);
+    Ok(())
 }
 
 /// Whether RFC 4443 §2.4 allows an error about this packet at all: not about

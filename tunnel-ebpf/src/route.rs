@@ -42,6 +42,8 @@ impl Origin {
 pub enum Step {
     Done(u32),
     Icmp { kind: IcmpError, src_tunnel: u32, origin: Origin },
+    /// The packet has been turned into a reply; send it back.
+    Reply { origin: Origin },
 }
 
 #[inline(always)]
@@ -91,6 +93,15 @@ fn to_tunnel(pkt: Packet, id: u32, origin: Origin) -> Result<Step, Drop> {
     let len = inner_len(pkt, ip6)?;
     // The PoP's address facing the sender is the error's source.
     let src_tunnel = if origin.is_tunnel() { origin.0 } else { id };
+    if ip6.dst_addr == info.pop_v6 {
+        // The PoP's own end of the tunnel: users ping it first.
+        pkt.truncate(ETH_LEN + len)?;
+        if icmp6::is_echo_request(pkt) {
+            icmp6::build_echo_reply(pkt)?;
+            return Ok(Step::Reply { origin });
+        }
+        return Ok(Step::Icmp { kind: IcmpError::PORT_UNREACHABLE, src_tunnel: id, origin });
+    }
     if ip6.hop_limit <= 1 {
         return Ok(Step::Icmp { kind: IcmpError::TIME_EXCEEDED, src_tunnel, origin });
     }
@@ -140,13 +151,16 @@ pub fn finish(pkt: Packet, step: Step) -> Result<u32, Drop> {
     match step {
         Step::Done(action) => Ok(action),
         Step::Icmp { kind, src_tunnel, origin } => Ok(send_icmp_error(pkt, kind, src_tunnel, origin)),
+        Step::Reply { origin } => send_back(pkt, origin),
     }
 }
 
 /// Builds the pending ICMPv6 error and sends it: into the tunnel it
-/// answers, or through the FIB. Not inlined (one copy for all paths), so it
-/// returns a plain action and counts its own drops.
-#[inline(never)]
+/// answers, or through the FIB. Returns a plain action and counts its own
+/// drops. Inlined: as a call of its own, tunnel_xdp → send_icmp_error →
+/// build_error needed 544 bytes of stack by Linux 6.1's count (each frame
+/// rounded up to 32), over the 512 limit, and 6.1 rejected the program.
+#[inline(always)]
 fn send_icmp_error(pkt: Packet, kind: IcmpError, src_tunnel: u32, origin: Origin) -> u32 {
     match try_send_icmp_error(pkt, kind, src_tunnel, origin) {
         Ok(action) => action,
@@ -161,6 +175,13 @@ fn send_icmp_error(pkt: Packet, kind: IcmpError, src_tunnel: u32, origin: Origin
 fn try_send_icmp_error(pkt: Packet, kind: IcmpError, src_tunnel: u32, origin: Origin) -> Result<u32, Drop> {
     let src = sixin4::tunnel(src_tunnel)?.pop_v6;
     icmp6::build_error(pkt, kind, &src)?;
+    send_back(pkt, origin)
+}
+
+/// Sends a packet the PoP made (an error or a reply) to where the packet it
+/// answers came from: into that tunnel, or through the FIB.
+#[inline(always)]
+fn send_back(pkt: Packet, origin: Origin) -> Result<u32, Drop> {
     let len = pkt.len() - ETH_LEN;
     if origin.is_tunnel() {
         let info = sixin4::tunnel(origin.0)?;
