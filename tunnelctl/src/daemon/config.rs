@@ -124,3 +124,14 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod example {
+    /// The example shipped in dist/ parses and documents every key.
+    #[test]
+    fn shipped_example_parses() {
+        let text = include_str!("../../../dist/tunnelctl.toml");
+        let c = super::Config::parse(text).unwrap();
+        assert_eq!(c, super::Config { uplinks: vec!["eth0".into()], ..Default::default() });
+    }
+}
