@@ -59,7 +59,7 @@ pub fn from_uplink_v4(pkt: Packet) -> Result<Step, Drop> {
     if inner.vcf[0] >> 4 != 6 || IPV4_LEN + inner_len > outer_len || ETH_LEN + outer_len > pkt.len() {
         return Err(Drop::Malformed);
     }
-    check_inner_source(inner, id)?;
+    check_inner_source(inner, id, &info)?;
     let inner_ecn = (inner.vcf[1] >> 4) & 0b11;
     let ecn = ecn::decap(inner_ecn, outer_ecn).ok_or(Drop::EcnCe)?;
     inner.vcf[1] = (inner.vcf[1] & 0xcf) | (ecn << 4);
@@ -85,7 +85,7 @@ pub fn tunnel(id: u32) -> Result<TunnelInfo, Drop> {
 /// RFC 4213 §3.6 plus the broker's rule: the inner source must belong to the
 /// tunnel it came from.
 #[inline(always)]
-fn check_inner_source(inner: &Ipv6Hdr, id: u32) -> Result<(), Drop> {
+fn check_inner_source(inner: &Ipv6Hdr, id: u32, info: &TunnelInfo) -> Result<(), Drop> {
     if addr::is_invalid_tunnel_source(&inner.src_addr) {
         return Err(Drop::InvalidSource);
     }
@@ -94,6 +94,11 @@ fn check_inner_source(inner: &Ipv6Hdr, id: u32) -> Result<(), Drop> {
         || addr::is_multicast(&inner.dst_addr)
     {
         return Err(Drop::LinkScope);
+    }
+    // Fast path: the tunnel's own /64 (where ::2 lives) is the tunnel's by
+    // construction (prefixes never overlap across tunnels), so no trie walk.
+    if inner.src_addr[..8] == info.pop_v6[..8] {
+        return Ok(());
     }
     match PREFIXES.get(Key::new(128, inner.src_addr)) {
         Some(owner) if *owner == id => Ok(()),
