@@ -9,7 +9,10 @@ LLVM_MAJOR=22
 BPF_LINKER_VERSION=0.13.0
 TOOLCHAIN_NAME=debian-web
 APT_PACKAGES=(rustc-web cargo-web libstd-rust-web-dev-bpf "llvm-${LLVM_MAJOR}-dev"
-  bpftool iproute2 iputils-ping ethtool tcpdump libpcap-dev)
+  bpftool iproute2 iputils-ping ethtool tcpdump libpcap-dev
+  # cargo xtask vm: QEMU for the kernel matrix, strip for the initramfs, xz
+  # for Debian's compressed kernel modules.
+  qemu-system-x86 binutils xz-utils)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }

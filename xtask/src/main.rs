@@ -6,6 +6,7 @@ mod bench;
 mod demo;
 mod exec;
 mod test;
+mod vm;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -28,6 +29,10 @@ enum Verb {
     Demo,
     /// Packet-rate and program-cost benchmarks against baselines (root).
     Bench(bench::Options),
+    /// Boot Debian's kernels (6.1, 6.12) in QEMU and run the L1 and L2
+    /// suites, the kernel-sit interop test and the verifier statistics in
+    /// each.
+    Vm(vm::Options),
 }
 
 fn main() -> Result<()> {
@@ -36,5 +41,6 @@ fn main() -> Result<()> {
         Verb::Test(o) => test::run(&o),
         Verb::Demo => demo::run(),
         Verb::Bench(o) => bench::run(&o),
+        Verb::Vm(o) => vm::run(&o),
     }
 }

@@ -1,0 +1,164 @@
+//! `cargo xtask vm`: the L1 and L2 suites, the kernel-sit interop test and
+//! the verifier statistics on Debian's kernels, each booted in QEMU.
+//!
+//! Per kernel: fetch the package (kernel.rs), pack an initramfs with the
+//! test binaries, the tools they call, their libraries and the kernel's
+//! modules (initramfs.rs), boot it and read the console (qemu.rs). The
+//! guest's PID 1 is the `vm-init` crate; it prints `init: success` or
+//! `init: failure` when the plan is done.
+
+mod artifacts;
+mod cpio;
+mod initramfs;
+mod kernel;
+mod qemu;
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Result};
+
+use self::{kernel::Kernel, qemu::Verdict};
+
+/// Kernel lines tested when `--kernel` is not given.
+const DEFAULT_KERNELS: [&str; 2] = ["6.1", "6.12"];
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Kernels to boot: `6.1` or `6.12` (Debian's packages), or a path to a
+    /// linux-image .deb, an unpacked one, or a bare kernel image (modules
+    /// built in). Repeat or separate with commas; default: 6.1 and 6.12.
+    #[arg(long, value_delimiter = ',')]
+    kernel: Vec<String>,
+    /// Boot one kernel to a shell on this terminal instead of running the
+    /// tests (Ctrl-A X quits QEMU).
+    #[arg(long)]
+    shell: bool,
+    /// Run only these steps: stats, l1, l2, sit (default: all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// More kernel command-line arguments (e.g. `loglevel=7`).
+    #[arg(long, default_value = "")]
+    append: String,
+    /// Seconds a VM may run before it is killed and the run fails.
+    /// A whole run takes 2.5-3 min per kernel here; the margin is for slower
+    /// machines, the bound for CI's 90 minutes.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
+    /// Arguments for every test binary (a name filter, `--nocapture`).
+    #[arg(last = true)]
+    test_args: Vec<String>,
+}
+
+/// What one kernel's run produced, for the summary.
+struct Report {
+    kernel: Kernel,
+    verdict: Verdict,
+    boot: Duration,
+    initramfs: Duration,
+    tests: qemu::TestCounts,
+    stats: Vec<Vec<String>>,
+}
+
+fn root() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    root.canonicalize().unwrap_or(root)
+}
+
+pub fn run(o: &Options) -> Result<()> {
+    let qemu = qemu::find()?;
+    let specs: Vec<String> =
+        if o.kernel.is_empty() { DEFAULT_KERNELS.iter().map(|s| s.to_string()).collect() } else { o.kernel.clone() };
+    if o.shell && specs.len() != 1 {
+        bail!("--shell boots one kernel: give one --kernel");
+    }
+    let (stats, tests) = initramfs::select(&o.only)?;
+    let target = root().join("target");
+    let cache = target.join("vm-cache");
+
+    let t = Instant::now();
+    let kernels = specs.iter().map(|s| kernel::resolve(s, &cache)).collect::<Result<Vec<_>>>()?;
+    let fetch = t.elapsed();
+
+    let t = Instant::now();
+    let art = artifacts::build(&target.join("vm/bin"), &tests)?;
+    let build = t.elapsed();
+    let plan = initramfs::plan(&art, stats, &o.test_args);
+
+    let mut reports = Vec::new();
+    for k in kernels {
+        let t = Instant::now();
+        let dir = target.join("vm").join(&k.label);
+        let initrd = initramfs::build(&k, &art, &plan, &dir)?;
+        let initramfs = t.elapsed();
+        eprintln!("vm: {}: initramfs {} ({:.1} s)", k.label, initrd.display(), initramfs.as_secs_f64());
+        if o.shell {
+            return qemu::shell(&qemu, &k, &initrd, &o.append);
+        }
+        let t = Instant::now();
+        let out = qemu::run(&qemu, &k, &initrd, &o.append, Duration::from_secs(o.timeout))?;
+        let boot = t.elapsed();
+        eprintln!("vm: {}: {} ({:.1} s)", k.label, out.verdict, boot.as_secs_f64());
+        reports.push(Report { kernel: k, verdict: out.verdict, boot, initramfs, tests: out.tests, stats: out.stats });
+    }
+    summary(&reports, fetch, build)
+}
+
+fn summary(reports: &[Report], fetch: Duration, build: Duration) -> Result<()> {
+    println!("\nvm: kernel packages {:.1} s, build {:.1} s", fetch.as_secs_f64(), build.as_secs_f64());
+    println!("{:<8} {:<52} {:>10} {:>9} {:>7} {:>7}  verdict", "kernel", "package", "initramfs", "boot+run", "passed", "failed");
+    for r in reports {
+        println!(
+            "{:<8} {:<52} {:>8.1} s {:>7.1} s {:>7} {:>7}  {}",
+            r.kernel.label,
+            r.kernel.package,
+            r.initramfs.as_secs_f64(),
+            r.boot.as_secs_f64(),
+            r.tests.passed,
+            r.tests.failed,
+            r.verdict
+        );
+    }
+    stats_table(reports);
+    let failed: Vec<_> = reports.iter().filter(|r| !matches!(r.verdict, Verdict::Success)).collect();
+    let (passed, nfailed) =
+        reports.iter().fold((0, 0), |(p, f), r| (p + r.tests.passed, f + r.tests.failed));
+    println!("vm: {passed} passed, {nfailed} failed");
+    if !failed.is_empty() {
+        let names: Vec<_> = failed.iter().map(|r| format!("{} ({})", r.kernel.label, r.verdict)).collect();
+        bail!("VM run failed on {}", names.join(", "));
+    }
+    Ok(())
+}
+
+/// One table for all kernels: a row per (program, kernel).
+fn stats_table(reports: &[Report]) {
+    if reports.iter().all(|r| r.stats.is_empty()) {
+        return;
+    }
+    println!("\nverifier statistics (load_ms: wall time of BPF_PROG_LOAD under TCG, mostly verification)");
+    let mut header_done = false;
+    for r in reports {
+        let Some((header, rows)) = r.stats.split_first() else {
+            println!("{:<8} (no statistics)", r.kernel.label);
+            continue;
+        };
+        if !header_done {
+            println!("{:<8} {}", "kernel", fmt_row(header));
+            header_done = true;
+        }
+        for row in rows {
+            println!("{:<8} {}", r.kernel.label, fmt_row(row));
+        }
+    }
+}
+
+fn fmt_row(cols: &[String]) -> String {
+    let mut s = format!("{:<16}", cols.first().map_or("", |c| c.as_str()));
+    for c in cols.iter().skip(1) {
+        s += &format!(" {c:>14}");
+    }
+    s
+}
