@@ -2,6 +2,7 @@
 //! userspace 6in4 peer (the host kernel has no sit device), packet builders.
 //! Everything here needs root.
 
+pub mod bench;
 pub mod daemon;
 pub mod netns;
 pub mod packets;

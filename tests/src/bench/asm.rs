@@ -1,0 +1,114 @@
+//! Two tiny XDP programs assembled at run time (the shipped object has no
+//! program for either job, and their constants change per measurement).
+//!
+//! - `generator(frame)`: overwrites the packet with `frame`, then XDP_TX.
+//!   Live-frame mode recycles its pages without restoring their content, and
+//!   the dut rewrites frames in place (veth hands the same page along), so
+//!   without the rewrite the second use of a page would carry the dut's
+//!   output (a decapsulated packet) instead of the template.
+//! - `redirect(dmac, smac, devmap, ifindex)`: rewrites the Ethernet
+//!   addresses and `bpf_redirect_map`s into the datapath's own TX_PORTS:
+//!   the plain-redirect baseline, the same helper and map `tunnel_xdp` uses.
+
+use super::sys::Insn;
+
+const XDP_DROP: i32 = 1;
+const XDP_TX: i32 = 3;
+const HELPER_REDIRECT_MAP: i32 = 51;
+const PSEUDO_MAP_FD: u8 = 1;
+
+fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn { code, regs: dst | (src << 4), off, imm }
+}
+/// dst = *(u32 *)(src + off)
+fn ldx_w(dst: u8, src: u8, off: i16) -> Insn {
+    insn(0x61, dst, src, off, 0)
+}
+fn mov64_reg(dst: u8, src: u8) -> Insn {
+    insn(0xbf, dst, src, 0, 0)
+}
+fn mov64_imm(dst: u8, imm: i32) -> Insn {
+    insn(0xb7, dst, 0, 0, imm)
+}
+fn add64_imm(dst: u8, imm: i32) -> Insn {
+    insn(0x07, dst, 0, 0, imm)
+}
+/// if dst > src goto +off
+fn jgt_reg(dst: u8, src: u8, off: i16) -> Insn {
+    insn(0x2d, dst, src, off, 0)
+}
+/// dst = imm64 (two slots).
+fn ld_imm64(dst: u8, src: u8, v: u64) -> [Insn; 2] {
+    [insn(0x18, dst, src, 0, v as u32 as i32), insn(0, 0, 0, 0, (v >> 32) as u32 as i32)]
+}
+/// *(u64 *)(dst + off) = src
+fn stx_dw(dst: u8, src: u8, off: i16) -> Insn {
+    insn(0x7b, dst, src, off, 0)
+}
+/// *(size *)(dst + off) = imm, size 4, 2 or 1 bytes.
+fn st_imm(size: usize, dst: u8, off: i16, imm: i32) -> Insn {
+    let code = match size {
+        4 => 0x62,
+        2 => 0x6a,
+        _ => 0x72,
+    };
+    insn(code, dst, 0, off, imm)
+}
+fn call(helper: i32) -> Insn {
+    insn(0x85, 0, 0, 0, helper)
+}
+fn exit() -> Insn {
+    insn(0x95, 0, 0, 0, 0)
+}
+
+/// Stores `bytes` at r2 + `base`: 8-byte stores through r5, then 4/2/1.
+fn store_bytes(p: &mut Vec<Insn>, base: usize, bytes: &[u8]) {
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let v = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+        p.extend(ld_imm64(5, 0, v));
+        p.push(stx_dw(2, 5, (base + i) as i16));
+        i += 8;
+    }
+    for size in [4, 2, 1] {
+        if i + size <= bytes.len() {
+            let mut b = [0u8; 4];
+            b[..size].copy_from_slice(&bytes[i..i + size]);
+            p.push(st_imm(size, 2, (base + i) as i16, i32::from_le_bytes(b)));
+            i += size;
+        }
+    }
+}
+
+/// r2 = data; r3 = data_end; drop unless `len` bytes are there. The caller
+/// appends its body, then `finish` patches the jump to the drop epilogue.
+fn prologue(len: usize) -> Vec<Insn> {
+    vec![ldx_w(2, 1, 0), ldx_w(3, 1, 4), mov64_reg(4, 2), add64_imm(4, len as i32), jgt_reg(4, 3, 0)]
+}
+
+fn finish(mut p: Vec<Insn>) -> Vec<Insn> {
+    // The bounds check is instruction 4; the drop epilogue follows the body.
+    p[4].off = (p.len() - 5) as i16;
+    p.push(mov64_imm(0, XDP_DROP));
+    p.push(exit());
+    p
+}
+
+pub fn generator(frame: &[u8]) -> Vec<Insn> {
+    let mut p = prologue(frame.len());
+    store_bytes(&mut p, 0, frame);
+    p.push(mov64_imm(0, XDP_TX));
+    p.push(exit());
+    finish(p)
+}
+
+pub fn redirect(dmac: [u8; 6], smac: [u8; 6], devmap_fd: i32, ifindex: u32) -> Vec<Insn> {
+    let mut p = prologue(14);
+    store_bytes(&mut p, 0, &[dmac, smac].concat());
+    p.extend(ld_imm64(1, PSEUDO_MAP_FD, devmap_fd as u32 as u64));
+    p.push(mov64_imm(2, ifindex as i32));
+    p.push(mov64_imm(3, 0));
+    p.push(call(HELPER_REDIRECT_MAP));
+    p.push(exit());
+    finish(p)
+}

@@ -1,0 +1,294 @@
+//! One packet-rate measurement: put a program on the dut, run the
+//! generator, count at the receiver over a window after a warm-up, and
+//! collect what tells whether the figure means anything (dut CPU idle,
+//! offered vs accepted, success counter vs delivered).
+
+use std::{
+    collections::HashMap,
+    os::fd::{AsFd, OwnedFd},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use tunnel_common::stats::Event;
+use tunnelctl::datapath::Counters;
+
+use super::{
+    livegen::LiveGen,
+    topology::{Bed, DutProgram, DUT_CPU, DUT_IN, DUT_OUT, GEN_CPU, GEN_IF, SINK_IF},
+};
+use crate::netns::Netns;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// Baseline: `testbed_tx` (MAC swap, XDP_TX).
+    TxBase,
+    Decap,
+    Encap,
+    T2t,
+    /// Baseline: MAC rewrite + bpf_redirect_map into TX_PORTS.
+    RedirectBase,
+    DecapRedirect,
+    /// Baseline: no XDP on the dut ingress, the kernel routes to the sink.
+    Kernel,
+}
+
+impl Path {
+    /// One round, in measurement order: each subject right after its own
+    /// baseline; kernel forwarding closes the round.
+    pub const ROUND: [Path; 7] =
+        [Path::TxBase, Path::Decap, Path::Encap, Path::T2t, Path::RedirectBase, Path::DecapRedirect, Path::Kernel];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Path::TxBase => "XDP_TX baseline (testbed_tx)",
+            Path::Decap => "6in4 decap",
+            Path::Encap => "6in4 encap",
+            Path::T2t => "tunnel to tunnel",
+            Path::RedirectBase => "redirect baseline (redirect_map)",
+            Path::DecapRedirect => "6in4 decap",
+            Path::Kernel => "kernel IPv6 forwarding",
+        }
+    }
+
+    /// How the dut sends the packet on.
+    pub fn egress(self) -> &'static str {
+        match self {
+            Path::TxBase | Path::Decap | Path::Encap | Path::T2t => "XDP_TX, back out bdut0",
+            Path::RedirectBase | Path::DecapRedirect => "redirect to bdut1 (TX_PORTS)",
+            Path::Kernel => "kernel, out bdut1",
+        }
+    }
+
+    /// Frames in → frames out on the wire.
+    pub fn frame_sizes(self) -> &'static str {
+        match self {
+            Path::Decap | Path::DecapRedirect => "82 → 62 B",
+            Path::Encap => "62 → 82 B",
+            Path::T2t => "82 → 82 B",
+            _ => "62 → 62 B",
+        }
+    }
+
+    fn receiver_is_sink(self) -> bool {
+        matches!(self, Path::RedirectBase | Path::DecapRedirect | Path::Kernel)
+    }
+
+    fn is_tunnel_xdp(self) -> bool {
+        matches!(self, Path::Decap | Path::Encap | Path::T2t | Path::DecapRedirect)
+    }
+
+    /// The counter that must equal the packets delivered.
+    pub fn success_counter(self) -> &'static str {
+        match self {
+            Path::TxBase => "bdut0 rx_queue_0_xdp_tx",
+            Path::RedirectBase => "bdut0 rx_queue_0_xdp_redirect",
+            Path::Kernel => "bdut1 tx_packets",
+            Path::Decap | Path::DecapRedirect => "event decap",
+            Path::Encap => "event encap",
+            Path::T2t => "event tunnel_to_tunnel",
+        }
+    }
+}
+
+/// Programs and frames for every path, prepared once.
+pub struct Setup {
+    pub tx: OwnedFd,
+    pub tunnel: OwnedFd,
+    pub redirect: OwnedFd,
+    /// (generator program, frame) per path, in `Path::ROUND` order.
+    pub gens: Vec<(Path, OwnedFd, Vec<u8>)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Measurement {
+    pub path: Path,
+    pub round: usize,
+    /// Delivered at the receiver, per second of the counted window.
+    pub pps: f64,
+    /// Frames the generator sent / frames that entered the dut's receive
+    /// ring / frames refused because that ring was full, per second.
+    pub offered_pps: f64,
+    pub accepted_pps: f64,
+    pub ring_full_pps: f64,
+    /// Idle share of the dut CPU in the window (0..1).
+    pub dut_idle: f64,
+    /// Share of the window the dut's NAPI thread was on a CPU (0..1):
+    /// below 1 it waited for work or other tasks took its CPU.
+    pub dut_busy: f64,
+    /// Over the whole measurement (warm-up and drain included).
+    pub delivered: u64,
+    pub success: u64,
+    /// tunnel_xdp drops and passes to the kernel (both should be 0).
+    pub xdp_drops: u64,
+    pub xdp_passes: u64,
+}
+
+impl Measurement {
+    /// Valid per bench.md (dut CPU ≤ 5 % idle, offered above what it
+    /// took), made stricter: the dut's own NAPI thread had ≥ 95 % of the
+    /// window, so nothing else on the machine took its CPU.
+    pub fn saturated(&self) -> bool {
+        self.dut_idle <= 0.05 && self.dut_busy >= 0.95 && self.ring_full_pps > 0.0
+    }
+}
+
+/// Packet counters of a veth (`ethtool -S`), read inside its namespace;
+/// the time is the middle of the read.
+fn ethtool(ns: &Netns, dev: &str) -> Result<(Instant, HashMap<String, u64>)> {
+    let t0 = Instant::now();
+    let out = ns.run(&["ethtool", "-S", dev])?;
+    let t = t0 + (Instant::now() - t0) / 2;
+    let mut m = HashMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some((k, v)) = line.trim().split_once(':') {
+            if let Ok(v) = v.trim().parse() {
+                m.insert(k.trim().to_owned(), v);
+            }
+        }
+    }
+    Ok((t, m))
+}
+
+fn stat(m: &HashMap<String, u64>, k: &str) -> Result<u64> {
+    m.get(k).copied().with_context(|| format!("ethtool counter {k} missing"))
+}
+
+/// (busy + idle, idle) jiffies of one CPU from /proc/stat.
+fn cpu_times(cpu: usize) -> Result<(u64, u64)> {
+    let s = std::fs::read_to_string("/proc/stat")?;
+    let tag = format!("cpu{cpu} ");
+    let line = s.lines().find(|l| l.starts_with(&tag)).context("cpu line in /proc/stat")?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal (guest is in user).
+    let total = v.iter().take(8).sum();
+    Ok((total, v[3] + v[4]))
+}
+
+/// Busy share (0..1) of every CPU over `d`, with nothing of the bench
+/// running: other load on the machine skews every figure.
+pub fn machine_busy(cpus: usize, d: Duration) -> Result<Vec<f64>> {
+    let a: Vec<_> = (0..cpus).map(cpu_times).collect::<Result<_>>()?;
+    std::thread::sleep(d);
+    let b: Vec<_> = (0..cpus).map(cpu_times).collect::<Result<_>>()?;
+    Ok(a.iter()
+        .zip(&b)
+        .map(|(a, b)| {
+            let total = (b.0 - a.0).max(1) as f64;
+            1.0 - (b.1 - a.1) as f64 / total
+        })
+        .collect())
+}
+
+/// Counters at one instant.
+struct Sample {
+    t: Instant,
+    delivered: u64,
+    xmit: u64,
+    xmit_err: u64,
+    cpu: (u64, u64),
+    napi_ns: u64,
+}
+
+fn dut_out_tx(bed: &Bed) -> Result<u64> {
+    let out = bed.dut.run(&["cat", &format!("/sys/class/net/{DUT_OUT}/statistics/tx_packets")])?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+}
+
+impl Bed {
+    fn receiver(&self, path: Path) -> (&Netns, &'static str) {
+        if path.receiver_is_sink() {
+            (&self.sink, SINK_IF)
+        } else {
+            (&self.gen, GEN_IF)
+        }
+    }
+
+    fn sample(&self, path: Path) -> Result<Sample> {
+        let (ns, dev) = self.receiver(path);
+        let (t, rx) = ethtool(ns, dev)?;
+        let cpu = cpu_times(DUT_CPU)?;
+        let napi_ns = self.dut_napi_runtime_ns()?;
+        // tx_queue_* of bgen0 count what the generator put into bdut0's
+        // ring, and what did not fit: together, all it sent.
+        let (_, g) = ethtool(&self.gen, GEN_IF)?;
+        Ok(Sample {
+            t,
+            delivered: stat(&rx, "rx_queue_0_xdp_packets")?,
+            xmit: stat(&g, "tx_queue_0_xdp_xmit")?,
+            xmit_err: stat(&g, "tx_queue_0_xdp_xmit_errors")?,
+            cpu,
+            napi_ns,
+        })
+    }
+
+    fn success(&mut self, path: Path, c: &Counters) -> Result<u64> {
+        Ok(match path {
+            Path::TxBase => stat(&ethtool(&self.dut, DUT_IN)?.1, "rx_queue_0_xdp_tx")?,
+            Path::RedirectBase => stat(&ethtool(&self.dut, DUT_IN)?.1, "rx_queue_0_xdp_redirect")?,
+            Path::Kernel => dut_out_tx(self)?,
+            Path::Decap | Path::DecapRedirect => c.event(Event::Decap),
+            Path::Encap => c.event(Event::Encap),
+            Path::T2t => c.event(Event::TunnelToTunnel),
+        })
+    }
+
+    fn delivered_now(&self, path: Path) -> Result<u64> {
+        let (ns, dev) = self.receiver(path);
+        stat(&ethtool(ns, dev)?.1, "rx_queue_0_xdp_packets")
+    }
+
+    /// Runs `path` for `warmup` + `window`.
+    pub fn measure(&mut self, setup: &Setup, path: Path, round: usize, warmup: Duration, window: Duration) -> Result<Measurement> {
+        let prog = match path {
+            Path::TxBase => DutProgram::Xdp(setup.tx.as_fd()),
+            Path::RedirectBase => DutProgram::Xdp(setup.redirect.as_fd()),
+            Path::Kernel => DutProgram::Kernel,
+            _ => DutProgram::Xdp(setup.tunnel.as_fd()),
+        };
+        self.set_dut(prog)?;
+        let (_, gen_fd, frame) = setup.gens.iter().find(|(p, _, _)| *p == path).context("no generator")?;
+
+        let c0 = self.dp.counters()?;
+        let (d0, s0) = (self.delivered_now(path)?, self.success(path, &c0)?);
+        let gen = LiveGen::start(&self.gen, self.gen_ifindex, GEN_CPU, gen_fd, frame)?;
+        std::thread::sleep(warmup);
+        let a = self.sample(path)?;
+        std::thread::sleep(window);
+        let b = self.sample(path)?;
+        gen.stop()?;
+        // Let the rings drain before the totals.
+        std::thread::sleep(Duration::from_millis(100));
+        let c1 = self.dp.counters()?;
+        let (d1, s1) = (self.delivered_now(path)?, self.success(path, &c1)?);
+
+        let secs = (b.t - a.t).as_secs_f64();
+        let rate = |x: u64, y: u64| (y - x) as f64 / secs;
+        let (total, idle) = (b.cpu.0 - a.cpu.0, b.cpu.1 - a.cpu.1);
+        if b.delivered == a.delivered {
+            bail!("{}: nothing delivered; the bed is broken (drops {:?})", path.name(), c1.drops);
+        }
+        let (xdp_drops, xdp_passes) = if path.is_tunnel_xdp() {
+            (
+                c1.total_drops() - c0.total_drops(),
+                [Event::FibNoNeigh, Event::FibPass, Event::NotOurs].iter().map(|e| c1.event(*e) - c0.event(*e)).sum(),
+            )
+        } else {
+            (0, 0)
+        };
+        Ok(Measurement {
+            path,
+            round,
+            pps: rate(a.delivered, b.delivered),
+            offered_pps: rate(a.xmit + a.xmit_err, b.xmit + b.xmit_err),
+            accepted_pps: rate(a.xmit, b.xmit),
+            ring_full_pps: rate(a.xmit_err, b.xmit_err),
+            dut_idle: if total == 0 { 0.0 } else { idle as f64 / total as f64 },
+            dut_busy: (b.napi_ns - a.napi_ns) as f64 / 1e9 / secs,
+            delivered: d1 - d0,
+            success: s1 - s0,
+            xdp_drops,
+            xdp_passes,
+        })
+    }
+}

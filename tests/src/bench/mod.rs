@@ -1,0 +1,212 @@
+//! The bench: packet rates of the PoP's XDP paths as ratios to baselines
+//! measured in the same run on the same veth bed, and per-packet program
+//! costs as differences to an XDP_DROP program. Method and reference
+//! figures: docs/bench.md of the shared docs.
+//!
+//! - `topology`: the three namespaces, the datapath with N tunnels, NAPI
+//!   threads pinned.
+//! - `asm`, `sys`: the generator and redirect-baseline programs, assembled
+//!   at run time, and the syscalls that load, attach and run them.
+//! - `livegen`: the live-frame generator thread.
+//! - `frames`: one frame template per path.
+//! - `measure`: one rate measurement and its validity figures.
+//! - `cost`: BPF_PROG_TEST_RUN single-mode costs.
+//! - `report`: tables.
+
+pub mod asm;
+pub mod cost;
+pub mod frames;
+pub mod livegen;
+pub mod measure;
+pub mod report;
+pub mod sys;
+pub mod topology;
+
+use std::{
+    os::fd::{AsFd, AsRawFd},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use aya::maps::Map;
+use tunnel_common::maps::TX_PORTS;
+use tunnelctl::datapath::PROGRAM_UPLINK;
+
+use measure::{Measurement, Path, Setup};
+use topology::{Bed, DUT_CPU, GEN_CPU};
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Rounds; each measures every path once.
+    pub runs: usize,
+    /// Counted seconds per measurement.
+    pub seconds: f64,
+    /// Warm-up seconds per measurement (not counted).
+    pub warmup: f64,
+    /// Test-run calls per program for the costs.
+    pub calls: usize,
+    /// Tunnels loaded (the issue asks about 100,000).
+    pub tunnels: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { runs: 5, seconds: 2.0, warmup: 1.0, calls: 20_000, tunnels: 100_001 }
+    }
+}
+
+pub struct Results {
+    pub measurements: Vec<Measurement>,
+    pub costs: Vec<cost::Cost>,
+    pub elapsed: Duration,
+    pub options: Options,
+    /// Busy share per CPU just before and just after the run, bench idle.
+    pub busy_before: Vec<f64>,
+    pub busy_after: Vec<f64>,
+}
+
+fn log(msg: &str) {
+    eprintln!("bench: {msg}");
+}
+
+fn prepare(bed: &mut Bed) -> Result<Setup> {
+    let tx = bed.dp.program_fd("testbed_tx")?;
+    let tunnel = bed.dp.program_fd(PROGRAM_UPLINK)?;
+    let devmap = match bed.dp.ebpf_mut().map(TX_PORTS) {
+        Some(Map::DevMapHash(m)) => m.fd().as_fd().as_raw_fd(),
+        _ => bail!("{TX_PORTS} is not a devmap-hash"),
+    };
+    let redirect = sys::load_xdp(
+        "bench_redirect",
+        &asm::redirect(bed.sink_mac, bed.dut_out_mac, devmap, bed.dut_out_ifindex),
+    )?;
+    let mut gens = Vec::new();
+    for p in Path::ROUND {
+        let frame = match p {
+            Path::TxBase | Path::RedirectBase | Path::Kernel => bed.frame_plain(),
+            Path::Decap => bed.frame_decap_tx(),
+            Path::DecapRedirect => bed.frame_decap_redirect(),
+            Path::Encap => bed.frame_to_tunnel(bed.tun_b()),
+            Path::T2t => bed.frame_t2t(bed.tun_b()),
+        };
+        let prog = sys::load_xdp("bench_gen", &asm::generator(&frame))?;
+        gens.push((p, prog, frame));
+    }
+    Ok(Setup { tx, tunnel, redirect, gens })
+}
+
+pub fn run(o: &Options) -> Result<Results> {
+    let start = Instant::now();
+    if o.runs == 0 || o.seconds <= 0.0 || o.warmup < 0.0 {
+        bail!("--runs must be ≥ 1 and --seconds > 0");
+    }
+    let ncpu = std::thread::available_parallelism()?.get();
+    if ncpu <= DUT_CPU {
+        bail!("the bench needs at least {} CPUs", DUT_CPU + 1);
+    }
+    let busy_before = measure::machine_busy(ncpu, Duration::from_millis(500))?;
+    if busy_before.iter().any(|b| *b > 0.10) {
+        log(&format!("warning: the machine is busy before the bench starts ({}); figures will be skewed", fmt_busy(&busy_before)));
+    }
+    // This thread and every command it starts stay off the measured CPU.
+    sys::pin_to_cpu(0, GEN_CPU).context("pinning the bench to CPU0")?;
+
+    let mut bed = Bed::new(o.tunnels, &mut |m| log(m))?;
+    let setup = prepare(&mut bed)?;
+
+    log(&format!("program costs: {} test runs per case", o.calls));
+    let cases = cost::cases(&bed, o.calls.min(20_000));
+    let costs = cost::measure(&mut bed, &setup, &cases, o.calls)?;
+    if let Some(c) = costs.iter().find(|c| c.wrong > 0) {
+        bail!("{}: {} test runs returned an unexpected action; the bed is misconfigured", c.name, c.wrong);
+    }
+
+    let (warmup, window) = (Duration::from_secs_f64(o.warmup), Duration::from_secs_f64(o.seconds));
+    let mut ms = Vec::new();
+    for round in 0..o.runs {
+        for p in Path::ROUND {
+            let m = bed.measure(&setup, p, round, warmup, window).with_context(|| format!("measuring {}", p.name()))?;
+            log(&format!(
+                "round {}/{} {:<34} {:<30} delivered {:.3} Mpps, dut idle {:.1}%, dut napi on CPU {:.1}%",
+                round + 1,
+                o.runs,
+                p.name(),
+                p.egress(),
+                m.pps / 1e6,
+                100.0 * m.dut_idle,
+                100.0 * m.dut_busy
+            ));
+            ms.push(m);
+        }
+    }
+    bed.set_dut(topology::DutProgram::Kernel)?;
+    drop(setup);
+    drop(bed);
+    let busy_after = measure::machine_busy(ncpu, Duration::from_millis(500))?;
+    Ok(Results { measurements: ms, costs, elapsed: start.elapsed(), options: o.clone(), busy_before, busy_after })
+}
+
+fn fmt_busy(b: &[f64]) -> String {
+    b.iter().enumerate().map(|(i, b)| format!("CPU{i} {:.0} %", 100.0 * b)).collect::<Vec<_>>().join(", ")
+}
+
+fn machine() -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_default();
+    // Not available_parallelism: this thread is pinned to one CPU.
+    let n = std::fs::read_to_string("/proc/cpuinfo").map_or(0, |s| s.lines().filter(|l| l.starts_with("processor")).count());
+    format!("kernel {}, {n} × {cpu}", kernel.trim())
+}
+
+impl Results {
+    /// The printed summary: ratios, validity, costs.
+    pub fn summary(&self) -> String {
+        let o = &self.options;
+        let mut s = String::new();
+        s += &format!(
+            "tunnel-pop bench: {}; {} tunnels loaded; {} rounds × {} paths, {:.1} s counted after {:.1} s warm-up each; {:.0} s total\n",
+            machine(),
+            o.tunnels,
+            o.runs,
+            Path::ROUND.len(),
+            o.seconds,
+            o.warmup,
+            self.elapsed.as_secs_f64()
+        );
+        s += "bed: gen (live frames, CPU0) → veth → dut (bdut0 threaded NAPI on CPU1) → veth → sink. Receivers drop in XDP and\n";
+        s += "     count (rx_queue_0_xdp_packets): bgen0 for TX paths, bsink0 for redirect/kernel paths; their NAPI runs as softirq\n";
+        s += "     on CPU1 after the dut's poll, so every rate includes one receiver XDP_DROP per packet (ratios lean toward 1).\n\n";
+        s += "Packet rate ratios, median [min–max] n=rounds; 'valid pairs' keeps rounds where both sides saturated the dut\n";
+        s += "(see Validity), 'all pairs' every round:\n";
+        s += &report::ratio_table(&self.measurements);
+        s += &format!(
+            "\nOther load, bench idle: before {}; after {} (must be ~0: any other task skews the rates)\n",
+            fmt_busy(&self.busy_before),
+            fmt_busy(&self.busy_after)
+        );
+        s += "Validity: saturated = dut CPU ≤ 5 % idle, dut NAPI thread ≥ 95 % on CPU, and frames refused at the dut's ring\n";
+        s += "(else the ratio is not a CPU-cost ratio); the success counter must equal what the receiver got:\n";
+        s += &report::validity_table(&self.measurements);
+        s += &format!(
+            "\nProgram cost, BPF_PROG_TEST_RUN single mode ({} calls each, 10 % trimmed mean, on bdut0's netns, CPU1, {} tunnels):\n",
+            o.calls, o.tunnels
+        );
+        s += &report::cost_table(&self.costs);
+        s
+    }
+
+    /// Summary plus every raw figure (for the file).
+    pub fn full(&self) -> String {
+        let mut s = self.summary();
+        s += "\nRaw figures (Mpps per measurement; compare only with the same round's baseline):\n";
+        s += &report::raw_table(&self.measurements);
+        s += "\nEgress per path:\n";
+        for p in Path::ROUND {
+            s += &format!("  {:<34} {:<32} {}\n", p.name(), p.egress(), p.frame_sizes());
+        }
+        s
+    }
+}
