@@ -17,7 +17,11 @@ fn main() {
     env::set_var("RUSTC_BOOTSTRAP", "aya_ebpf");
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../tunnel-ebpf");
     let root = root.to_str().expect("utf-8 path");
-    let pkg = aya_build::Package { name: "tunnel-ebpf", root_dir: root, ..Default::default() };
+    let pkg = aya_build::Package {
+        name: "tunnel-ebpf",
+        root_dir: root,
+        ..Default::default()
+    };
     if let Err(e) = aya_build::build_ebpf([pkg], aya_build::Toolchain::Custom("debian-web")) {
         panic!("building the eBPF programs failed: {e:#}\n(run scripts/setup.sh to install the BPF toolchain)");
     }

@@ -26,10 +26,16 @@ pub struct Daemon {
 /// The tunnelctl binary next to the test binary (target/<profile>/).
 pub fn tunnelctl_bin() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let dir = exe.parent().and_then(Path::parent).context("test binary location")?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test binary location")?;
     let bin = dir.join("tunnelctl");
     if !bin.exists() {
-        bail!("{} not found: build it first (cargo build -p tunnelctl; cargo xtask test does)", bin.display());
+        bail!(
+            "{} not found: build it first (cargo build -p tunnelctl; cargo xtask test does)",
+            bin.display()
+        );
     }
     Ok(bin)
 }
@@ -38,7 +44,11 @@ impl Daemon {
     /// Writes a config for a daemon in `ns` with the given uplinks and map
     /// sizes. Nothing runs yet.
     pub fn new(ns: &Netns, uplinks: &[&str], max_tunnels: u32, max_prefixes: u32) -> Result<Self> {
-        let tag = format!("{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+        let tag = format!(
+            "{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
         let dir = std::env::temp_dir().join(format!("tp-daemon-{tag}"));
         std::fs::create_dir_all(&dir)?;
         let pin_dir = PathBuf::from(format!("/sys/fs/bpf/tp-test-{tag}"));
@@ -53,12 +63,21 @@ impl Daemon {
             pin_dir.display()
         );
         std::fs::write(dir.join("tunnelctl.toml"), cfg)?;
-        Ok(Self { dir, pin_dir, socket, netns: ns.name().to_owned(), child: None })
+        Ok(Self {
+            dir,
+            pin_dir,
+            socket,
+            netns: ns.name().to_owned(),
+            child: None,
+        })
     }
 
     /// Starts the daemon and waits until its API answers.
     pub fn start(&mut self) -> Result<()> {
-        let log = std::fs::File::options().create(true).append(true).open(self.dir.join("daemon.log"))?;
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("daemon.log"))?;
         let child = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.netns))
             .arg(tunnelctl_bin()?)
@@ -74,7 +93,11 @@ impl Daemon {
             if self.ctl(&["status"])?.status.success() {
                 return Ok(());
             }
-            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 bail!("daemon exited with {st}:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -103,14 +126,21 @@ impl Daemon {
 
     /// Runs `tunnelctl --socket <ours> <args>`.
     pub fn ctl(&self, args: &[&str]) -> Result<Output> {
-        Ok(Command::new(tunnelctl_bin()?).arg("--socket").arg(&self.socket).args(args).output()?)
+        Ok(Command::new(tunnelctl_bin()?)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()?)
     }
 
     /// Like `ctl`, failing unless it succeeds; returns stdout.
     pub fn ok(&self, args: &[&str]) -> Result<String> {
         let out = self.ctl(args)?;
         if !out.status.success() {
-            bail!("tunnelctl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "tunnelctl {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8(out.stdout)?)
     }
@@ -118,7 +148,12 @@ impl Daemon {
     /// Tunnel ids the daemon lists.
     pub fn tunnel_ids(&self) -> Result<Vec<u32>> {
         let v: serde_json::Value = serde_json::from_str(&self.ok(&["tunnel", "list", "--json"])?)?;
-        Ok(v.as_array().context("list is an array")?.iter().filter_map(|t| t["id"].as_u64()).map(|i| i as u32).collect())
+        Ok(v.as_array()
+            .context("list is an array")?
+            .iter()
+            .filter_map(|t| t["id"].as_u64())
+            .map(|i| i as u32)
+            .collect())
     }
 
     pub fn log(&self) -> String {

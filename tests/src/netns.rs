@@ -20,7 +20,11 @@ pub struct Netns {
 impl Netns {
     /// Creates `tp-<role>-<pid>-<n>` with `lo` up.
     pub fn new(role: &str) -> Result<Self> {
-        let name = format!("tp-{role}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "tp-{role}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
         run(Command::new("ip").args(["netns", "add", &name]))?;
         let ns = Self { name };
         ns.ip("link set lo up")?;
@@ -33,13 +37,18 @@ impl Netns {
 
     /// `ip -n <ns> <args>` (args split on whitespace).
     pub fn ip(&self, args: &str) -> Result<()> {
-        run(Command::new("ip").args(["-n", &self.name]).args(args.split_whitespace())).map(|_| ())
+        run(Command::new("ip")
+            .args(["-n", &self.name])
+            .args(args.split_whitespace()))
+        .map(|_| ())
     }
 
     /// Runs a command inside the namespace and returns its output; fails on
     /// a non-zero exit.
     pub fn run(&self, argv: &[&str]) -> Result<Output> {
-        run(Command::new("ip").args(["netns", "exec", &self.name]).args(argv))
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(argv))
     }
 
     /// Like `run`, without failing on a non-zero exit.
@@ -52,7 +61,8 @@ impl Netns {
     }
 
     pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
-        self.run(&["sysctl", "-qw", &format!("{key}={value}")]).map(|_| ())
+        self.run(&["sysctl", "-qw", &format!("{key}={value}")])
+            .map(|_| ())
     }
 
     /// Moves the calling thread into the namespace until the guard drops.
@@ -73,13 +83,18 @@ impl Netns {
     /// and forwards complete, checksummed frames (veth defaults to
     /// CHECKSUM_PARTIAL and TSO).
     pub fn plain_offloads(&self, ifname: &str) -> Result<()> {
-        self.run(&["ethtool", "-K", ifname, "tx", "off", "tso", "off", "gso", "off", "gro", "off"]).map(|_| ())
+        self.run(&[
+            "ethtool", "-K", ifname, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+        ])
+        .map(|_| ())
     }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
@@ -104,7 +119,10 @@ fn setns(f: &File) -> Result<()> {
 
 /// Connects `a:an` and `b:bn` with a veth pair.
 pub fn veth(a: &Netns, an: &str, b: &Netns, bn: &str) -> Result<()> {
-    a.ip(&format!("link add {an} type veth peer name {bn} netns {}", b.name()))?;
+    a.ip(&format!(
+        "link add {an} type veth peer name {bn} netns {}",
+        b.name()
+    ))?;
     a.ip(&format!("link set {an} up"))?;
     b.ip(&format!("link set {bn} up"))?;
     a.plain_offloads(an)?;
@@ -115,7 +133,10 @@ pub fn veth(a: &Netns, an: &str, b: &Netns, bn: &str) -> Result<()> {
 fn run(cmd: &mut Command) -> Result<Output> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(out)
 }

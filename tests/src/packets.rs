@@ -11,7 +11,13 @@ pub type Mac = [u8; 6];
 
 pub fn eth(src: Mac, dst: Mac, ether_type: EtherType, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(14 + payload.len());
-    Ethernet2Header { source: src, destination: dst, ether_type }.write(&mut v).unwrap();
+    Ethernet2Header {
+        source: src,
+        destination: dst,
+        ether_type,
+    }
+    .write(&mut v)
+    .unwrap();
     v.extend_from_slice(payload);
     v
 }
@@ -26,7 +32,13 @@ pub fn ipv6_echo(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, payload_len: usize
         &payload,
     )
     .unwrap();
-    ipv6(src, dst, hop_limit, IpNumber::IPV6_ICMP, &[icmp.to_bytes().as_slice(), &payload].concat())
+    ipv6(
+        src,
+        dst,
+        hop_limit,
+        IpNumber::IPV6_ICMP,
+        &[icmp.to_bytes().as_slice(), &payload].concat(),
+    )
 }
 
 /// An IPv6 packet with the given next header and payload.
@@ -65,13 +77,28 @@ pub struct V4 {
 
 impl V4 {
     pub fn new(src: Ipv4Addr, dst: Ipv4Addr) -> Self {
-        Self { src, dst, ttl: 64, df: true, id: 0, ecn: 0, more_fragments: false }
+        Self {
+            src,
+            dst,
+            ttl: 64,
+            df: true,
+            id: 0,
+            ecn: 0,
+            more_fragments: false,
+        }
     }
 }
 
 /// `inner` (an IPv6 packet) in an IPv4 header of protocol 41.
 pub fn sixin4(o: V4, inner: &[u8]) -> Vec<u8> {
-    let mut h = Ipv4Header::new(inner.len() as u16, o.ttl, IpNumber::IPV6, o.src.octets(), o.dst.octets()).unwrap();
+    let mut h = Ipv4Header::new(
+        inner.len() as u16,
+        o.ttl,
+        IpNumber::IPV6,
+        o.src.octets(),
+        o.dst.octets(),
+    )
+    .unwrap();
     h.dont_fragment = o.df;
     h.more_fragments = o.more_fragments;
     h.identification = o.id;
@@ -87,7 +114,13 @@ pub fn sixin4(o: V4, inner: &[u8]) -> Vec<u8> {
 pub fn icmpv6_error(src: Ipv6Addr, dst: Ipv6Addr, t: Icmpv6Type, invoking: &[u8]) -> Vec<u8> {
     let quote = &invoking[..invoking.len().min(1280 - 48)];
     let icmp = Icmpv6Header::with_checksum(t, src.octets(), dst.octets(), quote).unwrap();
-    ipv6(src, dst, 64, IpNumber::IPV6_ICMP, &[icmp.to_bytes().as_slice(), quote].concat())
+    ipv6(
+        src,
+        dst,
+        64,
+        IpNumber::IPV6_ICMP,
+        &[icmp.to_bytes().as_slice(), quote].concat(),
+    )
 }
 
 /// Decrements the hop limit of an IPv6 packet.

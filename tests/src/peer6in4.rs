@@ -51,19 +51,28 @@ impl Peer6in4 {
             (open_tun(cfg.ifname)?, raw_socket(cfg.local, cfg.remote)?)
         };
         ns.ip(&format!("link set {} up mtu {}", cfg.ifname, cfg.mtu))?;
-        ns.ip(&format!("-6 addr add {} dev {} nodad", cfg.address, cfg.ifname))?;
+        ns.ip(&format!(
+            "-6 addr add {} dev {} nodad",
+            cfg.address, cfg.ifname
+        ))?;
         ns.ip(&format!("-6 route add default dev {}", cfg.ifname))?;
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(PeerStats::default());
         let (s, st) = (stop.clone(), stats.clone());
         let thread = std::thread::spawn(move || relay(tun, sock, &s, &st));
-        Ok(Self { stop, thread: Some(thread), stats })
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+            stats,
+        })
     }
 
     /// Stops relaying; returns the relay's error, if it had one.
     pub fn stop(mut self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().map_or(Ok(()), |t| t.join().expect("peer thread panicked"))
+        self.thread
+            .take()
+            .map_or(Ok(()), |t| t.join().expect("peer thread panicked"))
     }
 }
 
@@ -79,8 +88,16 @@ impl Drop for Peer6in4 {
 fn relay(mut tun: File, sock: OwnedFd, stop: &AtomicBool, stats: &PeerStats) -> Result<()> {
     let mut buf = vec![0u8; 65536];
     let mut fds = [
-        libc::pollfd { fd: tun.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-        libc::pollfd { fd: sock.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        libc::pollfd {
+            fd: tun.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
     ];
     while !stop.load(Ordering::Relaxed) {
         // SAFETY: `fds` is a valid array of two pollfd.
@@ -102,7 +119,8 @@ fn relay(mut tun: File, sock: OwnedFd, stop: &AtomicBool, stats: &PeerStats) -> 
         }
         if fds[1].revents & libc::POLLIN != 0 {
             // SAFETY: valid fd and buffer.
-            let len = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let len =
+                unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if len < 20 {
                 continue;
             }
@@ -117,14 +135,22 @@ fn relay(mut tun: File, sock: OwnedFd, stop: &AtomicBool, stats: &PeerStats) -> 
 }
 
 fn open_tun(name: &str) -> Result<File> {
-    let f = OpenOptions::new().read(true).write(true).open("/dev/net/tun").context("/dev/net/tun")?;
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .context("/dev/net/tun")?;
     #[repr(C)]
     struct IfReq {
         name: [u8; libc::IFNAMSIZ],
         flags: libc::c_short,
         _pad: [u8; 22],
     }
-    let mut req = IfReq { name: [0; libc::IFNAMSIZ], flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short, _pad: [0; 22] };
+    let mut req = IfReq {
+        name: [0; libc::IFNAMSIZ],
+        flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short,
+        _pad: [0; 22],
+    };
     if name.len() >= libc::IFNAMSIZ {
         bail!("interface name {name} too long");
     }
@@ -156,7 +182,11 @@ fn raw_socket(local: Ipv4Addr, remote: Ipv4Addr) -> Result<OwnedFd> {
             }
         };
         if rc < 0 {
-            bail!("{} {addr}: {}", if connect { "connect" } else { "bind" }, std::io::Error::last_os_error());
+            bail!(
+                "{} {addr}: {}",
+                if connect { "connect" } else { "bind" },
+                std::io::Error::last_os_error()
+            );
         }
     }
     Ok(sock)
@@ -166,7 +196,9 @@ fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(a.ip().octets()),
+        },
         sin_zero: [0; 8],
     }
 }

@@ -72,12 +72,25 @@ impl ProgBed {
         ns.sysctl("net.ipv4.ip_forward", "1")?;
         ns.sysctl("net.ipv6.conf.all.forwarding", "1")?;
         let guard = ns.enter()?;
-        let opts = DatapathOptions { max_tunnels: 16, max_prefixes: 64, ..Default::default() };
+        let opts = DatapathOptions {
+            max_tunnels: 16,
+            max_prefixes: 64,
+            ..Default::default()
+        };
         let mut dp = Datapath::load(opts)?;
-        let (x0, x1) = (tunnelctl::datapath::ifindex("x0")?, tunnelctl::datapath::ifindex("x1")?);
+        let (x0, x1) = (
+            tunnelctl::datapath::ifindex("x0")?,
+            tunnelctl::datapath::ifindex("x1")?,
+        );
         dp.allow_tx(x0)?;
         dp.allow_tx(x1)?;
-        let mut bed = Self { dp, x0, x1, _guard: guard, _ns: ns };
+        let mut bed = Self {
+            dp,
+            x0,
+            x1,
+            _guard: guard,
+            _ns: ns,
+        };
         bed.reset()?;
         Ok(bed)
     }
@@ -122,7 +135,10 @@ impl ProgBed {
             ..Default::default()
         })?;
         out.truncate(r.data_size_out as usize);
-        Ok(Run { action: r.return_value, output: out })
+        Ok(Run {
+            action: r.return_value,
+            output: out,
+        })
     }
 
     pub fn counters(&mut self) -> Counters {
@@ -136,5 +152,14 @@ impl ProgBed {
 
 /// Name of an XDP action, for messages.
 pub fn action_name(a: u32) -> &'static str {
-    ["XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"].get(a as usize).copied().unwrap_or("?")
+    [
+        "XDP_ABORTED",
+        "XDP_DROP",
+        "XDP_PASS",
+        "XDP_TX",
+        "XDP_REDIRECT",
+    ]
+    .get(a as usize)
+    .copied()
+    .unwrap_or("?")
 }

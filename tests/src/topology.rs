@@ -52,12 +52,29 @@ impl Namespaces {
         pop.sysctl("net.ipv4.ip_forward", "1")?;
 
         // Static neighbours both ways on both links.
-        let (c0, p0, p1, u0) = (client.mac("c0")?, pop.mac("p0")?, pop.mac("p1")?, upstream.mac("u0")?);
-        pop.ip(&format!("neigh replace {CLIENT_V4} lladdr {c0} dev p0 nud permanent"))?;
-        client.ip(&format!("neigh replace {POP_V4} lladdr {p0} dev c0 nud permanent"))?;
-        pop.ip(&format!("-6 neigh replace {UPSTREAM_V6} lladdr {u0} dev p1 nud permanent"))?;
-        upstream.ip(&format!("-6 neigh replace {POP_UPLINK_V6} lladdr {p1} dev u0 nud permanent"))?;
-        Ok(Self { client, pop, upstream })
+        let (c0, p0, p1, u0) = (
+            client.mac("c0")?,
+            pop.mac("p0")?,
+            pop.mac("p1")?,
+            upstream.mac("u0")?,
+        );
+        pop.ip(&format!(
+            "neigh replace {CLIENT_V4} lladdr {c0} dev p0 nud permanent"
+        ))?;
+        client.ip(&format!(
+            "neigh replace {POP_V4} lladdr {p0} dev c0 nud permanent"
+        ))?;
+        pop.ip(&format!(
+            "-6 neigh replace {UPSTREAM_V6} lladdr {u0} dev p1 nud permanent"
+        ))?;
+        upstream.ip(&format!(
+            "-6 neigh replace {POP_UPLINK_V6} lladdr {p1} dev u0 nud permanent"
+        ))?;
+        Ok(Self {
+            client,
+            pop,
+            upstream,
+        })
     }
 
     /// Attaches `testbed_pass` (from `dp`) to the peers' veths, so XDP
@@ -86,14 +103,22 @@ impl Testbed {
     /// Builds the namespaces and attaches the programs. `mtu` is the tunnel
     /// MTU. The calling thread ends up back in its own namespace.
     pub fn new(mtu: u16) -> Result<Self> {
-        let Namespaces { client, pop, upstream } = Namespaces::new()?;
+        let Namespaces {
+            client,
+            pop,
+            upstream,
+        } = Namespaces::new()?;
         let prefix: Ipv6Prefix = TUNNEL_PREFIX.parse()?;
         let mut tunnel = Tunnel::new(POP_V4, CLIENT_V4, prefix);
         tunnel.mtu = mtu;
 
         let mut dp = {
             let _in_pop = pop.enter()?;
-            let opts = DatapathOptions { max_tunnels: 64, max_prefixes: 256, ..Default::default() };
+            let opts = DatapathOptions {
+                max_tunnels: 64,
+                max_prefixes: 256,
+                ..Default::default()
+            };
             let mut dp = Datapath::load(opts)?;
             dp.attach("p0", XdpMode::Driver).context("attach p0")?;
             dp.attach("p1", XdpMode::Driver).context("attach p1")?;
@@ -101,10 +126,24 @@ impl Testbed {
             dp.add_prefix(TUNNEL_ID, &ROUTED_PREFIX.parse()?)?;
             dp
         };
-        let ns = Namespaces { client, pop, upstream };
+        let ns = Namespaces {
+            client,
+            pop,
+            upstream,
+        };
         ns.attach_peers(&mut dp)?;
-        let Namespaces { client, pop, upstream } = ns;
-        Ok(Self { client, pop, upstream, dp, tunnel })
+        let Namespaces {
+            client,
+            pop,
+            upstream,
+        } = ns;
+        Ok(Self {
+            client,
+            pop,
+            upstream,
+            dp,
+            tunnel,
+        })
     }
 
     pub fn user_address(&self) -> Ipv6Addr {

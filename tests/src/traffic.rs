@@ -28,7 +28,13 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 /// of MTU `tun_mtu` (normally the tunnel MTU; tests vary it on purpose).
 pub fn start_client_peer(tb: &Testbed, tun_mtu: u16) -> Result<Peer6in4> {
     let addr = format!("{}/64", tb.user_address());
-    let cfg = PeerConfig { ifname: TUN, local: CLIENT_V4, remote: POP_V4, address: &addr, mtu: tun_mtu };
+    let cfg = PeerConfig {
+        ifname: TUN,
+        local: CLIENT_V4,
+        remote: POP_V4,
+        address: &addr,
+        mtu: tun_mtu,
+    };
     Peer6in4::start(&tb.client, &cfg).context("starting the 6in4 peer")
 }
 
@@ -42,15 +48,29 @@ pub struct Ping {
 impl Ping {
     /// The "packets transmitted" and "rtt" lines.
     pub fn summary(&self) -> String {
-        let lines = self.stdout.lines().filter(|l| l.contains("packets transmitted") || l.starts_with("rtt"));
+        let lines = self
+            .stdout
+            .lines()
+            .filter(|l| l.contains("packets transmitted") || l.starts_with("rtt"));
         lines.collect::<Vec<_>>().join("\n")
     }
 
     /// Replies received, from the summary line.
     pub fn received(&self) -> u32 {
-        let line = self.stdout.lines().find(|l| l.contains("packets transmitted")).unwrap_or("");
-        let field = line.split(", ").find(|f| f.ends_with(" received")).unwrap_or("0 received");
-        field.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+        let line = self
+            .stdout
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .unwrap_or("");
+        let field = line
+            .split(", ")
+            .find(|f| f.ends_with(" received"))
+            .unwrap_or("0 received");
+        field
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
     }
 }
 
@@ -62,7 +82,10 @@ pub fn ping(ns: &Netns, args: &[&str]) -> Result<Ping> {
     let out = ns.output(&argv)?;
     let mut stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     stdout.push_str(&String::from_utf8_lossy(&out.stderr));
-    Ok(Ping { ok: out.status.success(), stdout })
+    Ok(Ping {
+        ok: out.status.success(),
+        stdout,
+    })
 }
 
 /// Outcome of `tcp_transfer`.
@@ -87,12 +110,18 @@ impl TransferReport {
 
 /// Sends `bytes` pseudo-random bytes over TCP from a socket in `from_ns` to
 /// a listener on `to_addr` in `to_ns`, and hashes both ends.
-pub fn tcp_transfer(from_ns: &Netns, to_ns: &Netns, to_addr: Ipv6Addr, bytes: usize) -> Result<TransferReport> {
+pub fn tcp_transfer(
+    from_ns: &Netns,
+    to_ns: &Netns,
+    to_addr: Ipv6Addr,
+    bytes: usize,
+) -> Result<TransferReport> {
     // Sockets stay in the namespace they were created in, so only creation
     // needs the guard.
     let listener = {
         let _in = to_ns.enter()?;
-        TcpListener::bind(SocketAddr::from((to_addr, 0))).with_context(|| format!("bind [{to_addr}]"))?
+        TcpListener::bind(SocketAddr::from((to_addr, 0)))
+            .with_context(|| format!("bind [{to_addr}]"))?
     };
     let dst = listener.local_addr()?;
     let (tx, rx) = mpsc::channel();
@@ -119,7 +148,8 @@ pub fn tcp_transfer(from_ns: &Netns, to_ns: &Netns, to_addr: Ipv6Addr, bytes: us
     let send = || -> Result<()> {
         let mut s = {
             let _in = from_ns.enter()?;
-            TcpStream::connect_timeout(&dst, IO_TIMEOUT).with_context(|| format!("connect {dst}"))?
+            TcpStream::connect_timeout(&dst, IO_TIMEOUT)
+                .with_context(|| format!("connect {dst}"))?
         };
         s.set_write_timeout(Some(IO_TIMEOUT))?;
         s.write_all(&data).context("sending")?;
@@ -132,7 +162,13 @@ pub fn tcp_transfer(from_ns: &Netns, to_ns: &Netns, to_addr: Ipv6Addr, bytes: us
     let got = receiver.join().expect("receiver thread panicked");
     sent?;
     let (received, received_hash, end) = got?;
-    Ok(TransferReport { sent: bytes, received, sent_hash: fnv1a(FNV_OFFSET, &data), received_hash, elapsed: end - start })
+    Ok(TransferReport {
+        sent: bytes,
+        received,
+        sent_hash: fnv1a(FNV_OFFSET, &data),
+        received_hash,
+        elapsed: end - start,
+    })
 }
 
 /// accept(2) with the transfer's deadline: a listener never reached must not
@@ -149,7 +185,9 @@ fn accept(l: &TcpListener) -> Result<TcpStream> {
             Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
                 thread::sleep(Duration::from_millis(10))
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => bail!("no connection within {IO_TIMEOUT:?}"),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                bail!("no connection within {IO_TIMEOUT:?}")
+            }
             Err(e) => return Err(e).context("accept"),
         }
     }

@@ -18,14 +18,41 @@ fn a6(s: &str) -> Ipv6Addr {
 #[test]
 fn truncated_frames_pass_or_count() {
     let mut bed = ProgBed::new().expect("prog bed");
-    let client = |inner: &[u8]| eth(CLIENT_A_MAC, X0_MAC, EtherType::IPV4, &sixin4(V4::new(CLIENT_A, POP_V4), inner));
+    let client = |inner: &[u8]| {
+        eth(
+            CLIENT_A_MAC,
+            X0_MAC,
+            EtherType::IPV4,
+            &sixin4(V4::new(CLIENT_A, POP_V4), inner),
+        )
+    };
     let upstream = |inner: &[u8]| eth(UPSTREAM_MAC, X1_MAC, EtherType::IPV6, inner);
     let frames = [
-        ("decap", client(&ipv6_echo(a6("2001:db8:1::2"), UPSTREAM, 64, 40)), bed.x0),
-        ("t2t", client(&ipv6_echo(a6("2001:db8:1::2"), a6("2001:db8:2::2"), 64, 40)), bed.x0),
-        ("decap hop 1", client(&ipv6_echo(a6("2001:db8:1::2"), UPSTREAM, 1, 40)), bed.x0),
-        ("encap", upstream(&ipv6_echo(UPSTREAM, a6("2001:db8:1::2"), 64, 40)), bed.x1),
-        ("encap too big", upstream(&ipv6_echo(UPSTREAM, a6("2001:db8:1::2"), 64, 1500 - 48)), bed.x1),
+        (
+            "decap",
+            client(&ipv6_echo(a6("2001:db8:1::2"), UPSTREAM, 64, 40)),
+            bed.x0,
+        ),
+        (
+            "t2t",
+            client(&ipv6_echo(a6("2001:db8:1::2"), a6("2001:db8:2::2"), 64, 40)),
+            bed.x0,
+        ),
+        (
+            "decap hop 1",
+            client(&ipv6_echo(a6("2001:db8:1::2"), UPSTREAM, 1, 40)),
+            bed.x0,
+        ),
+        (
+            "encap",
+            upstream(&ipv6_echo(UPSTREAM, a6("2001:db8:1::2"), 64, 40)),
+            bed.x1,
+        ),
+        (
+            "encap too big",
+            upstream(&ipv6_echo(UPSTREAM, a6("2001:db8:1::2"), 64, 1500 - 48)),
+            bed.x1,
+        ),
     ];
     let mut runs = 0;
     for (name, frame, ifindex) in frames {
@@ -40,8 +67,15 @@ fn truncated_frames_pass_or_count() {
             let drops = bed.counters().total_drops();
             match run.action {
                 XDP_PASS => assert_eq!(drops, 0, "{name} cut to {len}: pass but drops counted"),
-                XDP_DROP => assert_eq!(drops, 1, "{name} cut to {len}: drop not counted exactly once"),
-                XDP_TX | XDP_REDIRECT => assert_eq!(len, frame.len(), "{name} cut to {len}: forwarded a truncated frame"),
+                XDP_DROP => assert_eq!(
+                    drops, 1,
+                    "{name} cut to {len}: drop not counted exactly once"
+                ),
+                XDP_TX | XDP_REDIRECT => assert_eq!(
+                    len,
+                    frame.len(),
+                    "{name} cut to {len}: forwarded a truncated frame"
+                ),
                 a => panic!("{name} cut to {len}: {}", action_name(a)),
             }
             runs += 1;
@@ -66,14 +100,25 @@ fn encap_without_df() {
         assert_eq!(run.action, XDP_REDIRECT);
         let v4 = Ipv4HeaderSlice::from_slice(&run.output[14..]).unwrap();
         assert!(!v4.dont_fragment());
-        assert_eq!(v4.to_header().calc_header_checksum(), v4.header_checksum(), "header checksum");
+        assert_eq!(
+            v4.to_header().calc_header_checksum(),
+            v4.header_checksum(),
+            "header checksum"
+        );
         ids.insert(v4.identification());
         // The rest equals the DF encoding with this packet's id.
         let want = eth(
             X0_MAC,
             CLIENT_A_MAC,
             EtherType::IPV4,
-            &sixin4(V4 { df: false, id: v4.identification(), ..V4::new(POP_V4, CLIENT_A) }, &hop_decremented(&inner)),
+            &sixin4(
+                V4 {
+                    df: false,
+                    id: v4.identification(),
+                    ..V4::new(POP_V4, CLIENT_A)
+                },
+                &hop_decremented(&inner),
+            ),
         );
         assert_eq!(run.output, want);
     }
@@ -85,13 +130,28 @@ fn encap_without_df() {
 #[test]
 fn icmp_errors_are_rate_limited() {
     let mut bed = ProgBed::new().expect("prog bed");
-    bed.dp.set_config(&tunnel_common::config::RuntimeConfig { icmp_rate_per_sec: 1, icmp_burst: 3 }).unwrap();
+    bed.dp
+        .set_config(&tunnel_common::config::RuntimeConfig {
+            icmp_rate_per_sec: 1,
+            icmp_burst: 3,
+        })
+        .unwrap();
     let mut t = ProgBed::tunnel_a();
     t.mtu = 1280;
     bed.dp.update_tunnel(TUNNEL_A, &t).unwrap();
-    let frame = eth(UPSTREAM_MAC, X1_MAC, EtherType::IPV6, &ipv6_echo(UPSTREAM, a6("2001:db8:1::2"), 64, 1300));
-    let actions: Vec<u32> = (0..6).map(|_| bed.run(&frame, bed.x1).unwrap().action).collect();
-    assert_eq!(actions, [XDP_TX, XDP_TX, XDP_TX, XDP_DROP, XDP_DROP, XDP_DROP]);
+    let frame = eth(
+        UPSTREAM_MAC,
+        X1_MAC,
+        EtherType::IPV6,
+        &ipv6_echo(UPSTREAM, a6("2001:db8:1::2"), 64, 1300),
+    );
+    let actions: Vec<u32> = (0..6)
+        .map(|_| bed.run(&frame, bed.x1).unwrap().action)
+        .collect();
+    assert_eq!(
+        actions,
+        [XDP_TX, XDP_TX, XDP_TX, XDP_DROP, XDP_DROP, XDP_DROP]
+    );
     let c = bed.counters();
     assert_eq!(c.event(Event::IcmpPacketTooBig), 3);
     assert_eq!(c.drop(tunnel_common::stats::Drop::TooBig), 3);
@@ -114,7 +174,14 @@ fn maps_are_named_as_the_constants() {
         maps::ICMP_RATE,
         maps::TX_PORTS,
     ] {
-        assert!(ebpf.map(name).is_some(), "map {name} missing from the object");
+        assert!(
+            ebpf.map(name).is_some(),
+            "map {name} missing from the object"
+        );
     }
-    assert_eq!(ebpf.maps().count(), 9, "a map without a constant in tunnel_common::maps");
+    assert_eq!(
+        ebpf.maps().count(),
+        9,
+        "a map without a constant in tunnel_common::maps"
+    );
 }

@@ -67,7 +67,11 @@ fn check(bed: &mut ProgBed, cases: Vec<Case>) {
             action_name(c.expect.action),
             "{}: verdict (drops {:?})",
             c.name,
-            bed.counters().drops.iter().filter(|d| d.1 > 0).collect::<Vec<_>>()
+            bed.counters()
+                .drops
+                .iter()
+                .filter(|d| d.1 > 0)
+                .collect::<Vec<_>>()
         );
         if let Some(want) = &c.expect.output {
             assert_eq!(hex(&run.output), hex(want), "{}: output bytes", c.name);
@@ -77,19 +81,38 @@ fn check(bed: &mut ProgBed, cases: Vec<Case>) {
             assert_eq!(counters.drop(*d), *n, "{}: drop {}", c.name, d.name());
         }
         let expected_drops: u64 = c.expect.drops.iter().map(|(_, n)| n).sum();
-        assert_eq!(counters.total_drops(), expected_drops, "{}: total drops {:?}", c.name, counters.drops);
+        assert_eq!(
+            counters.total_drops(),
+            expected_drops,
+            "{}: total drops {:?}",
+            c.name,
+            counters.drops
+        );
         for (e, n) in c.expect.events {
             assert_eq!(counters.event(*e), *n, "{}: event {}", c.name, e.name());
         }
         if let Some((id, rx, tx)) = c.expect.tunnel {
             let t = bed.tunnel(id);
-            assert_eq!((t.rx_packets, t.tx_packets), (rx, tx), "{}: tunnel {id} counters", c.name);
+            assert_eq!(
+                (t.rx_packets, t.tx_packets),
+                (rx, tx),
+                "{}: tunnel {id} counters",
+                c.name
+            );
         }
     }
 }
 
 fn hex(b: &[u8]) -> String {
-    b.chunks(16).map(|l| l.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("\n")
+    b.chunks(16)
+        .map(|l| {
+            l.iter()
+                .map(|x| format!("{x:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn echo_a_to_upstream(hop: u8) -> Vec<u8> {
@@ -98,7 +121,12 @@ fn echo_a_to_upstream(hop: u8) -> Vec<u8> {
 
 /// The decapsulated, forwarded frame for `inner`: out x1 to upstream.
 fn forwarded_upstream(inner: &[u8]) -> Vec<u8> {
-    eth(X1_MAC, UPSTREAM_MAC, EtherType::IPV6, &hop_decremented(inner))
+    eth(
+        X1_MAC,
+        UPSTREAM_MAC,
+        EtherType::IPV6,
+        &hop_decremented(inner),
+    )
 }
 
 /// `inner` encapsulated toward client `dst` (out x0).
@@ -148,56 +176,113 @@ fn decap_table() {
             setup: nothing,
             input: from_client(V4::new("192.0.2.99".parse().unwrap(), POP_V4), &good),
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::UnknownTunnel, 1)], events: &[], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::UnknownTunnel, 1)],
+                events: &[],
+                tunnel: None,
+            },
         },
         Case {
             name: "outer destination is not the tunnel's local address",
             setup: nothing,
             input: from_client(V4::new(CLIENT_A, "192.0.2.50".parse().unwrap()), &good),
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::UnknownTunnel, 1)], events: &[], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::UnknownTunnel, 1)],
+                events: &[],
+                tunnel: None,
+            },
         },
         Case {
             name: "inner source of another tunnel: spoofed",
             setup: nothing,
             input: from_client(client_a(), &ipv6_echo(a6(USER_B), UPSTREAM, 64, 8)),
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::SpoofedSource, 1)], events: &[], tunnel: Some((TUNNEL_A, 0, 0)) },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::SpoofedSource, 1)],
+                events: &[],
+                tunnel: Some((TUNNEL_A, 0, 0)),
+            },
         },
         Case {
             name: "inner source in no tunnel: spoofed",
             setup: nothing,
-            input: from_client(client_a(), &ipv6_echo(a6("2001:db8:999::2"), UPSTREAM, 64, 8)),
+            input: from_client(
+                client_a(),
+                &ipv6_echo(a6("2001:db8:999::2"), UPSTREAM, 64, 8),
+            ),
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::SpoofedSource, 1)], events: &[], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::SpoofedSource, 1)],
+                events: &[],
+                tunnel: None,
+            },
         },
         Case {
             name: "inner source IPv4-mapped (RFC 4213 3.6)",
             setup: nothing,
-            input: from_client(client_a(), &ipv6_echo(a6("::ffff:192.0.2.2"), UPSTREAM, 64, 8)),
+            input: from_client(
+                client_a(),
+                &ipv6_echo(a6("::ffff:192.0.2.2"), UPSTREAM, 64, 8),
+            ),
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::InvalidSource, 1)], events: &[], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::InvalidSource, 1)],
+                events: &[],
+                tunnel: None,
+            },
         },
         Case {
             name: "inner source loopback",
             setup: nothing,
             input: from_client(client_a(), &ipv6_echo(a6("::1"), UPSTREAM, 64, 8)),
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::InvalidSource, 1)], events: &[], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::InvalidSource, 1)],
+                events: &[],
+                tunnel: None,
+            },
         },
         Case {
             name: "inner source multicast",
             setup: nothing,
-            input: from_client(client_a(), &ipv6(a6("ff02::1"), UPSTREAM, 64, IpNumber::UDP, &[0; 8])),
+            input: from_client(
+                client_a(),
+                &ipv6(a6("ff02::1"), UPSTREAM, 64, IpNumber::UDP, &[0; 8]),
+            ),
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::InvalidSource, 1)], events: &[], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::InvalidSource, 1)],
+                events: &[],
+                tunnel: None,
+            },
         },
         Case {
             name: "inner source link-local",
             setup: nothing,
             input: from_client(client_a(), &ipv6_echo(a6("fe80::2"), UPSTREAM, 64, 8)),
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::LinkScope, 1)], events: &[], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::LinkScope, 1)],
+                events: &[],
+                tunnel: None,
+            },
         },
         Case {
             name: "disabled tunnel",
@@ -208,14 +293,42 @@ fn decap_table() {
             },
             input: from_client(client_a(), &good),
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::TunnelDisabled, 1)], events: &[], tunnel: Some((TUNNEL_A, 0, 0)) },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::TunnelDisabled, 1)],
+                events: &[],
+                tunnel: Some((TUNNEL_A, 0, 0)),
+            },
         },
         Case {
             name: "outer fragment goes to the kernel",
             setup: nothing,
-            input: from_client(V4 { more_fragments: true, df: false, id: 7, ..client_a() }, &good),
+            input: from_client(
+                V4 {
+                    more_fragments: true,
+                    df: false,
+                    id: 7,
+                    ..client_a()
+                },
+                &good,
+            ),
             ingress: x0,
-            expect: Expect { action: XDP_PASS, output: Some(from_client(V4 { more_fragments: true, df: false, id: 7, ..client_a() }, &good)), drops: &[], events: &[(Event::OuterFragment, 1)], tunnel: None },
+            expect: Expect {
+                action: XDP_PASS,
+                output: Some(from_client(
+                    V4 {
+                        more_fragments: true,
+                        df: false,
+                        id: 7,
+                        ..client_a()
+                    },
+                    &good,
+                )),
+                drops: &[],
+                events: &[(Event::OuterFragment, 1)],
+                tunnel: None,
+            },
         },
         Case {
             name: "bad outer header checksum",
@@ -226,7 +339,13 @@ fn decap_table() {
                 f
             },
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::BadChecksum, 1)], events: &[], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::BadChecksum, 1)],
+                events: &[],
+                tunnel: None,
+            },
         },
         Case {
             name: "IPv4 options are refused",
@@ -237,7 +356,13 @@ fn decap_table() {
                 f
             },
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::Malformed, 1)], events: &[], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::Malformed, 1)],
+                events: &[],
+                tunnel: None,
+            },
         },
         Case {
             name: "inner length beyond the outer length",
@@ -250,7 +375,13 @@ fn decap_table() {
                 f
             },
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::Malformed, 1)], events: &[], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::Malformed, 1)],
+                events: &[],
+                tunnel: None,
+            },
         },
         Case {
             name: "other IPv4 is not ours",
@@ -261,12 +392,24 @@ fn decap_table() {
                 p
             }),
             ingress: x0,
-            expect: Expect { action: XDP_PASS, output: None, drops: &[], events: &[(Event::NotOurs, 1)], tunnel: None },
+            expect: Expect {
+                action: XDP_PASS,
+                output: None,
+                drops: &[],
+                events: &[(Event::NotOurs, 1)],
+                tunnel: None,
+            },
         },
         Case {
             name: "ECN: outer CE marks an ECT(0) inner packet CE (RFC 6040)",
             setup: nothing,
-            input: from_client(V4 { ecn: 3, ..client_a() }, &with_ipv6_ecn(good.clone(), 2)),
+            input: from_client(
+                V4 {
+                    ecn: 3,
+                    ..client_a()
+                },
+                &with_ipv6_ecn(good.clone(), 2),
+            ),
             ingress: x0,
             expect: Expect {
                 action: XDP_REDIRECT,
@@ -279,9 +422,21 @@ fn decap_table() {
         Case {
             name: "ECN: outer CE on a not-ECT inner packet is dropped (RFC 6040)",
             setup: nothing,
-            input: from_client(V4 { ecn: 3, ..client_a() }, &good),
+            input: from_client(
+                V4 {
+                    ecn: 3,
+                    ..client_a()
+                },
+                &good,
+            ),
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::EcnCe, 1)], events: &[], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::EcnCe, 1)],
+                events: &[],
+                tunnel: None,
+            },
         },
         Case {
             name: "hop limit 1: time exceeded from the PoP's ::1, back into the tunnel",
@@ -293,7 +448,14 @@ fn decap_table() {
                 output: Some(to_client(
                     pop_to_a(),
                     CLIENT_A_MAC,
-                    &icmpv6_error(a6(POP_A), a6(USER_A), Icmpv6Type::TimeExceeded(etherparse::icmpv6::TimeExceededCode::HopLimitExceeded), &te_quote),
+                    &icmpv6_error(
+                        a6(POP_A),
+                        a6(USER_A),
+                        Icmpv6Type::TimeExceeded(
+                            etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+                        ),
+                        &te_quote,
+                    ),
                 )),
                 drops: &[],
                 events: &[(Event::Decap, 1), (Event::IcmpTimeExceeded, 1)],
@@ -302,10 +464,22 @@ fn decap_table() {
         },
         Case {
             name: "hop limit 1, rate limit exhausted: counted drop",
-            setup: |b| b.dp.set_config(&tunnel_common::config::RuntimeConfig { icmp_rate_per_sec: 0, icmp_burst: 0 }).unwrap(),
+            setup: |b| {
+                b.dp.set_config(&tunnel_common::config::RuntimeConfig {
+                    icmp_rate_per_sec: 0,
+                    icmp_burst: 0,
+                })
+                .unwrap()
+            },
             input: from_client(client_a(), &te_quote),
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::HopLimit, 1)], events: &[(Event::IcmpTimeExceeded, 0)], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::HopLimit, 1)],
+                events: &[(Event::IcmpTimeExceeded, 0)],
+                tunnel: None,
+            },
         },
         Case {
             name: "tunnel to tunnel: decap from A, encap to B in one pass",
@@ -314,9 +488,17 @@ fn decap_table() {
             ingress: x0,
             expect: Expect {
                 action: XDP_TX,
-                output: Some(to_client(V4::new(POP_V4, CLIENT_B), CLIENT_B_MAC, &hop_decremented(&ipv6_echo(a6(USER_A), a6(USER_B), 64, 24)))),
+                output: Some(to_client(
+                    V4::new(POP_V4, CLIENT_B),
+                    CLIENT_B_MAC,
+                    &hop_decremented(&ipv6_echo(a6(USER_A), a6(USER_B), 64, 24)),
+                )),
                 drops: &[],
-                events: &[(Event::Decap, 1), (Event::Encap, 1), (Event::TunnelToTunnel, 1)],
+                events: &[
+                    (Event::Decap, 1),
+                    (Event::Encap, 1),
+                    (Event::TunnelToTunnel, 1),
+                ],
                 tunnel: Some((TUNNEL_B, 0, 1)),
             },
         },
@@ -352,7 +534,11 @@ fn encap_table() {
             ingress: x1,
             expect: Expect {
                 action: XDP_REDIRECT,
-                output: Some(to_client(pop_to_a(), CLIENT_A_MAC, &hop_decremented(&routed))),
+                output: Some(to_client(
+                    pop_to_a(),
+                    CLIENT_A_MAC,
+                    &hop_decremented(&routed),
+                )),
                 drops: &[],
                 events: &[(Event::Encap, 1)],
                 tunnel: Some((TUNNEL_A, 0, 1)),
@@ -365,7 +551,14 @@ fn encap_table() {
             ingress: x1,
             expect: Expect {
                 action: XDP_REDIRECT,
-                output: Some(to_client(V4 { ecn: 1, ..pop_to_a() }, CLIENT_A_MAC, &hop_decremented(&with_ipv6_ecn(good.clone(), 1)))),
+                output: Some(to_client(
+                    V4 {
+                        ecn: 1,
+                        ..pop_to_a()
+                    },
+                    CLIENT_A_MAC,
+                    &hop_decremented(&with_ipv6_ecn(good.clone(), 1)),
+                )),
                 drops: &[],
                 events: &[(Event::Encap, 1)],
                 tunnel: None,
@@ -382,7 +575,14 @@ fn encap_table() {
             ingress: x1,
             expect: Expect {
                 action: XDP_REDIRECT,
-                output: Some(to_client(V4 { ttl: 63, ..pop_to_a() }, CLIENT_A_MAC, &hop_decremented(&good))),
+                output: Some(to_client(
+                    V4 {
+                        ttl: 63,
+                        ..pop_to_a()
+                    },
+                    CLIENT_A_MAC,
+                    &hop_decremented(&good),
+                )),
                 drops: &[],
                 events: &[(Event::Encap, 1)],
                 tunnel: None,
@@ -399,7 +599,17 @@ fn encap_table() {
             ingress: x1,
             expect: Expect {
                 action: XDP_TX,
-                output: Some(eth(X1_MAC, UPSTREAM_MAC, EtherType::IPV6, &icmpv6_error(a6(POP_A), UPSTREAM, Icmpv6Type::PacketTooBig { mtu: 1280 }, &big))),
+                output: Some(eth(
+                    X1_MAC,
+                    UPSTREAM_MAC,
+                    EtherType::IPV6,
+                    &icmpv6_error(
+                        a6(POP_A),
+                        UPSTREAM,
+                        Icmpv6Type::PacketTooBig { mtu: 1280 },
+                        &big,
+                    ),
+                )),
                 drops: &[],
                 events: &[(Event::IcmpPacketTooBig, 1), (Event::Encap, 0)],
                 tunnel: Some((TUNNEL_A, 0, 0)),
@@ -414,7 +624,13 @@ fn encap_table() {
             },
             input: from_upstream(&ipv6_echo(UPSTREAM, a6(USER_A), 64, 1280 - 48)),
             ingress: x1,
-            expect: Expect { action: XDP_REDIRECT, output: None, drops: &[], events: &[(Event::Encap, 1)], tunnel: Some((TUNNEL_A, 0, 1)) },
+            expect: Expect {
+                action: XDP_REDIRECT,
+                output: None,
+                drops: &[],
+                events: &[(Event::Encap, 1)],
+                tunnel: Some((TUNNEL_A, 0, 1)),
+            },
         },
         Case {
             name: "hop limit 1: time exceeded to the sender",
@@ -423,7 +639,19 @@ fn encap_table() {
             ingress: x1,
             expect: Expect {
                 action: XDP_TX,
-                output: Some(eth(X1_MAC, UPSTREAM_MAC, EtherType::IPV6, &icmpv6_error(a6(POP_A), UPSTREAM, Icmpv6Type::TimeExceeded(etherparse::icmpv6::TimeExceededCode::HopLimitExceeded), &hop1))),
+                output: Some(eth(
+                    X1_MAC,
+                    UPSTREAM_MAC,
+                    EtherType::IPV6,
+                    &icmpv6_error(
+                        a6(POP_A),
+                        UPSTREAM,
+                        Icmpv6Type::TimeExceeded(
+                            etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+                        ),
+                        &hop1,
+                    ),
+                )),
                 drops: &[],
                 events: &[(Event::IcmpTimeExceeded, 1)],
                 tunnel: None,
@@ -433,21 +661,46 @@ fn encap_table() {
             name: "hop limit 1 on an ICMPv6 error: dropped, no error about an error (RFC 4443 2.4)",
             setup: nothing,
             input: from_upstream(&{
-                let mut e = icmpv6_error(UPSTREAM, a6(USER_A), Icmpv6Type::PacketTooBig { mtu: 1300 }, &good);
+                let mut e = icmpv6_error(
+                    UPSTREAM,
+                    a6(USER_A),
+                    Icmpv6Type::PacketTooBig { mtu: 1300 },
+                    &good,
+                );
                 e[7] = 1;
                 e
             }),
             ingress: x1,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::HopLimit, 1)], events: &[(Event::IcmpTimeExceeded, 0)], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::HopLimit, 1)],
+                events: &[(Event::IcmpTimeExceeded, 0)],
+                tunnel: None,
+            },
         },
         Case {
             name: "an ICMPv6 error for a user is forwarded like any packet",
             setup: nothing,
-            input: from_upstream(&icmpv6_error(UPSTREAM, a6(USER_A), Icmpv6Type::PacketTooBig { mtu: 1300 }, &good)),
+            input: from_upstream(&icmpv6_error(
+                UPSTREAM,
+                a6(USER_A),
+                Icmpv6Type::PacketTooBig { mtu: 1300 },
+                &good,
+            )),
             ingress: x1,
             expect: Expect {
                 action: XDP_REDIRECT,
-                output: Some(to_client(pop_to_a(), CLIENT_A_MAC, &hop_decremented(&icmpv6_error(UPSTREAM, a6(USER_A), Icmpv6Type::PacketTooBig { mtu: 1300 }, &good)))),
+                output: Some(to_client(
+                    pop_to_a(),
+                    CLIENT_A_MAC,
+                    &hop_decremented(&icmpv6_error(
+                        UPSTREAM,
+                        a6(USER_A),
+                        Icmpv6Type::PacketTooBig { mtu: 1300 },
+                        &good,
+                    )),
+                )),
                 drops: &[],
                 events: &[(Event::Encap, 1)],
                 tunnel: Some((TUNNEL_A, 0, 1)),
@@ -462,7 +715,13 @@ fn encap_table() {
             },
             input: from_upstream(&good),
             ingress: x1,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::TunnelDisabled, 1)], events: &[], tunnel: Some((TUNNEL_A, 0, 0)) },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::TunnelDisabled, 1)],
+                events: &[],
+                tunnel: Some((TUNNEL_A, 0, 0)),
+            },
         },
         Case {
             name: "not a tunnel prefix: not ours, untouched",
@@ -471,7 +730,12 @@ fn encap_table() {
             ingress: x1,
             expect: Expect {
                 action: XDP_PASS,
-                output: Some(from_upstream(&ipv6_echo(UPSTREAM, a6("2001:db8:ffff::1"), 64, 8))),
+                output: Some(from_upstream(&ipv6_echo(
+                    UPSTREAM,
+                    a6("2001:db8:ffff::1"),
+                    64,
+                    8,
+                ))),
                 drops: &[],
                 events: &[(Event::NotOurs, 1)],
                 tunnel: None,
@@ -482,7 +746,13 @@ fn encap_table() {
             setup: |b| b.dp.remove_tunnel(TUNNEL_A, &ProgBed::tunnel_a()).unwrap(),
             input: from_upstream(&good),
             ingress: x1,
-            expect: Expect { action: XDP_PASS, output: None, drops: &[], events: &[(Event::NotOurs, 1)], tunnel: None },
+            expect: Expect {
+                action: XDP_PASS,
+                output: None,
+                drops: &[],
+                events: &[(Event::NotOurs, 1)],
+                tunnel: None,
+            },
         },
     ];
     check(&mut bed, cases);
@@ -499,13 +769,25 @@ fn echo_reply_for(src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize) -> Vec<u8> {
         &payload,
     )
     .unwrap();
-    ipv6(src, dst, 64, IpNumber::IPV6_ICMP, &[icmp.to_bytes().as_slice(), &payload].concat())
+    ipv6(
+        src,
+        dst,
+        64,
+        IpNumber::IPV6_ICMP,
+        &[icmp.to_bytes().as_slice(), &payload].concat(),
+    )
 }
 
 #[test]
 fn pop_address_table() {
     let mut bed = ProgBed::new().expect("prog bed");
-    let udp_to_pop = ipv6(a6(USER_A), a6(POP_A), 64, IpNumber::UDP, &[0x12, 0x34, 0x00, 0x35, 0, 8, 0, 0]);
+    let udp_to_pop = ipv6(
+        a6(USER_A),
+        a6(POP_A),
+        64,
+        IpNumber::UDP,
+        &[0x12, 0x34, 0x00, 0x35, 0, 8, 0, 0],
+    );
     let cases = vec![
         Case {
             name: "user pings its PoP end: reply in XDP, back into the tunnel",
@@ -514,7 +796,11 @@ fn pop_address_table() {
             ingress: x0,
             expect: Expect {
                 action: XDP_TX,
-                output: Some(to_client(pop_to_a(), CLIENT_A_MAC, &echo_reply_for(a6(POP_A), a6(USER_A), 20))),
+                output: Some(to_client(
+                    pop_to_a(),
+                    CLIENT_A_MAC,
+                    &echo_reply_for(a6(POP_A), a6(USER_A), 20),
+                )),
                 drops: &[],
                 events: &[(Event::Decap, 1), (Event::EchoReply, 1), (Event::Encap, 1)],
                 tunnel: Some((TUNNEL_A, 1, 1)),
@@ -527,7 +813,12 @@ fn pop_address_table() {
             ingress: x1,
             expect: Expect {
                 action: XDP_TX,
-                output: Some(eth(X1_MAC, UPSTREAM_MAC, EtherType::IPV6, &echo_reply_for(a6(POP_A), UPSTREAM, 20))),
+                output: Some(eth(
+                    X1_MAC,
+                    UPSTREAM_MAC,
+                    EtherType::IPV6,
+                    &echo_reply_for(a6(POP_A), UPSTREAM, 20),
+                )),
                 drops: &[],
                 events: &[(Event::EchoReply, 1), (Event::Encap, 0)],
                 tunnel: Some((TUNNEL_A, 0, 0)),
@@ -543,7 +834,14 @@ fn pop_address_table() {
                 output: Some(to_client(
                     pop_to_a(),
                     CLIENT_A_MAC,
-                    &icmpv6_error(a6(POP_A), a6(USER_A), Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Port), &udp_to_pop),
+                    &icmpv6_error(
+                        a6(POP_A),
+                        a6(USER_A),
+                        Icmpv6Type::DestinationUnreachable(
+                            etherparse::icmpv6::DestUnreachableCode::Port,
+                        ),
+                        &udp_to_pop,
+                    ),
                 )),
                 drops: &[],
                 events: &[(Event::IcmpUnreachable, 1)],
@@ -552,10 +850,22 @@ fn pop_address_table() {
         },
         Case {
             name: "port unreachable rate limited: counted drop",
-            setup: |b| b.dp.set_config(&tunnel_common::config::RuntimeConfig { icmp_rate_per_sec: 0, icmp_burst: 0 }).unwrap(),
+            setup: |b| {
+                b.dp.set_config(&tunnel_common::config::RuntimeConfig {
+                    icmp_rate_per_sec: 0,
+                    icmp_burst: 0,
+                })
+                .unwrap()
+            },
             input: from_client(client_a(), &udp_to_pop),
             ingress: x0,
-            expect: Expect { action: XDP_DROP, output: None, drops: &[(Drop::PopAddress, 1)], events: &[], tunnel: None },
+            expect: Expect {
+                action: XDP_DROP,
+                output: None,
+                drops: &[(Drop::PopAddress, 1)],
+                events: &[],
+                tunnel: None,
+            },
         },
     ];
     check(&mut bed, cases);

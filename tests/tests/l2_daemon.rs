@@ -26,19 +26,48 @@ struct Bed {
 
 fn bed(max_tunnels: u32, max_prefixes: u32) -> Bed {
     let ns = Namespaces::new().expect("namespaces");
-    let mut peers = Datapath::load(DatapathOptions { max_tunnels: 1, max_prefixes: 1, ..Default::default() }).unwrap();
+    let mut peers = Datapath::load(DatapathOptions {
+        max_tunnels: 1,
+        max_prefixes: 1,
+        ..Default::default()
+    })
+    .unwrap();
     ns.attach_peers(&mut peers).unwrap();
     let mut daemon = Daemon::new(&ns.pop, &["p0", "p1"], max_tunnels, max_prefixes).unwrap();
     daemon.start().unwrap();
-    Bed { ns, daemon, _peers: peers }
+    Bed {
+        ns,
+        daemon,
+        _peers: peers,
+    }
 }
 
-const ADD_T1: &[&str] =
-    &["tunnel", "add", "1", "--local", "192.0.2.1", "--remote", "192.0.2.2", "--prefix", "2001:db8:1::/64", "--routed", "2001:db8:100::/48"];
+const ADD_T1: &[&str] = &[
+    "tunnel",
+    "add",
+    "1",
+    "--local",
+    "192.0.2.1",
+    "--remote",
+    "192.0.2.2",
+    "--prefix",
+    "2001:db8:1::/64",
+    "--routed",
+    "2001:db8:100::/48",
+];
 
 fn peer(ns: &Netns) -> Peer6in4 {
-    Peer6in4::start(ns, &PeerConfig { ifname: "tun6in4", local: CLIENT_V4, remote: POP_V4, address: "2001:db8:1::2/64", mtu: 1480 })
-        .unwrap()
+    Peer6in4::start(
+        ns,
+        &PeerConfig {
+            ifname: "tun6in4",
+            local: CLIENT_V4,
+            remote: POP_V4,
+            address: "2001:db8:1::2/64",
+            mtu: 1480,
+        },
+    )
+    .unwrap()
 }
 
 fn ping(ns: &Netns, args: &[&str]) -> String {
@@ -52,7 +81,8 @@ fn metrics(ns: &Netns) -> String {
     let _in = ns.enter().unwrap();
     let mut s = TcpStream::connect("127.0.0.1:9641").unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut body = String::new();
     s.read_to_string(&mut body).unwrap();
     body
@@ -70,13 +100,28 @@ fn tunnel_added_by_cli_carries_traffic_and_shows_in_stats_and_metrics() {
     assert!(v[0]["stats"]["rx_packets"].as_u64().unwrap() >= 3, "{list}");
     assert!(v[0]["stats"]["tx_packets"].as_u64().unwrap() >= 3, "{list}");
     let stats = b.daemon.ok(&["stats"]).unwrap();
-    assert!(stats.contains("decap") && stats.contains("encap"), "{stats}");
+    assert!(
+        stats.contains("decap") && stats.contains("encap"),
+        "{stats}"
+    );
     let m = metrics(&b.ns.pop);
     assert!(m.starts_with("HTTP/1.1 200"), "{m}");
-    let rx_line = m.lines().find(|l| l.starts_with("tunnelpop_tunnel_rx_packets_total{tunnel=\"1\"}")).expect("rx metric");
-    assert!(rx_line.rsplit(' ').next().unwrap().parse::<u64>().unwrap() >= 3, "{rx_line}");
-    assert!(m.contains("tunnelpop_map_entries{map=\"tunnels\"} 1"), "{m}");
-    assert!(m.contains("tunnelpop_drops_total{reason=\"spoofed_source\"} 0"), "{m}");
+    let rx_line = m
+        .lines()
+        .find(|l| l.starts_with("tunnelpop_tunnel_rx_packets_total{tunnel=\"1\"}"))
+        .expect("rx metric");
+    assert!(
+        rx_line.rsplit(' ').next().unwrap().parse::<u64>().unwrap() >= 3,
+        "{rx_line}"
+    );
+    assert!(
+        m.contains("tunnelpop_map_entries{map=\"tunnels\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("tunnelpop_drops_total{reason=\"spoofed_source\"} 0"),
+        "{m}"
+    );
     // Removing the tunnel stops the traffic.
     b.daemon.ok(&["tunnel", "remove", "1"]).unwrap();
     let out = ping(&b.ns.client, &["-c", "2", "-i", "0.2", UPSTREAM_V6]);
@@ -93,7 +138,22 @@ fn restart_keeps_tunnels_and_loses_no_packets() {
     let client = b.ns.client.name().to_owned();
     let pinger = std::thread::spawn(move || {
         let out = std::process::Command::new("ip")
-            .args(["netns", "exec", &client, "ping", "-6", "-n", "-q", "-i", "0.01", "-c", "400", "-W", "1", UPSTREAM_V6])
+            .args([
+                "netns",
+                "exec",
+                &client,
+                "ping",
+                "-6",
+                "-n",
+                "-q",
+                "-i",
+                "0.01",
+                "-c",
+                "400",
+                "-W",
+                "1",
+                UPSTREAM_V6,
+            ])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -103,7 +163,10 @@ fn restart_keeps_tunnels_and_loses_no_packets() {
     std::thread::sleep(Duration::from_millis(300));
     b.daemon.start().unwrap();
     let out = pinger.join().unwrap();
-    assert!(out.contains("400 packets transmitted, 400 received"), "packets lost across the restart:\n{out}");
+    assert!(
+        out.contains("400 packets transmitted, 400 received"),
+        "packets lost across the restart:\n{out}"
+    );
     let status = b.daemon.ok(&["status", "--json"]).unwrap();
     assert!(status.contains("\"reused_pins\": true"), "{status}");
     assert_eq!(b.daemon.tunnel_ids().unwrap(), [1]);
@@ -111,10 +174,16 @@ fn restart_keeps_tunnels_and_loses_no_packets() {
 }
 
 fn pinned_tunnel_ids(d: &Daemon, max: u32) -> Vec<u32> {
-    let path = d.pin_dir.join(format!("v{}", tunnel_common::ABI_VERSION)).join("maps").join("TUNNELS");
+    let path = d
+        .pin_dir
+        .join(format!("v{}", tunnel_common::ABI_VERSION))
+        .join("maps")
+        .join("TUNNELS");
     let map = Map::Array(MapData::from_pin(&path).unwrap());
     let a: Array<MapData, TunnelInfo> = Array::try_from(map).unwrap();
-    (0..max).filter(|i| a.get(i, 0).unwrap().kind != 0).collect()
+    (0..max)
+        .filter(|i| a.get(i, 0).unwrap().kind != 0)
+        .collect()
 }
 
 #[test]
@@ -149,10 +218,20 @@ fn kill9_during_bulk_apply_leaves_store_and_maps_consistent() {
     // Whatever the moment of death, after a start store and maps agree.
     b.daemon.start().unwrap();
     let listed = b.daemon.tunnel_ids().unwrap();
-    assert!(listed.is_empty() || listed.len() == N as usize, "apply is atomic in the store: {} tunnels", listed.len());
-    assert_eq!(pinned_tunnel_ids(&b.daemon, 4096), listed, "maps differ from the store after restart");
+    assert!(
+        listed.is_empty() || listed.len() == N as usize,
+        "apply is atomic in the store: {} tunnels",
+        listed.len()
+    );
+    assert_eq!(
+        pinned_tunnel_ids(&b.daemon, 4096),
+        listed,
+        "maps differ from the store after restart"
+    );
     // And the apply, re-run, completes.
-    b.daemon.ok(&["apply", "-f", file.to_str().unwrap()]).unwrap();
+    b.daemon
+        .ok(&["apply", "-f", file.to_str().unwrap()])
+        .unwrap();
     assert_eq!(b.daemon.tunnel_ids().unwrap().len(), N as usize);
     assert_eq!(pinned_tunnel_ids(&b.daemon, 4096).len(), N as usize);
 }
@@ -163,24 +242,98 @@ fn bad_input_gets_one_line_error_and_changes_nothing() {
     b.daemon.ok(ADD_T1).unwrap();
     let before = b.daemon.ok(&["tunnel", "list", "--json"]).unwrap();
     let t = |id: &'static str, remote: &'static str, prefix: &'static str| -> Vec<&'static str> {
-        vec!["tunnel", "add", id, "--local", "192.0.2.1", "--remote", remote, "--prefix", prefix]
+        vec![
+            "tunnel",
+            "add",
+            id,
+            "--local",
+            "192.0.2.1",
+            "--remote",
+            remote,
+            "--prefix",
+            prefix,
+        ]
     };
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
-        ("malformed IPv4", t("2", "198.51.100.300", "2001:db8:2::/64"), "invalid value"),
-        ("malformed prefix", t("2", "198.51.100.2", "2001:db8:2::/129"), "out of range"),
-        ("prefix with host bits", t("2", "198.51.100.2", "2001:db8:2::1/64"), "did you mean"),
-        ("not a /64", t("2", "198.51.100.2", "2001:db8:2::/56"), "must be a /64"),
-        ("duplicate id", t("1", "198.51.100.2", "2001:db8:2::/64"), "already exists"),
-        ("duplicate endpoints", t("2", "192.0.2.2", "2001:db8:2::/64"), "already uses"),
-        ("prefix overlapping another tunnel's", t("2", "198.51.100.2", "2001:db8:100:1::/64"), "overlaps"),
-        ("id beyond max_tunnels", t("9", "198.51.100.2", "2001:db8:2::/64"), "out of range 0..4"),
-        ("MTU out of range", [t("2", "198.51.100.2", "2001:db8:2::/64"), vec!["--mtu", "1500"]].concat(), "out of range 1280..=1480"),
-        ("unknown tunnel: remove", vec!["tunnel", "remove", "3"], "no tunnel 3"),
-        ("unknown tunnel: set", vec!["tunnel", "set", "3", "--disable"], "no tunnel 3"),
-        ("unknown tunnel: prefix", vec!["prefix", "add", "3", "2001:db8:300::/48"], "no tunnel 3"),
-        ("set with nothing", vec!["tunnel", "set", "1"], "nothing to change"),
-        ("MTU out of range: set", vec!["tunnel", "set", "1", "--mtu", "1279"], "out of range"),
-        ("routed prefix not global", vec!["prefix", "add", "1", "fe80::/48"], "not global unicast"),
+        (
+            "malformed IPv4",
+            t("2", "198.51.100.300", "2001:db8:2::/64"),
+            "invalid value",
+        ),
+        (
+            "malformed prefix",
+            t("2", "198.51.100.2", "2001:db8:2::/129"),
+            "out of range",
+        ),
+        (
+            "prefix with host bits",
+            t("2", "198.51.100.2", "2001:db8:2::1/64"),
+            "did you mean",
+        ),
+        (
+            "not a /64",
+            t("2", "198.51.100.2", "2001:db8:2::/56"),
+            "must be a /64",
+        ),
+        (
+            "duplicate id",
+            t("1", "198.51.100.2", "2001:db8:2::/64"),
+            "already exists",
+        ),
+        (
+            "duplicate endpoints",
+            t("2", "192.0.2.2", "2001:db8:2::/64"),
+            "already uses",
+        ),
+        (
+            "prefix overlapping another tunnel's",
+            t("2", "198.51.100.2", "2001:db8:100:1::/64"),
+            "overlaps",
+        ),
+        (
+            "id beyond max_tunnels",
+            t("9", "198.51.100.2", "2001:db8:2::/64"),
+            "out of range 0..4",
+        ),
+        (
+            "MTU out of range",
+            [
+                t("2", "198.51.100.2", "2001:db8:2::/64"),
+                vec!["--mtu", "1500"],
+            ]
+            .concat(),
+            "out of range 1280..=1480",
+        ),
+        (
+            "unknown tunnel: remove",
+            vec!["tunnel", "remove", "3"],
+            "no tunnel 3",
+        ),
+        (
+            "unknown tunnel: set",
+            vec!["tunnel", "set", "3", "--disable"],
+            "no tunnel 3",
+        ),
+        (
+            "unknown tunnel: prefix",
+            vec!["prefix", "add", "3", "2001:db8:300::/48"],
+            "no tunnel 3",
+        ),
+        (
+            "set with nothing",
+            vec!["tunnel", "set", "1"],
+            "nothing to change",
+        ),
+        (
+            "MTU out of range: set",
+            vec!["tunnel", "set", "1", "--mtu", "1279"],
+            "out of range",
+        ),
+        (
+            "routed prefix not global",
+            vec!["prefix", "add", "1", "fe80::/48"],
+            "not global unicast",
+        ),
         (
             "prefix map full",
             vec!["prefix", "add", "1", "2001:db8:200::/48"],
@@ -193,9 +346,17 @@ fn bad_input_gets_one_line_error_and_changes_nothing() {
         assert!(!out.status.success(), "{name}: succeeded");
         assert!(err.contains(msg), "{name}: stderr {err:?} lacks {msg:?}");
         if !name.starts_with("malformed") && !name.starts_with("prefix with") {
-            assert_eq!(err.trim().lines().count(), 1, "{name}: not one line: {err:?}");
+            assert_eq!(
+                err.trim().lines().count(),
+                1,
+                "{name}: not one line: {err:?}"
+            );
         }
-        assert_eq!(b.daemon.ok(&["tunnel", "list", "--json"]).unwrap(), before, "{name}: state changed");
+        assert_eq!(
+            b.daemon.ok(&["tunnel", "list", "--json"]).unwrap(),
+            before,
+            "{name}: state changed"
+        );
     }
     // Map full: 8 prefix slots, 2 used by tunnel 1.
     let mut full = None;

@@ -32,10 +32,18 @@ fn unexpected_drops(c: &Counters) -> u64 {
 fn ping_client_to_upstream_and_back() {
     let (mut tb, peer) = testbed(1480);
     let p = ping(&tb.client, &["-c", "3", "-i", "0.2", UPSTREAM_V6]).unwrap();
-    assert!(p.ok && p.received() == 3, "client → upstream ping failed:\n{}", p.stdout);
+    assert!(
+        p.ok && p.received() == 3,
+        "client → upstream ping failed:\n{}",
+        p.stdout
+    );
     let user = tb.user_address().to_string();
     let p = ping(&tb.upstream, &["-c", "3", "-i", "0.2", &user]).unwrap();
-    assert!(p.ok && p.received() == 3, "upstream → client ping failed:\n{}", p.stdout);
+    assert!(
+        p.ok && p.received() == 3,
+        "upstream → client ping failed:\n{}",
+        p.stdout
+    );
     let c = tb.dp.tunnel_counters(TUNNEL_ID).unwrap();
     // 3 requests out and 3 replies back per direction, at least.
     assert!(c.rx_packets >= 6 && c.tx_packets >= 6, "{c:?}");
@@ -59,7 +67,10 @@ fn tcp_transfer_both_ways() {
 
     let t = tb.dp.tunnel_counters(TUNNEL_ID).unwrap();
     // Payload bytes are a lower bound of inner bytes in each direction.
-    assert!(t.rx_bytes >= BYTES as u64 && t.tx_bytes >= BYTES as u64, "{t:?}");
+    assert!(
+        t.rx_bytes >= BYTES as u64 && t.tx_bytes >= BYTES as u64,
+        "{t:?}"
+    );
     let c = tb.dp.counters().unwrap();
     assert_eq!(c.event(Event::Decap), t.rx_packets, "{c:?}");
     assert!(c.event(Event::Encap) >= t.tx_packets, "{c:?}");
@@ -77,7 +88,10 @@ fn packet_too_big_toward_tunnel() {
     let user = tb.user_address().to_string();
     let p = ping(&tb.upstream, &["-c", "1", "-s", "1300", "-M", "do", &user]).unwrap();
     assert!(!p.ok, "{}", p.stdout);
-    let want = format!("From {} icmp_seq=1 Packet too big: mtu=1280", tb.pop_address());
+    let want = format!(
+        "From {} icmp_seq=1 Packet too big: mtu=1280",
+        tb.pop_address()
+    );
     assert!(p.stdout.contains(&want), "want {want:?} in:\n{}", p.stdout);
     let c = tb.dp.counters().unwrap();
     assert!(c.event(Event::IcmpPacketTooBig) >= 1, "{c:?}");
@@ -96,7 +110,21 @@ fn packet_too_big_toward_tunnel() {
 #[test]
 fn packet_too_big_for_reply_then_fragments() {
     let (mut tb, peer) = testbed_with_tun_mtu(1280, 1480);
-    let p = ping(&tb.client, &["-c", "3", "-i", "0.3", "-s", "1300", "-M", "do", UPSTREAM_V6]).unwrap();
+    let p = ping(
+        &tb.client,
+        &[
+            "-c",
+            "3",
+            "-i",
+            "0.3",
+            "-s",
+            "1300",
+            "-M",
+            "do",
+            UPSTREAM_V6,
+        ],
+    )
+    .unwrap();
     // The first reply is lost to the PTB, the next ones come back.
     assert_eq!(p.received(), 2, "{}", p.stdout);
     let c = tb.dp.counters().unwrap();
@@ -126,8 +154,14 @@ fn tcp_pmtud_through_smaller_tunnel() {
 fn routed_prefix_both_ways() {
     let (mut tb, peer) = testbed(1480);
     let routed = "2001:db8:100::1";
-    tb.client.ip(&format!("-6 addr add {routed}/128 dev {TUN} nodad")).unwrap();
-    let p = ping(&tb.client, &["-c", "3", "-i", "0.2", "-I", routed, UPSTREAM_V6]).unwrap();
+    tb.client
+        .ip(&format!("-6 addr add {routed}/128 dev {TUN} nodad"))
+        .unwrap();
+    let p = ping(
+        &tb.client,
+        &["-c", "3", "-i", "0.2", "-I", routed, UPSTREAM_V6],
+    )
+    .unwrap();
     assert!(p.ok && p.received() == 3, "{}", p.stdout);
     let p = ping(&tb.upstream, &["-c", "3", "-i", "0.2", routed]).unwrap();
     assert!(p.ok && p.received() == 3, "{}", p.stdout);
@@ -143,8 +177,14 @@ fn routed_prefix_both_ways() {
 fn spoofed_source_dropped() {
     let (mut tb, peer) = testbed(1480);
     let spoofed = "2001:db8:999::2";
-    tb.client.ip(&format!("-6 addr add {spoofed}/128 dev {TUN} nodad")).unwrap();
-    let p = ping(&tb.client, &["-c", "2", "-i", "0.2", "-I", spoofed, UPSTREAM_V6]).unwrap();
+    tb.client
+        .ip(&format!("-6 addr add {spoofed}/128 dev {TUN} nodad"))
+        .unwrap();
+    let p = ping(
+        &tb.client,
+        &["-c", "2", "-i", "0.2", "-I", spoofed, UPSTREAM_V6],
+    )
+    .unwrap();
     assert!(!p.ok && p.received() == 0, "{}", p.stdout);
     let c = tb.dp.counters().unwrap();
     assert!(c.drop(Drop::SpoofedSource) >= 2, "{c:?}");
@@ -169,8 +209,14 @@ fn disabled_tunnel_drops_then_recovers() {
     let p = ping(&tb.upstream, &["-c", "2", "-i", "0.2", &user]).unwrap();
     assert!(!p.ok, "{}", p.stdout);
     let c = tb.dp.counters().unwrap();
-    assert!(c.drop(Drop::TunnelDisabled) >= from_client + 2, "encap side: {c:?}");
-    assert_eq!(tb.dp.tunnel_counters(TUNNEL_ID).unwrap(), Default::default());
+    assert!(
+        c.drop(Drop::TunnelDisabled) >= from_client + 2,
+        "encap side: {c:?}"
+    );
+    assert_eq!(
+        tb.dp.tunnel_counters(TUNNEL_ID).unwrap(),
+        Default::default()
+    );
 
     t.enabled = true;
     tb.dp.update_tunnel(TUNNEL_ID, &t).unwrap();

@@ -14,7 +14,10 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         // Linux's icmpv6 ratelimit is 1 per ms per destination with a global
         // 1000/s cap (net.ipv6.icmp.ratelimit, icmp_msgs_per_sec): same order.
-        Self { icmp_rate_per_sec: 1000, icmp_burst: 50 }
+        Self {
+            icmp_rate_per_sec: 1000,
+            icmp_burst: 50,
+        }
     }
 }
 
@@ -38,7 +41,11 @@ pub fn rate_limit_take(state: &mut RateLimitState, now_ns: u64, cfg: &RuntimeCon
     let cap = (cfg.icmp_burst as u64) << RATE_SCALE_SHIFT;
     let elapsed = now_ns.saturating_sub(state.last_ns);
     // tokens/ns = rate / 1e9; elapsed is capped at 10 s to stay in range.
-    let elapsed = if elapsed > 10_000_000_000 { 10_000_000_000 } else { elapsed };
+    let elapsed = if elapsed > 10_000_000_000 {
+        10_000_000_000
+    } else {
+        elapsed
+    };
     // milli-tokens first (elapsed * rate <= 1e10 * 2^32 would overflow only
     // for rates above 1.8e9/s), then scaled tokens.
     let milli = elapsed * cfg.icmp_rate_per_sec as u64 / 1_000_000;
@@ -64,11 +71,16 @@ mod tests {
 
     #[test]
     fn burst_then_refill() {
-        let cfg = RuntimeConfig { icmp_rate_per_sec: 1000, icmp_burst: 5 };
+        let cfg = RuntimeConfig {
+            icmp_rate_per_sec: 1000,
+            icmp_burst: 5,
+        };
         let mut s = RateLimitState::default();
         // Fresh state: a long elapsed time fills the bucket to the burst.
         let t0 = 20_000_000_000;
-        let sent = (0..10).filter(|_| rate_limit_take(&mut s, t0, &cfg)).count();
+        let sent = (0..10)
+            .filter(|_| rate_limit_take(&mut s, t0, &cfg))
+            .count();
         assert_eq!(sent, 5);
         // 1 ms later at 1000/s: exactly one more.
         assert!(rate_limit_take(&mut s, t0 + 1_000_000, &cfg));
@@ -80,7 +92,10 @@ mod tests {
 
     #[test]
     fn zero_rate_sends_only_nothing() {
-        let cfg = RuntimeConfig { icmp_rate_per_sec: 0, icmp_burst: 0 };
+        let cfg = RuntimeConfig {
+            icmp_rate_per_sec: 0,
+            icmp_burst: 0,
+        };
         let mut s = RateLimitState::default();
         assert!(!rate_limit_take(&mut s, 5_000_000_000, &cfg));
     }

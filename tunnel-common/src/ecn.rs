@@ -49,7 +49,11 @@ mod tests {
         let outers = [NOT_ECT, ECT0, ECT1, CE];
         for (inner, row) in table {
             for (outer, want) in outers.iter().zip(row) {
-                assert_eq!(decap(inner, *outer), want, "inner {inner:02b} outer {outer:02b}");
+                assert_eq!(
+                    decap(inner, *outer),
+                    want,
+                    "inner {inner:02b} outer {outer:02b}"
+                );
             }
         }
     }

@@ -88,7 +88,11 @@ mod tests {
 
     #[test]
     fn flags() {
-        let mut t = TunnelInfo { kind: TUNNEL_KIND_6IN4, flags: TUNNEL_F_ENABLED, ..Default::default() };
+        let mut t = TunnelInfo {
+            kind: TUNNEL_KIND_6IN4,
+            flags: TUNNEL_F_ENABLED,
+            ..Default::default()
+        };
         assert!(t.is_enabled() && !t.pmtudisc());
         t.flags |= TUNNEL_F_PMTUDISC;
         assert!(t.pmtudisc());

@@ -4,8 +4,7 @@
 //! it (xdp-forward does the same); callers decide what state it goes up in.
 
 use aya_ebpf::bindings::{
-    bpf_fib_lookup as FibParams, xdp_action, BPF_FIB_LKUP_RET_NO_NEIGH,
-    BPF_FIB_LKUP_RET_SUCCESS,
+    bpf_fib_lookup as FibParams, xdp_action, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS,
 };
 use network_types::{eth::EthHdr, ip::Ipv6Hdr};
 use tunnel_common::{
@@ -36,7 +35,11 @@ pub type Lookup = Result<NextHop, u32>;
 #[inline(always)]
 fn finish(rc: i64, p: &FibParams) -> Lookup {
     if rc == BPF_FIB_LKUP_RET_SUCCESS as i64 {
-        return Ok(NextHop { ifindex: p.ifindex, smac: p.smac, dmac: p.dmac });
+        return Ok(NextHop {
+            ifindex: p.ifindex,
+            smac: p.smac,
+            dmac: p.dmac,
+        });
     }
     if rc == BPF_FIB_LKUP_RET_NO_NEIGH as i64 {
         stats::event(Event::FibNoNeigh);
@@ -116,10 +119,16 @@ fn words(a: &[u8; 16]) -> [u32; 4] {
 /// Rewrites the Ethernet addresses for `hop` and sends the packet there.
 #[inline(always)]
 pub fn send(pkt: Packet, hop: &NextHop, ether_type: u16) -> Result<u32, Drop> {
-    let eth = EthHdr { dst_addr: hop.dmac, src_addr: hop.smac, ether_type };
+    let eth = EthHdr {
+        dst_addr: hop.dmac,
+        src_addr: hop.smac,
+        ether_type,
+    };
     pkt.write(0, &eth)?;
     if hop.ifindex == pkt.ingress_ifindex() {
         return Ok(xdp_action::XDP_TX);
     }
-    TX_PORTS.redirect(hop.ifindex, 0).map_err(|_| Drop::NoTxPort)
+    TX_PORTS
+        .redirect(hop.ifindex, 0)
+        .map_err(|_| Drop::NoTxPort)
 }

@@ -37,7 +37,8 @@ pub struct IcmpError(u32);
 impl IcmpError {
     pub const TIME_EXCEEDED: IcmpError = IcmpError((TYPE_TIME_EXCEEDED as u32) << 24);
     /// Destination unreachable, port unreachable (RFC 4443 3.1 code 4).
-    pub const PORT_UNREACHABLE: IcmpError = IcmpError((TYPE_DEST_UNREACHABLE as u32) << 24 | 4 << 16);
+    pub const PORT_UNREACHABLE: IcmpError =
+        IcmpError((TYPE_DEST_UNREACHABLE as u32) << 24 | 4 << 16);
 
     #[inline(always)]
     pub fn packet_too_big(mtu: u16) -> Self {
@@ -74,8 +75,10 @@ impl IcmpError {
 /// Whether the packet (Ethernet + IPv6) is an ICMPv6 echo request.
 #[inline(always)]
 pub fn is_echo_request(pkt: Packet) -> bool {
-    matches!(pkt.read::<[u8; 2]>(ETH_LEN + IPV6_LEN), Ok([TYPE_ECHO_REQUEST, 0]))
-        && matches!(pkt.view::<Ipv6Hdr>(ETH_LEN), Ok(h) if h.next_hdr == NEXT_HEADER_ICMPV6)
+    matches!(
+        pkt.read::<[u8; 2]>(ETH_LEN + IPV6_LEN),
+        Ok([TYPE_ECHO_REQUEST, 0])
+    ) && matches!(pkt.view::<Ipv6Hdr>(ETH_LEN), Ok(h) if h.next_hdr == NEXT_HEADER_ICMPV6)
 }
 
 /// Turns an echo request to the PoP into its reply, in place: addresses
@@ -90,7 +93,11 @@ pub fn build_echo_reply(pkt: Packet) -> Result<(), Drop> {
     let icmp = pkt.view::<[u8; 4]>(ETH_LEN + IPV6_LEN)?;
     icmp[0] = TYPE_ECHO_REPLY;
     let check = u16::from_be_bytes([icmp[2], icmp[3]]);
-    let check = csum::update16(check, (TYPE_ECHO_REQUEST as u16) << 8, (TYPE_ECHO_REPLY as u16) << 8);
+    let check = csum::update16(
+        check,
+        (TYPE_ECHO_REQUEST as u16) << 8,
+        (TYPE_ECHO_REPLY as u16) << 8,
+    );
     icmp[2..4].copy_from_slice(&check.to_be_bytes());
     stats::event(Event::EchoReply);
     Ok(())
@@ -116,9 +123,13 @@ fn may_answer(pkt: Packet, inv: &Ipv6Hdr) -> bool {
 /// Per-CPU token bucket (`CONFIG` rate and burst).
 #[inline(always)]
 fn rate_allows() -> bool {
-    let Some(cfg) = CONFIG.get(0) else { return false };
+    let Some(cfg) = CONFIG.get(0) else {
+        return false;
+    };
     let mut ok = false;
-    with_slot(ICMP_RATE.get_ptr_mut(0), |s| ok = rate_limit_take(s, ktime_ns(), cfg));
+    with_slot(ICMP_RATE.get_ptr_mut(0), |s| {
+        ok = rate_limit_take(s, ktime_ns(), cfg)
+    });
     ok
 }
 

@@ -19,8 +19,7 @@ use tunnel_common::{
 pub static TUNNELS: Array<TunnelInfo> = Array::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
 
 #[map(name = "TUN_BY_V4")]
-pub static TUN_BY_V4: HashMap<TunnelV4Key, u32> =
-    HashMap::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
+pub static TUN_BY_V4: HashMap<TunnelV4Key, u32> = HashMap::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
 
 /// Keyed by `Key<[u8; 16]>` (prefix length in bits, address bytes).
 #[map(name = "PREFIXES")]

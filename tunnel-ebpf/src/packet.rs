@@ -170,7 +170,12 @@ impl Packet {
 pub fn fib_lookup(pkt: Packet, params: &mut FibParams) -> i64 {
     // SAFETY: `params` is a valid, initialised struct of the size passed.
     unsafe {
-        bpf_fib_lookup(pkt.ctx_ptr(), params as *mut FibParams, size_of::<FibParams>() as i32, 0)
+        bpf_fib_lookup(
+            pkt.ctx_ptr(),
+            params as *mut FibParams,
+            size_of::<FibParams>() as i32,
+            0,
+        )
     }
 }
 

@@ -41,9 +41,15 @@ impl Origin {
 /// address (`::1`) becomes the error's source.
 pub enum Step {
     Done(u32),
-    Icmp { kind: IcmpError, src_tunnel: u32, origin: Origin },
+    Icmp {
+        kind: IcmpError,
+        src_tunnel: u32,
+        origin: Origin,
+    },
     /// The packet has been turned into a reply; send it back.
-    Reply { origin: Origin },
+    Reply {
+        origin: Origin,
+    },
 }
 
 #[inline(always)]
@@ -100,13 +106,25 @@ fn to_tunnel(pkt: Packet, id: u32, origin: Origin) -> Result<Step, Drop> {
             icmp6::build_echo_reply(pkt)?;
             return Ok(Step::Reply { origin });
         }
-        return Ok(Step::Icmp { kind: IcmpError::PORT_UNREACHABLE, src_tunnel: id, origin });
+        return Ok(Step::Icmp {
+            kind: IcmpError::PORT_UNREACHABLE,
+            src_tunnel: id,
+            origin,
+        });
     }
     if ip6.hop_limit <= 1 {
-        return Ok(Step::Icmp { kind: IcmpError::TIME_EXCEEDED, src_tunnel, origin });
+        return Ok(Step::Icmp {
+            kind: IcmpError::TIME_EXCEEDED,
+            src_tunnel,
+            origin,
+        });
     }
     if len > info.mtu as usize {
-        return Ok(Step::Icmp { kind: IcmpError::packet_too_big(info.mtu), src_tunnel, origin });
+        return Ok(Step::Icmp {
+            kind: IcmpError::packet_too_big(info.mtu),
+            src_tunnel,
+            origin,
+        });
     }
     let hop = match fib::lookup_v4(pkt, &info, len as u16) {
         Ok(hop) => hop,
@@ -130,7 +148,11 @@ fn to_fib(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
     let ip6 = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
     inner_len(pkt, ip6)?;
     if ip6.hop_limit <= 1 {
-        return Ok(Step::Icmp { kind: IcmpError::TIME_EXCEEDED, src_tunnel: origin.0, origin });
+        return Ok(Step::Icmp {
+            kind: IcmpError::TIME_EXCEEDED,
+            src_tunnel: origin.0,
+            origin,
+        });
     }
     let hop = match fib::lookup_v6(pkt, ip6) {
         Ok(hop) => hop,
@@ -150,7 +172,11 @@ fn to_fib(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
 pub fn finish(pkt: Packet, step: Step) -> Result<u32, Drop> {
     match step {
         Step::Done(action) => Ok(action),
-        Step::Icmp { kind, src_tunnel, origin } => Ok(send_icmp_error(pkt, kind, src_tunnel, origin)),
+        Step::Icmp {
+            kind,
+            src_tunnel,
+            origin,
+        } => Ok(send_icmp_error(pkt, kind, src_tunnel, origin)),
         Step::Reply { origin } => send_back(pkt, origin),
     }
 }
@@ -172,7 +198,12 @@ fn send_icmp_error(pkt: Packet, kind: IcmpError, src_tunnel: u32, origin: Origin
 }
 
 #[inline(always)]
-fn try_send_icmp_error(pkt: Packet, kind: IcmpError, src_tunnel: u32, origin: Origin) -> Result<u32, Drop> {
+fn try_send_icmp_error(
+    pkt: Packet,
+    kind: IcmpError,
+    src_tunnel: u32,
+    origin: Origin,
+) -> Result<u32, Drop> {
     let src = sixin4::tunnel(src_tunnel)?.pop_v6;
     icmp6::build_error(pkt, kind, &src)?;
     send_back(pkt, origin)

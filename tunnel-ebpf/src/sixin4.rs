@@ -13,7 +13,9 @@ use aya_ebpf::maps::lpm_trie::Key;
 
 use crate::{
     maps::{PREFIXES, TUNNELS, TUN_BY_V4},
-    packet::{hash_get, prandom_u32, Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
+    packet::{
+        hash_get, prandom_u32, Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN,
+    },
     route::{self, Origin, Step},
     stats,
 };
@@ -45,7 +47,10 @@ pub fn from_uplink_v4(pkt: Packet) -> Result<Step, Drop> {
     if csum::ipv4_header(pkt.view::<[u8; IPV4_LEN]>(ETH_LEN)?) != u16::from_be_bytes(outer.check) {
         return Err(Drop::BadChecksum);
     }
-    let key = TunnelV4Key { local: outer.dst_addr, remote: outer.src_addr };
+    let key = TunnelV4Key {
+        local: outer.dst_addr,
+        remote: outer.src_addr,
+    };
     let id = hash_get(&TUN_BY_V4, &key).ok_or(Drop::UnknownTunnel)?;
     let info = tunnel(id)?;
     if !info.is_enabled() {
@@ -56,7 +61,8 @@ pub fn from_uplink_v4(pkt: Packet) -> Result<Step, Drop> {
     let inner = pkt.view::<Ipv6Hdr>(ETH_LEN + IPV4_LEN)?;
     let inner_len = IPV6_LEN + u16::from_be_bytes(inner.payload_len) as usize;
     // The length comes from the IPv6 header (RFC 4213 §3.6: IPv4 may be padded).
-    if inner.vcf[0] >> 4 != 6 || IPV4_LEN + inner_len > outer_len || ETH_LEN + outer_len > pkt.len() {
+    if inner.vcf[0] >> 4 != 6 || IPV4_LEN + inner_len > outer_len || ETH_LEN + outer_len > pkt.len()
+    {
         return Err(Drop::Malformed);
     }
     check_inner_source(inner, id, &info)?;
@@ -112,10 +118,22 @@ fn check_inner_source(inner: &Ipv6Hdr, id: u32, info: &TunnelInfo) -> Result<(),
 /// class. Ethernet addresses are left for `fib::send`. Not inlined: shared
 /// by the forwarding and the ICMP error paths.
 #[inline(never)]
-pub fn encap(pkt: Packet, info: &TunnelInfo, hop_limit: u8, tclass: u8, inner_len: usize) -> Result<(), Drop> {
+pub fn encap(
+    pkt: Packet,
+    info: &TunnelInfo,
+    hop_limit: u8,
+    tclass: u8,
+    inner_len: usize,
+) -> Result<(), Drop> {
     let eth: EthHdr = pkt.read(0)?;
     pkt.adjust_head(-(IPV4_LEN as i32))?;
-    pkt.write(0, &EthHdr { ether_type: ETHERTYPE_IPV4, ..eth })?;
+    pkt.write(
+        0,
+        &EthHdr {
+            ether_type: ETHERTYPE_IPV4,
+            ..eth
+        },
+    )?;
 
     let df = info.pmtudisc();
     let hdr = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
@@ -124,7 +142,11 @@ pub fn encap(pkt: Packet, info: &TunnelInfo, hop_limit: u8, tclass: u8, inner_le
     hdr.tos = ecn::encap(tclass);
     hdr.tot_len = ((IPV4_LEN + inner_len) as u16).to_be_bytes();
     // RFC 6864: a DF packet needs no unique id; Linux sends 0 as well.
-    hdr.id = if df { [0, 0] } else { (prandom_u32() as u16).to_be_bytes() };
+    hdr.id = if df {
+        [0, 0]
+    } else {
+        (prandom_u32() as u16).to_be_bytes()
+    };
     hdr.frags = [if df { IPV4_DF } else { 0 }, 0];
     hdr.ttl = if info.ttl == 0 { hop_limit } else { info.ttl };
     hdr.proto = PROTO_IPV6;

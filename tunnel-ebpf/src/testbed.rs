@@ -22,8 +22,14 @@ pub fn testbed_drop(_ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn testbed_tx(ctx: XdpContext) -> u32 {
     let pkt = Packet::new(&ctx);
-    let Ok(eth) = pkt.read::<EthHdr>(0) else { return xdp_action::XDP_DROP };
-    let swapped = EthHdr { dst_addr: eth.src_addr, src_addr: eth.dst_addr, ether_type: eth.ether_type };
+    let Ok(eth) = pkt.read::<EthHdr>(0) else {
+        return xdp_action::XDP_DROP;
+    };
+    let swapped = EthHdr {
+        dst_addr: eth.src_addr,
+        src_addr: eth.dst_addr,
+        ether_type: eth.ether_type,
+    };
     match pkt.write(0, &swapped) {
         Ok(()) => xdp_action::XDP_TX,
         Err(_) => xdp_action::XDP_DROP,

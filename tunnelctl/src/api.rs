@@ -140,14 +140,30 @@ pub struct ApplyPlan {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     Ok,
-    Error { message: String },
-    Tunnel { tunnel: TunnelView },
-    Tunnels { tunnels: Vec<TunnelView> },
-    Stats { stats: StatsView },
-    Status { status: StatusView },
-    Plan { plan: ApplyPlan, applied: bool },
+    Error {
+        message: String,
+    },
+    Tunnel {
+        tunnel: TunnelView,
+    },
+    Tunnels {
+        tunnels: Vec<TunnelView>,
+    },
+    Stats {
+        stats: StatsView,
+    },
+    Status {
+        status: StatusView,
+    },
+    Plan {
+        plan: ApplyPlan,
+        applied: bool,
+    },
     /// Sent before the final response of a long request (apply).
-    Progress { done: usize, total: usize },
+    Progress {
+        done: usize,
+        total: usize,
+    },
 }
 
 #[cfg(test)]
@@ -156,7 +172,10 @@ mod tests {
 
     #[test]
     fn request_wire_format() {
-        let r = Envelope { version: API_VERSION, body: Request::TunnelRemove { id: 7 } };
+        let r = Envelope {
+            version: API_VERSION,
+            body: Request::TunnelRemove { id: 7 },
+        };
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(s, r#"{"version":1,"request":"tunnel_remove","id":7}"#);
         let back: Envelope<Request> = serde_json::from_str(&s).unwrap();
@@ -169,7 +188,10 @@ mod tests {
             r#"{"id":1,"local":"192.0.2.1","remote":"198.51.100.2","prefix":"2001:db8:1::/64"}"#,
         )
         .unwrap();
-        assert_eq!((t.mtu, t.ttl, t.pmtudisc, t.enabled), (1480, 64, true, true));
+        assert_eq!(
+            (t.mtu, t.ttl, t.pmtudisc, t.enabled),
+            (1480, 64, true, true)
+        );
         let e = serde_json::from_str::<TunnelSpec>(
             r#"{"id":1,"local":"192.0.2.1","remote":"198.51.100.2","prefix":"2001:db8:1::/64","mtux":1}"#,
         )

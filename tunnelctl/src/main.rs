@@ -12,7 +12,11 @@ use tunnelctl::{
 };
 
 #[derive(Parser)]
-#[command(name = "tunnelctl", version, about = "IPv6 tunnel-broker PoP: daemon and control")]
+#[command(
+    name = "tunnelctl",
+    version,
+    about = "IPv6 tunnel-broker PoP: daemon and control"
+)]
 struct Cli {
     /// The daemon's API socket.
     #[arg(long, global = true, default_value = DEFAULT_SOCKET, env = "TUNNELCTL_SOCKET")]
@@ -82,15 +86,28 @@ fn run(cli: Cli) -> Result<()> {
         Command::Prefix(cmd) => cli::prefix::run(&mut client()?, cmd),
         Command::Stats { json } => cli::stats::run(&mut client()?, json),
         Command::Status { json } => cli::status::run(&mut client()?, json),
-        Command::Apply { file, dry_run, json } => cli::apply::run(&mut client()?, &file, dry_run, json),
+        Command::Apply {
+            file,
+            dry_run,
+            json,
+        } => cli::apply::run(&mut client()?, &file, dry_run, json),
         Command::Check { max_tunnels } => {
-            let opts = DatapathOptions { max_tunnels, max_prefixes: max_tunnels.saturating_mul(4), ..Default::default() };
+            let opts = DatapathOptions {
+                max_tunnels,
+                max_prefixes: max_tunnels.saturating_mul(4),
+                ..Default::default()
+            };
             Datapath::load(opts)?;
             println!("ok: programs load and verify on this kernel ({max_tunnels} tunnel slots)");
             Ok(())
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "tunnelctl", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "tunnelctl",
+                &mut std::io::stdout(),
+            );
             Ok(())
         }
         Command::Man => {

@@ -23,9 +23,15 @@ impl Ipv6Prefix {
         if len > 128 {
             return Err(PrefixError::Length(len as u32));
         }
-        let p = Self { addr: mask(addr, len), len };
+        let p = Self {
+            addr: mask(addr, len),
+            len,
+        };
         if p.addr != addr {
-            return Err(PrefixError::HostBits(format!("{addr}/{len}"), p.to_string()));
+            return Err(PrefixError::HostBits(
+                format!("{addr}/{len}"),
+                p.to_string(),
+            ));
         }
         Ok(p)
     }
@@ -51,14 +57,20 @@ impl Ipv6Prefix {
 
 fn mask(a: Ipv6Addr, len: u8) -> Ipv6Addr {
     let bits = u128::from(a);
-    let m = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
+    let m = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len as u32)
+    };
     Ipv6Addr::from(bits & m)
 }
 
 impl FromStr for Ipv6Prefix {
     type Err = PrefixError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (a, l) = s.split_once('/').ok_or_else(|| PrefixError::Syntax(s.into()))?;
+        let (a, l) = s
+            .split_once('/')
+            .ok_or_else(|| PrefixError::Syntax(s.into()))?;
         let addr: Ipv6Addr = a.parse().map_err(|_| PrefixError::Syntax(s.into()))?;
         let len: u32 = l.parse().map_err(|_| PrefixError::Syntax(s.into()))?;
         if len > 128 {
@@ -80,7 +92,12 @@ mod tests {
 
     #[test]
     fn parse_cases() {
-        let ok = [("2001:db8::/32", 32), ("2001:db8:1:2::/64", 64), ("::/0", 0), ("2001:db8::1/128", 128)];
+        let ok = [
+            ("2001:db8::/32", 32),
+            ("2001:db8:1:2::/64", 64),
+            ("::/0", 0),
+            ("2001:db8::1/128", 128),
+        ];
         for (s, len) in ok {
             let p: Ipv6Prefix = s.parse().unwrap();
             assert_eq!(p.len(), len);

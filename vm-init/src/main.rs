@@ -53,8 +53,17 @@ fn setup() -> Result<(), String> {
     }
     // `ip netns` keeps its namespaces under /run/netns.
     let _ = fs::create_dir_all("/run/netns");
-    println!("init: kernel {}", fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim());
-    for module in fs::read_to_string(MODULES).unwrap_or_default().lines().filter(|l| !l.is_empty()) {
+    println!(
+        "init: kernel {}",
+        fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+    );
+    for module in fs::read_to_string(MODULES)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+    {
         load_module(module)?;
     }
     Ok(())
@@ -64,9 +73,20 @@ fn mount(src: &str, target: &str, fstype: &str) -> Result<(), String> {
     let c = |s: &str| CString::new(s).expect("no NUL in mount arguments");
     let (src_c, target_c, fstype_c) = (c(src), c(target), c(fstype));
     // SAFETY: valid NUL-terminated strings; no data argument.
-    let rc = unsafe { libc::mount(src_c.as_ptr(), target_c.as_ptr(), fstype_c.as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            src_c.as_ptr(),
+            target_c.as_ptr(),
+            fstype_c.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     if rc != 0 {
-        return Err(format!("mount {fstype} on {target}: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "mount {fstype} on {target}: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }
@@ -129,7 +149,12 @@ fn run_plan() -> bool {
 /// The environment of every step. `TUNNEL_VM` tells tests that need a
 /// kernel feature the host lacks (sit) that they must not skip here.
 fn env() -> [(&'static str, &'static str); 4] {
-    [("PATH", PATH), ("TUNNEL_VM", "1"), ("RUST_BACKTRACE", "1"), ("HOME", "/root")]
+    [
+        ("PATH", PATH),
+        ("TUNNEL_VM", "1"),
+        ("RUST_BACKTRACE", "1"),
+        ("HOME", "/root"),
+    ]
 }
 
 /// An interactive shell with the console as its controlling terminal (so
@@ -142,7 +167,11 @@ fn shell() {
     };
     let stdio = |f: &File| f.try_clone().map(Stdio::from).expect("dup console");
     let mut cmd = Command::new("/bin/bash");
-    cmd.envs(env()).env("PS1", "vm# ").stdin(stdio(&tty)).stdout(stdio(&tty)).stderr(stdio(&tty));
+    cmd.envs(env())
+        .env("PS1", "vm# ")
+        .stdin(stdio(&tty))
+        .stdout(stdio(&tty))
+        .stderr(stdio(&tty));
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {

@@ -14,7 +14,16 @@ pub struct Options {
 
 pub fn run(o: &Options) -> Result<()> {
     require_root("the bench")?;
-    let mut args = vec!["run", "--release", "--quiet", "-p", "tunnel-tests", "--bin", "bench", "--"];
+    let mut args = vec![
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "tunnel-tests",
+        "--bin",
+        "bench",
+        "--",
+    ];
     args.extend(o.args.iter().map(String::as_str));
     cargo(&args)
 }

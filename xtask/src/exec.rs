@@ -9,7 +9,11 @@ pub fn cargo(args: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(&cargo).args(args).current_dir(root).status().with_context(|| format!("running {cargo}"))?;
+    let status = Command::new(&cargo)
+        .args(args)
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("running {cargo}"))?;
     if !status.success() {
         bail!("cargo {} failed ({status})", args.join(" "));
     }

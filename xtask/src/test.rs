@@ -24,12 +24,32 @@ pub fn run(o: &Options) -> Result<()> {
     // One thread: the tests share the kernel (XDP attachments, namespaces,
     // CPU for packet rates).
     if want("l1") {
-        cargo(&["test", "-p", "tunnel-tests", "--test", "l1_sixin4", "--test", "l1_robustness", "--", "--test-threads=1"])?;
+        cargo(&[
+            "test",
+            "-p",
+            "tunnel-tests",
+            "--test",
+            "l1_sixin4",
+            "--test",
+            "l1_robustness",
+            "--",
+            "--test-threads=1",
+        ])?;
     }
     if want("l2") {
         // The daemon tests run the real tunnelctl binary.
         cargo(&["build", "-p", "tunnelctl"])?;
-        cargo(&["test", "-p", "tunnel-tests", "--test", "l2_sixin4", "--test", "l2_daemon", "--", "--test-threads=1"])?;
+        cargo(&[
+            "test",
+            "-p",
+            "tunnel-tests",
+            "--test",
+            "l2_sixin4",
+            "--test",
+            "l2_daemon",
+            "--",
+            "--test-threads=1",
+        ])?;
     }
     Ok(())
 }

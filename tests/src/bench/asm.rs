@@ -18,7 +18,12 @@ const HELPER_REDIRECT_MAP: i32 = 51;
 const PSEUDO_MAP_FD: u8 = 1;
 
 fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn { code, regs: dst | (src << 4), off, imm }
+    Insn {
+        code,
+        regs: dst | (src << 4),
+        off,
+        imm,
+    }
 }
 /// dst = *(u32 *)(src + off)
 fn ldx_w(dst: u8, src: u8, off: i16) -> Insn {
@@ -39,7 +44,10 @@ fn jgt_reg(dst: u8, src: u8, off: i16) -> Insn {
 }
 /// dst = imm64 (two slots).
 fn ld_imm64(dst: u8, src: u8, v: u64) -> [Insn; 2] {
-    [insn(0x18, dst, src, 0, v as u32 as i32), insn(0, 0, 0, 0, (v >> 32) as u32 as i32)]
+    [
+        insn(0x18, dst, src, 0, v as u32 as i32),
+        insn(0, 0, 0, 0, (v >> 32) as u32 as i32),
+    ]
 }
 /// *(u64 *)(dst + off) = src
 fn stx_dw(dst: u8, src: u8, off: i16) -> Insn {
@@ -83,7 +91,13 @@ fn store_bytes(p: &mut Vec<Insn>, base: usize, bytes: &[u8]) {
 /// r2 = data; r3 = data_end; drop unless `len` bytes are there. The caller
 /// appends its body, then `finish` patches the jump to the drop epilogue.
 fn prologue(len: usize) -> Vec<Insn> {
-    vec![ldx_w(2, 1, 0), ldx_w(3, 1, 4), mov64_reg(4, 2), add64_imm(4, len as i32), jgt_reg(4, 3, 0)]
+    vec![
+        ldx_w(2, 1, 0),
+        ldx_w(3, 1, 4),
+        mov64_reg(4, 2),
+        add64_imm(4, len as i32),
+        jgt_reg(4, 3, 0),
+    ]
 }
 
 fn finish(mut p: Vec<Insn>) -> Vec<Insn> {

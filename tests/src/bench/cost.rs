@@ -58,23 +58,73 @@ fn ids(n: usize, max: u32, mut s: u64) -> Vec<u32> {
 }
 
 pub fn cases(bed: &Bed, spread: usize) -> Vec<Case> {
-    let one = |name: &str, program, frame, expect| Case { name: name.into(), program, frames: vec![frame], expect };
+    let one = |name: &str, program, frame, expect| Case {
+        name: name.into(),
+        program,
+        frames: vec![frame],
+        expect,
+    };
     let n = bed.tunnels;
-    let spread_decap =
-        ids(spread, n, 0x9e37_79b9_7f4a_7c15).iter().map(|&i| bed.frame_from_tunnel(i, INTERNET_V6)).collect();
-    let spread_encap = ids(spread, n, 0x2545_f491_4f6c_dd1d).iter().map(|&i| bed.frame_to_tunnel(i)).collect();
+    let spread_decap = ids(spread, n, 0x9e37_79b9_7f4a_7c15)
+        .iter()
+        .map(|&i| bed.frame_from_tunnel(i, INTERNET_V6))
+        .collect();
+    let spread_encap = ids(spread, n, 0x2545_f491_4f6c_dd1d)
+        .iter()
+        .map(|&i| bed.frame_to_tunnel(i))
+        .collect();
     vec![
-        one("XDP_DROP (testbed_drop)", "testbed_drop", bed.frame_plain(), XDP_DROP),
-        one("XDP_TX baseline (testbed_tx)", "testbed_tx", bed.frame_plain(), XDP_TX),
-        one("decap → XDP_TX, one tunnel", PROGRAM_UPLINK, bed.frame_decap_tx(), XDP_TX),
-        one("decap → redirect, one tunnel", PROGRAM_UPLINK, bed.frame_decap_redirect(), XDP_REDIRECT),
-        one("encap → XDP_TX, one tunnel", PROGRAM_UPLINK, bed.frame_to_tunnel(bed.tun_b()), XDP_TX),
-        one("tunnel to tunnel → XDP_TX, one pair", PROGRAM_UPLINK, bed.frame_t2t(bed.tun_b()), XDP_TX),
+        one(
+            "XDP_DROP (testbed_drop)",
+            "testbed_drop",
+            bed.frame_plain(),
+            XDP_DROP,
+        ),
+        one(
+            "XDP_TX baseline (testbed_tx)",
+            "testbed_tx",
+            bed.frame_plain(),
+            XDP_TX,
+        ),
+        one(
+            "decap → XDP_TX, one tunnel",
+            PROGRAM_UPLINK,
+            bed.frame_decap_tx(),
+            XDP_TX,
+        ),
+        one(
+            "decap → redirect, one tunnel",
+            PROGRAM_UPLINK,
+            bed.frame_decap_redirect(),
+            XDP_REDIRECT,
+        ),
+        one(
+            "encap → XDP_TX, one tunnel",
+            PROGRAM_UPLINK,
+            bed.frame_to_tunnel(bed.tun_b()),
+            XDP_TX,
+        ),
+        one(
+            "tunnel to tunnel → XDP_TX, one pair",
+            PROGRAM_UPLINK,
+            bed.frame_t2t(bed.tun_b()),
+            XDP_TX,
+        ),
         // Two partial paths, to see where the time goes: IPv6 for no
         // tunnel (one trie lookup, then XDP_PASS), and 6in4 from an unknown
         // remote (checksum and one hash lookup, then XDP_DROP).
-        one("part: IPv6 not for a tunnel → PASS", PROGRAM_UPLINK, bed.frame_plain(), XDP_PASS),
-        one("part: 6in4 unknown tunnel → DROP", PROGRAM_UPLINK, bed.frame_unknown_tunnel(), XDP_DROP),
+        one(
+            "part: IPv6 not for a tunnel → PASS",
+            PROGRAM_UPLINK,
+            bed.frame_plain(),
+            XDP_PASS,
+        ),
+        one(
+            "part: 6in4 unknown tunnel → DROP",
+            PROGRAM_UPLINK,
+            bed.frame_unknown_tunnel(),
+            XDP_DROP,
+        ),
         Case {
             name: format!("decap → XDP_TX, random of {n} tunnels"),
             program: PROGRAM_UPLINK,
@@ -142,7 +192,12 @@ pub fn measure(bed: &mut Bed, setup: &Setup, cases: &[Case], calls: usize) -> Re
         .zip(wrong)
         .map(|((c, v), wrong)| {
             let (mean, median) = trimmed(v);
-            Cost { name: c.name.clone(), ns: mean, median, wrong }
+            Cost {
+                name: c.name.clone(),
+                ns: mean,
+                median,
+                wrong,
+            }
         })
         .collect())
 }

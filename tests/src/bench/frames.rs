@@ -51,7 +51,10 @@ impl Bed {
 
     /// IPv6 from the Internet to tunnel `id`'s user.
     pub fn frame_to_tunnel(&self, id: u32) -> Vec<u8> {
-        self.to_dut(EtherType::IPV6, &udp6(INTERNET_V6, tunnel(id).user_address()))
+        self.to_dut(
+            EtherType::IPV6,
+            &udp6(INTERNET_V6, tunnel(id).user_address()),
+        )
     }
 
     /// Tunnel A's user to tunnel `id`'s user.

@@ -40,7 +40,13 @@ pub struct LiveGen {
 static HANDLER: Once = Once::new();
 
 impl LiveGen {
-    pub fn start(ns: &Netns, ifindex: u32, cpu: usize, prog: &OwnedFd, frame: &[u8]) -> Result<Self> {
+    pub fn start(
+        ns: &Netns,
+        ifindex: u32,
+        cpu: usize,
+        prog: &OwnedFd,
+        frame: &[u8],
+    ) -> Result<Self> {
         let mut installed = Ok(());
         HANDLER.call_once(|| installed = sys::install_interrupt_handler());
         installed.context("installing the SIGUSR1 handler")?;
@@ -49,20 +55,27 @@ impl LiveGen {
         let prog = prog.try_clone()?;
         let frame = frame.to_vec();
         // setns is per thread: the thread enters the namespace itself.
-        let ns_file = std::fs::File::open(format!("/run/netns/{}", ns.name())).context("gen netns")?;
-        let thread = std::thread::Builder::new().name("bench-gen".into()).spawn(move || -> Result<()> {
-            sys::pin_to_cpu(0, cpu)?;
-            sys::setns(&ns_file)?;
-            while !s.load(Ordering::Relaxed) {
-                match sys::run_live(prog.as_fd(), &frame, ifindex, REPEAT, BATCH) {
-                    Ok(()) => {}
-                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                    Err(e) => return Err(e).context("live-frame test run"),
-                }
-            }
-            Ok(())
-        })?;
-        Ok(Self { stop, thread: Some(thread) })
+        let ns_file =
+            std::fs::File::open(format!("/run/netns/{}", ns.name())).context("gen netns")?;
+        let thread =
+            std::thread::Builder::new()
+                .name("bench-gen".into())
+                .spawn(move || -> Result<()> {
+                    sys::pin_to_cpu(0, cpu)?;
+                    sys::setns(&ns_file)?;
+                    while !s.load(Ordering::Relaxed) {
+                        match sys::run_live(prog.as_fd(), &frame, ifindex, REPEAT, BATCH) {
+                            Ok(()) => {}
+                            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                            Err(e) => return Err(e).context("live-frame test run"),
+                        }
+                    }
+                    Ok(())
+                })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
     }
 
     pub fn stop(mut self) -> Result<()> {
@@ -70,7 +83,9 @@ impl LiveGen {
     }
 
     fn halt(&mut self) -> Result<()> {
-        let Some(t) = self.thread.take() else { return Ok(()) };
+        let Some(t) = self.thread.take() else {
+            return Ok(());
+        };
         self.stop.store(true, Ordering::Relaxed);
         // Again and again: a signal that lands between the flag check and
         // the next call would otherwise be lost.

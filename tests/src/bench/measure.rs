@@ -36,8 +36,15 @@ pub enum Path {
 impl Path {
     /// One round, in measurement order: each subject right after its own
     /// baseline; kernel forwarding closes the round.
-    pub const ROUND: [Path; 7] =
-        [Path::TxBase, Path::Decap, Path::Encap, Path::T2t, Path::RedirectBase, Path::DecapRedirect, Path::Kernel];
+    pub const ROUND: [Path; 7] = [
+        Path::TxBase,
+        Path::Decap,
+        Path::Encap,
+        Path::T2t,
+        Path::RedirectBase,
+        Path::DecapRedirect,
+        Path::Kernel,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -71,11 +78,17 @@ impl Path {
     }
 
     fn receiver_is_sink(self) -> bool {
-        matches!(self, Path::RedirectBase | Path::DecapRedirect | Path::Kernel)
+        matches!(
+            self,
+            Path::RedirectBase | Path::DecapRedirect | Path::Kernel
+        )
     }
 
     fn is_tunnel_xdp(self) -> bool {
-        matches!(self, Path::Decap | Path::Encap | Path::T2t | Path::DecapRedirect)
+        matches!(
+            self,
+            Path::Decap | Path::Encap | Path::T2t | Path::DecapRedirect
+        )
     }
 
     /// The counter that must equal the packets delivered.
@@ -151,15 +164,24 @@ fn ethtool(ns: &Netns, dev: &str) -> Result<(Instant, HashMap<String, u64>)> {
 }
 
 fn stat(m: &HashMap<String, u64>, k: &str) -> Result<u64> {
-    m.get(k).copied().with_context(|| format!("ethtool counter {k} missing"))
+    m.get(k)
+        .copied()
+        .with_context(|| format!("ethtool counter {k} missing"))
 }
 
 /// (busy + idle, idle) jiffies of one CPU from /proc/stat.
 fn cpu_times(cpu: usize) -> Result<(u64, u64)> {
     let s = std::fs::read_to_string("/proc/stat")?;
     let tag = format!("cpu{cpu} ");
-    let line = s.lines().find(|l| l.starts_with(&tag)).context("cpu line in /proc/stat")?;
-    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let line = s
+        .lines()
+        .find(|l| l.starts_with(&tag))
+        .context("cpu line in /proc/stat")?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
     // user nice system idle iowait irq softirq steal (guest is in user).
     let total = v.iter().take(8).sum();
     Ok((total, v[3] + v[4]))
@@ -191,7 +213,10 @@ struct Sample {
 }
 
 fn dut_out_tx(bed: &Bed) -> Result<u64> {
-    let out = bed.dut.run(&["cat", &format!("/sys/class/net/{DUT_OUT}/statistics/tx_packets")])?;
+    let out = bed.dut.run(&[
+        "cat",
+        &format!("/sys/class/net/{DUT_OUT}/statistics/tx_packets"),
+    ])?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
 }
 
@@ -239,7 +264,14 @@ impl Bed {
     }
 
     /// Runs `path` for `warmup` + `window`.
-    pub fn measure(&mut self, setup: &Setup, path: Path, round: usize, warmup: Duration, window: Duration) -> Result<Measurement> {
+    pub fn measure(
+        &mut self,
+        setup: &Setup,
+        path: Path,
+        round: usize,
+        warmup: Duration,
+        window: Duration,
+    ) -> Result<Measurement> {
         let prog = match path {
             Path::TxBase => DutProgram::Xdp(setup.tx.as_fd()),
             Path::RedirectBase => DutProgram::Xdp(setup.redirect.as_fd()),
@@ -247,7 +279,11 @@ impl Bed {
             _ => DutProgram::Xdp(setup.tunnel.as_fd()),
         };
         self.set_dut(prog)?;
-        let (_, gen_fd, frame) = setup.gens.iter().find(|(p, _, _)| *p == path).context("no generator")?;
+        let (_, gen_fd, frame) = setup
+            .gens
+            .iter()
+            .find(|(p, _, _)| *p == path)
+            .context("no generator")?;
 
         let c0 = self.dp.counters()?;
         let (d0, s0) = (self.delivered_now(path)?, self.success(path, &c0)?);
@@ -266,12 +302,19 @@ impl Bed {
         let rate = |x: u64, y: u64| (y - x) as f64 / secs;
         let (total, idle) = (b.cpu.0 - a.cpu.0, b.cpu.1 - a.cpu.1);
         if b.delivered == a.delivered {
-            bail!("{}: nothing delivered; the bed is broken (drops {:?})", path.name(), c1.drops);
+            bail!(
+                "{}: nothing delivered; the bed is broken (drops {:?})",
+                path.name(),
+                c1.drops
+            );
         }
         let (xdp_drops, xdp_passes) = if path.is_tunnel_xdp() {
             (
                 c1.total_drops() - c0.total_drops(),
-                [Event::FibNoNeigh, Event::FibPass, Event::NotOurs].iter().map(|e| c1.event(*e) - c0.event(*e)).sum(),
+                [Event::FibNoNeigh, Event::FibPass, Event::NotOurs]
+                    .iter()
+                    .map(|e| c1.event(*e) - c0.event(*e))
+                    .sum(),
             )
         } else {
             (0, 0)
@@ -283,7 +326,11 @@ impl Bed {
             offered_pps: rate(a.xmit + a.xmit_err, b.xmit + b.xmit_err),
             accepted_pps: rate(a.xmit, b.xmit),
             ring_full_pps: rate(a.xmit_err, b.xmit_err),
-            dut_idle: if total == 0 { 0.0 } else { idle as f64 / total as f64 },
+            dut_idle: if total == 0 {
+                0.0
+            } else {
+                idle as f64 / total as f64
+            },
             dut_busy: (b.napi_ns - a.napi_ns) as f64 / 1e9 / secs,
             delivered: d1 - d0,
             success: s1 - s0,

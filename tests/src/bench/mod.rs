@@ -51,7 +51,13 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { runs: 5, seconds: 2.0, warmup: 1.0, calls: 20_000, tunnels: 100_001 }
+        Self {
+            runs: 5,
+            seconds: 2.0,
+            warmup: 1.0,
+            calls: 20_000,
+            tunnels: 100_001,
+        }
     }
 }
 
@@ -92,7 +98,12 @@ fn prepare(bed: &mut Bed) -> Result<Setup> {
         let prog = sys::load_xdp("bench_gen", &asm::generator(&frame))?;
         gens.push((p, prog, frame));
     }
-    Ok(Setup { tx, tunnel, redirect, gens })
+    Ok(Setup {
+        tx,
+        tunnel,
+        redirect,
+        gens,
+    })
 }
 
 pub fn run(o: &Options) -> Result<Results> {
@@ -106,7 +117,10 @@ pub fn run(o: &Options) -> Result<Results> {
     }
     let busy_before = measure::machine_busy(ncpu, Duration::from_millis(500))?;
     if busy_before.iter().any(|b| *b > 0.10) {
-        log(&format!("warning: the machine is busy before the bench starts ({}); figures will be skewed", fmt_busy(&busy_before)));
+        log(&format!(
+            "warning: the machine is busy before the bench starts ({}); figures will be skewed",
+            fmt_busy(&busy_before)
+        ));
     }
     // This thread and every command it starts stay off the measured CPU.
     sys::pin_to_cpu(0, GEN_CPU).context("pinning the bench to CPU0")?;
@@ -118,14 +132,23 @@ pub fn run(o: &Options) -> Result<Results> {
     let cases = cost::cases(&bed, o.calls.min(20_000));
     let costs = cost::measure(&mut bed, &setup, &cases, o.calls)?;
     if let Some(c) = costs.iter().find(|c| c.wrong > 0) {
-        bail!("{}: {} test runs returned an unexpected action; the bed is misconfigured", c.name, c.wrong);
+        bail!(
+            "{}: {} test runs returned an unexpected action; the bed is misconfigured",
+            c.name,
+            c.wrong
+        );
     }
 
-    let (warmup, window) = (Duration::from_secs_f64(o.warmup), Duration::from_secs_f64(o.seconds));
+    let (warmup, window) = (
+        Duration::from_secs_f64(o.warmup),
+        Duration::from_secs_f64(o.seconds),
+    );
     let mut ms = Vec::new();
     for round in 0..o.runs {
         for p in Path::ROUND {
-            let m = bed.measure(&setup, p, round, warmup, window).with_context(|| format!("measuring {}", p.name()))?;
+            let m = bed
+                .measure(&setup, p, round, warmup, window)
+                .with_context(|| format!("measuring {}", p.name()))?;
             log(&format!(
                 "round {}/{} {:<34} {:<30} delivered {:.3} Mpps, dut idle {:.1}%, dut napi on CPU {:.1}%",
                 round + 1,
@@ -143,21 +166,38 @@ pub fn run(o: &Options) -> Result<Results> {
     drop(setup);
     drop(bed);
     let busy_after = measure::machine_busy(ncpu, Duration::from_millis(500))?;
-    Ok(Results { measurements: ms, costs, elapsed: start.elapsed(), options: o.clone(), busy_before, busy_after })
+    Ok(Results {
+        measurements: ms,
+        costs,
+        elapsed: start.elapsed(),
+        options: o.clone(),
+        busy_before,
+        busy_after,
+    })
 }
 
 fn fmt_busy(b: &[f64]) -> String {
-    b.iter().enumerate().map(|(i, b)| format!("CPU{i} {:.0} %", 100.0 * b)).collect::<Vec<_>>().join(", ")
+    b.iter()
+        .enumerate()
+        .map(|(i, b)| format!("CPU{i} {:.0} %", 100.0 * b))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn machine() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default();
     // Not available_parallelism: this thread is pinned to one CPU.
-    let n = std::fs::read_to_string("/proc/cpuinfo").map_or(0, |s| s.lines().filter(|l| l.starts_with("processor")).count());
+    let n = std::fs::read_to_string("/proc/cpuinfo").map_or(0, |s| {
+        s.lines().filter(|l| l.starts_with("processor")).count()
+    });
     format!("kernel {}, {n} × {cpu}", kernel.trim())
 }
 
@@ -205,7 +245,12 @@ impl Results {
         s += &report::raw_table(&self.measurements);
         s += "\nEgress per path:\n";
         for p in Path::ROUND {
-            s += &format!("  {:<34} {:<32} {}\n", p.name(), p.egress(), p.frame_sizes());
+            s += &format!(
+                "  {:<34} {:<32} {}\n",
+                p.name(),
+                p.egress(),
+                p.frame_sizes()
+            );
         }
         s
     }

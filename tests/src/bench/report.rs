@@ -22,8 +22,17 @@ pub fn spread(mut v: Vec<f64>) -> Option<Spread> {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
-    Some(Spread { median, min: v[0], max: v[n - 1], n })
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Some(Spread {
+        median,
+        min: v[0],
+        max: v[n - 1],
+        n,
+    })
 }
 
 fn fmt_ratio(s: &Option<Spread>) -> String {
@@ -55,9 +64,21 @@ const RATIOS: &[(Path, Path, &str)] = &[
     (Path::Decap, Path::TxBase, "same egress (XDP_TX)"),
     (Path::Encap, Path::TxBase, "same egress (XDP_TX)"),
     (Path::T2t, Path::TxBase, "same egress (XDP_TX)"),
-    (Path::DecapRedirect, Path::RedirectBase, "same egress (redirect)"),
-    (Path::RedirectBase, Path::TxBase, "bed check (bench.md: 1.10)"),
-    (Path::Kernel, Path::TxBase, "bed check (bench.md: 0.32–0.34)"),
+    (
+        Path::DecapRedirect,
+        Path::RedirectBase,
+        "same egress (redirect)",
+    ),
+    (
+        Path::RedirectBase,
+        Path::TxBase,
+        "bed check (bench.md: 1.10)",
+    ),
+    (
+        Path::Kernel,
+        Path::TxBase,
+        "bed check (bench.md: 0.32–0.34)",
+    ),
     (Path::DecapRedirect, Path::Kernel, "both out bdut1"),
     (Path::Decap, Path::Kernel, ""),
     (Path::Encap, Path::Kernel, ""),
@@ -103,7 +124,15 @@ pub fn validity_table(ms: &[Measurement]) -> String {
     let _ = writeln!(
         s,
         "{:<44} {:<12} {:>9} {:>9} {:>10} {:>10} {:>9}  {:<30} {:>12}",
-        "path", "frames", "dut idle", "dut napi", "offered/", "refused/", "saturated", "success counter", "success −"
+        "path",
+        "frames",
+        "dut idle",
+        "dut napi",
+        "offered/",
+        "refused/",
+        "saturated",
+        "success counter",
+        "success −"
     );
     let _ = writeln!(
         s,
@@ -115,9 +144,14 @@ pub fn validity_table(ms: &[Measurement]) -> String {
         if v.is_empty() {
             continue;
         }
-        let med = |f: &dyn Fn(&Measurement) -> f64| spread(v.iter().map(|m| f(m)).collect()).map_or(0.0, |s| s.median);
+        let med = |f: &dyn Fn(&Measurement) -> f64| {
+            spread(v.iter().map(|m| f(m)).collect()).map_or(0.0, |s| s.median)
+        };
         let sat = v.iter().filter(|m| m.saturated()).count();
-        let diff: i64 = v.iter().map(|m| m.success as i64 - m.delivered as i64).sum();
+        let diff: i64 = v
+            .iter()
+            .map(|m| m.success as i64 - m.delivered as i64)
+            .sum();
         let _ = writeln!(
             s,
             "{:<44} {:<12} {:>8.1}% {:>8.1}% {:>10.2} {:>10.2} {:>6}/{:<2}  {:<30} {:>12}",
@@ -142,7 +176,11 @@ pub fn validity_table(ms: &[Measurement]) -> String {
 pub fn cost_table(costs: &[Cost]) -> String {
     let mut s = String::new();
     let drop = costs.first().map_or(0.0, |c| c.ns);
-    let _ = writeln!(s, "{:<44} {:>11} {:>11} {:>13} {:>6}", "program, packet", "ns/call", "median", "Δ vs DROP ns", "wrong");
+    let _ = writeln!(
+        s,
+        "{:<44} {:>11} {:>11} {:>13} {:>6}",
+        "program, packet", "ns/call", "median", "Δ vs DROP ns", "wrong"
+    );
     for c in costs {
         let _ = writeln!(
             s,
@@ -164,11 +202,23 @@ pub fn raw_table(ms: &[Measurement]) -> String {
     let _ = writeln!(
         s,
         "{:>5} {:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>12} {:>12}",
-        "round", "path", "Mpps", "baseline", "offered", "accepted", "refused", "idle", "napi", "delivered", "success"
+        "round",
+        "path",
+        "Mpps",
+        "baseline",
+        "offered",
+        "accepted",
+        "refused",
+        "idle",
+        "napi",
+        "delivered",
+        "success"
     );
     for m in ms {
         let base = match m.path {
-            Path::Decap | Path::Encap | Path::T2t | Path::Kernel | Path::RedirectBase => Some(Path::TxBase),
+            Path::Decap | Path::Encap | Path::T2t | Path::Kernel | Path::RedirectBase => {
+                Some(Path::TxBase)
+            }
             Path::DecapRedirect => Some(Path::RedirectBase),
             Path::TxBase => None,
         };

@@ -89,7 +89,14 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
     // SAFETY: `attr` is a live, properly laid out prefix of `union bpf_attr`
     // and its size is passed along; every pointer inside it points to
     // buffers the caller keeps alive for the duration of the call.
-    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, std::mem::size_of::<T>() as u32) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut T,
+            std::mem::size_of::<T>() as u32,
+        )
+    };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -122,7 +129,10 @@ pub fn load_xdp(name: &str, insns: &[Insn]) -> Result<OwnedFd> {
             attr.log_buf = log.as_mut_ptr() as u64;
             let _ = bpf(BPF_PROG_LOAD, &mut attr);
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            bail!("loading {name}: {e}\n{}", String::from_utf8_lossy(&log[..end]))
+            bail!(
+                "loading {name}: {e}\n{}",
+                String::from_utf8_lossy(&log[..end])
+            )
         }
     }
 }
@@ -153,7 +163,13 @@ pub fn xdp_md(frame_len: usize, ifindex: u32) -> [u32; 6] {
 /// Runs `prog` in live-frame mode: `repeat` copies of `frame` enter the
 /// program as if received on `ifindex` (in the calling thread's netns), and
 /// what it returns (XDP_TX, XDP_REDIRECT) is really transmitted.
-pub fn run_live(prog: BorrowedFd<'_>, frame: &[u8], ifindex: u32, repeat: u32, batch: u32) -> io::Result<()> {
+pub fn run_live(
+    prog: BorrowedFd<'_>,
+    frame: &[u8],
+    ifindex: u32,
+    repeat: u32,
+    batch: u32,
+) -> io::Result<()> {
     let md = xdp_md(frame.len(), ifindex);
     let mut attr = TestRunAttr {
         prog_fd: prog.as_raw_fd() as u32,

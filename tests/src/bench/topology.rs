@@ -56,14 +56,31 @@ pub const TUN_A: u32 = 0;
 /// 254 × 508 = 129,032 tunnels. Each has its own /64 in 2001:db8:1000::/39.
 pub fn tunnel(id: u32) -> Tunnel {
     let (block, k) = (id / 508, id % 508);
-    let local = if block == 0 { POP_V4 } else { Ipv4Addr::new(192, 0, 2, 15 + block as u8) };
+    let local = if block == 0 {
+        POP_V4
+    } else {
+        Ipv4Addr::new(192, 0, 2, 15 + block as u8)
+    };
     let remote = if k < 254 {
         Ipv4Addr::new(198, 51, 100, k as u8 + 1)
     } else {
         Ipv4Addr::new(203, 0, 113, (k - 254) as u8 + 1)
     };
-    let prefix = Ipv6Addr::new(0x2001, 0xdb8, 0x1000 + (id >> 16) as u16, id as u16, 0, 0, 0, 0);
-    Tunnel::new(local, remote, Ipv6Prefix::new(prefix, 64).expect("a /64 without host bits"))
+    let prefix = Ipv6Addr::new(
+        0x2001,
+        0xdb8,
+        0x1000 + (id >> 16) as u16,
+        id as u16,
+        0,
+        0,
+        0,
+        0,
+    );
+    Tunnel::new(
+        local,
+        remote,
+        Ipv6Prefix::new(prefix, 64).expect("a /64 without host bits"),
+    )
 }
 pub const MAX_TUNNELS: u32 = 254 * 508;
 
@@ -93,12 +110,18 @@ pub struct Bed {
 }
 
 fn parse_mac(s: &str) -> Result<Mac> {
-    let v: Vec<u8> = s.split(':').map(|h| u8::from_str_radix(h, 16)).collect::<Result<_, _>>()?;
+    let v: Vec<u8> = s
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16))
+        .collect::<Result<_, _>>()?;
     v.try_into().map_err(|_| anyhow::anyhow!("bad MAC {s}"))
 }
 
 fn fmt_mac(m: &Mac) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn in_ns<T>(ns: &Netns, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -117,7 +140,12 @@ impl Bed {
         let sink = Netns::new("bsink")?;
         veth(&gen, GEN_IF, &dut, DUT_IN)?;
         veth(&dut, DUT_OUT, &sink, SINK_IF)?;
-        for (ns, dev) in [(&gen, GEN_IF), (&dut, DUT_IN), (&dut, DUT_OUT), (&sink, SINK_IF)] {
+        for (ns, dev) in [
+            (&gen, GEN_IF),
+            (&dut, DUT_IN),
+            (&dut, DUT_OUT),
+            (&sink, SINK_IF),
+        ] {
             // No router solicitations, DAD or MLD from the bed itself.
             ns.sysctl(&format!("net.ipv6.conf.{dev}.accept_ra"), "0")?;
             ns.sysctl(&format!("net.ipv6.conf.{dev}.dad_transmits"), "0")?;
@@ -127,19 +155,38 @@ impl Bed {
         // which the kernel-forwarding baseline needs (bench.md: "GRO on").
         dut.run(&["ethtool", "-K", DUT_IN, "gro", "on"])?;
         dut.ip(&format!("addr add {POP_V4}/24 dev {DUT_IN}"))?;
-        dut.ip(&format!("-6 addr add 2001:db8:fffe::1/64 dev {DUT_IN} nodad"))?;
-        dut.ip(&format!("-6 addr add 2001:db8:ffff::1/64 dev {DUT_OUT} nodad"))?;
+        dut.ip(&format!(
+            "-6 addr add 2001:db8:fffe::1/64 dev {DUT_IN} nodad"
+        ))?;
+        dut.ip(&format!(
+            "-6 addr add 2001:db8:ffff::1/64 dev {DUT_OUT} nodad"
+        ))?;
         dut.sysctl("net.ipv4.ip_forward", "1")?;
         dut.sysctl("net.ipv6.conf.all.forwarding", "1")?;
         let (gen_mac, dut_in_mac) = (parse_mac(&gen.mac(GEN_IF)?)?, parse_mac(&dut.mac(DUT_IN)?)?);
-        let (dut_out_mac, sink_mac) = (parse_mac(&dut.mac(DUT_OUT)?)?, parse_mac(&sink.mac(SINK_IF)?)?);
+        let (dut_out_mac, sink_mac) = (
+            parse_mac(&dut.mac(DUT_OUT)?)?,
+            parse_mac(&sink.mac(SINK_IF)?)?,
+        );
         let (gm, sm) = (fmt_mac(&gen_mac), fmt_mac(&sink_mac));
-        dut.ip(&format!("neigh replace 192.0.2.2 lladdr {gm} dev {DUT_IN} nud permanent"))?;
-        dut.ip(&format!("-6 neigh replace 2001:db8:fffe::2 lladdr {gm} dev {DUT_IN} nud permanent"))?;
-        dut.ip(&format!("-6 neigh replace {SINK_V6} lladdr {sm} dev {DUT_OUT} nud permanent"))?;
-        dut.ip(&format!("route add 198.51.100.0/24 via 192.0.2.2 dev {DUT_IN}"))?;
-        dut.ip(&format!("route add 203.0.113.0/24 via 192.0.2.2 dev {DUT_IN}"))?;
-        dut.ip(&format!("-6 route add 2001:db8:eeee::/48 via 2001:db8:fffe::2 dev {DUT_IN}"))?;
+        dut.ip(&format!(
+            "neigh replace 192.0.2.2 lladdr {gm} dev {DUT_IN} nud permanent"
+        ))?;
+        dut.ip(&format!(
+            "-6 neigh replace 2001:db8:fffe::2 lladdr {gm} dev {DUT_IN} nud permanent"
+        ))?;
+        dut.ip(&format!(
+            "-6 neigh replace {SINK_V6} lladdr {sm} dev {DUT_OUT} nud permanent"
+        ))?;
+        dut.ip(&format!(
+            "route add 198.51.100.0/24 via 192.0.2.2 dev {DUT_IN}"
+        ))?;
+        dut.ip(&format!(
+            "route add 203.0.113.0/24 via 192.0.2.2 dev {DUT_IN}"
+        ))?;
+        dut.ip(&format!(
+            "-6 route add 2001:db8:eeee::/48 via 2001:db8:fffe::2 dev {DUT_IN}"
+        ))?;
 
         let t0 = Instant::now();
         let (mut dp, dut_in_ifindex, dut_out_ifindex) = in_ns(&dut, || {
@@ -156,9 +203,13 @@ impl Bed {
             Ok((dp, i, o))
         })?;
         for id in 0..tunnels {
-            dp.add_tunnel(id, &tunnel(id)).with_context(|| format!("adding tunnel {id}"))?;
+            dp.add_tunnel(id, &tunnel(id))
+                .with_context(|| format!("adding tunnel {id}"))?;
         }
-        log(&format!("loaded {tunnels} tunnels in {:.1} s", t0.elapsed().as_secs_f64()));
+        log(&format!(
+            "loaded {tunnels} tunnels in {:.1} s",
+            t0.elapsed().as_secs_f64()
+        ));
 
         // Receivers drop in XDP (and veth needs an XDP program on the peer
         // for XDP_TX/redirect into it to be delivered at all).
@@ -166,7 +217,9 @@ impl Bed {
             dp.attach_program("testbed_drop", GEN_IF, XdpMode::Driver)?;
             ifindex(GEN_IF)
         })?;
-        in_ns(&sink, || dp.attach_program("testbed_drop", SINK_IF, XdpMode::Driver))?;
+        in_ns(&sink, || {
+            dp.attach_program("testbed_drop", SINK_IF, XdpMode::Driver)
+        })?;
 
         let bed = Self {
             dut_link: None,
@@ -205,9 +258,17 @@ impl Bed {
     /// half of what the dut sent: a 256-frame veth ring fills faster than a
     /// sleeping thread on the generator's CPU wakes up.
     pub fn pin_napi(&self) -> Result<()> {
-        for (ns, dev, threaded) in [(&self.dut, DUT_IN, 1), (&self.gen, GEN_IF, 0), (&self.sink, SINK_IF, 0)] {
-            ns.run(&["sh", "-c", &format!("echo {threaded} > /sys/class/net/{dev}/threaded")])
-                .with_context(|| format!("threaded NAPI on {dev}"))?;
+        for (ns, dev, threaded) in [
+            (&self.dut, DUT_IN, 1),
+            (&self.gen, GEN_IF, 0),
+            (&self.sink, SINK_IF, 0),
+        ] {
+            ns.run(&[
+                "sh",
+                "-c",
+                &format!("echo {threaded} > /sys/class/net/{dev}/threaded"),
+            ])
+            .with_context(|| format!("threaded NAPI on {dev}"))?;
         }
         let tids = napi_threads(DUT_IN)?;
         if tids.is_empty() {
@@ -217,7 +278,8 @@ impl Bed {
             // Not SCHED_FIFO: RT throttling would idle the CPU 5 % of every
             // second even on a quiet machine. Other load shows up instead
             // as this thread's share of the window (`Measurement::dut_busy`).
-            sys::pin_to_cpu(tid, DUT_CPU).with_context(|| format!("pinning napi/{DUT_IN} ({tid})"))?;
+            sys::pin_to_cpu(tid, DUT_CPU)
+                .with_context(|| format!("pinning napi/{DUT_IN} ({tid})"))?;
         }
         Ok(())
     }
@@ -230,7 +292,11 @@ impl Bed {
         let mut sum = 0;
         for tid in napi_threads(DUT_IN)? {
             let s = std::fs::read_to_string(format!("/proc/{tid}/schedstat"))?;
-            sum += s.split_whitespace().next().context("schedstat")?.parse::<u64>()?;
+            sum += s
+                .split_whitespace()
+                .next()
+                .context("schedstat")?
+                .parse::<u64>()?;
         }
         Ok(sum)
     }
@@ -243,7 +309,9 @@ fn napi_threads(dev: &str) -> Result<Vec<i32>> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc")? {
         let e = e?;
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         if let Ok(comm) = std::fs::read_to_string(e.path().join("comm")) {
             if comm.trim_end().starts_with(&prefix) {
                 out.push(pid);

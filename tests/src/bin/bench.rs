@@ -24,7 +24,9 @@ fn parse() -> Result<(Options, Option<PathBuf>)> {
             println!("{}", usage());
             std::process::exit(0);
         }
-        let v = args.next().with_context(|| format!("{a} needs a value\n{}", usage()))?;
+        let v = args
+            .next()
+            .with_context(|| format!("{a} needs a value\n{}", usage()))?;
         let bad = || format!("bad value {v:?} for {a}");
         match a.as_str() {
             "--runs" => o.runs = v.parse().with_context(bad)?,
@@ -41,11 +43,18 @@ fn parse() -> Result<(Options, Option<PathBuf>)> {
 
 /// target/bench/bench-<UTC time>.txt next to the workspace's target dir.
 fn default_out() -> Result<PathBuf> {
-    let t = Command::new("date").args(["-u", "+%Y%m%dT%H%M%SZ"]).output()?;
+    let t = Command::new("date")
+        .args(["-u", "+%Y%m%dT%H%M%SZ"])
+        .output()?;
     let stamp = String::from_utf8(t.stdout)?.trim().to_owned();
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(std::path::Path::new(".")).join("target"));
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("target")
+        });
     Ok(dir.join("bench").join(format!("bench-{stamp}.txt")))
 }
 

@@ -10,7 +10,8 @@ use crate::api::{ApplyPlan, DesiredState, Request, Response};
 
 /// Reads a desired state from JSON or TOML (by extension, else by content).
 pub fn read(path: &Path) -> Result<DesiredState> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let toml_ext = path.extension().is_some_and(|e| e == "toml");
     if toml_ext || !text.trim_start().starts_with('{') {
         toml::from_str(&text).with_context(|| format!("{} (TOML)", path.display()))
@@ -23,7 +24,10 @@ pub fn run(c: &mut Client, file: &Path, dry_run: bool, json: bool) -> Result<()>
     let state = read(file)?;
     let bar = (!dry_run && !json).then(|| {
         let b = indicatif::ProgressBar::new(0);
-        b.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} tunnels {elapsed}").expect("template"));
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} tunnels {elapsed}")
+                .expect("template"),
+        );
         b
     });
     let resp = c.call(Request::Apply { state, dry_run }, |done, total| {
@@ -35,7 +39,9 @@ pub fn run(c: &mut Client, file: &Path, dry_run: bool, json: bool) -> Result<()>
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let Response::Plan { plan, applied } = resp else { bail!("unexpected response") };
+    let Response::Plan { plan, applied } = resp else {
+        bail!("unexpected response")
+    };
     if json {
         return output::json(&serde_json::json!({ "plan": plan, "applied": applied }));
     }
@@ -45,9 +51,38 @@ pub fn run(c: &mut Client, file: &Path, dry_run: bool, json: bool) -> Result<()>
 
 fn print_plan(p: &ApplyPlan, applied: bool) {
     let verb = if applied { "" } else { "would " };
-    let list = |ids: &[u32]| ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ");
-    println!("{verb}add {} tunnel(s){}", p.add.len(), if p.add.is_empty() { String::new() } else { format!(": {}", list(&p.add)) });
-    println!("{verb}change {}{}", p.change.len(), if p.change.is_empty() { String::new() } else { format!(": {}", list(&p.change)) });
-    println!("{verb}remove {}{}", p.remove.len(), if p.remove.is_empty() { String::new() } else { format!(": {}", list(&p.remove)) });
+    let list = |ids: &[u32]| {
+        ids.iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!(
+        "{verb}add {} tunnel(s){}",
+        p.add.len(),
+        if p.add.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", list(&p.add))
+        }
+    );
+    println!(
+        "{verb}change {}{}",
+        p.change.len(),
+        if p.change.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", list(&p.change))
+        }
+    );
+    println!(
+        "{verb}remove {}{}",
+        p.remove.len(),
+        if p.remove.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", list(&p.remove))
+        }
+    );
     println!("unchanged {}", p.unchanged);
 }

@@ -27,21 +27,39 @@ impl Client {
             _ => anyhow::anyhow!("connecting to {}: {e}", path.display()),
         })?;
         s.set_read_timeout(Some(Duration::from_secs(600)))?;
-        Ok(Self { stream: BufReader::new(s) })
+        Ok(Self {
+            stream: BufReader::new(s),
+        })
     }
 
     /// Sends `req`; calls `progress` for progress lines; returns the final
     /// response, with daemon-side errors turned into `Err`.
-    pub fn call(&mut self, req: Request, mut progress: impl FnMut(usize, usize)) -> Result<Response> {
-        let mut line = serde_json::to_string(&Envelope { version: API_VERSION, body: req })?;
+    pub fn call(
+        &mut self,
+        req: Request,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Response> {
+        let mut line = serde_json::to_string(&Envelope {
+            version: API_VERSION,
+            body: req,
+        })?;
         line.push('\n');
-        self.stream.get_mut().write_all(line.as_bytes()).context("sending the request")?;
+        self.stream
+            .get_mut()
+            .write_all(line.as_bytes())
+            .context("sending the request")?;
         loop {
             let mut buf = String::new();
-            if self.stream.read_line(&mut buf).context("reading the response")? == 0 {
+            if self
+                .stream
+                .read_line(&mut buf)
+                .context("reading the response")?
+                == 0
+            {
                 bail!("the daemon closed the connection");
             }
-            let resp: Envelope<Response> = serde_json::from_str(&buf).context("malformed response")?;
+            let resp: Envelope<Response> =
+                serde_json::from_str(&buf).context("malformed response")?;
             match resp.body {
                 Response::Progress { done, total } => progress(done, total),
                 Response::Error { message } => bail!("{message}"),

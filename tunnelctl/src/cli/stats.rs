@@ -6,7 +6,9 @@ use super::{output, Client};
 use crate::api::{Request, Response};
 
 pub fn run(c: &mut Client, json: bool) -> Result<()> {
-    let Response::Stats { stats } = c.simple(Request::Stats)? else { bail!("unexpected response") };
+    let Response::Stats { stats } = c.simple(Request::Stats)? else {
+        bail!("unexpected response")
+    };
     if json {
         return output::json(&stats);
     }
@@ -24,9 +26,20 @@ pub fn run(c: &mut Client, json: bool) -> Result<()> {
     let rows: Vec<Vec<String>> = stats
         .tunnels
         .iter()
-        .map(|(id, s)| vec![id.to_string(), s.rx_packets.to_string(), s.rx_bytes.to_string(), s.tx_packets.to_string(), s.tx_bytes.to_string()])
+        .map(|(id, s)| {
+            vec![
+                id.to_string(),
+                s.rx_packets.to_string(),
+                s.rx_bytes.to_string(),
+                s.tx_packets.to_string(),
+                s.tx_bytes.to_string(),
+            ]
+        })
         .collect();
     println!();
-    output::table(&["TUNNEL", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES"], &rows);
+    output::table(
+        &["TUNNEL", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES"],
+        &rows,
+    );
     Ok(())
 }

@@ -101,27 +101,57 @@ pub fn run(c: &mut Client, cmd: TunnelCmd) -> Result<()> {
             println!("tunnel {id} removed");
         }
         TunnelCmd::List { json } => {
-            let Response::Tunnels { tunnels } = c.simple(Request::TunnelList)? else { bail!("unexpected response") };
+            let Response::Tunnels { tunnels } = c.simple(Request::TunnelList)? else {
+                bail!("unexpected response")
+            };
             if json {
                 return output::json(&tunnels);
             }
             let rows: Vec<Vec<String>> = tunnels.iter().map(row).collect();
-            output::table(&["ID", "STATE", "LOCAL", "REMOTE", "PREFIX", "MTU", "RX PKTS", "TX PKTS", "ROUTED"], &rows);
+            output::table(
+                &[
+                    "ID", "STATE", "LOCAL", "REMOTE", "PREFIX", "MTU", "RX PKTS", "TX PKTS",
+                    "ROUTED",
+                ],
+                &rows,
+            );
         }
         TunnelCmd::Show { id, json } => {
-            let Response::Tunnel { tunnel } = c.simple(Request::TunnelShow { id })? else { bail!("unexpected response") };
+            let Response::Tunnel { tunnel } = c.simple(Request::TunnelShow { id })? else {
+                bail!("unexpected response")
+            };
             if json {
                 return output::json(&tunnel);
             }
             show(&tunnel);
         }
         TunnelCmd::Set(s) => {
-            if !(s.enable || s.disable) && s.mtu.is_none() && s.ttl.is_none() && s.pmtudisc.is_none() && s.remote.is_none() {
+            if !(s.enable || s.disable)
+                && s.mtu.is_none()
+                && s.ttl.is_none()
+                && s.pmtudisc.is_none()
+                && s.remote.is_none()
+            {
                 bail!("nothing to change: give --enable, --disable, --mtu, --ttl, --pmtudisc or --remote");
             }
-            let enabled = if s.enable { Some(true) } else if s.disable { Some(false) } else { None };
-            let changes = TunnelChanges { enabled, mtu: s.mtu, ttl: s.ttl, pmtudisc: s.pmtudisc, remote: s.remote };
-            let Response::Tunnel { tunnel } = c.simple(Request::TunnelSet { id: s.id, changes })? else { bail!("unexpected response") };
+            let enabled = if s.enable {
+                Some(true)
+            } else if s.disable {
+                Some(false)
+            } else {
+                None
+            };
+            let changes = TunnelChanges {
+                enabled,
+                mtu: s.mtu,
+                ttl: s.ttl,
+                pmtudisc: s.pmtudisc,
+                remote: s.remote,
+            };
+            let Response::Tunnel { tunnel } = c.simple(Request::TunnelSet { id: s.id, changes })?
+            else {
+                bail!("unexpected response")
+            };
             show(&tunnel);
         }
     }
@@ -139,19 +169,48 @@ fn row(t: &TunnelView) -> Vec<String> {
         s.mtu.to_string(),
         output::human(t.stats.rx_packets),
         output::human(t.stats.tx_packets),
-        s.routed.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","),
+        s.routed
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
     ]
 }
 
 fn show(t: &TunnelView) {
     let s = &t.spec;
-    println!("tunnel {}: {}", s.id, if s.enabled { "enabled" } else { "disabled" });
-    println!("  outer     {} -> {}  ttl {}  {}", s.local, s.remote, s.ttl, if s.pmtudisc { "pmtudisc (DF)" } else { "static MTU (no DF)" });
-    println!("  prefix    {}  (PoP {}, user {})", s.prefix, s.prefix.host(1), s.prefix.host(2));
+    println!(
+        "tunnel {}: {}",
+        s.id,
+        if s.enabled { "enabled" } else { "disabled" }
+    );
+    println!(
+        "  outer     {} -> {}  ttl {}  {}",
+        s.local,
+        s.remote,
+        s.ttl,
+        if s.pmtudisc {
+            "pmtudisc (DF)"
+        } else {
+            "static MTU (no DF)"
+        }
+    );
+    println!(
+        "  prefix    {}  (PoP {}, user {})",
+        s.prefix,
+        s.prefix.host(1),
+        s.prefix.host(2)
+    );
     println!("  mtu       {}", s.mtu);
     for p in &s.routed {
         println!("  routed    {p}");
     }
-    println!("  rx        {} packets, {} bytes", t.stats.rx_packets, t.stats.rx_bytes);
-    println!("  tx        {} packets, {} bytes", t.stats.tx_packets, t.stats.tx_bytes);
+    println!(
+        "  rx        {} packets, {} bytes",
+        t.stats.rx_packets, t.stats.rx_bytes
+    );
+    println!(
+        "  tx        {} packets, {} bytes",
+        t.stats.tx_packets, t.stats.tx_bytes
+    );
 }

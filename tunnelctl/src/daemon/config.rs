@@ -70,7 +70,8 @@ pub const DEFAULT_CONFIG: &str = "/etc/tunnelctl/tunnelctl.toml";
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("in {}", path.display()))
     }
 
@@ -88,9 +89,12 @@ impl Config {
             bail!("max_tunnels must be at least 1 and max_prefixes at least max_tunnels");
         }
         if !self.metrics_listen.is_empty() {
-            self.metrics_listen
-                .parse::<SocketAddr>()
-                .with_context(|| format!("metrics_listen: '{}' is not ADDRESS:PORT", self.metrics_listen))?;
+            self.metrics_listen.parse::<SocketAddr>().with_context(|| {
+                format!(
+                    "metrics_listen: '{}' is not ADDRESS:PORT",
+                    self.metrics_listen
+                )
+            })?;
         }
         Ok(())
     }
@@ -112,10 +116,19 @@ mod tests {
     fn bad_configs_say_why() {
         let cases = [
             ("", "at least one interface"),
-            ("uplinks = [\"eth0\"]\nxdp_mode = \"fast\"", "unknown variant"),
+            (
+                "uplinks = [\"eth0\"]\nxdp_mode = \"fast\"",
+                "unknown variant",
+            ),
             ("uplinks = [\"eth0\"]\nuplink = \"eth1\"", "unknown field"),
-            ("uplinks = [\"eth0\"]\nmetrics_listen = \"9100\"", "not ADDRESS:PORT"),
-            ("uplinks = [\"eth0\"]\npop_ipv4 = [\"192.0.2.300\"]", "invalid"),
+            (
+                "uplinks = [\"eth0\"]\nmetrics_listen = \"9100\"",
+                "not ADDRESS:PORT",
+            ),
+            (
+                "uplinks = [\"eth0\"]\npop_ipv4 = [\"192.0.2.300\"]",
+                "invalid",
+            ),
             ("uplinks = [\"eth0\"]\nmax_tunnels = 0", "max_tunnels"),
         ];
         for (text, msg) in cases {
@@ -132,6 +145,12 @@ mod example {
     fn shipped_example_parses() {
         let text = include_str!("../../../dist/tunnelctl.toml");
         let c = super::Config::parse(text).unwrap();
-        assert_eq!(c, super::Config { uplinks: vec!["eth0".into()], ..Default::default() });
+        assert_eq!(
+            c,
+            super::Config {
+                uplinks: vec!["eth0".into()],
+                ..Default::default()
+            }
+        );
     }
 }

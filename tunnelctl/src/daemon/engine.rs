@@ -9,7 +9,10 @@ use tunnel_common::stats::TunnelCounters;
 
 use super::{config::Config, store, store::Store, validate};
 use crate::{
-    api::{ApplyPlan, DesiredState, StatsView, StatusView, TunnelChanges, TunnelSpec, TunnelStats, TunnelView, API_VERSION},
+    api::{
+        ApplyPlan, DesiredState, StatsView, StatusView, TunnelChanges, TunnelSpec, TunnelStats,
+        TunnelView, API_VERSION,
+    },
     datapath::{Datapath, Tunnel},
     prefix::Ipv6Prefix,
 };
@@ -35,12 +38,22 @@ pub fn to_tunnel(t: &TunnelSpec) -> Tunnel {
 }
 
 fn stats(c: TunnelCounters) -> TunnelStats {
-    TunnelStats { rx_packets: c.rx_packets, rx_bytes: c.rx_bytes, tx_packets: c.tx_packets, tx_bytes: c.tx_bytes }
+    TunnelStats {
+        rx_packets: c.rx_packets,
+        rx_bytes: c.rx_bytes,
+        tx_packets: c.tx_packets,
+        tx_bytes: c.tx_bytes,
+    }
 }
 
 impl Engine {
     pub fn new(cfg: Config, store: Store, dp: Datapath) -> Self {
-        Self { cfg, store, dp, started: Instant::now() }
+        Self {
+            cfg,
+            store,
+            dp,
+            started: Instant::now(),
+        }
     }
 
     pub fn add_tunnel(&mut self, t: &TunnelSpec) -> Result<()> {
@@ -63,7 +76,9 @@ impl Engine {
     }
 
     pub fn remove_tunnel(&mut self, id: u32) -> Result<()> {
-        let Some(t) = self.store.tunnel(id)? else { bail!("no tunnel {id}") };
+        let Some(t) = self.store.tunnel(id)? else {
+            bail!("no tunnel {id}")
+        };
         let tx = self.store.transaction()?;
         store::delete_tunnel(&tx, id)?;
         uninstall(&mut self.dp, &t)?;
@@ -72,7 +87,9 @@ impl Engine {
     }
 
     pub fn set_tunnel(&mut self, id: u32, c: &TunnelChanges) -> Result<TunnelSpec> {
-        let Some(old) = self.store.tunnel(id)? else { bail!("no tunnel {id}") };
+        let Some(old) = self.store.tunnel(id)? else {
+            bail!("no tunnel {id}")
+        };
         let mut t = old.clone();
         if let Some(v) = c.enabled {
             t.enabled = v;
@@ -142,17 +159,30 @@ impl Engine {
     }
 
     pub fn show(&mut self, id: u32) -> Result<TunnelView> {
-        let Some(t) = self.store.tunnel(id)? else { bail!("no tunnel {id}") };
+        let Some(t) = self.store.tunnel(id)? else {
+            bail!("no tunnel {id}")
+        };
         self.view(t)
     }
 
     pub fn stats(&mut self) -> Result<StatsView> {
         let c = self.dp.counters()?;
         let mut v = StatsView::default();
-        v.drops = c.drops.iter().filter(|(_, n)| *n > 0).map(|(d, n)| (d.name().to_owned(), *n)).collect();
-        v.events = c.events.iter().filter(|(_, n)| *n > 0).map(|(e, n)| (e.name().to_owned(), *n)).collect();
+        v.drops = c
+            .drops
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(d, n)| (d.name().to_owned(), *n))
+            .collect();
+        v.events = c
+            .events
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(e, n)| (e.name().to_owned(), *n))
+            .collect();
         for t in self.store.tunnels()? {
-            v.tunnels.push((t.id, stats(self.dp.tunnel_counters(t.id)?)));
+            v.tunnels
+                .push((t.id, stats(self.dp.tunnel_counters(t.id)?)));
         }
         Ok(v)
     }
@@ -169,7 +199,11 @@ impl Engine {
             prefixes,
             max_tunnels: self.cfg.max_tunnels,
             max_prefixes: self.cfg.max_prefixes,
-            pin_dir: self.dp.pin_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+            pin_dir: self
+                .dp
+                .pin_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             uptime_s: self.started.elapsed().as_secs(),
             reused_pins: self.dp.reused_pins(),
         })
@@ -178,7 +212,12 @@ impl Engine {
     /// Computes what `apply` changes; with `dry_run` that is all it does.
     /// Applying is one store transaction: all or nothing. `progress` is
     /// called with (done, total) as tunnels are installed.
-    pub fn apply(&mut self, want: &DesiredState, dry_run: bool, mut progress: impl FnMut(usize, usize)) -> Result<ApplyPlan> {
+    pub fn apply(
+        &mut self,
+        want: &DesiredState,
+        dry_run: bool,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<ApplyPlan> {
         let mut ids = std::collections::HashSet::new();
         let mut pairs = std::collections::HashSet::new();
         let mut all: Vec<(Ipv6Prefix, u32)> = Vec::new();
@@ -212,7 +251,8 @@ impl Engine {
 
         let have = self.store.tunnels()?;
         let mut plan = ApplyPlan::default();
-        let have_by_id: std::collections::HashMap<u32, &TunnelSpec> = have.iter().map(|t| (t.id, t)).collect();
+        let have_by_id: std::collections::HashMap<u32, &TunnelSpec> =
+            have.iter().map(|t| (t.id, t)).collect();
         for t in &want.tunnels {
             match have_by_id.get(&t.id) {
                 None => plan.add.push(t.id),
@@ -220,14 +260,19 @@ impl Engine {
                 Some(_) => plan.change.push(t.id),
             }
         }
-        plan.remove = have.iter().filter(|t| !ids.contains(&t.id)).map(|t| t.id).collect();
+        plan.remove = have
+            .iter()
+            .filter(|t| !ids.contains(&t.id))
+            .map(|t| t.id)
+            .collect();
         if dry_run {
             return Ok(plan);
         }
 
         // Removals first (they free pairs and prefixes), then changes as
         // remove + add, then additions, all in one transaction.
-        let want_by_id: std::collections::HashMap<u32, &TunnelSpec> = want.tunnels.iter().map(|t| (t.id, t)).collect();
+        let want_by_id: std::collections::HashMap<u32, &TunnelSpec> =
+            want.tunnels.iter().map(|t| (t.id, t)).collect();
         let total = plan.remove.len() + plan.change.len() + plan.add.len();
         let tx = self.store.transaction()?;
         let mut done = 0;
@@ -256,7 +301,8 @@ impl Engine {
             Err(e) => {
                 drop(tx);
                 // The store is unchanged; put the maps back to match it.
-                super::reconcile::reconcile(&mut self.dp, &self.store).context("restoring the maps after a failed apply")?;
+                super::reconcile::reconcile(&mut self.dp, &self.store)
+                    .context("restoring the maps after a failed apply")?;
                 Err(e)
             }
         }

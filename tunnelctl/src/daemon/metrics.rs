@@ -24,14 +24,19 @@ pub type LastSeen = HashMap<u32, (u64, u64)>;
 pub async fn serve(listener: TcpListener, engine: Arc<Mutex<Engine>>) {
     let seen = Arc::new(Mutex::new(LastSeen::new()));
     loop {
-        let Ok((mut sock, _)) = listener.accept().await else { continue };
+        let Ok((mut sock, _)) = listener.accept().await else {
+            continue;
+        };
         let (engine, seen) = (engine.clone(), seen.clone());
         tokio::spawn(async move {
             let mut buf = [0u8; 2048];
-            let n = match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf)).await {
-                Ok(Ok(n)) => n,
-                _ => return,
-            };
+            let n =
+                match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf))
+                    .await
+                {
+                    Ok(Ok(n)) => n,
+                    _ => return,
+                };
             let req = String::from_utf8_lossy(&buf[..n]);
             let (status, body) = if req.starts_with("GET /metrics ") || req.starts_with("GET / ") {
                 let text = tokio::task::spawn_blocking(move || {
@@ -52,7 +57,11 @@ pub async fn serve(listener: TcpListener, engine: Arc<Mutex<Engine>>) {
                 "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
-            if let Err(e) = sock.write_all(head.as_bytes()).await.and(sock.write_all(body.as_bytes()).await) {
+            if let Err(e) = sock
+                .write_all(head.as_bytes())
+                .await
+                .and(sock.write_all(body.as_bytes()).await)
+            {
                 warn!("metrics write: {e}");
             }
         });
@@ -60,25 +69,51 @@ pub async fn serve(listener: TcpListener, engine: Arc<Mutex<Engine>>) {
 }
 
 pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let mut s = String::new();
     let tunnels = e.list()?;
     type Field = fn(&crate::api::TunnelStats) -> u64;
     let fields: [(&str, &str, Field); 4] = [
-        ("rx_packets", "Packets received from the tunnel's user.", |t| t.rx_packets),
-        ("rx_bytes", "Inner IPv6 bytes received from the tunnel's user.", |t| t.rx_bytes),
-        ("tx_packets", "Packets sent to the tunnel's user.", |t| t.tx_packets),
-        ("tx_bytes", "Inner IPv6 bytes sent to the tunnel's user.", |t| t.tx_bytes),
+        (
+            "rx_packets",
+            "Packets received from the tunnel's user.",
+            |t| t.rx_packets,
+        ),
+        (
+            "rx_bytes",
+            "Inner IPv6 bytes received from the tunnel's user.",
+            |t| t.rx_bytes,
+        ),
+        ("tx_packets", "Packets sent to the tunnel's user.", |t| {
+            t.tx_packets
+        }),
+        (
+            "tx_bytes",
+            "Inner IPv6 bytes sent to the tunnel's user.",
+            |t| t.tx_bytes,
+        ),
     ];
     for (name, help, get) in fields {
         let _ = writeln!(s, "# HELP tunnelpop_tunnel_{name}_total {help}\n# TYPE tunnelpop_tunnel_{name}_total counter");
         for t in &tunnels {
-            let _ = writeln!(s, "tunnelpop_tunnel_{name}_total{{tunnel=\"{}\"}} {}", t.spec.id, get(&t.stats));
+            let _ = writeln!(
+                s,
+                "tunnelpop_tunnel_{name}_total{{tunnel=\"{}\"}} {}",
+                t.spec.id,
+                get(&t.stats)
+            );
         }
     }
     let _ = writeln!(s, "# HELP tunnelpop_tunnel_enabled 1 if the tunnel is enabled.\n# TYPE tunnelpop_tunnel_enabled gauge");
     for t in &tunnels {
-        let _ = writeln!(s, "tunnelpop_tunnel_enabled{{tunnel=\"{}\"}} {}", t.spec.id, t.spec.enabled as u8);
+        let _ = writeln!(
+            s,
+            "tunnelpop_tunnel_enabled{{tunnel=\"{}\"}} {}",
+            t.spec.id, t.spec.enabled as u8
+        );
     }
     let _ = writeln!(
         s,
@@ -90,23 +125,45 @@ pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
         if t.stats.rx_packets > entry.0 {
             *entry = (t.stats.rx_packets, now);
         }
-        let _ = writeln!(s, "tunnelpop_tunnel_last_seen_seconds{{tunnel=\"{}\"}} {}", t.spec.id, entry.1);
+        let _ = writeln!(
+            s,
+            "tunnelpop_tunnel_last_seen_seconds{{tunnel=\"{}\"}} {}",
+            t.spec.id, entry.1
+        );
     }
     let c = e.dp.counters()?;
     let _ = writeln!(s, "# HELP tunnelpop_drops_total Packets dropped by the datapath, by reason.\n# TYPE tunnelpop_drops_total counter");
     for (d, n) in &c.drops {
         let _ = writeln!(s, "tunnelpop_drops_total{{reason=\"{}\"}} {n}", d.name());
     }
-    let _ = writeln!(s, "# HELP tunnelpop_events_total Datapath events.\n# TYPE tunnelpop_events_total counter");
+    let _ = writeln!(
+        s,
+        "# HELP tunnelpop_events_total Datapath events.\n# TYPE tunnelpop_events_total counter"
+    );
     for (ev, n) in &c.events {
         let _ = writeln!(s, "tunnelpop_events_total{{event=\"{}\"}} {n}", ev.name());
     }
     let st = e.status()?;
-    let _ = writeln!(s, "# HELP tunnelpop_map_entries Entries in use.\n# TYPE tunnelpop_map_entries gauge");
+    let _ = writeln!(
+        s,
+        "# HELP tunnelpop_map_entries Entries in use.\n# TYPE tunnelpop_map_entries gauge"
+    );
     let _ = writeln!(s, "tunnelpop_map_entries{{map=\"tunnels\"}} {}", st.tunnels);
-    let _ = writeln!(s, "tunnelpop_map_entries{{map=\"prefixes\"}} {}", st.prefixes);
+    let _ = writeln!(
+        s,
+        "tunnelpop_map_entries{{map=\"prefixes\"}} {}",
+        st.prefixes
+    );
     let _ = writeln!(s, "# HELP tunnelpop_map_capacity Entries the map can hold.\n# TYPE tunnelpop_map_capacity gauge");
-    let _ = writeln!(s, "tunnelpop_map_capacity{{map=\"tunnels\"}} {}", st.max_tunnels);
-    let _ = writeln!(s, "tunnelpop_map_capacity{{map=\"prefixes\"}} {}", st.max_prefixes);
+    let _ = writeln!(
+        s,
+        "tunnelpop_map_capacity{{map=\"tunnels\"}} {}",
+        st.max_tunnels
+    );
+    let _ = writeln!(
+        s,
+        "tunnelpop_map_capacity{{map=\"prefixes\"}} {}",
+        st.max_prefixes
+    );
     Ok(s)
 }

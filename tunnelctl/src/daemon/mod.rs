@@ -35,12 +35,16 @@ pub fn run(config_path: &Path) -> Result<()> {
     let opts = DatapathOptions {
         max_tunnels: cfg.max_tunnels,
         max_prefixes: cfg.max_prefixes,
-        config: tunnel_common::config::RuntimeConfig { icmp_rate_per_sec: cfg.icmp_rate_per_sec, icmp_burst: cfg.icmp_burst },
+        config: tunnel_common::config::RuntimeConfig {
+            icmp_rate_per_sec: cfg.icmp_rate_per_sec,
+            icmp_burst: cfg.icmp_burst,
+        },
         pin_dir: Some(cfg.pin_dir.clone()),
     };
     let mut dp = Datapath::load(opts)?;
     info!(reused = dp.reused_pins(), pins = %dp.pin_dir().map(|p| p.display().to_string()).unwrap_or_default(), "datapath loaded");
-    let changes = reconcile::reconcile(&mut dp, &store).context("reconciling the store into the maps")?;
+    let changes =
+        reconcile::reconcile(&mut dp, &store).context("reconciling the store into the maps")?;
     info!(?changes, "maps reconciled with the store");
     let mode = match cfg.xdp_mode {
         config::XdpModeName::Native => XdpMode::Driver,
@@ -52,7 +56,10 @@ pub fn run(config_path: &Path) -> Result<()> {
     }
     let engine = Arc::new(Mutex::new(Engine::new(cfg.clone(), store, dp)));
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let (listener, gid) = server::bind(&cfg.socket_path, &cfg.socket_group)?;
         server::log_listening(&cfg.socket_path);
@@ -82,9 +89,10 @@ pub fn handle(e: &mut Engine, req: Request, progress: &UnboundedSender<Response>
         Request::TunnelRemove { id } => e.remove_tunnel(id).map(|_| Response::Ok),
         Request::TunnelList => e.list().map(|tunnels| Response::Tunnels { tunnels }),
         Request::TunnelShow { id } => e.show(id).map(|tunnel| Response::Tunnel { tunnel }),
-        Request::TunnelSet { id, changes } => {
-            e.set_tunnel(id, &changes).and_then(|t| e.view(t)).map(|tunnel| Response::Tunnel { tunnel })
-        }
+        Request::TunnelSet { id, changes } => e
+            .set_tunnel(id, &changes)
+            .and_then(|t| e.view(t))
+            .map(|tunnel| Response::Tunnel { tunnel }),
         Request::PrefixAdd { id, prefix } => e.add_prefix(id, &prefix).map(|_| Response::Ok),
         Request::PrefixRemove { prefix } => e.remove_prefix(&prefix).map(|_| Response::Ok),
         Request::Stats => e.stats().map(|stats| Response::Stats { stats }),
@@ -98,15 +106,24 @@ pub fn handle(e: &mut Engine, req: Request, progress: &UnboundedSender<Response>
                     let _ = progress.send(Response::Progress { done, total });
                 }
             })
-            .map(|plan| Response::Plan { plan, applied: !dry_run })
+            .map(|plan| Response::Plan {
+                plan,
+                applied: !dry_run,
+            })
         }
     };
-    r.unwrap_or_else(|err| Response::Error { message: format!("{err:#}") })
+    r.unwrap_or_else(|err| Response::Error {
+        message: format!("{err:#}"),
+    })
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TUNNELCTL_LOG").unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TUNNELCTL_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }
 
 /// bpffs is not mounted at boot on every system (it is not on this kind of
@@ -123,7 +140,11 @@ fn ensure_bpffs(dir: &Path) -> Result<()> {
     let fs = std::ffi::CString::new("bpf")?;
     // SAFETY: valid C strings; mounting bpffs has no data argument.
     if unsafe { libc::mount(fs.as_ptr(), c.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) } != 0 {
-        bail!("mounting bpffs on {}: {}", dir.display(), std::io::Error::last_os_error());
+        bail!(
+            "mounting bpffs on {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        );
     }
     info!(dir = %dir.display(), "mounted bpffs");
     Ok(())

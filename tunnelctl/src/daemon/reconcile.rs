@@ -29,8 +29,12 @@ pub fn reconcile(dp: &mut Datapath, store: &Store) -> Result<Changes> {
     let mut ch = Changes::default();
 
     let have_info: HashMap<u32, _> = snap.tunnels.iter().copied().collect();
-    let want_info: HashMap<u32, _> = want.iter().map(|t| (t.id, to_tunnel(t).to_info())).collect();
-    let want_pairs: HashMap<TunnelV4Key, u32> = want.iter().map(|t| (to_tunnel(t).v4_key(), t.id)).collect();
+    let want_info: HashMap<u32, _> = want
+        .iter()
+        .map(|t| (t.id, to_tunnel(t).to_info()))
+        .collect();
+    let want_pairs: HashMap<TunnelV4Key, u32> =
+        want.iter().map(|t| (to_tunnel(t).v4_key(), t.id)).collect();
     let have_pairs: HashMap<TunnelV4Key, u32> = snap.pairs.iter().copied().collect();
     let mut want_prefixes: HashMap<Ipv6Prefix, u32> = HashMap::new();
     for t in &want {
@@ -66,7 +70,10 @@ pub fn reconcile(dp: &mut Datapath, store: &Store) -> Result<Changes> {
         dp.remove_pair(k)?;
         ch.pairs_removed += 1;
     }
-    for p in have_prefixes.keys().filter(|p| !want_prefixes.contains_key(p)) {
+    for p in have_prefixes
+        .keys()
+        .filter(|p| !want_prefixes.contains_key(p))
+    {
         dp.remove_prefix_if_present(p)?;
         ch.prefixes_removed += 1;
     }

@@ -34,9 +34,17 @@ pub fn bind(path: &Path, group: &str) -> Result<(UnixListener, Option<u32>)> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let listener = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
-    let gid = if group.is_empty() { None } else { Some(group_id(group)?) };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(if gid.is_some() { 0o660 } else { 0o600 }))?;
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    let gid = if group.is_empty() {
+        None
+    } else {
+        Some(group_id(group)?)
+    };
+    std::fs::set_permissions(
+        path,
+        std::fs::Permissions::from_mode(if gid.is_some() { 0o660 } else { 0o600 }),
+    )?;
     if let Some(gid) = gid {
         std::os::unix::fs::chown(path, Some(0), Some(gid))?;
     }
@@ -72,11 +80,17 @@ pub async fn serve(listener: UnixListener, gid: Option<u32>, engine: Arc<Mutex<E
     }
 }
 
-async fn connection(stream: UnixStream, gid: Option<u32>, engine: Arc<Mutex<Engine>>) -> Result<()> {
+async fn connection(
+    stream: UnixStream,
+    gid: Option<u32>,
+    engine: Arc<Mutex<Engine>>,
+) -> Result<()> {
     let cred = stream.peer_cred()?;
     let (rd, mut wr) = stream.into_split();
     if cred.uid() != 0 && gid.is_none_or(|g| cred.gid() != g) {
-        let r = Response::Error { message: "permission denied: only root or the socket_group may use the API".into() };
+        let r = Response::Error {
+            message: "permission denied: only root or the socket_group may use the API".into(),
+        };
         write(&mut wr, &r).await?;
         return Ok(());
     }
@@ -85,7 +99,13 @@ async fn connection(stream: UnixStream, gid: Option<u32>, engine: Arc<Mutex<Engi
         let req: Envelope<Request> = match serde_json::from_str(&line) {
             Ok(r) => r,
             Err(e) => {
-                write(&mut wr, &Response::Error { message: format!("bad request: {e}") }).await?;
+                write(
+                    &mut wr,
+                    &Response::Error {
+                        message: format!("bad request: {e}"),
+                    },
+                )
+                .await?;
                 continue;
             }
         };
@@ -110,7 +130,10 @@ async fn connection(stream: UnixStream, gid: Option<u32>, engine: Arc<Mutex<Engi
 }
 
 async fn write(wr: &mut tokio::net::unix::OwnedWriteHalf, r: &Response) -> Result<()> {
-    let mut s = serde_json::to_string(&Envelope { version: API_VERSION, body: r })?;
+    let mut s = serde_json::to_string(&Envelope {
+        version: API_VERSION,
+        body: r,
+    })?;
     s.push('\n');
     wr.write_all(s.as_bytes()).await?;
     Ok(())

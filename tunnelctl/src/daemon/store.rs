@@ -46,7 +46,10 @@ impl Store {
             )?;
             conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         } else if v != SCHEMA_VERSION {
-            anyhow::bail!("{}: schema version {v}, this tunnelctl knows {SCHEMA_VERSION}", path.display());
+            anyhow::bail!(
+                "{}: schema version {v}, this tunnelctl knows {SCHEMA_VERSION}",
+                path.display()
+            );
         }
         Ok(Self { conn })
     }
@@ -64,8 +67,12 @@ impl Store {
     }
 
     pub fn count(&self) -> Result<(u64, u64)> {
-        let t: i64 = self.conn.query_row("SELECT count(*) FROM tunnels", [], |r| r.get(0))?;
-        let p: i64 = self.conn.query_row("SELECT count(*) FROM routed", [], |r| r.get(0))?;
+        let t: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM tunnels", [], |r| r.get(0))?;
+        let p: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM routed", [], |r| r.get(0))?;
         Ok((t as u64, (t + p) as u64))
     }
 }
@@ -102,8 +109,12 @@ fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSpec>>
             routed: Vec::new(),
         });
     }
-    let mut stmt = conn.prepare_cached("SELECT prefix, tunnel FROM routed WHERE ?1 IS NULL OR tunnel = ?1 ORDER BY prefix")?;
-    let routed = stmt.query_map(params![only], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT prefix, tunnel FROM routed WHERE ?1 IS NULL OR tunnel = ?1 ORDER BY prefix",
+    )?;
+    let routed = stmt.query_map(params![only], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+    })?;
     for row in routed {
         let (p, id) = row?;
         if let Some(t) = out.iter_mut().find(|t| t.id == id) {
@@ -118,7 +129,16 @@ pub fn insert_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
     tx.execute(
         "INSERT INTO tunnels (id, local, remote, prefix, mtu, ttl, pmtudisc, enabled)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![t.id, t.local.to_string(), t.remote.to_string(), t.prefix.to_string(), t.mtu, t.ttl, t.pmtudisc, t.enabled],
+        params![
+            t.id,
+            t.local.to_string(),
+            t.remote.to_string(),
+            t.prefix.to_string(),
+            t.mtu,
+            t.ttl,
+            t.pmtudisc,
+            t.enabled
+        ],
     )?;
     for p in &t.routed {
         insert_routed(tx, t.id, p)?;
@@ -140,14 +160,25 @@ pub fn delete_tunnel(tx: &Transaction, id: u32) -> Result<()> {
 }
 
 pub fn insert_routed(tx: &Transaction, id: u32, p: &Ipv6Prefix) -> Result<()> {
-    tx.execute("INSERT INTO routed (prefix, tunnel) VALUES (?1, ?2)", params![p.to_string(), id])?;
+    tx.execute(
+        "INSERT INTO routed (prefix, tunnel) VALUES (?1, ?2)",
+        params![p.to_string(), id],
+    )?;
     Ok(())
 }
 
 pub fn delete_routed(tx: &Transaction, p: &Ipv6Prefix) -> Result<Option<u32>> {
-    let id: Option<u32> =
-        tx.query_row("SELECT tunnel FROM routed WHERE prefix = ?1", params![p.to_string()], |r| r.get(0)).optional()?;
-    tx.execute("DELETE FROM routed WHERE prefix = ?1", params![p.to_string()])?;
+    let id: Option<u32> = tx
+        .query_row(
+            "SELECT tunnel FROM routed WHERE prefix = ?1",
+            params![p.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    tx.execute(
+        "DELETE FROM routed WHERE prefix = ?1",
+        params![p.to_string()],
+    )?;
     Ok(id)
 }
 
@@ -165,7 +196,9 @@ pub fn tunnel_by_pair(tx: &Transaction, local: Ipv4Addr, remote: Ipv4Addr) -> Re
 /// All prefixes in use with their tunnel (for overlap checks).
 pub fn all_prefixes(tx: &Transaction) -> Result<Vec<(Ipv6Prefix, u32)>> {
     let mut out = Vec::new();
-    let mut stmt = tx.prepare_cached("SELECT prefix, id FROM tunnels UNION ALL SELECT prefix, tunnel FROM routed")?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT prefix, id FROM tunnels UNION ALL SELECT prefix, tunnel FROM routed",
+    )?;
     for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))? {
         let (p, id) = row?;
         out.push((p.parse().context("stored prefix")?, id));

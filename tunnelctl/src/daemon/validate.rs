@@ -10,7 +10,11 @@ use crate::{api::TunnelSpec, prefix::Ipv6Prefix};
 /// Checks a tunnel on its own (not against other tunnels).
 pub fn tunnel(cfg: &Config, t: &TunnelSpec) -> Result<()> {
     if t.id >= cfg.max_tunnels {
-        bail!("tunnel id {} is out of range 0..{} (max_tunnels)", t.id, cfg.max_tunnels);
+        bail!(
+            "tunnel id {} is out of range 0..{} (max_tunnels)",
+            t.id,
+            cfg.max_tunnels
+        );
     }
     if !(MTU_MIN..=MTU_MAX).contains(&t.mtu) {
         bail!("MTU {} is out of range {MTU_MIN}..={MTU_MAX}", t.mtu);
@@ -19,9 +23,17 @@ pub fn tunnel(cfg: &Config, t: &TunnelSpec) -> Result<()> {
         bail!("tunnel prefix {} must be a /64", t.prefix);
     }
     if !cfg.pop_ipv4.is_empty() && !cfg.pop_ipv4.contains(&t.local) {
-        bail!("local address {} is not one of the PoP's addresses {:?} (pop_ipv4)", t.local, cfg.pop_ipv4);
+        bail!(
+            "local address {} is not one of the PoP's addresses {:?} (pop_ipv4)",
+            t.local,
+            cfg.pop_ipv4
+        );
     }
-    if t.remote.is_unspecified() || t.remote.is_broadcast() || t.remote.is_multicast() || t.remote.is_loopback() {
+    if t.remote.is_unspecified()
+        || t.remote.is_broadcast()
+        || t.remote.is_multicast()
+        || t.remote.is_loopback()
+    {
         bail!("remote address {} cannot be a tunnel endpoint", t.remote);
     }
     let mut all = vec![t.prefix];
@@ -48,7 +60,10 @@ pub fn routed_prefix(p: &Ipv6Prefix) -> Result<()> {
 /// The first prefix in `existing` (of a tunnel other than `id`) that
 /// overlaps `p`.
 pub fn overlap(existing: &[(Ipv6Prefix, u32)], p: &Ipv6Prefix, id: u32) -> Result<()> {
-    if let Some((q, other)) = existing.iter().find(|(q, other)| *other != id && q.overlaps(p)) {
+    if let Some((q, other)) = existing
+        .iter()
+        .find(|(q, other)| *other != id && q.overlaps(p))
+    {
         bail!("prefix {p} overlaps {q} of tunnel {other}");
     }
     if let Some((q, _)) = existing.iter().find(|(q, other)| *other == id && q == p) {

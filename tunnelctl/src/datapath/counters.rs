@@ -18,10 +18,16 @@ pub struct Counters {
 
 impl Counters {
     pub fn drop(&self, d: Drop) -> u64 {
-        self.drops.iter().find(|(k, _)| *k == d).map_or(0, |(_, v)| *v)
+        self.drops
+            .iter()
+            .find(|(k, _)| *k == d)
+            .map_or(0, |(_, v)| *v)
     }
     pub fn event(&self, e: Event) -> u64 {
-        self.events.iter().find(|(k, _)| *k == e).map_or(0, |(_, v)| *v)
+        self.events
+            .iter()
+            .find(|(k, _)| *k == e)
+            .map_or(0, |(_, v)| *v)
     }
     pub fn total_drops(&self) -> u64 {
         self.drops.iter().map(|(_, v)| v).sum()
@@ -47,8 +53,11 @@ impl Datapath {
     }
 
     pub fn tunnel_counters(&mut self, id: u32) -> Result<TunnelCounters> {
-        let a: PerCpuArray<&mut MapData, TunnelCounters> =
-            PerCpuArray::try_from(self.ebpf.map_mut(maps::TUN_STATS).context(maps::TUN_STATS)?)?;
+        let a: PerCpuArray<&mut MapData, TunnelCounters> = PerCpuArray::try_from(
+            self.ebpf
+                .map_mut(maps::TUN_STATS)
+                .context(maps::TUN_STATS)?,
+        )?;
         let mut total = TunnelCounters::default();
         for v in a.get(&id, 0)?.iter() {
             total += *v;
@@ -59,9 +68,16 @@ impl Datapath {
     /// Zeroes tunnel `id`'s counters (a reused slot starts from zero).
     pub fn reset_tunnel_counters(&mut self, id: u32) -> Result<()> {
         let ncpu = aya::util::nr_cpus().map_err(|(_, e)| e)?;
-        let mut a: PerCpuArray<&mut MapData, TunnelCounters> =
-            PerCpuArray::try_from(self.ebpf.map_mut(maps::TUN_STATS).context(maps::TUN_STATS)?)?;
-        a.set(id, aya::maps::PerCpuValues::try_from(vec![TunnelCounters::default(); ncpu])?, 0)?;
+        let mut a: PerCpuArray<&mut MapData, TunnelCounters> = PerCpuArray::try_from(
+            self.ebpf
+                .map_mut(maps::TUN_STATS)
+                .context(maps::TUN_STATS)?,
+        )?;
+        a.set(
+            id,
+            aya::maps::PerCpuValues::try_from(vec![TunnelCounters::default(); ncpu])?,
+            0,
+        )?;
         Ok(())
     }
 

@@ -18,13 +18,17 @@ use std::{
 use anyhow::{bail, Context, Result};
 use aya::{
     maps::{Array, DevMapHash, MapData},
-    programs::{links::{FdLink, PinnedLink}, xdp::XdpLink, Xdp, XdpMode},
+    programs::{
+        links::{FdLink, PinnedLink},
+        xdp::XdpLink,
+        Xdp, XdpMode,
+    },
     Ebpf, EbpfLoader,
 };
 pub use counters::Counters;
-pub use tunnels::Snapshot;
 pub use stats::{format_table, verifier_stats, ProgramStats};
 use tunnel_common::{config::RuntimeConfig, maps};
+pub use tunnels::Snapshot;
 
 use crate::prefix::Ipv6Prefix;
 
@@ -126,9 +130,13 @@ impl Datapath {
         let map_paths: Vec<(&str, std::path::PathBuf)> = match &pins {
             Some(dir) => {
                 reused_pins = pins::check(dir, &opts)?;
-                std::fs::create_dir_all(dir.join("maps")).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(dir.join("maps"))
+                    .with_context(|| format!("creating {}", dir.display()))?;
                 std::fs::create_dir_all(dir.join("links"))?;
-                layouts.iter().map(|l| (l.name, pins::map_path(dir, l.name))).collect()
+                layouts
+                    .iter()
+                    .map(|l| (l.name, pins::map_path(dir, l.name)))
+                    .collect()
             }
             None => Vec::new(),
         };
@@ -141,9 +149,15 @@ impl Datapath {
                 .program_mut(name)
                 .with_context(|| format!("program {name} missing from the object"))?
                 .try_into()?;
-            prog.load().with_context(|| format!("verifier rejected {name}"))?;
+            prog.load()
+                .with_context(|| format!("verifier rejected {name}"))?;
         }
-        let mut dp = Self { ebpf, opts, pins, reused_pins };
+        let mut dp = Self {
+            ebpf,
+            opts,
+            pins,
+            reused_pins,
+        };
         dp.set_config(&dp.opts.config.clone())?;
         Ok(dp)
     }
@@ -168,7 +182,11 @@ impl Datapath {
     }
 
     pub fn program_mut(&mut self, name: &str) -> Result<&mut Xdp> {
-        Ok(self.ebpf.program_mut(name).with_context(|| format!("no program {name}"))?.try_into()?)
+        Ok(self
+            .ebpf
+            .program_mut(name)
+            .with_context(|| format!("no program {name}"))?
+            .try_into()?)
     }
 
     /// Attaches the uplink program to `ifname` and lets other programs
@@ -181,9 +199,12 @@ impl Datapath {
         let link_pin = self.pins.as_deref().map(|d| pins::link_path(d, ifname));
         let prog = self.program_mut(PROGRAM_UPLINK)?;
         if let Some(path) = link_pin.as_deref().filter(|p| p.exists()) {
-            let pinned = PinnedLink::from_pin(path).with_context(|| format!("opening pinned link {}", path.display()))?;
-            let link = XdpLink::try_from(FdLink::from(pinned)).context("pinned link is not an XDP link")?;
-            prog.attach_to_link(link).with_context(|| format!("replacing the program on {ifname}"))?;
+            let pinned = PinnedLink::from_pin(path)
+                .with_context(|| format!("opening pinned link {}", path.display()))?;
+            let link = XdpLink::try_from(FdLink::from(pinned))
+                .context("pinned link is not an XDP link")?;
+            prog.attach_to_link(link)
+                .with_context(|| format!("replacing the program on {ifname}"))?;
             return Ok(());
         }
         let id = prog
@@ -191,8 +212,10 @@ impl Datapath {
             .with_context(|| format!("attaching {PROGRAM_UPLINK} to {ifname} ({mode:?}); use SKB mode only if the driver lacks native XDP"))?;
         if let Some(path) = link_pin {
             let link = prog.take_link(id)?;
-            let fd = FdLink::try_from(link).context("the kernel attached XDP without a bpf_link; cannot pin it")?;
-            fd.pin(&path).with_context(|| format!("pinning {}", path.display()))?;
+            let fd = FdLink::try_from(link)
+                .context("the kernel attached XDP without a bpf_link; cannot pin it")?;
+            fd.pin(&path)
+                .with_context(|| format!("pinning {}", path.display()))?;
         }
         Ok(())
     }
@@ -209,7 +232,9 @@ impl Datapath {
     pub fn allow_tx(&mut self, ifindex: u32) -> Result<()> {
         let mut ports: DevMapHash<&mut MapData> =
             DevMapHash::try_from(self.ebpf.map_mut(maps::TX_PORTS).context("TX_PORTS")?)?;
-        ports.insert(ifindex, ifindex, None, 0).context("adding to TX_PORTS")?;
+        ports
+            .insert(ifindex, ifindex, None, 0)
+            .context("adding to TX_PORTS")?;
         Ok(())
     }
 
@@ -240,7 +265,10 @@ pub fn ifindex(ifname: &str) -> Result<u32> {
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
 fn raise_memlock() {
-    let r = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let r = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: plain syscall with a valid struct.
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &r) };
 }

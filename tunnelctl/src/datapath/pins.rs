@@ -35,13 +35,23 @@ const fn size<T>() -> u32 {
 
 /// Every map of the object, with the sizes `opts` gives them.
 pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
-    let l = |name, key_size, value_size, max_entries| Layout { name, key_size, value_size, max_entries };
+    let l = |name, key_size, value_size, max_entries| Layout {
+        name,
+        key_size,
+        value_size,
+        max_entries,
+    };
     vec![
         l(maps::TUNNELS, 4, size::<TunnelInfo>(), opts.max_tunnels),
         l(maps::TUN_BY_V4, size::<TunnelV4Key>(), 4, opts.max_tunnels),
         // LPM key: prefix length (u32) then the address.
         l(maps::PREFIXES, 4 + 16, 4, opts.max_prefixes),
-        l(maps::TUN_STATS, 4, size::<TunnelCounters>(), opts.max_tunnels),
+        l(
+            maps::TUN_STATS,
+            4,
+            size::<TunnelCounters>(),
+            opts.max_tunnels,
+        ),
         l(maps::DROPS, 4, 8, Drop::COUNT),
         l(maps::EVENTS, 4, 8, Event::COUNT),
         l(maps::CONFIG, 4, size::<RuntimeConfig>(), 1),
@@ -68,12 +78,19 @@ pub fn link_path(dir: &Path, ifname: &str) -> PathBuf {
 /// pinned there (a restart) or none are (a first start).
 pub fn check(dir: &Path, opts: &DatapathOptions) -> Result<bool> {
     let want = layouts(opts);
-    let present: Vec<&Layout> = want.iter().filter(|l| map_path(dir, l.name).exists()).collect();
+    let present: Vec<&Layout> = want
+        .iter()
+        .filter(|l| map_path(dir, l.name).exists())
+        .collect();
     if present.is_empty() {
         return Ok(false);
     }
     if present.len() != want.len() {
-        let missing: Vec<_> = want.iter().filter(|l| !map_path(dir, l.name).exists()).map(|l| l.name).collect();
+        let missing: Vec<_> = want
+            .iter()
+            .filter(|l| !map_path(dir, l.name).exists())
+            .map(|l| l.name)
+            .collect();
         bail!(
             "{} holds some of this datapath's maps but not {missing:?}: pinned by another build \
              with the same ABI version {ABI_VERSION}? Remove {} to start afresh (this stops traffic)",
@@ -83,8 +100,14 @@ pub fn check(dir: &Path, opts: &DatapathOptions) -> Result<bool> {
     }
     for l in &want {
         let path = map_path(dir, l.name);
-        let info = MapInfo::from_pin(&path).with_context(|| format!("reading pinned map {}", path.display()))?;
-        let have = Layout { name: l.name, key_size: info.key_size(), value_size: info.value_size(), max_entries: info.max_entries() };
+        let info = MapInfo::from_pin(&path)
+            .with_context(|| format!("reading pinned map {}", path.display()))?;
+        let have = Layout {
+            name: l.name,
+            key_size: info.key_size(),
+            value_size: info.value_size(),
+            max_entries: info.max_entries(),
+        };
         if have != *l {
             bail!(
                 "pinned map {} does not match this build: pinned key/value/entries {}/{}/{}, expected {}/{}/{}. \

@@ -39,7 +39,8 @@ pub fn verifier_stats(opts: &DatapathOptions) -> Result<Vec<ProgramStats>> {
     for (name, prog) in ebpf.programs_mut() {
         let prog: &mut Xdp = prog.try_into()?;
         let start = Instant::now();
-        prog.load().with_context(|| format!("verifier rejected {name}"))?;
+        prog.load()
+            .with_context(|| format!("verifier rejected {name}"))?;
         let load_time = start.elapsed();
         let info = prog.info()?;
         stats.push(ProgramStats {
@@ -58,7 +59,10 @@ pub fn verifier_stats(opts: &DatapathOptions) -> Result<Vec<ProgramStats>> {
 /// whitespace-separated so that tools (`cargo xtask vm`) can read it back.
 pub fn format_table(stats: &[ProgramStats]) -> String {
     let opt = |v: Option<u32>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
-    let mut s = format!("{:<16} {:>14} {:>12} {:>11} {:>9}\n", "program", "verified_insns", "xlated_insns", "jited_bytes", "load_ms");
+    let mut s = format!(
+        "{:<16} {:>14} {:>12} {:>11} {:>9}\n",
+        "program", "verified_insns", "xlated_insns", "jited_bytes", "load_ms"
+    );
     for p in stats {
         s += &format!(
             "{:<16} {:>14} {:>12} {:>11} {:>9.1}\n",

@@ -41,12 +41,18 @@ impl Tunnel {
     }
 
     pub fn v4_key(&self) -> TunnelV4Key {
-        TunnelV4Key { local: self.local.octets(), remote: self.remote.octets() }
+        TunnelV4Key {
+            local: self.local.octets(),
+            remote: self.remote.octets(),
+        }
     }
 
     pub fn validate(&self) -> Result<()> {
         if !(MTU_MIN..=MTU_MAX).contains(&self.mtu) {
-            bail!("MTU {} is out of range {MTU_MIN}..={MTU_MAX} (RFC 4213 §3.2.1)", self.mtu);
+            bail!(
+                "MTU {} is out of range {MTU_MIN}..={MTU_MAX} (RFC 4213 §3.2.1)",
+                self.mtu
+            );
         }
         if self.prefix.len() != 64 {
             bail!("the tunnel prefix {} must be a /64", self.prefix);
@@ -69,18 +75,29 @@ fn lpm_key(p: &Ipv6Prefix) -> Key<[u8; 16]> {
 
 impl Datapath {
     fn tunnels(&mut self) -> Result<Array<&mut MapData, TunnelInfo>> {
-        Ok(Array::try_from(self.ebpf.map_mut(maps::TUNNELS).context(maps::TUNNELS)?)?)
+        Ok(Array::try_from(
+            self.ebpf.map_mut(maps::TUNNELS).context(maps::TUNNELS)?,
+        )?)
     }
     fn by_v4(&mut self) -> Result<HashMap<&mut MapData, TunnelV4Key, u32>> {
-        Ok(HashMap::try_from(self.ebpf.map_mut(maps::TUN_BY_V4).context(maps::TUN_BY_V4)?)?)
+        Ok(HashMap::try_from(
+            self.ebpf
+                .map_mut(maps::TUN_BY_V4)
+                .context(maps::TUN_BY_V4)?,
+        )?)
     }
     fn prefixes(&mut self) -> Result<LpmTrie<&mut MapData, [u8; 16], u32>> {
-        Ok(LpmTrie::try_from(self.ebpf.map_mut(maps::PREFIXES).context(maps::PREFIXES)?)?)
+        Ok(LpmTrie::try_from(
+            self.ebpf.map_mut(maps::PREFIXES).context(maps::PREFIXES)?,
+        )?)
     }
 
     fn check_id(&self, id: u32) -> Result<()> {
         if id >= self.opts.max_tunnels {
-            bail!("tunnel id {id} is out of range 0..{}", self.opts.max_tunnels);
+            bail!(
+                "tunnel id {id} is out of range 0..{}",
+                self.opts.max_tunnels
+            );
         }
         Ok(())
     }
@@ -126,11 +143,16 @@ impl Datapath {
     /// address cannot change here: remove and re-add.
     pub fn update_tunnel(&mut self, id: u32, t: &Tunnel) -> Result<()> {
         t.validate()?;
-        let Some(old) = self.tunnel_info(id)? else { bail!("no tunnel {id}") };
+        let Some(old) = self.tunnel_info(id)? else {
+            bail!("no tunnel {id}")
+        };
         if old.local_v4 != t.local.octets() || old.pop_v6 != t.pop_address().octets() {
             bail!("tunnel {id}: local address or prefix differ; remove and add it instead");
         }
-        let old_key = TunnelV4Key { local: old.local_v4, remote: old.remote_v4 };
+        let old_key = TunnelV4Key {
+            local: old.local_v4,
+            remote: old.remote_v4,
+        };
         if old_key != t.v4_key() {
             match self.by_v4()?.get(&t.v4_key(), 0) {
                 Ok(other) => bail!("tunnel {other} already uses {} -> {}", t.local, t.remote),
@@ -138,7 +160,9 @@ impl Datapath {
                 Err(e) => return Err(e).context("looking up the address pair"),
             }
             self.tunnels()?.set(id, t.to_info(), 0)?;
-            self.by_v4()?.insert(t.v4_key(), id, BPF_NOEXIST).context("adding the new address pair")?;
+            self.by_v4()?
+                .insert(t.v4_key(), id, BPF_NOEXIST)
+                .context("adding the new address pair")?;
             ignore_missing(self.by_v4()?.remove(&old_key))?;
             return Ok(());
         }
@@ -199,7 +223,9 @@ impl Datapath {
     /// Removes tunnel `id` and its /64 (routed prefixes are removed by the
     /// caller first, as it knows them).
     pub fn remove_tunnel(&mut self, id: u32, t: &Tunnel) -> Result<()> {
-        let Some(_) = self.tunnel_info(id)? else { bail!("no tunnel {id}") };
+        let Some(_) = self.tunnel_info(id)? else {
+            bail!("no tunnel {id}")
+        };
         ignore_missing(self.by_v4()?.remove(&t.v4_key()))?;
         ignore_missing(self.prefixes()?.remove(&lpm_key(&t.prefix)))?;
         self.tunnels()?.set(id, TunnelInfo::default(), 0)?;

@@ -44,14 +44,20 @@ pub fn build(out: &Path, tests: &[&str]) -> Result<Artifacts> {
 
     std::fs::create_dir_all(out)?;
     let find = |list: &[(String, PathBuf)], name: &str| -> Result<PathBuf> {
-        let (_, path) = list.iter().find(|(n, _)| n == name).with_context(|| format!("cargo built no {name}"))?;
+        let (_, path) = list
+            .iter()
+            .find(|(n, _)| n == name)
+            .with_context(|| format!("cargo built no {name}"))?;
         strip(path, &out.join(name))
     };
     Ok(Artifacts {
         init: find(&built, "vm-init")?,
         verifier_stats: find(&built, "verifier-stats")?,
         tunnelctl: find(&built, "tunnelctl")?,
-        tests: tests.iter().map(|n| Ok((n.to_string(), find(&tests_built, n)?))).collect::<Result<_>>()?,
+        tests: tests
+            .iter()
+            .map(|n| Ok((n.to_string(), find(&tests_built, n)?)))
+            .collect::<Result<_>>()?,
     })
 }
 
@@ -73,7 +79,9 @@ fn cargo_executables(args: &[&str]) -> Result<Vec<(String, PathBuf)>> {
         if msg["reason"] != "compiler-artifact" {
             continue;
         }
-        if let (Some(name), Some(exe)) = (msg["target"]["name"].as_str(), msg["executable"].as_str()) {
+        if let (Some(name), Some(exe)) =
+            (msg["target"]["name"].as_str(), msg["executable"].as_str())
+        {
             found.push((name.to_owned(), PathBuf::from(exe)));
         }
     }
@@ -87,9 +95,17 @@ fn cargo_executables(args: &[&str]) -> Result<Vec<(String, PathBuf)>> {
 /// `strip --strip-debug` into `dst` (symbols stay, for backtraces); a
 /// plain copy when binutils is missing.
 fn strip(src: &Path, dst: &Path) -> Result<PathBuf> {
-    let stripped = Command::new("strip").arg("--strip-debug").arg("-o").arg(dst).arg(src).status();
+    let stripped = Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(dst)
+        .arg(src)
+        .status();
     if !matches!(stripped, Ok(s) if s.success()) {
-        eprintln!("xtask: strip failed or missing (binutils); copying {} whole", src.display());
+        eprintln!(
+            "xtask: strip failed or missing (binutils); copying {} whole",
+            src.display()
+        );
         std::fs::copy(src, dst).with_context(|| format!("copying {}", src.display()))?;
     }
     Ok(dst.to_owned())

@@ -17,7 +17,11 @@ pub struct Writer<W: Write> {
 
 impl<W: Write> Writer<W> {
     pub fn new(out: W) -> Self {
-        Self { out, ino: 1, offset: 0 }
+        Self {
+            out,
+            ino: 1,
+            offset: 0,
+        }
     }
 
     pub fn dir(&mut self, path: &str) -> io::Result<()> {
@@ -43,7 +47,21 @@ impl<W: Write> Writer<W> {
         let path = path.trim_start_matches('/');
         let ino = self.ino;
         self.ino += 1;
-        let fields = [ino, mode, 0, 0, nlink, 0, data.len() as u32, 0, 0, 0, 0, path.len() as u32 + 1, 0];
+        let fields = [
+            ino,
+            mode,
+            0,
+            0,
+            nlink,
+            0,
+            data.len() as u32,
+            0,
+            0,
+            0,
+            0,
+            path.len() as u32 + 1,
+            0,
+        ];
         let mut header = String::from("070701");
         for f in fields {
             header += &format!("{f:08x}");

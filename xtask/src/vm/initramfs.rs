@@ -21,7 +21,9 @@ const MODULES: [&str; 3] = ["veth", "tun", "sit"];
 /// Programs the tests run (netns.rs, traffic.rs, daemon.rs) and the shell.
 const TOOLS: [&str; 7] = ["ip", "ping", "ethtool", "sysctl", "cat", "nsenter", "bash"];
 /// Taken along when the host has them: for debugging in `--shell`.
-const OPTIONAL_TOOLS: [&str; 9] = ["ls", "dmesg", "bpftool", "tcpdump", "ps", "mount", "grep", "sleep", "uname"];
+const OPTIONAL_TOOLS: [&str; 9] = [
+    "ls", "dmesg", "bpftool", "tcpdump", "ps", "mount", "grep", "sleep", "uname",
+];
 /// Merged /usr, as on Debian 12, so that paths from ldd work either way.
 const SYMLINKS: [(&str, &str); 6] = [
     ("bin", "usr/bin"),
@@ -47,7 +49,14 @@ pub fn select(only: &[String]) -> Result<(bool, Vec<&'static str>)> {
         bail!("--only {bad}: the steps are {}", known.join(", "));
     }
     let want = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
-    Ok((want("stats"), TESTS.iter().filter(|(_, step)| want(step)).map(|(name, _)| *name).collect()))
+    Ok((
+        want("stats"),
+        TESTS
+            .iter()
+            .filter(|(_, step)| want(step))
+            .map(|(name, _)| *name)
+            .collect(),
+    ))
 }
 
 /// The steps vm-init runs: the verifier statistics, then each test binary
@@ -55,12 +64,18 @@ pub fn select(only: &[String]) -> Result<(bool, Vec<&'static str>)> {
 pub fn plan(art: &Artifacts, stats: bool, test_args: &[String]) -> Vec<Step> {
     let mut steps = Vec::new();
     if stats {
-        steps.push(Step { label: "stats".into(), argv: vec!["/usr/bin/verifier-stats".into()] });
+        steps.push(Step {
+            label: "stats".into(),
+            argv: vec!["/usr/bin/verifier-stats".into()],
+        });
     }
     for (name, _) in &art.tests {
         let mut argv = vec![format!("/tests/deps/{name}"), "--test-threads=1".into()];
         argv.extend(test_args.iter().cloned());
-        steps.push(Step { label: name.clone(), argv });
+        steps.push(Step {
+            label: name.clone(),
+            argv,
+        });
     }
     steps
 }
@@ -79,7 +94,10 @@ pub fn build(kernel: &Kernel, art: &Artifacts, plan: &[Step], dir: &Path) -> Res
         files.insert(format!("tests/deps/{name}"), path.clone());
     }
     for t in TOOLS {
-        files.insert(format!("usr/bin/{t}"), which(t).with_context(|| format!("{t} not found: run scripts/setup.sh"))?);
+        files.insert(
+            format!("usr/bin/{t}"),
+            which(t).with_context(|| format!("{t} not found: run scripts/setup.sh"))?,
+        );
     }
     for t in OPTIONAL_TOOLS {
         if let Some(p) = which(t) {
@@ -103,7 +121,10 @@ pub fn build(kernel: &Kernel, art: &Artifacts, plan: &[Step], dir: &Path) -> Res
         generated.insert(path, bytes);
     }
     generated.insert("etc/vm-modules".into(), order.into_bytes());
-    let plan_text: String = plan.iter().map(|s| format!("{}\t{}\n", s.label, s.argv.join("\t"))).collect();
+    let plan_text: String = plan
+        .iter()
+        .map(|s| format!("{}\t{}\n", s.label, s.argv.join("\t")))
+        .collect();
     generated.insert("etc/vm-plan".into(), plan_text.into_bytes());
 
     let out = dir.join("initramfs.cpio");
@@ -197,7 +218,9 @@ fn add_module(
         return Ok(());
     }
     let Some(path) = files.get(name) else {
-        let is_builtin = builtin.lines().any(|l| module_name(l).as_deref() == Some(name));
+        let is_builtin = builtin
+            .lines()
+            .any(|l| module_name(l).as_deref() == Some(name));
         if is_builtin {
             return Ok(());
         }
@@ -215,10 +238,16 @@ fn add_module(
 /// `key=value` strings, so a byte search finds it without parsing ELF.
 fn depends(ko: &[u8]) -> Vec<String> {
     let key = b"\0depends=";
-    let Some(at) = ko.windows(key.len()).position(|w| w == key) else { return Vec::new() };
+    let Some(at) = ko.windows(key.len()).position(|w| w == key) else {
+        return Vec::new();
+    };
     let rest = &ko[at + key.len()..];
     let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-    String::from_utf8_lossy(&rest[..end]).split(',').filter(|s| !s.is_empty()).map(|s| s.replace('-', "_")).collect()
+    String::from_utf8_lossy(&rest[..end])
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.replace('-', "_"))
+        .collect()
 }
 
 /// Module name of a path like `kernel/net/ipv6/sit.ko.xz`.
@@ -252,7 +281,11 @@ fn decompress(path: &Path) -> Result<Vec<u8>> {
     } else {
         return std::fs::read(path).with_context(|| format!("reading {s}"));
     };
-    let out = Command::new(tool).arg("-dc").arg(path).output().with_context(|| format!("running {tool}"))?;
+    let out = Command::new(tool)
+        .arg("-dc")
+        .arg(path)
+        .output()
+        .with_context(|| format!("running {tool}"))?;
     if !out.status.success() {
         bail!("{tool} -dc {s} failed");
     }

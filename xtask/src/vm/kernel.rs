@@ -22,8 +22,10 @@ pub struct Kernel {
 
 /// Debian's names for the kernel lines we test: the metapackage that
 /// follows each line, and the version prefix its image must have.
-const LINES: [(&str, &str, &str); 2] =
-    [("6.1", "linux-image-amd64", "6.1."), ("6.12", "linux-image-6.12-amd64", "6.12.")];
+const LINES: [(&str, &str, &str); 2] = [
+    ("6.1", "linux-image-amd64", "6.1."),
+    ("6.12", "linux-image-6.12-amd64", "6.12."),
+];
 
 pub fn resolve(spec: &str, cache: &Path) -> Result<Kernel> {
     std::fs::create_dir_all(cache)?;
@@ -34,11 +36,21 @@ pub fn resolve(spec: &str, cache: &Path) -> Result<Kernel> {
     let path = Path::new(spec);
     if !path.exists() {
         let lines: Vec<_> = LINES.iter().map(|l| l.0).collect();
-        bail!("--kernel {spec}: neither a known line ({}) nor an existing path", lines.join(", "));
+        bail!(
+            "--kernel {spec}: neither a known line ({}) nor an existing path",
+            lines.join(", ")
+        );
     }
     // linux-image-6.12.117+deb12-amd64_6.12.117-1~deb12u1_amd64.deb → 6.12.117+deb12-amd64
-    let name = path.file_name().map_or_else(|| spec.to_owned(), |n| n.to_string_lossy().into_owned());
-    let label = name.trim_start_matches("linux-image-").split('_').next().unwrap_or(&name).to_owned();
+    let name = path
+        .file_name()
+        .map_or_else(|| spec.to_owned(), |n| n.to_string_lossy().into_owned());
+    let label = name
+        .trim_start_matches("linux-image-")
+        .split('_')
+        .next()
+        .unwrap_or(&name)
+        .to_owned();
     if path.is_dir() {
         return from_tree(&label, name, path);
     }
@@ -46,7 +58,12 @@ pub fn resolve(spec: &str, cache: &Path) -> Result<Kernel> {
         return unpacked(&label, name, path, cache);
     }
     eprintln!("vm: {spec}: a bare kernel image; veth, tun and sit must be built in");
-    Ok(Kernel { label, package: name, image: path.to_owned(), modules: None })
+    Ok(Kernel {
+        label,
+        package: name,
+        image: path.to_owned(),
+        modules: None,
+    })
 }
 
 /// The image package the metapackage `meta` points at, downloaded into
@@ -99,7 +116,11 @@ fn candidate(meta: &str) -> Result<(String, String, String)> {
         .map(|p| p.trim_matches(|c| c == '<' || c == '>').to_owned())
         .with_context(|| format!("apt knows no package {meta}"))?;
     let show = apt_cache(&["show", "--no-all-versions", &pkg])?;
-    let field = |name: &str| show.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned());
+    let field = |name: &str| {
+        show.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+    };
     let version = field("Version:").with_context(|| format!("no Version for {pkg}"))?;
     let filename = field("Filename:").with_context(|| format!("no Filename for {pkg}"))?;
     let file = filename.rsplit('/').next().unwrap_or(&filename).to_owned();
@@ -107,21 +128,37 @@ fn candidate(meta: &str) -> Result<(String, String, String)> {
 }
 
 fn apt_cache(args: &[&str]) -> Result<String> {
-    let out = Command::new("apt-cache").args(args).output().context("running apt-cache")?;
+    let out = Command::new("apt-cache")
+        .args(args)
+        .output()
+        .context("running apt-cache")?;
     if !out.status.success() {
-        bail!("apt-cache {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "apt-cache {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Unpacks `deb` (dpkg-deb -x) under `cache` once, then reads the tree.
 fn unpacked(label: &str, package: String, deb: &Path, cache: &Path) -> Result<Kernel> {
-    let stem = deb.file_stem().context("deb file name")?.to_string_lossy().into_owned();
+    let stem = deb
+        .file_stem()
+        .context("deb file name")?
+        .to_string_lossy()
+        .into_owned();
     let dir = cache.join(&stem);
     if !dir.exists() {
         let tmp = cache.join(format!("{stem}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
-        let status = Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tmp).status().context("running dpkg-deb")?;
+        let status = Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(deb)
+            .arg(&tmp)
+            .status()
+            .context("running dpkg-deb")?;
         if !status.success() {
             bail!("dpkg-deb -x {} failed", deb.display());
         }
@@ -139,7 +176,12 @@ fn from_tree(label: &str, package: String, dir: &Path) -> Result<Kernel> {
         .find(|m| m.is_dir())
         .map(|m| only_entry(&m, ""))
         .transpose()?;
-    Ok(Kernel { label: label.to_owned(), package, image, modules })
+    Ok(Kernel {
+        label: label.to_owned(),
+        package,
+        image,
+        modules,
+    })
 }
 
 fn only_entry(dir: &Path, prefix: &str) -> Result<PathBuf> {
@@ -152,6 +194,10 @@ fn only_entry(dir: &Path, prefix: &str) -> Result<PathBuf> {
     }
     match found.as_slice() {
         [one] => Ok(one.clone()),
-        _ => bail!("expected one {prefix}* in {}, found {}", dir.display(), found.len()),
+        _ => bail!(
+            "expected one {prefix}* in {}, found {}",
+            dir.display(),
+            found.len()
+        ),
     }
 }

@@ -69,8 +69,11 @@ fn root() -> PathBuf {
 
 pub fn run(o: &Options) -> Result<()> {
     let qemu = qemu::find()?;
-    let specs: Vec<String> =
-        if o.kernel.is_empty() { DEFAULT_KERNELS.iter().map(|s| s.to_string()).collect() } else { o.kernel.clone() };
+    let specs: Vec<String> = if o.kernel.is_empty() {
+        DEFAULT_KERNELS.iter().map(|s| s.to_string()).collect()
+    } else {
+        o.kernel.clone()
+    };
     if o.shell && specs.len() != 1 {
         bail!("--shell boots one kernel: give one --kernel");
     }
@@ -79,7 +82,10 @@ pub fn run(o: &Options) -> Result<()> {
     let cache = target.join("vm-cache");
 
     let t = Instant::now();
-    let kernels = specs.iter().map(|s| kernel::resolve(s, &cache)).collect::<Result<Vec<_>>>()?;
+    let kernels = specs
+        .iter()
+        .map(|s| kernel::resolve(s, &cache))
+        .collect::<Result<Vec<_>>>()?;
     let fetch = t.elapsed();
 
     let t = Instant::now();
@@ -93,22 +99,52 @@ pub fn run(o: &Options) -> Result<()> {
         let dir = target.join("vm").join(&k.label);
         let initrd = initramfs::build(&k, &art, &plan, &dir)?;
         let initramfs = t.elapsed();
-        eprintln!("vm: {}: initramfs {} ({:.1} s)", k.label, initrd.display(), initramfs.as_secs_f64());
+        eprintln!(
+            "vm: {}: initramfs {} ({:.1} s)",
+            k.label,
+            initrd.display(),
+            initramfs.as_secs_f64()
+        );
         if o.shell {
             return qemu::shell(&qemu, &k, &initrd, &o.append);
         }
         let t = Instant::now();
-        let out = qemu::run(&qemu, &k, &initrd, &o.append, Duration::from_secs(o.timeout))?;
+        let out = qemu::run(
+            &qemu,
+            &k,
+            &initrd,
+            &o.append,
+            Duration::from_secs(o.timeout),
+        )?;
         let boot = t.elapsed();
-        eprintln!("vm: {}: {} ({:.1} s)", k.label, out.verdict, boot.as_secs_f64());
-        reports.push(Report { kernel: k, verdict: out.verdict, boot, initramfs, tests: out.tests, stats: out.stats });
+        eprintln!(
+            "vm: {}: {} ({:.1} s)",
+            k.label,
+            out.verdict,
+            boot.as_secs_f64()
+        );
+        reports.push(Report {
+            kernel: k,
+            verdict: out.verdict,
+            boot,
+            initramfs,
+            tests: out.tests,
+            stats: out.stats,
+        });
     }
     summary(&reports, fetch, build)
 }
 
 fn summary(reports: &[Report], fetch: Duration, build: Duration) -> Result<()> {
-    println!("\nvm: kernel packages {:.1} s, build {:.1} s", fetch.as_secs_f64(), build.as_secs_f64());
-    println!("{:<8} {:<52} {:>10} {:>9} {:>7} {:>7}  verdict", "kernel", "package", "initramfs", "boot+run", "passed", "failed");
+    println!(
+        "\nvm: kernel packages {:.1} s, build {:.1} s",
+        fetch.as_secs_f64(),
+        build.as_secs_f64()
+    );
+    println!(
+        "{:<8} {:<52} {:>10} {:>9} {:>7} {:>7}  verdict",
+        "kernel", "package", "initramfs", "boot+run", "passed", "failed"
+    );
     for r in reports {
         println!(
             "{:<8} {:<52} {:>8.1} s {:>7.1} s {:>7} {:>7}  {}",
@@ -122,12 +158,19 @@ fn summary(reports: &[Report], fetch: Duration, build: Duration) -> Result<()> {
         );
     }
     stats_table(reports);
-    let failed: Vec<_> = reports.iter().filter(|r| !matches!(r.verdict, Verdict::Success)).collect();
-    let (passed, nfailed) =
-        reports.iter().fold((0, 0), |(p, f), r| (p + r.tests.passed, f + r.tests.failed));
+    let failed: Vec<_> = reports
+        .iter()
+        .filter(|r| !matches!(r.verdict, Verdict::Success))
+        .collect();
+    let (passed, nfailed) = reports
+        .iter()
+        .fold((0, 0), |(p, f), r| (p + r.tests.passed, f + r.tests.failed));
     println!("vm: {passed} passed, {nfailed} failed");
     if !failed.is_empty() {
-        let names: Vec<_> = failed.iter().map(|r| format!("{} ({})", r.kernel.label, r.verdict)).collect();
+        let names: Vec<_> = failed
+            .iter()
+            .map(|r| format!("{} ({})", r.kernel.label, r.verdict))
+            .collect();
         bail!("VM run failed on {}", names.join(", "));
     }
     Ok(())

@@ -37,10 +37,16 @@ impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Success => write!(f, "success"),
-            Self::Failure(steps) if steps.is_empty() => write!(f, "failure (see the console above)"),
+            Self::Failure(steps) if steps.is_empty() => {
+                write!(f, "failure (see the console above)")
+            }
             Self::Failure(steps) => write!(f, "failure in {}", steps.join(", ")),
             Self::Panic(line) => write!(f, "kernel panic: {line}"),
-            Self::Timeout(d) => write!(f, "timeout: no verdict within {} s, QEMU killed", d.as_secs()),
+            Self::Timeout(d) => write!(
+                f,
+                "timeout: no verdict within {} s, QEMU killed",
+                d.as_secs()
+            ),
             Self::Silent(how) => write!(f, "no verdict from init: {how}"),
         }
     }
@@ -62,7 +68,11 @@ pub struct Outcome {
 
 pub fn find() -> Result<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
-    match path.split(':').map(|d| Path::new(d).join(QEMU)).find(|p| p.is_file()) {
+    match path
+        .split(':')
+        .map(|d| Path::new(d).join(QEMU))
+        .find(|p| p.is_file())
+    {
         Some(p) => Ok(p),
         None => bail!("{QEMU} not found: install Debian's qemu-system-x86 (scripts/setup.sh does)"),
     }
@@ -70,24 +80,45 @@ pub fn find() -> Result<PathBuf> {
 
 fn command(qemu: &Path, k: &Kernel, initrd: &Path, append: &str) -> Command {
     let mut cmd = Command::new(qemu);
-    cmd.args(["-accel", "tcg", "-machine", "q35", "-cpu", "max", "-smp", "2", "-m", "2G"])
-        .args(["-nodefaults", "-no-user-config", "-display", "none", "-serial", "mon:stdio", "-no-reboot"])
-        .arg("-kernel")
-        .arg(&k.image)
-        .arg("-initrd")
-        .arg(initrd)
-        .args(["-append", append]);
+    cmd.args([
+        "-accel", "tcg", "-machine", "q35", "-cpu", "max", "-smp", "2", "-m", "2G",
+    ])
+    .args([
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-serial",
+        "mon:stdio",
+        "-no-reboot",
+    ])
+    .arg("-kernel")
+    .arg(&k.image)
+    .arg("-initrd")
+    .arg(initrd)
+    .args(["-append", append]);
     cmd
 }
 
 /// Boots to a shell on this terminal (vm-init's `tunnel.shell`).
 pub fn shell(qemu: &Path, k: &Kernel, initrd: &Path, append: &str) -> Result<()> {
-    eprintln!("vm: booting {} to a shell; Ctrl-A X quits QEMU, `exit` powers off", k.label);
-    command(qemu, k, initrd, &format!("{APPEND} tunnel.shell {append}")).status().context("running QEMU")?;
+    eprintln!(
+        "vm: booting {} to a shell; Ctrl-A X quits QEMU, `exit` powers off",
+        k.label
+    );
+    command(qemu, k, initrd, &format!("{APPEND} tunnel.shell {append}"))
+        .status()
+        .context("running QEMU")?;
     Ok(())
 }
 
-pub fn run(qemu: &Path, k: &Kernel, initrd: &Path, append: &str, timeout: Duration) -> Result<Outcome> {
+pub fn run(
+    qemu: &Path,
+    k: &Kernel,
+    initrd: &Path,
+    append: &str,
+    timeout: Duration,
+) -> Result<Outcome> {
     let mut child = command(qemu, k, initrd, &format!("{APPEND} {append}"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -99,7 +130,9 @@ pub fn run(qemu: &Path, k: &Kernel, initrd: &Path, append: &str, timeout: Durati
         let mut r = std::io::BufReader::new(stdout);
         let mut buf = Vec::new();
         while matches!(r.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
-            let line = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_owned();
+            let line = String::from_utf8_lossy(&buf)
+                .trim_end_matches(['\r', '\n'])
+                .to_owned();
             if tx.send(line).is_err() {
                 break;
             }
@@ -119,7 +152,9 @@ pub fn run(qemu: &Path, k: &Kernel, initrd: &Path, append: &str, timeout: Durati
             }
             Err(RecvTimeoutError::Disconnected) => {
                 let status = child.wait()?;
-                break console.verdict().unwrap_or_else(|| Verdict::Silent(format!("QEMU exited ({status})")));
+                break console
+                    .verdict()
+                    .unwrap_or_else(|| Verdict::Silent(format!("QEMU exited ({status})")));
             }
         };
         println!("{}| {line}", k.label);
@@ -130,7 +165,11 @@ pub fn run(qemu: &Path, k: &Kernel, initrd: &Path, append: &str, timeout: Durati
     };
     let _ = child.kill();
     let _ = child.wait();
-    Ok(Outcome { verdict, tests: console.tests, stats: console.stats })
+    Ok(Outcome {
+        verdict,
+        tests: console.tests,
+        stats: console.stats,
+    })
 }
 
 fn kill(child: &mut Child) {
@@ -172,7 +211,10 @@ impl Console {
             // "ok. 12 passed; 0 failed; 0 ignored; ..."
             for part in result.split(['.', ';']) {
                 let mut words = part.split_whitespace();
-                if let (Some(n), Some(kind)) = (words.next().and_then(|n| n.parse::<u32>().ok()), words.next()) {
+                if let (Some(n), Some(kind)) = (
+                    words.next().and_then(|n| n.parse::<u32>().ok()),
+                    words.next(),
+                ) {
                     match kind {
                         "passed" => self.tests.passed += n,
                         "failed" => self.tests.failed += n,
