@@ -106,8 +106,8 @@ impl ProgBed {
     /// default config, zero counters.
     pub fn reset(&mut self) -> Result<()> {
         let _ = self.dp.remove_prefix(&ROUTED_A.parse()?);
-        let _ = self.dp.remove_tunnel(TUNNEL_A, &Self::tunnel_a());
-        let _ = self.dp.remove_tunnel(TUNNEL_B, &Self::tunnel_b());
+        let _ = self.dp.remove_tunnel(TUNNEL_A);
+        let _ = self.dp.remove_tunnel(TUNNEL_B);
         self.dp.add_tunnel(TUNNEL_A, &Self::tunnel_a())?;
         self.dp.add_prefix(TUNNEL_A, &ROUTED_A.parse()?)?;
         self.dp.add_tunnel(TUNNEL_B, &Self::tunnel_b())?;

@@ -743,7 +743,7 @@ fn encap_table() {
         },
         Case {
             name: "removed tunnel: its /64 is no longer ours",
-            setup: |b| b.dp.remove_tunnel(TUNNEL_A, &ProgBed::tunnel_a()).unwrap(),
+            setup: |b| b.dp.remove_tunnel(TUNNEL_A).unwrap(),
             input: from_upstream(&good),
             ingress: x1,
             expect: Expect {

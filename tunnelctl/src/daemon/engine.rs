@@ -318,7 +318,7 @@ fn install(dp: &mut Datapath, t: &TunnelSpec) -> Result<()> {
             for q in &t.routed[..i] {
                 dp.remove_prefix(q)?;
             }
-            dp.remove_tunnel(t.id, &to_tunnel(t))?;
+            dp.remove_tunnel(t.id)?;
             return Err(e);
         }
     }
@@ -330,5 +330,5 @@ fn uninstall(dp: &mut Datapath, t: &TunnelSpec) -> Result<()> {
     for p in &t.routed {
         dp.remove_prefix_if_present(p)?;
     }
-    dp.remove_tunnel(t.id, &to_tunnel(t))
+    dp.remove_tunnel(t.id)
 }

@@ -20,7 +20,8 @@ use tracing::{info, warn};
 use super::engine::Engine;
 use crate::api::{Envelope, Request, Response, API_VERSION};
 
-/// Longest request line accepted (an `apply` of ~100k tunnels fits).
+/// Bytes read from one connection, all its requests together (an `apply`
+/// of ~100k tunnels fits); bounds what a client can make the daemon buffer.
 const MAX_REQUEST: usize = 64 << 20;
 
 pub fn bind(path: &Path, group: &str) -> Result<(UnixListener, Option<u32>)> {

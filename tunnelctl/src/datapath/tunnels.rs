@@ -221,13 +221,21 @@ impl Datapath {
     }
 
     /// Removes tunnel `id` and its /64 (routed prefixes are removed by the
-    /// caller first, as it knows them).
-    pub fn remove_tunnel(&mut self, id: u32, t: &Tunnel) -> Result<()> {
-        let Some(_) = self.tunnel_info(id)? else {
+    /// caller first, as it knows them). The address pair and the /64 are
+    /// read from the tunnel's own entry, so they cannot disagree with it.
+    pub fn remove_tunnel(&mut self, id: u32) -> Result<()> {
+        let Some(info) = self.tunnel_info(id)? else {
             bail!("no tunnel {id}")
         };
-        ignore_missing(self.by_v4()?.remove(&t.v4_key()))?;
-        ignore_missing(self.prefixes()?.remove(&lpm_key(&t.prefix)))?;
+        let key = TunnelV4Key {
+            local: info.local_v4,
+            remote: info.remote_v4,
+        };
+        // The PoP's address is `prefix::1`: its first 64 bits are the /64.
+        let net = u128::from_be_bytes(info.pop_v6) & !(u64::MAX as u128);
+        let prefix = Ipv6Prefix::new(std::net::Ipv6Addr::from(net), 64)?;
+        ignore_missing(self.by_v4()?.remove(&key))?;
+        ignore_missing(self.prefixes()?.remove(&lpm_key(&prefix)))?;
         self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
         Ok(())
     }
