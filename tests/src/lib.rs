@@ -3,6 +3,7 @@
 //! Everything here needs root.
 
 pub mod bench;
+pub mod cases;
 pub mod daemon;
 pub mod netns;
 pub mod packets;

@@ -129,3 +129,67 @@ pub fn hop_decremented(p: &[u8]) -> Vec<u8> {
     v[7] -= 1;
     v
 }
+
+/// ICMPv6 NS/NA type numbers (RFC 4861 §4.3, §4.4).
+pub const ICMPV6_NS: u8 = 135;
+pub const ICMPV6_NA: u8 = 136;
+
+/// An ICMPv6 message of a type etherparse has no struct for: `bytes5to8`
+/// after the checksum, then `body`; checksum computed by etherparse.
+pub fn icmpv6_raw(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+    t: u8,
+    bytes5to8: [u8; 4],
+    body: &[u8],
+) -> Vec<u8> {
+    let ty = Icmpv6Type::Unknown {
+        type_u8: t,
+        code_u8: 0,
+        bytes5to8,
+    };
+    let h = Icmpv6Header::with_checksum(ty, src.octets(), dst.octets(), body).unwrap();
+    ipv6(
+        src,
+        dst,
+        hop_limit,
+        IpNumber::IPV6_ICMP,
+        &[h.to_bytes().as_slice(), body].concat(),
+    )
+}
+
+/// A Neighbor Solicitation for `target` with raw `options`.
+pub fn neighbor_solicitation(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+    target: Ipv6Addr,
+    options: &[u8],
+) -> Vec<u8> {
+    let body = [target.octets().as_slice(), options].concat();
+    icmpv6_raw(src, dst, hop_limit, ICMPV6_NS, [0; 4], &body)
+}
+
+/// The Neighbor Advertisement a proxy sends: from the target, flags in the
+/// first byte, with a target link-layer address option.
+pub fn neighbor_advertisement(target: Ipv6Addr, dst: Ipv6Addr, flags: u8, mac: Mac) -> Vec<u8> {
+    let mut body = target.octets().to_vec();
+    body.extend_from_slice(&[2, 1]);
+    body.extend_from_slice(&mac);
+    icmpv6_raw(target, dst, 255, ICMPV6_NA, [flags, 0, 0, 0], &body)
+}
+
+/// ff02::1:ffXX:XXXX for `a`.
+pub fn solicited_node(a: Ipv6Addr) -> Ipv6Addr {
+    let o = a.octets();
+    Ipv6Addr::from([
+        0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, o[13], o[14], o[15],
+    ])
+}
+
+/// The Ethernet multicast address of an IPv6 group (RFC 2464 §7).
+pub fn multicast_mac(a: Ipv6Addr) -> Mac {
+    let o = a.octets();
+    [0x33, 0x33, o[12], o[13], o[14], o[15]]
+}

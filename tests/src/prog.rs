@@ -12,7 +12,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use anyhow::Result;
 use aya::programs::{TestRun, TestRunOptions};
 use tunnel_common::{config::RuntimeConfig, stats::TunnelCounters};
-use tunnelctl::{datapath::Counters, datapath::PROGRAM_UPLINK, Datapath, DatapathOptions, Tunnel};
+use tunnelctl::{
+    datapath::Counters, datapath::ProxyEntry, datapath::PROGRAM_UPLINK, Datapath, DatapathOptions,
+    Tunnel,
+};
 
 use crate::{
     netns::{Netns, NetnsGuard},
@@ -28,6 +31,8 @@ pub const POP_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub const CLIENT_A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 pub const CLIENT_B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
 pub const UPSTREAM: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 2);
+/// User A's address, proxied on x1 after `reset`.
+pub const PROXIED_A: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
 pub const TUNNEL_A: u32 = 1;
 pub const TUNNEL_B: u32 = 2;
 pub const PREFIX_A: &str = "2001:db8:1::/64";
@@ -84,6 +89,8 @@ impl ProgBed {
         );
         dp.allow_tx(x0)?;
         dp.allow_tx(x1)?;
+        dp.set_uplink_mac(x0, X0_MAC)?;
+        dp.set_uplink_mac(x1, X1_MAC)?;
         let mut bed = Self {
             dp,
             x0,
@@ -103,8 +110,16 @@ impl ProgBed {
     }
 
     /// Back to the default state: tunnels A (with routed /48) and B,
-    /// default config, zero counters.
+    /// user A's address proxied on x1, default config, zero counters.
     pub fn reset(&mut self) -> Result<()> {
+        for e in self.dp.proxies()? {
+            self.dp.remove_proxy(e.ifindex, e.target)?;
+        }
+        self.dp.put_proxy(&ProxyEntry {
+            ifindex: self.x1,
+            target: PROXIED_A,
+            router: false,
+        })?;
         let _ = self.dp.remove_prefix(&ROUTED_A.parse()?);
         let _ = self.dp.remove_tunnel(TUNNEL_A);
         let _ = self.dp.remove_tunnel(TUNNEL_B);

@@ -163,17 +163,7 @@ fn icmp_errors_are_rate_limited() {
 fn maps_are_named_as_the_constants() {
     let mut bed = ProgBed::new().expect("prog bed");
     let ebpf = bed.dp.ebpf_mut();
-    for name in [
-        maps::TUNNELS,
-        maps::TUN_BY_V4,
-        maps::PREFIXES,
-        maps::TUN_STATS,
-        maps::DROPS,
-        maps::EVENTS,
-        maps::CONFIG,
-        maps::ICMP_RATE,
-        maps::TX_PORTS,
-    ] {
+    for name in maps::ALL {
         assert!(
             ebpf.map(name).is_some(),
             "map {name} missing from the object"
@@ -181,7 +171,7 @@ fn maps_are_named_as_the_constants() {
     }
     assert_eq!(
         ebpf.maps().count(),
-        9,
+        maps::ALL.len(),
         "a map without a constant in tunnel_common::maps"
     );
 }

@@ -5,7 +5,7 @@ use std::net::Ipv6Addr;
 
 use etherparse::{EtherType, Icmpv6Type, IpNumber};
 use tunnel_common::stats::{Drop, Event};
-use tunnel_tests::{packets::*, prog::*};
+use tunnel_tests::{cases::*, packets::*, prog::*};
 
 fn a6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
@@ -27,92 +27,6 @@ fn client_a() -> V4 {
 /// Frame from upstream (arriving on x1).
 fn from_upstream(inner: &[u8]) -> Vec<u8> {
     eth(UPSTREAM_MAC, X1_MAC, EtherType::IPV6, inner)
-}
-
-/// What one case expects.
-struct Expect {
-    action: u32,
-    /// Exact output frame, when the packet leaves.
-    output: Option<Vec<u8>>,
-    drops: &'static [(Drop, u64)],
-    events: &'static [(Event, u64)],
-    /// (tunnel, rx packets, tx packets)
-    tunnel: Option<(u32, u64, u64)>,
-}
-
-struct Case {
-    name: &'static str,
-    setup: fn(&mut ProgBed),
-    input: Vec<u8>,
-    ingress: fn(&ProgBed) -> u32,
-    expect: Expect,
-}
-
-fn x0(b: &ProgBed) -> u32 {
-    b.x0
-}
-fn x1(b: &ProgBed) -> u32 {
-    b.x1
-}
-fn nothing(_: &mut ProgBed) {}
-
-fn check(bed: &mut ProgBed, cases: Vec<Case>) {
-    for c in cases {
-        bed.reset().unwrap();
-        (c.setup)(bed);
-        let ifindex = (c.ingress)(bed);
-        let run = bed.run(&c.input, ifindex).unwrap();
-        assert_eq!(
-            action_name(run.action),
-            action_name(c.expect.action),
-            "{}: verdict (drops {:?})",
-            c.name,
-            bed.counters()
-                .drops
-                .iter()
-                .filter(|d| d.1 > 0)
-                .collect::<Vec<_>>()
-        );
-        if let Some(want) = &c.expect.output {
-            assert_eq!(hex(&run.output), hex(want), "{}: output bytes", c.name);
-        }
-        let counters = bed.counters();
-        for (d, n) in c.expect.drops {
-            assert_eq!(counters.drop(*d), *n, "{}: drop {}", c.name, d.name());
-        }
-        let expected_drops: u64 = c.expect.drops.iter().map(|(_, n)| n).sum();
-        assert_eq!(
-            counters.total_drops(),
-            expected_drops,
-            "{}: total drops {:?}",
-            c.name,
-            counters.drops
-        );
-        for (e, n) in c.expect.events {
-            assert_eq!(counters.event(*e), *n, "{}: event {}", c.name, e.name());
-        }
-        if let Some((id, rx, tx)) = c.expect.tunnel {
-            let t = bed.tunnel(id);
-            assert_eq!(
-                (t.rx_packets, t.tx_packets),
-                (rx, tx),
-                "{}: tunnel {id} counters",
-                c.name
-            );
-        }
-    }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.chunks(16)
-        .map(|l| {
-            l.iter()
-                .map(|x| format!("{x:02x}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn echo_a_to_upstream(hop: u8) -> Vec<u8> {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod csum;
 pub mod ecn;
 pub mod maps;
+pub mod ndp;
 pub mod stats;
 pub mod tunnel;
 
@@ -24,4 +25,6 @@ mod pod {
     unsafe impl aya::Pod for crate::stats::TunnelCounters {}
     unsafe impl aya::Pod for crate::config::RuntimeConfig {}
     unsafe impl aya::Pod for crate::config::RateLimitState {}
+    unsafe impl aya::Pod for crate::ndp::ProxyKey {}
+    unsafe impl aya::Pod for crate::ndp::UplinkInfo {}
 }

@@ -20,6 +20,24 @@ pub const CONFIG: &str = "CONFIG";
 pub const ICMP_RATE: &str = "ICMP_RATE";
 /// Devmap hash, ifindex → ifindex: interfaces XDP may redirect to.
 pub const TX_PORTS: &str = "TX_PORTS";
+/// Hash, [`crate::ndp::ProxyKey`] (ifindex, target) → `PROXY_F_*` flags:
+/// the NDP proxy's targets.
+pub const PROXIES: &str = "PROXIES";
+/// Hash, ifindex → [`crate::ndp::UplinkInfo`]: the uplinks' MAC addresses.
+pub const UPLINKS: &str = "UPLINKS";
+/// Program array: programs the uplink program hands packets to with a
+/// tail call (each is verified on its own, which keeps the uplink
+/// program's verifier budget). Slots: [`JUMP_NDP`].
+pub const JUMPS: &str = "JUMPS";
+/// `JUMPS` slot of the NDP proxy program.
+pub const JUMP_NDP: u32 = 0;
+pub const MAX_JUMPS: u32 = 4;
+
+/// Every map of the object, by name.
+pub const ALL: &[&str] = &[
+    TUNNELS, TUN_BY_V4, PREFIXES, TUN_STATS, DROPS, EVENTS, CONFIG, ICMP_RATE, TX_PORTS, PROXIES,
+    UPLINKS, JUMPS,
+];
 
 /// Default capacity of the per-tunnel maps; the loader can change it.
 pub const DEFAULT_MAX_TUNNELS: u32 = 131_072;
@@ -27,22 +45,14 @@ pub const DEFAULT_MAX_TUNNELS: u32 = 131_072;
 pub const DEFAULT_MAX_PREFIXES: u32 = 4 * DEFAULT_MAX_TUNNELS;
 /// Interfaces the programs can redirect to.
 pub const MAX_TX_PORTS: u32 = 64;
+/// Default capacity of the NDP proxy's target table.
+pub const DEFAULT_MAX_PROXIES: u32 = 65_536;
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn names_fit_kernel_object_names() {
-        for n in [
-            super::TUNNELS,
-            super::TUN_BY_V4,
-            super::PREFIXES,
-            super::TUN_STATS,
-            super::DROPS,
-            super::EVENTS,
-            super::CONFIG,
-            super::ICMP_RATE,
-            super::TX_PORTS,
-        ] {
+        for n in super::ALL {
             assert!(n.len() <= 15, "{n} is longer than 15 bytes");
         }
     }

@@ -70,6 +70,9 @@ counter_enum! {
         /// Not an echo request, for the PoP's tunnel address, and the
         /// port-unreachable answer was rate limited.
         PopAddress = "pop_address",
+        /// A Neighbor Solicitation for a proxied target that fails RFC 4861
+        /// §7.1.1 (hop limit, checksum, options, addresses).
+        NdpInvalid = "ndp_invalid",
     }
 }
 
@@ -100,6 +103,8 @@ counter_enum! {
         EchoReply = "echo_reply",
         /// ICMPv6 destination unreachable sent.
         IcmpUnreachable = "icmp_unreachable",
+        /// Neighbor Advertisements sent for proxied targets.
+        NdpAdvertised = "ndp_advertised",
     }
 }
 

@@ -1,5 +1,5 @@
 //! The PoP's kernel programs. Entry points are thin: each packet path lives
-//! in the module of its protocol (`sixin4`), forwarding in `route`/`fib`,
+//! in the module of its protocol (`sixin4`, `ndp`), forwarding in `route`/`fib`,
 //! ICMPv6 errors in `icmp6`; all raw packet access is in `packet`.
 //! On the host (clippy, `cargo build --workspace`) this is an empty binary.
 #![cfg_attr(target_arch = "bpf", no_std, no_main)]
@@ -10,6 +10,8 @@ mod fib;
 mod icmp6;
 #[cfg(target_arch = "bpf")]
 mod maps;
+#[cfg(target_arch = "bpf")]
+mod ndp;
 #[cfg(target_arch = "bpf")]
 mod packet;
 #[cfg(target_arch = "bpf")]
@@ -28,6 +30,7 @@ mod entry {
     use tunnel_common::stats::Drop;
 
     use crate::{
+        ndp,
         packet::{Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6},
         route, sixin4, stats,
     };
@@ -46,6 +49,18 @@ mod entry {
         }
     }
 
+    /// The NDP proxy, entered from `tunnel_xdp` by a tail call (JUMPS).
+    #[xdp]
+    pub fn ndp_proxy(ctx: XdpContext) -> u32 {
+        match ndp::answer(Packet::new(&ctx)) {
+            Ok(action) => action,
+            Err(reason) => {
+                stats::drop(reason);
+                xdp_action::XDP_DROP
+            }
+        }
+    }
+
     #[inline(always)]
     fn dispatch(pkt: Packet) -> Result<u32, Drop> {
         let eth: EthHdr = match pkt.read(0) {
@@ -55,7 +70,14 @@ mod entry {
         };
         match eth.ether_type {
             ETHERTYPE_IPV4 => route::finish(pkt, sixin4::from_uplink_v4(pkt)?),
-            ETHERTYPE_IPV6 => route::finish(pkt, route::from_uplink_v6(pkt)?),
+            ETHERTYPE_IPV6 => {
+                if ndp::is_solicitation(pkt) {
+                    ndp::hand_over(pkt);
+                    // No proxy program loaded: the kernel answers, if at all.
+                    return Ok(stats::pass_not_ours());
+                }
+                route::finish(pkt, route::from_uplink_v6(pkt)?)
+            }
             _ => Ok(stats::pass_not_ours()),
         }
     }

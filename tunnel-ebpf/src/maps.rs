@@ -6,11 +6,14 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{lpm_trie::LpmTrie, Array, DevMapHash, HashMap, PerCpuArray},
+    maps::{lpm_trie::LpmTrie, Array, DevMapHash, HashMap, PerCpuArray, ProgramArray},
 };
 use tunnel_common::{
     config::{RateLimitState, RuntimeConfig},
-    maps::{DEFAULT_MAX_PREFIXES, DEFAULT_MAX_TUNNELS, MAX_TX_PORTS},
+    maps::{
+        DEFAULT_MAX_PREFIXES, DEFAULT_MAX_PROXIES, DEFAULT_MAX_TUNNELS, MAX_JUMPS, MAX_TX_PORTS,
+    },
+    ndp::{ProxyKey, UplinkInfo},
     stats::{Drop, Event, TunnelCounters},
     tunnel::{TunnelInfo, TunnelV4Key},
 };
@@ -44,3 +47,12 @@ pub static ICMP_RATE: PerCpuArray<RateLimitState> = PerCpuArray::with_max_entrie
 
 #[map(name = "TX_PORTS")]
 pub static TX_PORTS: DevMapHash = DevMapHash::with_max_entries(MAX_TX_PORTS, 0);
+
+#[map(name = "PROXIES")]
+pub static PROXIES: HashMap<ProxyKey, u32> = HashMap::with_max_entries(DEFAULT_MAX_PROXIES, 0);
+
+#[map(name = "UPLINKS")]
+pub static UPLINKS: HashMap<u32, UplinkInfo> = HashMap::with_max_entries(MAX_TX_PORTS, 0);
+
+#[map(name = "JUMPS")]
+pub static JUMPS: ProgramArray = ProgramArray::with_max_entries(MAX_JUMPS, 0);

@@ -12,7 +12,7 @@ use aya_ebpf::{
         bpf_fib_lookup, bpf_get_prandom_u32, bpf_ktime_get_ns, bpf_xdp_adjust_head,
         bpf_xdp_adjust_tail,
     },
-    maps::HashMap,
+    maps::{HashMap, ProgramArray},
     programs::XdpContext,
 };
 use tunnel_common::stats::Drop;
@@ -126,6 +126,34 @@ impl Packet {
             self.adjust_tail(-((have - len) as i32))?;
         }
         Ok(())
+    }
+
+    /// Copies up to `N` bytes from `off` into `buf` (`N` a multiple of 8),
+    /// 8 bytes per step with a constant bound; bytes past the packet's end
+    /// stay as they were (callers pass a zeroed buffer).
+    #[inline(always)]
+    pub fn copy_out<const N: usize>(&self, off: usize, buf: &mut [u8; N]) {
+        const { assert!(N % 8 == 0) };
+        let end = self.cx().data_end();
+        let mut p = self.cx().data() + off;
+        for i in 0..N / 8 {
+            if p + 8 > end {
+                break;
+            }
+            // SAFETY: eight bytes at p are inside the packet, checked above.
+            let w = unsafe { (p as *const [u8; 8]).read_unaligned() };
+            buf[i * 8..i * 8 + 8].copy_from_slice(&w);
+            p += 8;
+        }
+    }
+
+    /// Hands the packet to program `slot` of `jumps` (a tail call). Returns
+    /// only if the slot is empty (or the kernel's tail-call limit is hit).
+    #[inline(always)]
+    pub fn tail_call(&self, jumps: &ProgramArray, slot: u32) {
+        // SAFETY: a tail call does not return on success; on failure the
+        // program continues with its context untouched.
+        unsafe { jumps.tail_call(&self.cx(), slot) };
     }
 
     /// One's-complement sum (RFC 1071) of the bytes from `off` to the end

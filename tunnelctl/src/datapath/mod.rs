@@ -7,17 +7,18 @@
 
 mod counters;
 pub mod pins;
+mod proxies;
 mod stats;
 mod tunnels;
 
 use std::{
     net::{Ipv4Addr, Ipv6Addr},
-    os::fd::AsFd,
+    os::fd::{AsFd, AsRawFd, FromRawFd},
 };
 
 use anyhow::{bail, Context, Result};
 use aya::{
-    maps::{Array, DevMapHash, MapData},
+    maps::{Array, DevMapHash, MapData, ProgramArray},
     programs::{
         links::{FdLink, PinnedLink},
         xdp::XdpLink,
@@ -26,6 +27,7 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 pub use counters::Counters;
+pub use proxies::ProxyEntry;
 pub use stats::{format_table, verifier_stats, ProgramStats};
 use tunnel_common::{config::RuntimeConfig, maps};
 pub use tunnels::Snapshot;
@@ -37,6 +39,8 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tu
 
 /// The XDP entry point for uplinks.
 pub const PROGRAM_UPLINK: &str = "tunnel_xdp";
+/// The NDP proxy, tail-called from the uplink program (`JUMPS`).
+pub const PROGRAM_NDP: &str = "ndp_proxy";
 
 #[derive(Clone, Debug)]
 pub struct DatapathOptions {
@@ -144,7 +148,13 @@ impl Datapath {
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(OBJECT).context("loading the eBPF object")?;
-        for name in [PROGRAM_UPLINK, "testbed_pass", "testbed_drop", "testbed_tx"] {
+        for name in [
+            PROGRAM_UPLINK,
+            PROGRAM_NDP,
+            "testbed_pass",
+            "testbed_drop",
+            "testbed_tx",
+        ] {
             let prog: &mut Xdp = ebpf
                 .program_mut(name)
                 .with_context(|| format!("program {name} missing from the object"))?
@@ -159,6 +169,7 @@ impl Datapath {
             reused_pins,
         };
         dp.set_config(&dp.opts.config.clone())?;
+        dp.fill_jumps()?;
         Ok(dp)
     }
 
@@ -196,6 +207,7 @@ impl Datapath {
     pub fn attach(&mut self, ifname: &str, mode: XdpMode) -> Result<()> {
         let ifindex = ifindex(ifname)?;
         self.allow_tx(ifindex)?;
+        self.set_uplink_mac(ifindex, mac_address(ifname)?)?;
         let link_pin = self.pins.as_deref().map(|d| pins::link_path(d, ifname));
         let prog = self.program_mut(PROGRAM_UPLINK)?;
         if let Some(path) = link_pin.as_deref().filter(|p| p.exists()) {
@@ -225,6 +237,24 @@ impl Datapath {
         self.program_mut(program)?
             .attach(ifname, mode)
             .with_context(|| format!("attaching {program} to {ifname}"))?;
+        Ok(())
+    }
+
+    /// Points the uplink program's tail-call slots at this build's programs.
+    /// With pinned maps this replaces the previous build's program in one
+    /// map update, so NS handling never stops across a restart.
+    fn fill_jumps(&mut self) -> Result<()> {
+        let prog: &Xdp = self
+            .ebpf
+            .program(PROGRAM_NDP)
+            .context("no NDP program")?
+            .try_into()?;
+        let fd = prog.fd()?.try_clone()?;
+        let mut jumps =
+            ProgramArray::try_from(self.ebpf.map_mut(maps::JUMPS).context(maps::JUMPS)?)?;
+        jumps
+            .set(maps::JUMP_NDP, &fd, 0)
+            .context("installing the NDP program in JUMPS")?;
         Ok(())
     }
 
@@ -261,6 +291,38 @@ pub fn ifindex(ifname: &str) -> Result<u32> {
         bail!("no interface named {ifname}");
     }
     Ok(idx)
+}
+
+/// The hardware address of `ifname` in the calling thread's network
+/// namespace (SIOCGIFHWADDR; sysfs would show the mounting namespace's).
+pub fn mac_address(ifname: &str) -> Result<[u8; 6]> {
+    if ifname.len() >= libc::IFNAMSIZ {
+        bail!("interface name {ifname:?} is too long");
+    }
+    // SAFETY: plain socket(2); the fd is closed by OwnedFd.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("socket for SIOCGIFHWADDR");
+    }
+    // SAFETY: fd was just returned by socket(2) and is owned here only.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(ifname.bytes()) {
+        *d = s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFHWADDR reads ifr_name and writes ifr_hwaddr of `req`.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) } < 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("reading the MAC address of {ifname}"));
+    }
+    // SAFETY: the ioctl succeeded, so the hwaddr member is the one written.
+    let data = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
+    let mut mac = [0u8; 6];
+    for (m, d) in mac.iter_mut().zip(data.iter()) {
+        *m = *d as u8;
+    }
+    Ok(mac)
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.

@@ -13,6 +13,7 @@ use aya::maps::MapInfo;
 use tunnel_common::{
     config::{RateLimitState, RuntimeConfig},
     maps,
+    ndp::{ProxyKey, UplinkInfo},
     stats::{Drop, Event, TunnelCounters},
     tunnel::{TunnelInfo, TunnelV4Key},
     ABI_VERSION,
@@ -58,6 +59,14 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
         l(maps::ICMP_RATE, 4, size::<RateLimitState>(), 1),
         // struct bpf_devmap_val: ifindex and a program fd/id.
         l(maps::TX_PORTS, 4, 8, maps::MAX_TX_PORTS),
+        l(
+            maps::PROXIES,
+            size::<ProxyKey>(),
+            4,
+            maps::DEFAULT_MAX_PROXIES,
+        ),
+        l(maps::UPLINKS, 4, size::<UplinkInfo>(), maps::MAX_TX_PORTS),
+        l(maps::JUMPS, 4, 4, maps::MAX_JUMPS),
     ]
 }
 
@@ -75,7 +84,8 @@ pub fn link_path(dir: &Path, ifname: &str) -> PathBuf {
 }
 
 /// Checks the pins under `dir` against this build. Returns whether maps are
-/// pinned there (a restart) or none are (a first start).
+/// pinned there (a restart) or none are (a first start). A pinned map of
+/// another shape is an error.
 pub fn check(dir: &Path, opts: &DatapathOptions) -> Result<bool> {
     let want = layouts(opts);
     let present: Vec<&Layout> = want
@@ -85,20 +95,10 @@ pub fn check(dir: &Path, opts: &DatapathOptions) -> Result<bool> {
     if present.is_empty() {
         return Ok(false);
     }
-    if present.len() != want.len() {
-        let missing: Vec<_> = want
-            .iter()
-            .filter(|l| !map_path(dir, l.name).exists())
-            .map(|l| l.name)
-            .collect();
-        bail!(
-            "{} holds some of this datapath's maps but not {missing:?}: pinned by another build \
-             with the same ABI version {ABI_VERSION}? Remove {} to start afresh (this stops traffic)",
-            dir.display(),
-            dir.display()
-        );
-    }
-    for l in &want {
+    // A map missing among present ones was added by this build (maps are
+    // only ever added within one ABI version): aya creates and pins it,
+    // empty. Maps that are present must match exactly.
+    for l in present {
         let path = map_path(dir, l.name);
         let info = MapInfo::from_pin(&path)
             .with_context(|| format!("reading pinned map {}", path.display()))?;

@@ -269,7 +269,7 @@ impl Datapath {
     }
 }
 
-fn ignore_missing(r: Result<(), MapError>) -> Result<()> {
+pub(super) fn ignore_missing(r: Result<(), MapError>) -> Result<()> {
     match r {
         Err(MapError::KeyNotFound) => Ok(()),
         Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),

@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 pub const TESTS: [(&str, &str); 5] = [
     ("l1_sixin4", "l1"),
     ("l1_robustness", "l1"),
+    ("l1_ndp", "l1"),
     ("l2_sixin4", "l2"),
     ("l2_daemon", "l2"),
     ("vm_sit", "sit"),
