@@ -70,6 +70,13 @@ counter_enum! {
         /// Not an echo request, for the PoP's tunnel address, and the
         /// port-unreachable answer was rate limited.
         PopAddress = "pop_address",
+        /// Sent by the PoP's own kernel (TC egress) and bigger than the
+        /// tunnel MTU: the route toward the tunnel should have carried it.
+        LocalTooBig = "local_too_big",
+        /// Sent by the PoP's own kernel toward a tunnel whose outer IPv4
+        /// destination has no usable route (no route, forwarding disabled
+        /// on the tunnel device, or an uplink MTU below tunnel MTU + 20).
+        LocalFib = "local_fib",
     }
 }
 
@@ -100,6 +107,9 @@ counter_enum! {
         EchoReply = "echo_reply",
         /// ICMPv6 destination unreachable sent.
         IcmpUnreachable = "icmp_unreachable",
+        /// Of `encap`, packets the PoP's own kernel sent into a tunnel (TC
+        /// egress of the tunnel device).
+        LocalEncap = "local_encap",
     }
 }
 
