@@ -32,6 +32,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l1_sixin4",
             "--test",
             "l1_robustness",
+            "--test",
+            "l1_tc",
             "--",
             "--test-threads=1",
         ])?;
