@@ -48,6 +48,8 @@ pub fn run(o: &Options) -> Result<()> {
             "--test",
             "l2_sixin4",
             "--test",
+            "l2_local",
+            "--test",
             "l2_daemon",
             "--",
             "--test-threads=1",

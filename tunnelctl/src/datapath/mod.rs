@@ -6,6 +6,7 @@
 //! whose entry is missing or stale.
 
 mod counters;
+mod egress;
 pub mod pins;
 mod stats;
 mod tunnels;

@@ -74,6 +74,11 @@ pub fn link_path(dir: &Path, ifname: &str) -> PathBuf {
     dir.join("links").join(format!("xdp-{ifname}"))
 }
 
+/// The TCX link of `tunnel_tc` on the egress of `ifname`.
+pub fn tc_link_path(dir: &Path, ifname: &str) -> PathBuf {
+    dir.join("links").join(format!("tc-egress-{ifname}"))
+}
+
 /// Checks the pins under `dir` against this build. Returns whether maps are
 /// pinned there (a restart) or none are (a first start).
 pub fn check(dir: &Path, opts: &DatapathOptions) -> Result<bool> {
