@@ -45,6 +45,17 @@ pub const XDP_PASS: u32 = 2;
 pub const XDP_TX: u32 = 3;
 pub const XDP_REDIRECT: u32 = 4;
 
+pub const TC_ACT_OK: u32 = 0;
+pub const TC_ACT_SHOT: u32 = 2;
+pub const TC_ACT_REDIRECT: u32 = 7;
+
+/// Byte offsets in `struct __sk_buff` (uapi/linux/bpf.h) of the fields a
+/// test run may set, and its size.
+const SKB_IFINDEX: usize = 40;
+const SKB_GSO_SEGS: usize = 164;
+const SKB_GSO_SIZE: usize = 176;
+const SKB_SIZE: usize = 192;
+
 pub struct ProgBed {
     pub dp: Datapath,
     pub x0: u32,
@@ -156,12 +167,49 @@ impl ProgBed {
         })
     }
 
+    /// Runs `tunnel_tc` once on `frame` as leaving through `ifindex`;
+    /// `gso_size` > 0 makes it a GSO packet of that segment size.
+    pub fn run_tc(&mut self, frame: &[u8], ifindex: u32, gso_size: u32) -> Result<Run> {
+        // The kernel builds the skb on the device given by ifindex; the
+        // program's FIB lookups start from it, as from the tunnel device.
+        let mut ctx = vec![0u8; SKB_SIZE];
+        ctx[SKB_IFINDEX..SKB_IFINDEX + 4].copy_from_slice(&ifindex.to_ne_bytes());
+        if gso_size > 0 {
+            let segs = (frame.len() as u32).div_ceil(gso_size);
+            ctx[SKB_GSO_SEGS..SKB_GSO_SEGS + 4].copy_from_slice(&segs.to_ne_bytes());
+            ctx[SKB_GSO_SIZE..SKB_GSO_SIZE + 4].copy_from_slice(&gso_size.to_ne_bytes());
+        }
+        let mut out = vec![0u8; frame.len() + 512];
+        let r = self.dp.classifier_mut()?.test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ctx_in: Some(&ctx),
+            repeat: 1,
+            ..Default::default()
+        })?;
+        out.truncate(r.data_size_out as usize);
+        Ok(Run {
+            action: r.return_value,
+            output: out,
+        })
+    }
+
     pub fn counters(&mut self) -> Counters {
         self.dp.counters().unwrap()
     }
 
     pub fn tunnel(&mut self, id: u32) -> TunnelCounters {
         self.dp.tunnel_counters(id).unwrap()
+    }
+}
+
+/// Name of a TC verdict, for messages.
+pub fn tc_action_name(a: u32) -> &'static str {
+    match a {
+        TC_ACT_OK => "TC_ACT_OK",
+        TC_ACT_SHOT => "TC_ACT_SHOT",
+        TC_ACT_REDIRECT => "TC_ACT_REDIRECT",
+        _ => "?",
     }
 }
 

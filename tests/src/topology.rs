@@ -26,6 +26,9 @@ pub const UPSTREAM_V6: &str = "2001:db8:ffff::2";
 pub const TUNNEL_ID: u32 = 1;
 pub const TUNNEL_PREFIX: &str = "2001:db8:1::/64";
 pub const ROUTED_PREFIX: &str = "2001:db8:100::/48";
+/// The PoP's tunnel device (its veth peer: `tnl0p`), where the kernel's
+/// routes toward tunnel prefixes point.
+pub const LOCAL_DEV: &str = "tnl0";
 
 /// The three namespaces, linked, addressed, with static neighbours, and
 /// nothing attached.
@@ -148,6 +151,29 @@ impl Testbed {
 
     pub fn user_address(&self) -> Ipv6Addr {
         self.tunnel.user_address()
+    }
+
+    /// Gives the PoP what the daemon sets up for its own traffic, here with
+    /// iproute2: a veth `tnl0` without ARP/ND (its neighbours need no
+    /// resolution), `tunnel_tc` on its egress, and routes for the tunnel's
+    /// prefixes with the tunnel MTU. Offloads stay as veth has them (TSO,
+    /// GSO, checksum offload on), so TCP hands the program GSO packets.
+    pub fn add_local_device(&mut self) -> Result<()> {
+        let p = &self.pop;
+        p.ip(&format!(
+            "link add {LOCAL_DEV} type veth peer name {LOCAL_DEV}p"
+        ))?;
+        p.ip(&format!("link set {LOCAL_DEV} arp off up"))?;
+        p.ip(&format!("link set {LOCAL_DEV}p up"))?;
+        {
+            let _in = p.enter()?;
+            self.dp.attach_local(LOCAL_DEV)?;
+        }
+        let mtu = self.tunnel.mtu;
+        for prefix in [TUNNEL_PREFIX, ROUTED_PREFIX] {
+            p.ip(&format!("-6 route add {prefix} dev {LOCAL_DEV} mtu {mtu}"))?;
+        }
+        Ok(())
     }
 
     pub fn pop_address(&self) -> Ipv6Addr {

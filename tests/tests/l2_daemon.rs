@@ -14,9 +14,12 @@ use tunnel_tests::{
     daemon::Daemon,
     netns::Netns,
     peer6in4::{Peer6in4, PeerConfig},
-    topology::{Namespaces, CLIENT_V4, POP_V4, UPSTREAM_V6},
+    topology::{Namespaces, CLIENT_V4, LOCAL_DEV, POP_V4, UPSTREAM_V6},
 };
-use tunnelctl::{Datapath, DatapathOptions};
+use tunnelctl::{
+    daemon::{config::DEFAULT_ROUTE_PROTOCOL, netlink::Netlink},
+    Datapath, DatapathOptions,
+};
 
 struct Bed {
     ns: Namespaces,
@@ -383,4 +386,100 @@ fn daemon_not_running_is_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("daemon not running"), "{err}");
+}
+
+/// The daemon's kernel routes in `ns` (read over rtnetlink): prefix →
+/// (device, MTU).
+fn kernel_routes(ns: &Netns) -> std::collections::BTreeMap<String, (String, u32)> {
+    let _in = ns.enter().unwrap();
+    let nl = Netlink::open().unwrap();
+    let names: std::collections::HashMap<u32, String> = [LOCAL_DEV, "p0", "p1"]
+        .iter()
+        .filter_map(|n| nl.ifindex(n).ok().map(|i| (i, n.to_string())))
+        .collect();
+    nl.routes(DEFAULT_ROUTE_PROTOCOL)
+        .unwrap()
+        .into_iter()
+        .map(|(p, r)| {
+            let dev = names.get(&r.oif).cloned().unwrap_or_default();
+            (p.to_string(), (dev, r.mtu))
+        })
+        .collect()
+}
+
+fn routes_are(ns: &Netns, want: &[(&str, u32)]) {
+    let want: std::collections::BTreeMap<String, (String, u32)> = want
+        .iter()
+        .map(|(p, mtu)| (p.to_string(), (LOCAL_DEV.to_string(), *mtu)))
+        .collect();
+    assert_eq!(kernel_routes(ns), want);
+}
+
+/// Kernel routes follow the store (add, MTU change, routed prefixes,
+/// remove), survive and are repaired by a restart, and carry the PoP's own
+/// traffic to the user through the TC egress program.
+#[test]
+fn kernel_routes_follow_the_store_and_carry_the_pops_traffic() {
+    let mut b = bed(64, 256);
+    routes_are(&b.ns.pop, &[]);
+    b.daemon.ok(ADD_T1).unwrap();
+    let _peer = peer(&b.ns.client);
+    routes_are(
+        &b.ns.pop,
+        &[("2001:db8:1::/64", 1480), ("2001:db8:100::/48", 1480)],
+    );
+    let out = ping(&b.ns.pop, &["-c", "3", "-i", "0.2", "2001:db8:1::2"]);
+    assert!(out.contains("3 received"), "{out}\n{}", b.daemon.log());
+
+    b.daemon
+        .ok(&["tunnel", "set", "1", "--mtu", "1400"])
+        .unwrap();
+    b.daemon
+        .ok(&["prefix", "add", "1", "2001:db8:200::/48"])
+        .unwrap();
+    routes_are(
+        &b.ns.pop,
+        &[
+            ("2001:db8:1::/64", 1400),
+            ("2001:db8:100::/48", 1400),
+            ("2001:db8:200::/48", 1400),
+        ],
+    );
+    b.daemon
+        .ok(&["prefix", "remove", "2001:db8:200::/48"])
+        .unwrap();
+
+    // Routes lost or left behind while the daemon is away are repaired at
+    // the next start; the TC program is swapped on its pinned link.
+    b.daemon.stop().unwrap();
+    {
+        let _in = b.ns.pop.enter().unwrap();
+        let nl = Netlink::open().unwrap();
+        let oif = nl.ifindex(LOCAL_DEV).unwrap();
+        nl.delete_route(
+            &"2001:db8:100::/48".parse().unwrap(),
+            DEFAULT_ROUTE_PROTOCOL,
+        )
+        .unwrap();
+        nl.put_route(
+            &"2001:db8:999::/48".parse().unwrap(),
+            oif,
+            1280,
+            DEFAULT_ROUTE_PROTOCOL,
+        )
+        .unwrap();
+    }
+    b.daemon.start().unwrap();
+    routes_are(
+        &b.ns.pop,
+        &[("2001:db8:1::/64", 1400), ("2001:db8:100::/48", 1400)],
+    );
+    let out = ping(&b.ns.pop, &["-c", "2", "-i", "0.2", "2001:db8:1::2"]);
+    assert!(out.contains("2 received"), "{out}\n{}", b.daemon.log());
+
+    b.daemon.ok(&["tunnel", "remove", "1"]).unwrap();
+    routes_are(&b.ns.pop, &[]);
+    // No route left: the kernel has nowhere to send it.
+    let out = ping(&b.ns.pop, &["-c", "1", "2001:db8:1::2"]);
+    assert!(!out.contains("1 received"), "{out}");
 }

@@ -14,7 +14,7 @@ pub mod tunnel;
 
 /// Bumped whenever a map layout or a map's meaning changes, so that pinned
 /// maps of another layout are never reused (pins live under `v{ABI_VERSION}`).
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 #[cfg(feature = "user")]
 mod pod {

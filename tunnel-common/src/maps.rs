@@ -45,6 +45,13 @@ pub const DEFAULT_MAX_TUNNELS: u32 = 131_072;
 pub const DEFAULT_MAX_PREFIXES: u32 = 4 * DEFAULT_MAX_TUNNELS;
 /// Interfaces the programs can redirect to.
 pub const MAX_TX_PORTS: u32 = 64;
+/// Slots of `DROPS` and `EVENTS`: room to append reasons and events
+/// without changing the maps' layout (and so without a new ABI version).
+pub const COUNTER_SLOTS: u32 = 64;
+const _: () = assert!(
+    crate::stats::Drop::COUNT <= COUNTER_SLOTS && crate::stats::Event::COUNT <= COUNTER_SLOTS
+);
+
 /// Default capacity of the NDP proxy's target table.
 pub const DEFAULT_MAX_PROXIES: u32 = 65_536;
 

@@ -73,6 +73,13 @@ counter_enum! {
         /// A Neighbor Solicitation for a proxied target that fails RFC 4861
         /// §7.1.1 (hop limit, checksum, options, addresses).
         NdpInvalid = "ndp_invalid",
+        /// Sent by the PoP's own kernel (TC egress) and bigger than the
+        /// tunnel MTU: the route toward the tunnel should have carried it.
+        LocalTooBig = "local_too_big",
+        /// Sent by the PoP's own kernel toward a tunnel whose outer IPv4
+        /// destination has no usable route (no route, forwarding disabled
+        /// on the tunnel device, or an uplink MTU below tunnel MTU + 20).
+        LocalFib = "local_fib",
     }
 }
 
@@ -105,6 +112,9 @@ counter_enum! {
         IcmpUnreachable = "icmp_unreachable",
         /// Neighbor Advertisements sent for proxied targets.
         NdpAdvertised = "ndp_advertised",
+        /// Of `encap`, packets the PoP's own kernel sent into a tunnel (TC
+        /// egress of the tunnel device).
+        LocalEncap = "local_encap",
     }
 }
 

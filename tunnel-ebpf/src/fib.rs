@@ -2,6 +2,10 @@
 //! and XDP_TX (same interface) or a devmap redirect. When the kernel has no
 //! neighbour entry yet, the packet goes up the stack so the kernel resolves
 //! it (xdp-forward does the same); callers decide what state it goes up in.
+//!
+//! The TC program (packets the PoP's own kernel sends into tunnels) has no
+//! "up" to go to: it redirects with `bpf_redirect`, and lets the kernel
+//! resolve an unknown next hop with `bpf_redirect_neigh`.
 
 use aya_ebpf::bindings::{
     bpf_fib_lookup as FibParams, xdp_action, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS,
@@ -14,7 +18,7 @@ use tunnel_common::{
 
 use crate::{
     maps::TX_PORTS,
-    packet::{fib_lookup, Packet, IPV4_LEN, IPV6_LEN},
+    packet::{fib_ipv4_dst, fib_lookup, Ctx, Packet, Tc, ETHERTYPE_IPV4, IPV4_LEN, IPV6_LEN},
     sixin4::PROTO_IPV6,
     stats,
 };
@@ -50,12 +54,12 @@ fn finish(rc: i64, p: &FibParams) -> Lookup {
 }
 
 #[inline(always)]
-fn params(pkt: Packet, family: u8, proto: u8, tot_len: u16) -> FibParams {
+fn params<C: Ctx>(pkt: Packet<C>, family: u8, proto: u8, tot_len: u16) -> FibParams {
     let mut p = zeroed_params();
     p.family = family;
     p.l4_protocol = proto;
     p.__bindgen_anon_1.tot_len = tot_len;
-    p.ifindex = pkt.ingress_ifindex();
+    p.ifindex = pkt.fib_ifindex();
     p
 }
 
@@ -131,4 +135,59 @@ pub fn send(pkt: Packet, hop: &NextHop, ether_type: u16) -> Result<u32, Drop> {
     TX_PORTS
         .redirect(hop.ifindex, 0)
         .map_err(|_| Drop::NoTxPort)
+}
+
+/// Where a packet the PoP's kernel sent goes once encapsulated.
+pub enum LocalHop {
+    /// Next hop known: rewrite the addresses and redirect.
+    Resolved(NextHop),
+    /// Route found, next hop's MAC unknown: `ifindex` and the next hop's
+    /// IPv4 address (network order) for `bpf_redirect_neigh`.
+    Unresolved { ifindex: u32, gw: u32 },
+}
+
+/// Next hop for the 6in4 packet of tunnel `info`, `tot_len` bytes long
+/// with its outer header, sent by the TC program. Any result but a route
+/// is a counted drop: the packet is already on its way out of the tunnel
+/// device, and the kernel has no other path for it.
+#[inline(never)]
+pub fn lookup_v4_local(pkt: Packet<Tc>, info: &TunnelInfo, tot_len: u16) -> Result<LocalHop, Drop> {
+    let mut p = params(pkt, AF_INET, PROTO_IPV6, tot_len);
+    p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(info.local_v4);
+    p.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes(info.remote_v4);
+    let rc = fib_lookup(pkt, &mut p);
+    if rc == BPF_FIB_LKUP_RET_SUCCESS as i64 {
+        return Ok(LocalHop::Resolved(NextHop {
+            ifindex: p.ifindex,
+            smac: p.smac,
+            dmac: p.dmac,
+        }));
+    }
+    if rc == BPF_FIB_LKUP_RET_NO_NEIGH as i64 {
+        stats::event(Event::FibNoNeigh);
+        // On NO_NEIGH the helper has filled in the egress device and, for
+        // a gatewayed route, replaced the destination by the gateway.
+        return Ok(LocalHop::Unresolved {
+            ifindex: p.ifindex,
+            gw: fib_ipv4_dst(&p),
+        });
+    }
+    Err(Drop::LocalFib)
+}
+
+/// Sends an encapsulated packet of the TC program to `hop`.
+#[inline(always)]
+pub fn send_local(pkt: Packet<Tc>, hop: &LocalHop) -> Result<u32, Drop> {
+    match hop {
+        LocalHop::Resolved(h) => {
+            let eth = EthHdr {
+                dst_addr: h.dmac,
+                src_addr: h.smac,
+                ether_type: ETHERTYPE_IPV4,
+            };
+            pkt.write(0, &eth)?;
+            Ok(pkt.redirect(h.ifindex))
+        }
+        LocalHop::Unresolved { ifindex, gw } => Ok(pkt.redirect_neigh_v4(*ifindex, *gw)),
+    }
 }

@@ -1,4 +1,5 @@
-//! The PoP's kernel programs. Entry points are thin: each packet path lives
+//! The PoP's kernel programs: `tunnel_xdp` on the uplinks, `tunnel_tc` on
+//! the egress of the tunnel device. Entry points are thin: each packet path lives
 //! in the module of its protocol (`sixin4`, `ndp`), forwarding in `route`/`fib`,
 //! ICMPv6 errors in `icmp6`; all raw packet access is in `packet`.
 //! On the host (clippy, `cargo build --workspace`) this is an empty binary.
@@ -25,13 +26,17 @@ mod testbed;
 
 #[cfg(target_arch = "bpf")]
 mod entry {
-    use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+    use aya_ebpf::{
+        bindings::{xdp_action, TC_ACT_SHOT},
+        macros::{classifier, xdp},
+        programs::{TcContext, XdpContext},
+    };
     use network_types::eth::EthHdr;
     use tunnel_common::stats::Drop;
 
     use crate::{
         ndp,
-        packet::{Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6},
+        packet::{Packet, Tc, ETHERTYPE_IPV4, ETHERTYPE_IPV6},
         route, sixin4, stats,
     };
 
@@ -79,6 +84,30 @@ mod entry {
                 route::finish(pkt, route::from_uplink_v6(pkt)?)
             }
             _ => Ok(stats::pass_not_ours()),
+        }
+    }
+
+    /// Egress of the tunnel device: what the PoP's own kernel sends toward
+    /// tunnel prefixes (its pings, a routing daemon, forwarded traffic) is
+    /// encapsulated with the uplink program's code and redirected to the
+    /// uplink. Errors are named, counted drops.
+    #[classifier]
+    pub fn tunnel_tc(ctx: TcContext) -> i32 {
+        let pkt = Packet::tc(&ctx);
+        match dispatch_tc(pkt) {
+            Ok(action) => action as i32,
+            Err(reason) => {
+                stats::drop(reason);
+                TC_ACT_SHOT as i32
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn dispatch_tc(pkt: Packet<Tc>) -> Result<u32, Drop> {
+        match pkt.read::<EthHdr>(0) {
+            Ok(eth) if eth.ether_type == ETHERTYPE_IPV6 => route::from_local_v6(pkt),
+            _ => Ok(stats::pass_not_ours_tc()),
         }
     }
 

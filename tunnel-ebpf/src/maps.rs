@@ -11,10 +11,11 @@ use aya_ebpf::{
 use tunnel_common::{
     config::{RateLimitState, RuntimeConfig},
     maps::{
-        DEFAULT_MAX_PREFIXES, DEFAULT_MAX_PROXIES, DEFAULT_MAX_TUNNELS, MAX_JUMPS, MAX_TX_PORTS,
+        COUNTER_SLOTS, DEFAULT_MAX_PREFIXES, DEFAULT_MAX_PROXIES, DEFAULT_MAX_TUNNELS, MAX_JUMPS,
+        MAX_TX_PORTS,
     },
     ndp::{ProxyKey, UplinkInfo},
-    stats::{Drop, Event, TunnelCounters},
+    stats::TunnelCounters,
     tunnel::{TunnelInfo, TunnelV4Key},
 };
 
@@ -34,10 +35,10 @@ pub static TUN_STATS: PerCpuArray<TunnelCounters> =
     PerCpuArray::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
 
 #[map(name = "DROPS")]
-pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Drop::COUNT, 0);
+pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
 
 #[map(name = "EVENTS")]
-pub static EVENTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Event::COUNT, 0);
+pub static EVENTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
 
 #[map(name = "CONFIG")]
 pub static CONFIG: Array<RuntimeConfig> = Array::with_max_entries(1, 0);

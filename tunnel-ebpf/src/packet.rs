@@ -1,19 +1,28 @@
 //! The packet-access layer: the only module with `unsafe`. Every read and
 //! write is bounds-checked against `data_end` right before the access, in the
 //! `start + const_len > end` shape the verifier tracks. Helpers that move the
-//! packet (adjust_head/tail) invalidate nothing here because no pointer is
-//! kept across calls: every access recomputes it from the context.
+//! packet (adjust_head/tail, adjust_room) invalidate nothing here because no
+//! pointer is kept across calls: every access recomputes it from the context.
+//!
+//! One datapath, two contexts: `Packet<C>` is generic over the program's
+//! context, XDP (`xdp_md`, the uplinks) or TC (`__sk_buff`, egress of the
+//! tunnel device), so path code such as `sixin4::encap` is written once and
+//! monomorphized per program. `Packet` alone means `Packet<Xdp>`.
 
 use core::mem::size_of;
 
 use aya_ebpf::{
-    bindings::{bpf_fib_lookup as FibParams, xdp_md},
+    bindings::{
+        __sk_buff, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_fib_lookup as FibParams,
+        bpf_redir_neigh, bpf_redir_neigh__bindgen_ty_1, xdp_md, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4,
+        BPF_F_ADJ_ROOM_FIXED_GSO,
+    },
     helpers::generated::{
-        bpf_fib_lookup, bpf_get_prandom_u32, bpf_ktime_get_ns, bpf_xdp_adjust_head,
-        bpf_xdp_adjust_tail,
+        bpf_fib_lookup, bpf_get_prandom_u32, bpf_ktime_get_ns, bpf_redirect, bpf_redirect_neigh,
+        bpf_skb_adjust_room, bpf_skb_pull_data, bpf_xdp_adjust_head, bpf_xdp_adjust_tail,
     },
     maps::{HashMap, ProgramArray},
-    programs::XdpContext,
+    programs::{TcContext, XdpContext},
 };
 use tunnel_common::stats::Drop;
 
@@ -25,45 +34,255 @@ pub const ETH_LEN: usize = 14;
 pub const IPV4_LEN: usize = 20;
 pub const IPV6_LEN: usize = 40;
 
+/// What a program context must offer the shared packet code.
+pub trait Ctx: Copy {
+    fn data(self) -> usize;
+    fn data_end(self) -> usize;
+    /// Makes room for an outer header of `len` bytes in front of the
+    /// network header. Afterwards the packet is [14-byte Ethernet slot][`len`
+    /// new bytes][the old network packet]; what the slot holds is unspecified
+    /// (the caller rewrites it).
+    fn push_outer(self, len: u32) -> Result<(), Drop>;
+    /// The context pointer, as helpers take it.
+    fn ptr(self) -> *mut core::ffi::c_void;
+    /// The interface `bpf_fib_lookup` looks up from: its FIB rules,
+    /// forwarding setting and VRF apply.
+    fn fib_ifindex(self) -> u32;
+}
+
+/// XDP context (the uplink program).
+#[derive(Clone, Copy)]
+pub struct Xdp(*mut xdp_md);
+
+/// TC context (`sched_cls` on the tunnel device's egress).
+#[derive(Clone, Copy)]
+pub struct Tc(*mut __sk_buff);
+
+impl Ctx for Xdp {
+    #[inline(always)]
+    fn data(self) -> usize {
+        XdpContext::new(self.0).data()
+    }
+    #[inline(always)]
+    fn data_end(self) -> usize {
+        XdpContext::new(self.0).data_end()
+    }
+    #[inline(always)]
+    fn push_outer(self, len: u32) -> Result<(), Drop> {
+        Packet { cx: self }.adjust_head(-(len as i32))
+    }
+    #[inline(always)]
+    fn ptr(self) -> *mut core::ffi::c_void {
+        self.0 as *mut _
+    }
+    #[inline(always)]
+    fn fib_ifindex(self) -> u32 {
+        XdpContext::new(self.0).ingress_ifindex() as u32
+    }
+}
+
+impl Ctx for Tc {
+    #[inline(always)]
+    fn data(self) -> usize {
+        TcContext::new(self.0).data()
+    }
+    #[inline(always)]
+    fn data_end(self) -> usize {
+        TcContext::new(self.0).data_end()
+    }
+    /// `bpf_skb_adjust_room` at the MAC layer rather than a raw head push:
+    /// with ENCAP_L3_IPV4 the kernel records the inner headers, marks the
+    /// skb encapsulated, adds SKB_GSO_IPXIP4 to a GSO skb (so the uplink
+    /// segments it as 6in4, sit's way) and sets skb->protocol to IPv4.
+    /// FIXED_GSO keeps gso_size: the route toward the tunnel already carries
+    /// the tunnel MTU, which leaves room for the outer header.
+    #[inline(always)]
+    fn push_outer(self, len: u32) -> Result<(), Drop> {
+        let flags = (BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_FIXED_GSO) as u64;
+        // SAFETY: the helper checks the bounds itself; no packet pointer is
+        // held across this call.
+        match unsafe { bpf_skb_adjust_room(self.0, len as i32, BPF_ADJ_ROOM_MAC, flags) } {
+            0 => Ok(()),
+            _ => Err(Drop::AdjustFailed),
+        }
+    }
+    #[inline(always)]
+    fn ptr(self) -> *mut core::ffi::c_void {
+        self.0 as *mut _
+    }
+    /// The device the packet leaves through (the tunnel device): a locally
+    /// sent packet has no ingress interface.
+    #[inline(always)]
+    fn fib_ifindex(self) -> u32 {
+        // SAFETY: reading a field of the program's own context.
+        unsafe { (*self.0).ifindex }
+    }
+}
+
 /// The packet of one program invocation. A copyable wrapper around the
 /// context pointer, so it can be passed to non-inlined functions in a
 /// register.
 #[derive(Clone, Copy)]
-pub struct Packet {
-    raw: *mut xdp_md,
+pub struct Packet<C: Ctx = Xdp> {
+    cx: C,
 }
 
-impl Packet {
+impl Packet<Xdp> {
     #[inline(always)]
     pub fn new(ctx: &XdpContext) -> Self {
-        Self { raw: ctx.ctx }
-    }
-
-    #[inline(always)]
-    fn cx(&self) -> XdpContext {
-        XdpContext::new(self.raw)
-    }
-
-    #[inline(always)]
-    pub fn len(&self) -> usize {
-        self.cx().data_end() - self.cx().data()
+        Self { cx: Xdp(ctx.ctx) }
     }
 
     #[inline(always)]
     pub fn ingress_ifindex(&self) -> u32 {
-        self.cx().ingress_ifindex() as u32
+        self.cx.fib_ifindex()
+    }
+
+    /// Grows (`delta < 0`) or shrinks the packet at its head.
+    #[inline(always)]
+    pub fn adjust_head(&self, delta: i32) -> Result<(), Drop> {
+        // SAFETY: the helper checks the bounds itself; no packet pointer is
+        // held across this call.
+        match unsafe { bpf_xdp_adjust_head(self.cx.0, delta) } {
+            0 => Ok(()),
+            _ => Err(Drop::AdjustFailed),
+        }
+    }
+
+    /// Grows or shrinks the packet at its tail.
+    #[inline(always)]
+    pub fn adjust_tail(&self, delta: i32) -> Result<(), Drop> {
+        // SAFETY: as in `adjust_head`.
+        match unsafe { bpf_xdp_adjust_tail(self.cx.0, delta) } {
+            0 => Ok(()),
+            _ => Err(Drop::AdjustFailed),
+        }
+    }
+
+    /// Hands the packet to program `slot` of `jumps` (a tail call). Returns
+    /// only if the slot is empty (or the kernel's tail-call limit is hit).
+    #[inline(always)]
+    pub fn tail_call(&self, jumps: &ProgramArray, slot: u32) {
+        // SAFETY: a tail call does not return on success; on failure the
+        // program continues with its context untouched.
+        unsafe { jumps.tail_call(&XdpContext::new(self.cx.0), slot) };
+    }
+
+    /// Trims the packet so it ends `len` bytes after its start; no-op if it
+    /// is already that short (Ethernet padding, trailing garbage).
+    #[inline(always)]
+    pub fn truncate(&self, len: usize) -> Result<(), Drop> {
+        let have = self.len();
+        if have > len {
+            self.adjust_tail(-((have - len) as i32))?;
+        }
+        Ok(())
+    }
+}
+
+impl Packet<Tc> {
+    #[inline(always)]
+    pub fn tc(ctx: &TcContext) -> Self {
+        Self {
+            cx: Tc(ctx.skb.skb),
+        }
+    }
+
+    /// The whole packet's length. `len()` is only the linear part, which is
+    /// all that direct access reaches; the rest may sit in pages (GSO).
+    #[inline(always)]
+    pub fn skb_len(&self) -> usize {
+        // SAFETY: reading a field of the program's own context.
+        unsafe { (*self.cx.0).len as usize }
+    }
+
+    /// Whether the skb is a GSO packet, to be cut into segments of gso_size
+    /// after this program: its length alone says nothing about the MTU.
+    #[inline(always)]
+    pub fn is_gso(&self) -> bool {
+        // SAFETY: reading a field of the program's own context.
+        unsafe { (*self.cx.0).gso_size != 0 }
+    }
+
+    /// Makes the first `len` bytes linear (directly accessible), if the
+    /// packet is that long; a no-op when they already are.
+    #[inline(always)]
+    pub fn pull(&self, len: usize) -> Result<(), Drop> {
+        if self.len() >= len || self.skb_len() < len {
+            return Ok(());
+        }
+        // SAFETY: the helper checks the length; no packet pointer is held
+        // across this call.
+        match unsafe { bpf_skb_pull_data(self.cx.0, len as u32) } {
+            0 => Ok(()),
+            _ => Err(Drop::AdjustFailed),
+        }
+    }
+
+    /// Sends the packet out of `ifindex` as it is (addresses already set):
+    /// the program's verdict.
+    #[inline(always)]
+    pub fn redirect(&self, ifindex: u32) -> u32 {
+        // SAFETY: no memory arguments; returns TC_ACT_REDIRECT (flags 0).
+        unsafe { bpf_redirect(ifindex, 0) as u32 }
+    }
+
+    /// Sends the packet out of `ifindex` toward the IPv4 next hop `gw`
+    /// (network order) whose MAC the kernel does not know yet: the kernel
+    /// resolves it (ARP) and fills in the Ethernet header.
+    #[inline(always)]
+    pub fn redirect_neigh_v4(&self, ifindex: u32, gw: u32) -> u32 {
+        const AF_INET: u32 = 2;
+        let mut nh = bpf_redir_neigh {
+            nh_family: AF_INET,
+            __bindgen_anon_1: bpf_redir_neigh__bindgen_ty_1 { ipv4_nh: gw },
+        };
+        // SAFETY: `nh` is a valid struct of the size passed.
+        unsafe {
+            bpf_redirect_neigh(ifindex, &mut nh, size_of::<bpf_redir_neigh>() as i32, 0) as u32
+        }
+    }
+}
+
+impl<C: Ctx> Packet<C> {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        self.cx.data()
+    }
+
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        self.cx.data_end()
+    }
+
+    /// Length of the directly accessible data (all of an XDP packet).
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.data_end() - self.data()
     }
 
     #[inline(always)]
     pub fn ctx_ptr(&self) -> *mut core::ffi::c_void {
-        self.raw as *mut _
+        self.cx.ptr()
+    }
+
+    #[inline(always)]
+    pub fn fib_ifindex(&self) -> u32 {
+        self.cx.fib_ifindex()
+    }
+
+    /// Room for an outer header of `len` bytes after the Ethernet slot
+    /// (see `Ctx::push_outer`).
+    #[inline(always)]
+    pub fn push_outer(&self, len: u32) -> Result<(), Drop> {
+        self.cx.push_outer(len)
     }
 
     /// Copy of the `T` at `off`; `Drop::Malformed` if the packet is shorter.
     #[inline(always)]
     pub fn read<T: Copy>(&self, off: usize) -> Result<T, Drop> {
-        let start = self.cx().data() + off;
-        if start + size_of::<T>() > self.cx().data_end() {
+        let start = self.data() + off;
+        if start + size_of::<T>() > self.data_end() {
             return Err(Drop::Malformed);
         }
         // SAFETY: [start, start + size) lies inside the packet, checked above.
@@ -72,8 +291,8 @@ impl Packet {
 
     #[inline(always)]
     pub fn write<T: Copy>(&self, off: usize, v: &T) -> Result<(), Drop> {
-        let start = self.cx().data() + off;
-        if start + size_of::<T>() > self.cx().data_end() {
+        let start = self.data() + off;
+        if start + size_of::<T>() > self.data_end() {
             return Err(Drop::Malformed);
         }
         // SAFETY: as in `read`; XDP packet data is writable.
@@ -87,45 +306,13 @@ impl Packet {
     #[inline(always)]
     pub fn view<T>(&self, off: usize) -> Result<&mut T, Drop> {
         const { assert!(core::mem::align_of::<T>() == 1) };
-        let start = self.cx().data() + off;
-        if start + size_of::<T>() > self.cx().data_end() {
+        let start = self.data() + off;
+        if start + size_of::<T>() > self.data_end() {
             return Err(Drop::Malformed);
         }
         // SAFETY: in bounds (checked above), alignment 1, and the program is
         // the packet's only user while it runs.
         Ok(unsafe { &mut *(start as *mut T) })
-    }
-
-    /// Grows (`delta < 0`) or shrinks the packet at its head.
-    #[inline(always)]
-    pub fn adjust_head(&self, delta: i32) -> Result<(), Drop> {
-        // SAFETY: the helper checks the bounds itself; no packet pointer is
-        // held across this call.
-        match unsafe { bpf_xdp_adjust_head(self.raw, delta) } {
-            0 => Ok(()),
-            _ => Err(Drop::AdjustFailed),
-        }
-    }
-
-    /// Grows or shrinks the packet at its tail.
-    #[inline(always)]
-    pub fn adjust_tail(&self, delta: i32) -> Result<(), Drop> {
-        // SAFETY: as in `adjust_head`.
-        match unsafe { bpf_xdp_adjust_tail(self.raw, delta) } {
-            0 => Ok(()),
-            _ => Err(Drop::AdjustFailed),
-        }
-    }
-
-    /// Trims the packet so it ends `len` bytes after its start; no-op if it
-    /// is already that short (Ethernet padding, trailing garbage).
-    #[inline(always)]
-    pub fn truncate(&self, len: usize) -> Result<(), Drop> {
-        let have = self.len();
-        if have > len {
-            self.adjust_tail(-((have - len) as i32))?;
-        }
-        Ok(())
     }
 
     /// Copies up to `N` bytes from `off` into `buf` (`N` a multiple of 8),
@@ -134,8 +321,8 @@ impl Packet {
     #[inline(always)]
     pub fn copy_out<const N: usize>(&self, off: usize, buf: &mut [u8; N]) {
         const { assert!(N % 8 == 0) };
-        let end = self.cx().data_end();
-        let mut p = self.cx().data() + off;
+        let end = self.data_end();
+        let mut p = self.data() + off;
         for i in 0..N / 8 {
             if p + 8 > end {
                 break;
@@ -147,15 +334,6 @@ impl Packet {
         }
     }
 
-    /// Hands the packet to program `slot` of `jumps` (a tail call). Returns
-    /// only if the slot is empty (or the kernel's tail-call limit is hit).
-    #[inline(always)]
-    pub fn tail_call(&self, jumps: &ProgramArray, slot: u32) {
-        // SAFETY: a tail call does not return on success; on failure the
-        // program continues with its context untouched.
-        unsafe { jumps.tail_call(&self.cx(), slot) };
-    }
-
     /// One's-complement sum (RFC 1071) of the bytes from `off` to the end
     /// of the packet, at most `MAX` bytes, added to the big-endian partial
     /// sum `sum`. Reads 8 bytes per step with a constant bound so the
@@ -163,8 +341,8 @@ impl Packet {
     /// (little-endian) order and byte-swapped once, as RFC 1071 §2(B) allows.
     #[inline(always)]
     pub fn sum_tail<const MAX: usize>(&self, off: usize, sum: u64) -> u64 {
-        let end = self.cx().data_end();
-        let mut p = self.cx().data() + off;
+        let end = self.data_end();
+        let mut p = self.data() + off;
         let mut native: u64 = 0;
         for _ in 0..MAX / 8 {
             if p + 8 > end {
@@ -195,7 +373,7 @@ impl Packet {
 /// `bpf_fib_lookup` on the packet's context; returns the helper's result
 /// code (`BPF_FIB_LKUP_RET_*`) and fills `params`.
 #[inline(always)]
-pub fn fib_lookup(pkt: Packet, params: &mut FibParams) -> i64 {
+pub fn fib_lookup<C: Ctx>(pkt: Packet<C>, params: &mut FibParams) -> i64 {
     // SAFETY: `params` is a valid, initialised struct of the size passed.
     unsafe {
         bpf_fib_lookup(
@@ -205,6 +383,15 @@ pub fn fib_lookup(pkt: Packet, params: &mut FibParams) -> i64 {
             0,
         )
     }
+}
+
+/// The IPv4 destination field of lookup parameters (after a lookup: the
+/// next hop).
+#[inline(always)]
+pub fn fib_ipv4_dst(params: &FibParams) -> u32 {
+    // SAFETY: every member of the union is plain integers; any bit pattern
+    // is a valid u32.
+    unsafe { params.__bindgen_anon_4.ipv4_dst }
 }
 
 #[inline(always)]

@@ -2,6 +2,11 @@
 //! came out of a tunnel, to the kernel's FIB. Router duties (hop limit, MTU)
 //! live here; the checks return a pending ICMPv6 error as a `Step` so the
 //! error is built and sent by one copy of the code (`finish`).
+//!
+//! `from_local_v6` is the TC program's path: IPv6 the PoP's own kernel
+//! routed into the tunnel device. The kernel has been the router there
+//! (hop limit, ICMPv6 errors, the MTU from the route), so it only
+//! encapsulates and sends.
 
 use aya_ebpf::maps::lpm_trie::Key;
 use network_types::ip::Ipv6Hdr;
@@ -11,7 +16,7 @@ use crate::{
     fib,
     icmp6::{self, IcmpError},
     maps::PREFIXES,
-    packet::{Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV6_LEN},
+    packet::{Packet, Tc, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
     sixin4, stats,
 };
 
@@ -67,6 +72,44 @@ pub fn from_uplink_v6(pkt: Packet) -> Result<Step, Drop> {
         Some(id) => to_tunnel(pkt, id, Origin::uplink()),
         None => Ok(Step::Done(stats::pass_not_ours())),
     }
+}
+
+/// IPv6 leaving the tunnel device (TC egress): encapsulated into its tunnel
+/// and redirected to the uplink, or, when it is for no tunnel, passed on
+/// as it is. Returns the TC verdict.
+#[inline(always)]
+pub fn from_local_v6(pkt: Packet<Tc>) -> Result<u32, Drop> {
+    // Locally built packets have their headers in the linear part; pull
+    // them there anyway if a sender left them in pages.
+    pkt.pull(ETH_LEN + IPV6_LEN)?;
+    let Ok(ip6) = pkt.view::<Ipv6Hdr>(ETH_LEN) else {
+        return Ok(stats::pass_not_ours_tc());
+    };
+    let Some(id) = owner(&ip6.dst_addr) else {
+        return Ok(stats::pass_not_ours_tc());
+    };
+    let info = sixin4::tunnel(id)?;
+    if !info.is_enabled() {
+        return Err(Drop::TunnelDisabled);
+    }
+    // The skb's length, not the IPv6 header's: a GSO packet's payload
+    // length need not describe it, and the tail may be in pages.
+    let len = pkt.skb_len().saturating_sub(ETH_LEN);
+    // A GSO packet is cut to the route's MTU (the tunnel's) after this.
+    if len > info.mtu as usize && !pkt.is_gso() {
+        return Err(Drop::LocalTooBig);
+    }
+    let (hop_limit, tclass_hi) = (ip6.hop_limit, ip6.vcf[0] << 4 | ip6.vcf[1] >> 4);
+    // What each packet on the wire is at most, segments included.
+    let wire = IPV4_LEN + len.min(info.mtu as usize);
+    let hop = fib::lookup_v4_local(pkt, &info, wire as u16)?;
+    // A GSO packet's outer total length is rewritten per segment; the
+    // clamp only keeps the field from wrapping.
+    sixin4::encap(pkt, &info, hop_limit, tclass_hi, len.min(0xffff - IPV4_LEN))?;
+    stats::tunnel_tx(id, len);
+    stats::event(Event::Encap);
+    stats::event(Event::LocalEncap);
+    fib::send_local(pkt, &hop)
 }
 
 /// A decapsulated packet: into another tunnel, or out through the FIB.

@@ -14,7 +14,8 @@ use aya_ebpf::maps::lpm_trie::Key;
 use crate::{
     maps::{PREFIXES, TUNNELS, TUN_BY_V4},
     packet::{
-        hash_get, prandom_u32, Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN,
+        hash_get, prandom_u32, Ctx, Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN,
+        IPV6_LEN,
     },
     route::{self, Origin, Step},
     stats,
@@ -116,17 +117,18 @@ fn check_inner_source(inner: &Ipv6Hdr, id: u32, info: &TunnelInfo) -> Result<(),
 /// (Ethernet + IPv6 of `inner_len` bytes). `hop_limit` is the inner hop
 /// limit after the decrement (for `ttl inherit`), `tclass` the inner traffic
 /// class. Ethernet addresses are left for `fib::send`. Not inlined: shared
-/// by the forwarding and the ICMP error paths.
+/// by the forwarding and the ICMP error paths. Generic over the context: the
+/// XDP and the TC program each get their own copy of the same code.
 #[inline(never)]
-pub fn encap(
-    pkt: Packet,
+pub fn encap<C: Ctx>(
+    pkt: Packet<C>,
     info: &TunnelInfo,
     hop_limit: u8,
     tclass: u8,
     inner_len: usize,
 ) -> Result<(), Drop> {
     let eth: EthHdr = pkt.read(0)?;
-    pkt.adjust_head(-(IPV4_LEN as i32))?;
+    pkt.push_outer(IPV4_LEN as u32)?;
     pkt.write(
         0,
         &EthHdr {

@@ -1,6 +1,6 @@
 //! Counter updates. Per-CPU slots, so plain adds, no atomics.
 
-use aya_ebpf::bindings::xdp_action;
+use aya_ebpf::bindings::{xdp_action, TC_ACT_OK};
 use tunnel_common::stats::{Drop, Event};
 
 use crate::{
@@ -22,6 +22,14 @@ pub fn event(e: Event) {
 pub fn pass_not_ours() -> u32 {
     event(Event::NotOurs);
     xdp_action::XDP_PASS
+}
+
+/// The TC program's "not ours": the packet leaves the tunnel device as the
+/// kernel sent it (neighbour discovery, MLD, anything not for a tunnel).
+#[inline(always)]
+pub fn pass_not_ours_tc() -> u32 {
+    event(Event::NotOurs);
+    TC_ACT_OK as u32
 }
 
 /// A packet of `bytes` inner bytes received from the user of tunnel `id`.

@@ -34,6 +34,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l1_robustness",
             "--test",
             "l1_ndp",
+            "--test",
+            "l1_tc",
             "--",
             "--test-threads=1",
         ])?;
@@ -47,6 +49,8 @@ pub fn run(o: &Options) -> Result<()> {
             "tunnel-tests",
             "--test",
             "l2_sixin4",
+            "--test",
+            "l2_local",
             "--test",
             "l2_daemon",
             "--",

@@ -37,6 +37,15 @@ pub struct Config {
     /// ICMPv6 errors per second and CPU, and their burst.
     pub icmp_rate_per_sec: u32,
     pub icmp_burst: u32,
+    /// The tunnel device: a veth the daemon creates (peer: this name plus
+    /// `p`), where kernel routes toward tunnel prefixes point and whose
+    /// egress program encapsulates what the PoP itself sends. Empty: no
+    /// device, no routes (the PoP's own traffic does not reach tunnels).
+    pub local_device: String,
+    /// Routing protocol number of the daemon's kernel routes (rtnetlink
+    /// `rtm_protocol`, above 4 = RTPROT_STATIC): how it finds its own routes
+    /// to reconcile, and how a routing daemon can select them.
+    pub route_protocol: u8,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -61,8 +70,18 @@ impl Default for Config {
             max_prefixes: tunnel_common::maps::DEFAULT_MAX_PREFIXES,
             icmp_rate_per_sec: 1000,
             icmp_burst: 50,
+            local_device: "tnl0".into(),
+            route_protocol: DEFAULT_ROUTE_PROTOCOL,
         }
     }
+}
+
+/// Unassigned in iproute2's rt_protos; shows as 116 in `ip -6 route`.
+pub const DEFAULT_ROUTE_PROTOCOL: u8 = 116;
+
+/// Name of the tunnel device's veth peer.
+pub fn peer_name(device: &str) -> String {
+    format!("{device}p")
 }
 
 pub const DEFAULT_SOCKET: &str = "/run/tunnelctl.sock";
@@ -87,6 +106,17 @@ impl Config {
         }
         if self.max_tunnels == 0 || self.max_prefixes < self.max_tunnels {
             bail!("max_tunnels must be at least 1 and max_prefixes at least max_tunnels");
+        }
+        // IFNAMSIZ is 16 with the NUL, and the peer adds a character.
+        let d = &self.local_device;
+        if d.len() > 14 || d.contains(['/', ':']) || d.chars().any(char::is_whitespace) {
+            bail!("local_device: '{d}' is not an interface name of at most 14 characters");
+        }
+        if self.route_protocol <= 4 {
+            bail!(
+                "route_protocol: {} is reserved for the kernel (0-4); use 5..=255",
+                self.route_protocol
+            );
         }
         if !self.metrics_listen.is_empty() {
             self.metrics_listen.parse::<SocketAddr>().with_context(|| {
@@ -130,6 +160,11 @@ mod tests {
                 "invalid",
             ),
             ("uplinks = [\"eth0\"]\nmax_tunnels = 0", "max_tunnels"),
+            (
+                "uplinks = [\"eth0\"]\nlocal_device = \"a-very-long-name\"",
+                "local_device",
+            ),
+            ("uplinks = [\"eth0\"]\nroute_protocol = 4", "route_protocol"),
         ];
         for (text, msg) in cases {
             let e = format!("{:#}", Config::parse(text).unwrap_err());

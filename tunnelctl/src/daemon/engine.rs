@@ -1,13 +1,16 @@
 //! The daemon's operations: each validates, writes the store inside a
-//! transaction, changes the maps, then commits; a map failure rolls the
-//! store back and undoes the map changes made so far.
+//! transaction, changes the maps and the kernel routes, then commits; a map
+//! or route failure rolls the store back and undoes the map and route
+//! changes made so far. Routes are added after the maps (the tunnel can
+//! carry what the kernel sends once the route is there) and removed before
+//! them.
 
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use tunnel_common::stats::TunnelCounters;
 
-use super::{config::Config, store, store::Store, validate};
+use super::{config::Config, routes::Routes, store, store::Store, validate};
 use crate::{
     api::{
         ApplyPlan, DesiredState, StatsView, StatusView, TunnelChanges, TunnelSpec, TunnelStats,
@@ -21,6 +24,9 @@ pub struct Engine {
     pub cfg: Config,
     pub store: Store,
     pub dp: Datapath,
+    /// Kernel routes toward the tunnel device; `None` when the daemon has
+    /// no tunnel device (`local_device = ""`).
+    pub routes: Option<Routes>,
     started: Instant,
 }
 
@@ -47,11 +53,12 @@ fn stats(c: TunnelCounters) -> TunnelStats {
 }
 
 impl Engine {
-    pub fn new(cfg: Config, store: Store, dp: Datapath) -> Self {
+    pub fn new(cfg: Config, store: Store, dp: Datapath, routes: Option<Routes>) -> Self {
         Self {
             cfg,
             store,
             dp,
+            routes,
             started: Instant::now(),
         }
     }
@@ -71,6 +78,12 @@ impl Engine {
         }
         store::insert_tunnel(&tx, t)?;
         install(&mut self.dp, t)?;
+        if let Some(r) = &self.routes {
+            if let Err(e) = r.add_tunnel(t) {
+                uninstall(&mut self.dp, t)?;
+                return Err(e);
+            }
+        }
         tx.commit()?;
         Ok(())
     }
@@ -81,7 +94,15 @@ impl Engine {
         };
         let tx = self.store.transaction()?;
         store::delete_tunnel(&tx, id)?;
-        uninstall(&mut self.dp, &t)?;
+        if let Some(r) = &self.routes {
+            r.remove_tunnel(&t)?;
+        }
+        if let Err(e) = uninstall(&mut self.dp, &t) {
+            if let Some(r) = &self.routes {
+                let _ = r.add_tunnel(&t);
+            }
+            return Err(e);
+        }
         tx.commit()?;
         Ok(())
     }
@@ -115,8 +136,19 @@ impl Engine {
         }
         store::update_tunnel(&tx, &t)?;
         self.dp.update_tunnel(id, &to_tunnel(&t))?;
+        let routes = self.routes.as_ref().filter(|_| t.mtu != old.mtu);
+        if let Some(r) = routes {
+            if let Err(e) = r.add_tunnel(&t) {
+                self.dp.update_tunnel(id, &to_tunnel(&old))?;
+                let _ = r.add_tunnel(&old);
+                return Err(e);
+            }
+        }
         if let Err(e) = tx.commit() {
             self.dp.update_tunnel(id, &to_tunnel(&old))?;
+            if let Some(r) = routes {
+                let _ = r.add_tunnel(&old);
+            }
             return Err(e.into());
         }
         Ok(t)
@@ -124,14 +156,23 @@ impl Engine {
 
     pub fn add_prefix(&mut self, id: u32, p: &Ipv6Prefix) -> Result<()> {
         validate::routed_prefix(p)?;
-        if self.store.tunnel(id)?.is_none() {
+        let Some(t) = self.store.tunnel(id)? else {
             bail!("no tunnel {id}");
-        }
+        };
         let tx = self.store.transaction()?;
         validate::overlap(&store::all_prefixes(&tx)?, p, id)?;
         store::insert_routed(&tx, id, p)?;
         self.dp.add_prefix(id, p)?;
+        if let Some(r) = &self.routes {
+            if let Err(e) = r.put(p, t.mtu) {
+                self.dp.remove_prefix(p)?;
+                return Err(e);
+            }
+        }
         if let Err(e) = tx.commit() {
+            if let Some(r) = &self.routes {
+                let _ = r.delete(p);
+            }
             self.dp.remove_prefix(p)?;
             return Err(e.into());
         }
@@ -143,7 +184,16 @@ impl Engine {
         if store::delete_routed(&tx, p)?.is_none() {
             bail!("{p} is not a routed prefix (a tunnel's /64 goes with the tunnel)");
         }
-        self.dp.remove_prefix(p)?;
+        if let Some(r) = &self.routes {
+            r.delete(p)?;
+        }
+        if let Err(e) = self.dp.remove_prefix(p) {
+            drop(tx);
+            if let Some(r) = &self.routes {
+                r.restore(&self.store.tunnels()?);
+            }
+            return Err(e);
+        }
         tx.commit()?;
         Ok(())
     }
@@ -291,6 +341,11 @@ impl Engine {
                 done += 1;
                 progress(done, total);
             }
+            // Routes in one pass against the desired state: a dump and a
+            // difference rather than a request per unchanged tunnel.
+            if let Some(r) = &self.routes {
+                r.reconcile(&want.tunnels)?;
+            }
             Ok(())
         })();
         match result {
@@ -300,9 +355,13 @@ impl Engine {
             }
             Err(e) => {
                 drop(tx);
-                // The store is unchanged; put the maps back to match it.
+                // The store is unchanged; put the maps and routes back to
+                // match it.
                 super::reconcile::reconcile(&mut self.dp, &self.store)
                     .context("restoring the maps after a failed apply")?;
+                if let Some(r) = &self.routes {
+                    r.restore(&self.store.tunnels()?);
+                }
                 Err(e)
             }
         }

@@ -1,12 +1,16 @@
 //! `tunnelctl daemon`: loads or reuses the pinned datapath, reconciles the
-//! store into it, attaches the uplinks, and serves the API and metrics.
+//! store into it, attaches the uplinks, sets up the tunnel device (TC egress
+//! program, kernel routes reconciled with the store), and serves the API
+//! and metrics.
 //! Stopping the daemon leaves the programs attached and the maps pinned:
 //! traffic keeps flowing until the next start takes over.
 
 pub mod config;
 pub mod engine;
 pub mod metrics;
+pub mod netlink;
 pub mod reconcile;
+pub mod routes;
 pub mod server;
 pub mod store;
 pub mod validate;
@@ -21,7 +25,7 @@ use aya::programs::XdpMode;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::info;
 
-use self::{config::Config, engine::Engine};
+use self::{config::Config, engine::Engine, netlink::Netlink, routes::Routes, store::Store};
 use crate::{
     api::{Request, Response},
     datapath::{Datapath, DatapathOptions},
@@ -54,7 +58,10 @@ pub fn run(config_path: &Path) -> Result<()> {
         dp.attach(ifname, mode)?;
         info!(%ifname, ?mode, "uplink attached");
     }
-    let engine = Arc::new(Mutex::new(Engine::new(cfg.clone(), store, dp)));
+    let nl = Netlink::open()?;
+    warn_missing_addresses(&nl, &cfg);
+    let routes = setup_local(nl, &cfg, &mut dp, &store)?;
+    let engine = Arc::new(Mutex::new(Engine::new(cfg.clone(), store, dp, routes)));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -80,6 +87,57 @@ pub fn run(config_path: &Path) -> Result<()> {
         let _ = std::fs::remove_file(&cfg.socket_path);
         Ok::<_, anyhow::Error>(())
     })
+}
+
+/// The PoP's own traffic toward tunnels: the tunnel device, `tunnel_tc` on
+/// its egress, and the kernel routes, reconciled with the store. The routes
+/// come last, once the device can carry what they attract.
+fn setup_local(
+    nl: Netlink,
+    cfg: &Config,
+    dp: &mut Datapath,
+    store: &Store,
+) -> Result<Option<Routes>> {
+    let dev = cfg.local_device.as_str();
+    if dev.is_empty() {
+        info!("no local_device: the PoP's own traffic toward tunnels is not encapsulated");
+        return Ok(None);
+    }
+    let mtu = tunnel_common::tunnel::MTU_MAX as u32;
+    // Device MTU = the largest tunnel MTU: even a route without an MTU
+    // cannot make the kernel send what no tunnel carries.
+    let oif = nl
+        .ensure_tunnel_device(dev, &config::peer_name(dev), mtu)
+        .context("setting up the tunnel device")?;
+    // bpf_fib_lookup from the device (the outer IPv4 header's next hop)
+    // answers only where IPv4 forwarding is on: make it so on this device
+    // whatever the host-wide default is.
+    let fwd = format!("/proc/sys/net/ipv4/conf/{dev}/forwarding");
+    std::fs::write(&fwd, "1").with_context(|| format!("writing {fwd}"))?;
+    dp.attach_local(dev)?;
+    let routes = Routes::new(nl, oif, cfg.route_protocol);
+    let changes = routes
+        .reconcile(&store.tunnels()?)
+        .context("reconciling the kernel routes with the store")?;
+    info!(
+        device = dev,
+        ?changes,
+        "tunnel device ready, kernel routes reconciled"
+    );
+    Ok(Some(routes))
+}
+
+/// A tunnel whose local address the host does not have cannot receive:
+/// say so at start (not an error: addresses may come later).
+fn warn_missing_addresses(nl: &Netlink, cfg: &Config) {
+    match nl.ipv4_addresses() {
+        Ok(have) => {
+            for a in cfg.pop_ipv4.iter().filter(|a| !have.contains(a)) {
+                tracing::warn!(address = %a, "pop_ipv4 address is not assigned on this host");
+            }
+        }
+        Err(e) => tracing::warn!("reading the host's addresses: {e:#}"),
+    }
 }
 
 /// Answers one API request.

@@ -6,6 +6,7 @@
 //! whose entry is missing or stale.
 
 mod counters;
+mod egress;
 pub mod pins;
 mod proxies;
 mod stats;
@@ -22,7 +23,7 @@ use aya::{
     programs::{
         links::{FdLink, PinnedLink},
         xdp::XdpLink,
-        Xdp, XdpMode,
+        SchedClassifier, Xdp, XdpMode,
     },
     Ebpf, EbpfLoader,
 };
@@ -41,6 +42,17 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tu
 pub const PROGRAM_UPLINK: &str = "tunnel_xdp";
 /// The NDP proxy, tail-called from the uplink program (`JUMPS`).
 pub const PROGRAM_NDP: &str = "ndp_proxy";
+/// The TC entry point for the egress of the tunnel device (what the PoP's
+/// own kernel sends toward tunnels).
+pub const PROGRAM_LOCAL: &str = "tunnel_tc";
+/// The XDP programs of the object: the uplink's, the NDP proxy and the test beds'.
+const XDP_PROGRAMS: [&str; 5] = [
+    PROGRAM_UPLINK,
+    PROGRAM_NDP,
+    "testbed_pass",
+    "testbed_drop",
+    "testbed_tx",
+];
 
 #[derive(Clone, Debug)]
 pub struct DatapathOptions {
@@ -148,13 +160,7 @@ impl Datapath {
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(OBJECT).context("loading the eBPF object")?;
-        for name in [
-            PROGRAM_UPLINK,
-            PROGRAM_NDP,
-            "testbed_pass",
-            "testbed_drop",
-            "testbed_tx",
-        ] {
+        for name in XDP_PROGRAMS {
             let prog: &mut Xdp = ebpf
                 .program_mut(name)
                 .with_context(|| format!("program {name} missing from the object"))?
@@ -162,6 +168,12 @@ impl Datapath {
             prog.load()
                 .with_context(|| format!("verifier rejected {name}"))?;
         }
+        let tc: &mut SchedClassifier = ebpf
+            .program_mut(PROGRAM_LOCAL)
+            .with_context(|| format!("program {PROGRAM_LOCAL} missing from the object"))?
+            .try_into()?;
+        tc.load()
+            .with_context(|| format!("verifier rejected {PROGRAM_LOCAL}"))?;
         let mut dp = Self {
             ebpf,
             opts,
@@ -197,6 +209,15 @@ impl Datapath {
             .ebpf
             .program_mut(name)
             .with_context(|| format!("no program {name}"))?
+            .try_into()?)
+    }
+
+    /// The TC program, for tests (BPF_PROG_TEST_RUN) and attaching.
+    pub fn classifier_mut(&mut self) -> Result<&mut SchedClassifier> {
+        Ok(self
+            .ebpf
+            .program_mut(PROGRAM_LOCAL)
+            .with_context(|| format!("no program {PROGRAM_LOCAL}"))?
             .try_into()?)
     }
 
@@ -277,9 +298,12 @@ impl Datapath {
 
     /// File descriptor of a loaded program (for tools that test-run it).
     pub fn program_fd(&mut self, name: &str) -> Result<std::os::fd::OwnedFd> {
-        let prog = self.program_mut(name)?;
-        let fd = prog.fd()?;
-        Ok(fd.as_fd().try_clone_to_owned()?)
+        let fd = if name == PROGRAM_LOCAL {
+            self.classifier_mut()?.fd()?.as_fd().try_clone_to_owned()?
+        } else {
+            self.program_mut(name)?.fd()?.as_fd().try_clone_to_owned()?
+        };
+        Ok(fd)
     }
 }
 

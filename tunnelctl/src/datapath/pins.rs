@@ -14,7 +14,7 @@ use tunnel_common::{
     config::{RateLimitState, RuntimeConfig},
     maps,
     ndp::{ProxyKey, UplinkInfo},
-    stats::{Drop, Event, TunnelCounters},
+    stats::TunnelCounters,
     tunnel::{TunnelInfo, TunnelV4Key},
     ABI_VERSION,
 };
@@ -53,8 +53,8 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
             size::<TunnelCounters>(),
             opts.max_tunnels,
         ),
-        l(maps::DROPS, 4, 8, Drop::COUNT),
-        l(maps::EVENTS, 4, 8, Event::COUNT),
+        l(maps::DROPS, 4, 8, maps::COUNTER_SLOTS),
+        l(maps::EVENTS, 4, 8, maps::COUNTER_SLOTS),
         l(maps::CONFIG, 4, size::<RuntimeConfig>(), 1),
         l(maps::ICMP_RATE, 4, size::<RateLimitState>(), 1),
         // struct bpf_devmap_val: ifindex and a program fd/id.
@@ -81,6 +81,11 @@ pub fn map_path(dir: &Path, name: &str) -> PathBuf {
 
 pub fn link_path(dir: &Path, ifname: &str) -> PathBuf {
     dir.join("links").join(format!("xdp-{ifname}"))
+}
+
+/// The TCX link of `tunnel_tc` on the egress of `ifname`.
+pub fn tc_link_path(dir: &Path, ifname: &str) -> PathBuf {
+    dir.join("links").join(format!("tc-egress-{ifname}"))
 }
 
 /// Checks the pins under `dir` against this build. Returns whether maps are

@@ -5,7 +5,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use aya::{programs::Xdp, EbpfLoader};
+use aya::{
+    programs::{Program, ProgramInfo},
+    EbpfLoader,
+};
 use tunnel_common::maps;
 
 use super::{raise_memlock, DatapathOptions, OBJECT};
@@ -37,12 +40,9 @@ pub fn verifier_stats(opts: &DatapathOptions) -> Result<Vec<ProgramStats>> {
         .context("loading the eBPF object")?;
     let mut stats = Vec::new();
     for (name, prog) in ebpf.programs_mut() {
-        let prog: &mut Xdp = prog.try_into()?;
         let start = Instant::now();
-        prog.load()
-            .with_context(|| format!("verifier rejected {name}"))?;
+        let info = load(prog).with_context(|| format!("verifier rejected {name}"))?;
         let load_time = start.elapsed();
-        let info = prog.info()?;
         stats.push(ProgramStats {
             name: name.to_owned(),
             verified_insns: info.verified_instruction_count(),
@@ -53,6 +53,21 @@ pub fn verifier_stats(opts: &DatapathOptions) -> Result<Vec<ProgramStats>> {
     }
     stats.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(stats)
+}
+
+/// Loads one program of the kinds the object holds.
+fn load(prog: &mut Program) -> Result<ProgramInfo> {
+    Ok(match prog {
+        Program::Xdp(p) => {
+            p.load()?;
+            p.info()?
+        }
+        Program::SchedClassifier(p) => {
+            p.load()?;
+            p.info()?
+        }
+        other => anyhow::bail!("unexpected program type {:?}", other.prog_type()),
+    })
 }
 
 /// The statistics as a table: a header line, then one line per program,

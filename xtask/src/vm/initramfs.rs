@@ -16,8 +16,9 @@ use anyhow::{bail, Context, Result};
 use super::{artifacts::Artifacts, artifacts::TESTS, cpio, kernel::Kernel};
 
 /// Modules the tests need, when the kernel has them as modules (Debian's
-/// do); their dependencies come along.
-const MODULES: [&str; 3] = ["veth", "tun", "sit"];
+/// do); their dependencies come along. sch_ingress (clsact) and cls_bpf
+/// carry `tunnel_tc` on kernels without TCX (before 6.6).
+const MODULES: [&str; 5] = ["veth", "tun", "sit", "sch_ingress", "cls_bpf"];
 /// Programs the tests run (netns.rs, traffic.rs, daemon.rs) and the shell.
 const TOOLS: [&str; 7] = ["ip", "ping", "ethtool", "sysctl", "cat", "nsenter", "bash"];
 /// Taken along when the host has them: for debugging in `--shell`.
