@@ -483,3 +483,128 @@ fn kernel_routes_follow_the_store_and_carry_the_pops_traffic() {
     let out = ping(&b.ns.pop, &["-c", "1", "2001:db8:1::2"]);
     assert!(!out.contains("1 received"), "{out}");
 }
+
+/// The upstream router's neighbour entry for `addr` on u0: (state, MAC).
+fn upstream_neighbour(ns: &Netns, addr: &str) -> String {
+    let out = ns
+        .output(&["ip", "-6", "neigh", "show", addr, "dev", "u0"])
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The NDP proxy end to end: an upstream router that has the tunnel /64
+/// on-link resolves the user's address only once the tunnel proxies it;
+/// entries follow `tunnel set --proxy-ndp` and `proxy add|remove`, survive
+/// a restart, and bad input changes nothing.
+#[test]
+fn ndp_proxy_lets_upstream_resolve_the_user() {
+    let mut b = bed(4, 8);
+    b.daemon.ok(ADD_T1).unwrap();
+    let _peer = peer(&b.ns.client);
+    let up = &b.ns.upstream;
+    up.ip("-6 route replace 2001:db8:1::/64 dev u0").unwrap();
+    let user = "2001:db8:1::2";
+    let p1_mac = b.ns.pop.mac("p1").unwrap();
+
+    // Not proxied: nobody answers the upstream router's solicitations.
+    let out = ping(up, &["-c", "1", user]);
+    assert!(out.contains(" 0 received"), "{out}");
+    assert!(
+        !upstream_neighbour(up, user).contains(&p1_mac),
+        "{}",
+        upstream_neighbour(up, user)
+    );
+
+    b.daemon
+        .ok(&["tunnel", "set", "1", "--proxy-ndp", "true"])
+        .unwrap();
+    let list = b.daemon.ok(&["proxy", "list", "--json"]).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let entries = v.as_array().unwrap();
+    assert_eq!(entries.len(), 2, "one per uplink: {list}");
+    for e in entries {
+        assert_eq!(e["target"], user, "{list}");
+        assert_eq!(e["source"], "tunnel 1", "{list}");
+    }
+    let _ = up.ip(&format!("-6 neigh del {user} dev u0"));
+    let out = ping(up, &["-c", "3", "-i", "0.2", user]);
+    assert!(out.contains("3 received"), "{out}\n{}", b.daemon.log());
+    let n = upstream_neighbour(up, user);
+    assert!(n.contains(&p1_mac), "neighbour {n:?}, p1 is {p1_mac}");
+    let stats = b.daemon.ok(&["stats", "--json"]).unwrap();
+    assert!(stats.contains("ndp_advertised"), "{stats}");
+
+    // Manual entries and their bad input.
+    b.daemon
+        .ok(&[
+            "proxy",
+            "add",
+            "2001:db8:ffff::99",
+            "--uplink",
+            "p1",
+            "--router",
+        ])
+        .unwrap();
+    let before = b.daemon.ok(&["proxy", "list", "--json"]).unwrap();
+    assert!(
+        before.contains("2001:db8:ffff::99") && before.contains("manual"),
+        "{before}"
+    );
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        (
+            "multicast target",
+            vec!["proxy", "add", "ff02::1"],
+            "cannot be an NDP proxy target",
+        ),
+        (
+            "unknown uplink",
+            vec!["proxy", "add", "2001:db8::5", "--uplink", "eth9"],
+            "is not an uplink",
+        ),
+        (
+            "duplicate",
+            vec!["proxy", "add", "2001:db8:ffff::99", "--uplink", "p1"],
+            "already proxied",
+        ),
+        (
+            "remove absent",
+            vec!["proxy", "remove", "2001:db8::77"],
+            "not proxied",
+        ),
+        (
+            "malformed address",
+            vec!["proxy", "add", "2001:db8::zz"],
+            "invalid value",
+        ),
+    ];
+    for (name, args, msg) in &cases {
+        let out = b.daemon.ctl(args).unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: succeeded");
+        assert!(err.contains(msg), "{name}: stderr {err:?} lacks {msg:?}");
+        assert_eq!(
+            b.daemon.ok(&["proxy", "list", "--json"]).unwrap(),
+            before,
+            "{name}: state changed"
+        );
+    }
+
+    // A restart keeps the entries (store → map reconciliation).
+    b.daemon.stop().unwrap();
+    b.daemon.start().unwrap();
+    assert_eq!(b.daemon.ok(&["proxy", "list", "--json"]).unwrap(), before);
+    let _ = up.ip(&format!("-6 neigh del {user} dev u0"));
+    let out = ping(up, &["-c", "2", "-i", "0.2", user]);
+    assert!(out.contains("2 received"), "{out}\n{}", b.daemon.log());
+
+    b.daemon
+        .ok(&["tunnel", "set", "1", "--proxy-ndp", "false"])
+        .unwrap();
+    b.daemon
+        .ok(&["proxy", "remove", "2001:db8:ffff::99"])
+        .unwrap();
+    assert_eq!(
+        b.daemon.ok(&["proxy", "list", "--json"]).unwrap().trim(),
+        "[]"
+    );
+}

@@ -2,7 +2,7 @@
 //! request then response. Shared by the daemon and the CLI so they cannot
 //! drift; `API_VERSION` changes when a type changes incompatibly.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,10 @@ pub struct TunnelSpec {
     /// Routed prefixes (/48s, extra /64s).
     #[serde(default)]
     pub routed: Vec<Ipv6Prefix>,
+    /// Answer Neighbor Solicitations for the user's address (`::2`) on the
+    /// uplinks: for PoPs whose tunnel /64s are on-link upstream.
+    #[serde(default)]
+    pub proxy_ndp: bool,
 }
 
 fn default_mtu() -> u16 {
@@ -54,6 +58,32 @@ pub struct TunnelChanges {
     pub ttl: Option<u8>,
     pub pmtudisc: Option<bool>,
     pub remote: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub proxy_ndp: Option<bool>,
+}
+
+/// An NDP proxy entry the operator adds (`proxy add`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySpec {
+    /// The address answered for.
+    pub target: Ipv6Addr,
+    /// The uplink it is answered on; `None`: every uplink.
+    #[serde(default)]
+    pub uplink: Option<String>,
+    /// Set the Router flag in the answers (the target is a router).
+    #[serde(default)]
+    pub router: bool,
+}
+
+/// One answered (target, uplink), and why it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyView {
+    pub target: Ipv6Addr,
+    pub uplink: String,
+    pub router: bool,
+    /// `manual`, or `tunnel <id>` for a tunnel's `proxy_ndp`.
+    pub source: String,
 }
 
 /// The whole configuration, for `apply`.
@@ -74,16 +104,41 @@ pub struct Envelope<T> {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
-    TunnelAdd { tunnel: TunnelSpec },
-    TunnelRemove { id: u32 },
+    TunnelAdd {
+        tunnel: TunnelSpec,
+    },
+    TunnelRemove {
+        id: u32,
+    },
     TunnelList,
-    TunnelShow { id: u32 },
-    TunnelSet { id: u32, changes: TunnelChanges },
-    PrefixAdd { id: u32, prefix: Ipv6Prefix },
-    PrefixRemove { prefix: Ipv6Prefix },
+    TunnelShow {
+        id: u32,
+    },
+    TunnelSet {
+        id: u32,
+        changes: TunnelChanges,
+    },
+    PrefixAdd {
+        id: u32,
+        prefix: Ipv6Prefix,
+    },
+    PrefixRemove {
+        prefix: Ipv6Prefix,
+    },
+    ProxyAdd {
+        proxy: ProxySpec,
+    },
+    ProxyRemove {
+        target: Ipv6Addr,
+        uplink: Option<String>,
+    },
+    ProxyList,
     Stats,
     Status,
-    Apply { state: DesiredState, dry_run: bool },
+    Apply {
+        state: DesiredState,
+        dry_run: bool,
+    },
 }
 
 /// Per-tunnel counters as reported.
@@ -121,6 +176,9 @@ pub struct StatusView {
     pub prefixes: u64,
     pub max_tunnels: u32,
     pub max_prefixes: u32,
+    /// NDP proxy entries in the datapath, and its capacity.
+    pub proxies: u64,
+    pub max_proxies: u32,
     pub pin_dir: String,
     pub uptime_s: u64,
     /// Whether the maps were reused from pins at start (a restart) or new.
@@ -151,6 +209,9 @@ pub enum Response {
     },
     Stats {
         stats: StatsView,
+    },
+    Proxies {
+        proxies: Vec<ProxyView>,
     },
     Status {
         status: StatusView,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
 use tunnelctl::{
-    cli::{self, prefix::PrefixCmd, tunnel::TunnelCmd, Client},
+    cli::{self, prefix::PrefixCmd, proxy::ProxyCmd, tunnel::TunnelCmd, Client},
     daemon::config::{DEFAULT_CONFIG, DEFAULT_SOCKET},
     Datapath, DatapathOptions,
 };
@@ -39,6 +39,10 @@ enum Command {
     /// Routed prefixes.
     #[command(subcommand)]
     Prefix(PrefixCmd),
+    /// NDP proxy entries: addresses the PoP answers Neighbor Solicitations
+    /// for on its uplinks.
+    #[command(subcommand)]
+    Proxy(ProxyCmd),
     /// Datapath counters: drops by reason, events, per tunnel.
     Stats {
         #[arg(long)]
@@ -84,6 +88,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Daemon { config } => tunnelctl::daemon::run(&config),
         Command::Tunnel(cmd) => cli::tunnel::run(&mut client()?, cmd),
         Command::Prefix(cmd) => cli::prefix::run(&mut client()?, cmd),
+        Command::Proxy(cmd) => cli::proxy::run(&mut client()?, cmd),
         Command::Stats { json } => cli::stats::run(&mut client()?, json),
         Command::Status { json } => cli::status::run(&mut client()?, json),
         Command::Apply {

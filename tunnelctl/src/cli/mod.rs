@@ -4,6 +4,7 @@ pub mod apply;
 pub mod client;
 pub mod output;
 pub mod prefix;
+pub mod proxy;
 pub mod stats;
 pub mod status;
 pub mod tunnel;

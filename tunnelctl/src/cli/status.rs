@@ -19,6 +19,7 @@ pub fn run(c: &mut Client, json: bool) -> Result<()> {
     println!("uplinks    {} (xdp {})", s.uplinks.join(", "), s.xdp_mode);
     println!("tunnels    {} of {}", s.tunnels, s.max_tunnels);
     println!("prefixes   {} of {}", s.prefixes, s.max_prefixes);
+    println!("ndp proxy  {} of {}", s.proxies, s.max_proxies);
     println!(
         "pins       {} ({})",
         s.pin_dir,

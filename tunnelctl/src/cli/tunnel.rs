@@ -60,6 +60,10 @@ pub struct AddArgs {
     /// Create it disabled.
     #[arg(long)]
     pub disabled: bool,
+    /// Answer Neighbor Solicitations for the user's address (::2) on the
+    /// uplinks (when the tunnel /64s are on-link upstream).
+    #[arg(long)]
+    pub proxy_ndp: bool,
 }
 
 #[derive(Args)]
@@ -77,6 +81,9 @@ pub struct SetArgs {
     pub pmtudisc: Option<bool>,
     #[arg(long)]
     pub remote: Option<Ipv4Addr>,
+    /// Proxy NDP for the user's address: true or false.
+    #[arg(long)]
+    pub proxy_ndp: Option<bool>,
 }
 
 pub fn run(c: &mut Client, cmd: TunnelCmd) -> Result<()> {
@@ -92,6 +99,7 @@ pub fn run(c: &mut Client, cmd: TunnelCmd) -> Result<()> {
                 pmtudisc: !a.no_pmtudisc,
                 enabled: !a.disabled,
                 routed: a.routed,
+                proxy_ndp: a.proxy_ndp,
             };
             c.simple(Request::TunnelAdd { tunnel })?;
             println!("tunnel {} added", a.id);
@@ -131,8 +139,9 @@ pub fn run(c: &mut Client, cmd: TunnelCmd) -> Result<()> {
                 && s.ttl.is_none()
                 && s.pmtudisc.is_none()
                 && s.remote.is_none()
+                && s.proxy_ndp.is_none()
             {
-                bail!("nothing to change: give --enable, --disable, --mtu, --ttl, --pmtudisc or --remote");
+                bail!("nothing to change: give --enable, --disable, --mtu, --ttl, --pmtudisc, --remote or --proxy-ndp");
             }
             let enabled = if s.enable {
                 Some(true)
@@ -147,6 +156,7 @@ pub fn run(c: &mut Client, cmd: TunnelCmd) -> Result<()> {
                 ttl: s.ttl,
                 pmtudisc: s.pmtudisc,
                 remote: s.remote,
+                proxy_ndp: s.proxy_ndp,
             };
             let Response::Tunnel { tunnel } = c.simple(Request::TunnelSet { id: s.id, changes })?
             else {
@@ -202,6 +212,9 @@ fn show(t: &TunnelView) {
         s.prefix.host(2)
     );
     println!("  mtu       {}", s.mtu);
+    if s.proxy_ndp {
+        println!("  ndp proxy {} on the uplinks", s.prefix.host(2));
+    }
     for p in &s.routed {
         println!("  routed    {p}");
     }

@@ -34,6 +34,9 @@ pub struct Config {
     pub max_tunnels: u32,
     /// Prefix trie capacity (each tunnel's /64 plus routed prefixes).
     pub max_prefixes: u32,
+    /// NDP proxy table capacity: (target, uplink) pairs, manual and from
+    /// tunnels with `proxy_ndp`.
+    pub max_proxies: u32,
     /// ICMPv6 errors per second and CPU, and their burst.
     pub icmp_rate_per_sec: u32,
     pub icmp_burst: u32,
@@ -68,6 +71,7 @@ impl Default for Config {
             pin_dir: "/sys/fs/bpf/tunnel-pop".into(),
             max_tunnels: tunnel_common::maps::DEFAULT_MAX_TUNNELS,
             max_prefixes: tunnel_common::maps::DEFAULT_MAX_PREFIXES,
+            max_proxies: tunnel_common::maps::DEFAULT_MAX_PROXIES,
             icmp_rate_per_sec: 1000,
             icmp_burst: 50,
             local_device: "tnl0".into(),
@@ -103,6 +107,9 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         if self.uplinks.is_empty() {
             bail!("uplinks: at least one interface is needed");
+        }
+        if self.max_proxies == 0 {
+            bail!("max_proxies must be at least 1");
         }
         if self.max_tunnels == 0 || self.max_prefixes < self.max_tunnels {
             bail!("max_tunnels must be at least 1 and max_prefixes at least max_tunnels");

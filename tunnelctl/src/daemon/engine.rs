@@ -10,11 +10,18 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use tunnel_common::stats::TunnelCounters;
 
-use super::{config::Config, routes::Routes, store, store::Store, validate};
+use super::{
+    config::Config,
+    proxies::{self, Uplink},
+    routes::Routes,
+    store,
+    store::Store,
+    validate,
+};
 use crate::{
     api::{
-        ApplyPlan, DesiredState, StatsView, StatusView, TunnelChanges, TunnelSpec, TunnelStats,
-        TunnelView, API_VERSION,
+        ApplyPlan, DesiredState, ProxySpec, ProxyView, StatsView, StatusView, TunnelChanges,
+        TunnelSpec, TunnelStats, TunnelView, API_VERSION,
     },
     datapath::{Datapath, Tunnel},
     prefix::Ipv6Prefix,
@@ -27,6 +34,8 @@ pub struct Engine {
     /// Kernel routes toward the tunnel device; `None` when the daemon has
     /// no tunnel device (`local_device = ""`).
     pub routes: Option<Routes>,
+    /// The uplinks the NDP proxy answers on.
+    pub uplinks: Vec<Uplink>,
     started: Instant,
 }
 
@@ -53,14 +62,69 @@ fn stats(c: TunnelCounters) -> TunnelStats {
 }
 
 impl Engine {
-    pub fn new(cfg: Config, store: Store, dp: Datapath, routes: Option<Routes>) -> Self {
+    pub fn new(
+        cfg: Config,
+        store: Store,
+        dp: Datapath,
+        routes: Option<Routes>,
+        uplinks: Vec<Uplink>,
+    ) -> Self {
         Self {
             cfg,
             store,
             dp,
             routes,
+            uplinks,
             started: Instant::now(),
         }
+    }
+
+    /// After a failed operation: the proxy table back to the committed
+    /// store (the failure being reported is the one that matters).
+    fn restore_proxies(&mut self) {
+        if let Err(e) = proxies::sync(&mut self.dp, self.store.conn(), &self.uplinks) {
+            tracing::warn!("restoring the NDP proxy table: {e:#}");
+        }
+    }
+
+    pub fn add_proxy(&mut self, spec: &ProxySpec) -> Result<()> {
+        let rows = proxies::rows(spec, &self.uplinks)?;
+        let tx = self.store.transaction()?;
+        for r in &rows {
+            if !store::insert_proxy(&tx, r)? {
+                bail!("{} is already proxied on {}", r.0, r.1);
+            }
+        }
+        let synced = proxies::sync(&mut self.dp, &tx, &self.uplinks);
+        match synced.and_then(|_| Ok(tx.commit()?)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.restore_proxies();
+                Err(e)
+            }
+        }
+    }
+
+    pub fn remove_proxy(&mut self, target: std::net::Ipv6Addr, uplink: Option<&str>) -> Result<()> {
+        let tx = self.store.transaction()?;
+        if store::delete_proxy(&tx, target, uplink)? == 0 {
+            match uplink {
+                Some(u) => bail!("{target} is not proxied on {u} by a manual entry"),
+                None => bail!("{target} is not proxied by a manual entry"),
+            }
+        }
+        let synced = proxies::sync(&mut self.dp, &tx, &self.uplinks);
+        match synced.and_then(|_| Ok(tx.commit()?)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.restore_proxies();
+                Err(e)
+            }
+        }
+    }
+
+    pub fn list_proxies(&self) -> Result<Vec<ProxyView>> {
+        proxies::views(self.store.conn(), &self.uplinks)
     }
 
     pub fn add_tunnel(&mut self, t: &TunnelSpec) -> Result<()> {
@@ -84,7 +148,18 @@ impl Engine {
                 return Err(e);
             }
         }
-        tx.commit()?;
+        let synced = match t.proxy_ndp {
+            true => proxies::sync(&mut self.dp, &tx, &self.uplinks).map(|_| ()),
+            false => Ok(()),
+        };
+        if let Err(e) = synced.and_then(|_| Ok(tx.commit()?)) {
+            if let Some(r) = &self.routes {
+                let _ = r.remove_tunnel(t);
+            }
+            uninstall(&mut self.dp, t)?;
+            self.restore_proxies();
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -94,6 +169,10 @@ impl Engine {
         };
         let tx = self.store.transaction()?;
         store::delete_tunnel(&tx, id)?;
+        if t.proxy_ndp {
+            // Stop answering for the user first: the address is going away.
+            proxies::sync(&mut self.dp, &tx, &self.uplinks)?;
+        }
         if let Some(r) = &self.routes {
             r.remove_tunnel(&t)?;
         }
@@ -127,6 +206,9 @@ impl Engine {
         if let Some(v) = c.remote {
             t.remote = v;
         }
+        if let Some(v) = c.proxy_ndp {
+            t.proxy_ndp = v;
+        }
         validate::tunnel(&self.cfg, &t)?;
         let tx = self.store.transaction()?;
         if t.remote != old.remote {
@@ -135,12 +217,25 @@ impl Engine {
             }
         }
         store::update_tunnel(&tx, &t)?;
-        self.dp.update_tunnel(id, &to_tunnel(&t))?;
+        if t.proxy_ndp != old.proxy_ndp {
+            if let Err(e) = proxies::sync(&mut self.dp, &tx, &self.uplinks) {
+                drop(tx);
+                self.restore_proxies();
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.dp.update_tunnel(id, &to_tunnel(&t)) {
+            drop(tx);
+            self.restore_proxies();
+            return Err(e);
+        }
         let routes = self.routes.as_ref().filter(|_| t.mtu != old.mtu);
         if let Some(r) = routes {
             if let Err(e) = r.add_tunnel(&t) {
+                drop(tx);
                 self.dp.update_tunnel(id, &to_tunnel(&old))?;
                 let _ = r.add_tunnel(&old);
+                let _ = proxies::sync(&mut self.dp, self.store.conn(), &self.uplinks);
                 return Err(e);
             }
         }
@@ -149,6 +244,7 @@ impl Engine {
             if let Some(r) = routes {
                 let _ = r.add_tunnel(&old);
             }
+            let _ = proxies::sync(&mut self.dp, self.store.conn(), &self.uplinks);
             return Err(e.into());
         }
         Ok(t)
@@ -237,7 +333,7 @@ impl Engine {
         Ok(v)
     }
 
-    pub fn status(&self) -> Result<StatusView> {
+    pub fn status(&mut self) -> Result<StatusView> {
         let (tunnels, prefixes) = self.store.count()?;
         Ok(StatusView {
             version: env!("CARGO_PKG_VERSION").into(),
@@ -249,6 +345,8 @@ impl Engine {
             prefixes,
             max_tunnels: self.cfg.max_tunnels,
             max_prefixes: self.cfg.max_prefixes,
+            proxies: self.dp.proxies()?.len() as u64,
+            max_proxies: self.cfg.max_proxies,
             pin_dir: self
                 .dp
                 .pin_dir()
@@ -346,6 +444,7 @@ impl Engine {
             if let Some(r) = &self.routes {
                 r.reconcile(&want.tunnels)?;
             }
+            proxies::sync(&mut self.dp, &tx, &self.uplinks)?;
             Ok(())
         })();
         match result {
@@ -362,6 +461,7 @@ impl Engine {
                 if let Some(r) = &self.routes {
                     r.restore(&self.store.tunnels()?);
                 }
+                self.restore_proxies();
                 Err(e)
             }
         }

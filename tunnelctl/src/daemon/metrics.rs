@@ -154,6 +154,7 @@ pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
         "tunnelpop_map_entries{{map=\"prefixes\"}} {}",
         st.prefixes
     );
+    let _ = writeln!(s, "tunnelpop_map_entries{{map=\"proxies\"}} {}", st.proxies);
     let _ = writeln!(s, "# HELP tunnelpop_map_capacity Entries the map can hold.\n# TYPE tunnelpop_map_capacity gauge");
     let _ = writeln!(
         s,
@@ -164,6 +165,11 @@ pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
         s,
         "tunnelpop_map_capacity{{map=\"prefixes\"}} {}",
         st.max_prefixes
+    );
+    let _ = writeln!(
+        s,
+        "tunnelpop_map_capacity{{map=\"proxies\"}} {}",
+        st.max_proxies
     );
     Ok(s)
 }

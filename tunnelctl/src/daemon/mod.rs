@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod metrics;
 pub mod netlink;
+pub mod proxies;
 pub mod reconcile;
 pub mod routes;
 pub mod server;
@@ -39,6 +40,7 @@ pub fn run(config_path: &Path) -> Result<()> {
     let opts = DatapathOptions {
         max_tunnels: cfg.max_tunnels,
         max_prefixes: cfg.max_prefixes,
+        max_proxies: cfg.max_proxies,
         config: tunnel_common::config::RuntimeConfig {
             icmp_rate_per_sec: cfg.icmp_rate_per_sec,
             icmp_burst: cfg.icmp_burst,
@@ -54,14 +56,31 @@ pub fn run(config_path: &Path) -> Result<()> {
         config::XdpModeName::Native => XdpMode::Driver,
         config::XdpModeName::Skb => XdpMode::Skb,
     };
+    let mut uplinks = Vec::new();
     for ifname in &cfg.uplinks {
         dp.attach(ifname, mode)?;
         info!(%ifname, ?mode, "uplink attached");
+        uplinks.push(proxies::Uplink {
+            name: ifname.clone(),
+            ifindex: crate::datapath::ifindex(ifname)?,
+        });
     }
+    let (written, removed) = proxies::sync(&mut dp, store.conn(), &uplinks)
+        .context("reconciling the NDP proxy table with the store")?;
+    info!(
+        written,
+        removed, "ndp proxy table reconciled with the store"
+    );
     let nl = Netlink::open()?;
     warn_missing_addresses(&nl, &cfg);
     let routes = setup_local(nl, &cfg, &mut dp, &store)?;
-    let engine = Arc::new(Mutex::new(Engine::new(cfg.clone(), store, dp, routes)));
+    let engine = Arc::new(Mutex::new(Engine::new(
+        cfg.clone(),
+        store,
+        dp,
+        routes,
+        uplinks,
+    )));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -153,6 +172,13 @@ pub fn handle(e: &mut Engine, req: Request, progress: &UnboundedSender<Response>
             .map(|tunnel| Response::Tunnel { tunnel }),
         Request::PrefixAdd { id, prefix } => e.add_prefix(id, &prefix).map(|_| Response::Ok),
         Request::PrefixRemove { prefix } => e.remove_prefix(&prefix).map(|_| Response::Ok),
+        Request::ProxyAdd { proxy } => e.add_proxy(&proxy).map(|_| Response::Ok),
+        Request::ProxyRemove { target, uplink } => e
+            .remove_proxy(target, uplink.as_deref())
+            .map(|_| Response::Ok),
+        Request::ProxyList => e
+            .list_proxies()
+            .map(|proxies| Response::Proxies { proxies }),
         Request::Stats => e.stats().map(|stats| Response::Stats { stats }),
         Request::Status => e.status().map(|status| Response::Status { status }),
         Request::Apply { state, dry_run } => {

@@ -3,14 +3,27 @@
 //! store is reconciled into the maps, so a crash between the two never
 //! leaves a tunnel half-configured for longer than a restart.
 
-use std::{net::Ipv4Addr, path::Path};
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    path::Path,
+};
 
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::{api::TunnelSpec, prefix::Ipv6Prefix};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// Schema version 1 → 2: the NDP proxy (tunnels' `proxy_ndp`, manual
+/// entries).
+const MIGRATE_1_TO_2: &str = "ALTER TABLE tunnels ADD COLUMN proxy_ndp INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE proxies (
+        target TEXT NOT NULL,
+        uplink TEXT NOT NULL,
+        router INTEGER NOT NULL,
+        PRIMARY KEY (target, uplink)
+     );";
 
 pub struct Store {
     conn: Connection,
@@ -44,7 +57,14 @@ impl Store {
                     tunnel INTEGER NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE
                  );",
             )?;
+            conn.execute_batch(MIGRATE_1_TO_2)?;
             conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        } else if v == 1 {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(MIGRATE_1_TO_2)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()
+                .with_context(|| format!("migrating {} to schema 2", path.display()))?;
         } else if v != SCHEMA_VERSION {
             anyhow::bail!(
                 "{}: schema version {v}, this tunnelctl knows {SCHEMA_VERSION}",
@@ -52,6 +72,11 @@ impl Store {
             );
         }
         Ok(Self { conn })
+    }
+
+    /// Reads outside a transaction (the committed state).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     pub fn transaction(&mut self) -> Result<Transaction<'_>> {
@@ -79,7 +104,7 @@ impl Store {
 
 fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSpec>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, local, remote, prefix, mtu, ttl, pmtudisc, enabled FROM tunnels
+        "SELECT id, local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp FROM tunnels
          WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map(params![only], |r| {
@@ -92,11 +117,12 @@ fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSpec>>
             r.get::<_, u8>(5)?,
             r.get::<_, bool>(6)?,
             r.get::<_, bool>(7)?,
+            r.get::<_, bool>(8)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, local, remote, prefix, mtu, ttl, pmtudisc, enabled) = row?;
+        let (id, local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp) = row?;
         out.push(TunnelSpec {
             id,
             local: local.parse().context("stored local address")?,
@@ -107,6 +133,7 @@ fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSpec>>
             pmtudisc,
             enabled,
             routed: Vec::new(),
+            proxy_ndp,
         });
     }
     let mut stmt = conn.prepare_cached(
@@ -127,8 +154,8 @@ fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSpec>>
 /// Writes inside a transaction (the caller commits after the maps agree).
 pub fn insert_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
     tx.execute(
-        "INSERT INTO tunnels (id, local, remote, prefix, mtu, ttl, pmtudisc, enabled)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO tunnels (id, local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             t.id,
             t.local.to_string(),
@@ -137,7 +164,8 @@ pub fn insert_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
             t.mtu,
             t.ttl,
             t.pmtudisc,
-            t.enabled
+            t.enabled,
+            t.proxy_ndp
         ],
     )?;
     for p in &t.routed {
@@ -148,8 +176,17 @@ pub fn insert_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
 
 pub fn update_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
     tx.execute(
-        "UPDATE tunnels SET remote = ?2, mtu = ?3, ttl = ?4, pmtudisc = ?5, enabled = ?6 WHERE id = ?1",
-        params![t.id, t.remote.to_string(), t.mtu, t.ttl, t.pmtudisc, t.enabled],
+        "UPDATE tunnels SET remote = ?2, mtu = ?3, ttl = ?4, pmtudisc = ?5, enabled = ?6,
+         proxy_ndp = ?7 WHERE id = ?1",
+        params![
+            t.id,
+            t.remote.to_string(),
+            t.mtu,
+            t.ttl,
+            t.pmtudisc,
+            t.enabled,
+            t.proxy_ndp
+        ],
     )?;
     Ok(())
 }
@@ -206,6 +243,59 @@ pub fn all_prefixes(tx: &Transaction) -> Result<Vec<(Ipv6Prefix, u32)>> {
     Ok(out)
 }
 
+/// A manual proxy row: (target, uplink, router).
+pub type ProxyRow = (Ipv6Addr, String, bool);
+
+/// Adds a manual proxy entry; `false` if (target, uplink) is already there.
+pub fn insert_proxy(tx: &Transaction, row: &ProxyRow) -> Result<bool> {
+    let n = tx.execute(
+        "INSERT OR IGNORE INTO proxies (target, uplink, router) VALUES (?1, ?2, ?3)",
+        params![row.0.to_string(), row.1, row.2],
+    )?;
+    Ok(n == 1)
+}
+
+/// Deletes manual entries for `target` (on `uplink`, or on all); returns
+/// how many there were.
+pub fn delete_proxy(tx: &Transaction, target: Ipv6Addr, uplink: Option<&str>) -> Result<usize> {
+    Ok(tx.execute(
+        "DELETE FROM proxies WHERE target = ?1 AND (?2 IS NULL OR uplink = ?2)",
+        params![target.to_string(), uplink],
+    )?)
+}
+
+/// Every manual proxy entry, sorted.
+pub fn proxies(conn: &Connection) -> Result<Vec<ProxyRow>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT target, uplink, router FROM proxies ORDER BY target, uplink")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, bool>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (t, u, r) = row?;
+        out.push((t.parse().context("stored proxy target")?, u, r));
+    }
+    Ok(out)
+}
+
+/// (id, /64) of the tunnels with `proxy_ndp`.
+pub fn proxied_tunnels(conn: &Connection) -> Result<Vec<(u32, Ipv6Prefix)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, prefix FROM tunnels WHERE proxy_ndp ORDER BY id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, p) = row?;
+        out.push((id, p.parse().context("stored prefix")?));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +311,7 @@ mod tests {
             pmtudisc: true,
             enabled: true,
             routed: vec!["2001:db8:100::/48".parse().unwrap()],
+            proxy_ndp: false,
         }
     }
 
@@ -260,5 +351,60 @@ mod tests {
         let mut dup_pair = spec(2, "198.51.100.2", "2001:db8:2::/64");
         dup_pair.routed.clear();
         assert!(insert_tunnel(&tx, &dup_pair).is_err());
+    }
+
+    #[test]
+    fn schema_1_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE tunnels (id INTEGER PRIMARY KEY, local TEXT NOT NULL,
+                    remote TEXT NOT NULL, prefix TEXT NOT NULL UNIQUE, mtu INTEGER NOT NULL,
+                    ttl INTEGER NOT NULL, pmtudisc INTEGER NOT NULL, enabled INTEGER NOT NULL,
+                    UNIQUE (local, remote));
+                 CREATE TABLE routed (prefix TEXT PRIMARY KEY,
+                    tunnel INTEGER NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE);
+                 INSERT INTO tunnels VALUES (1, '192.0.2.1', '198.51.100.2', '2001:db8:1::/64',
+                    1480, 64, 1, 1);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let mut s = Store::open(&path).unwrap();
+        let t = s.tunnel(1).unwrap().unwrap();
+        assert!(!t.proxy_ndp);
+        let tx = s.transaction().unwrap();
+        let row = ("2001:db8::5".parse().unwrap(), "eth0".to_owned(), true);
+        assert!(insert_proxy(&tx, &row).unwrap());
+        assert!(!insert_proxy(&tx, &row).unwrap(), "duplicate accepted");
+        tx.commit().unwrap();
+        assert_eq!(proxies(s.conn()).unwrap(), vec![row.clone()]);
+        let tx = s.transaction().unwrap();
+        assert_eq!(delete_proxy(&tx, row.0, Some("eth1")).unwrap(), 0);
+        assert_eq!(delete_proxy(&tx, row.0, None).unwrap(), 1);
+    }
+
+    #[test]
+    fn proxied_tunnels_follow_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("state.db")).unwrap();
+        let mut t = spec(1, "198.51.100.2", "2001:db8:1::/64");
+        t.proxy_ndp = true;
+        let tx = s.transaction().unwrap();
+        insert_tunnel(&tx, &t).unwrap();
+        insert_tunnel(&tx, &{
+            let mut u = spec(2, "198.51.100.3", "2001:db8:2::/64");
+            u.routed.clear();
+            u
+        })
+        .unwrap();
+        tx.commit().unwrap();
+        assert_eq!(
+            proxied_tunnels(s.conn()).unwrap(),
+            vec![(1, "2001:db8:1::/64".parse().unwrap())]
+        );
+        assert_eq!(s.tunnel(1).unwrap().unwrap(), t);
     }
 }

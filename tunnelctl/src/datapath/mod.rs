@@ -60,6 +60,8 @@ pub struct DatapathOptions {
     pub max_tunnels: u32,
     /// Entries of the prefix trie (a /64 per tunnel plus routed prefixes).
     pub max_prefixes: u32,
+    /// Entries of the NDP proxy table.
+    pub max_proxies: u32,
     pub config: RuntimeConfig,
     /// bpffs directory for pinned maps and links; `None`: nothing pinned,
     /// everything goes away with the `Datapath`.
@@ -71,6 +73,7 @@ impl Default for DatapathOptions {
         Self {
             max_tunnels: maps::DEFAULT_MAX_TUNNELS,
             max_prefixes: maps::DEFAULT_MAX_PREFIXES,
+            max_proxies: maps::DEFAULT_MAX_PROXIES,
             config: RuntimeConfig::default(),
             pin_dir: None,
         }
@@ -130,8 +133,8 @@ impl Datapath {
         if OBJECT.is_empty() {
             bail!("this binary was built with TUNNEL_BUILD_EBPF=0 and carries no eBPF object");
         }
-        if opts.max_tunnels == 0 || opts.max_prefixes == 0 {
-            bail!("max_tunnels and max_prefixes must be at least 1");
+        if opts.max_tunnels == 0 || opts.max_prefixes == 0 || opts.max_proxies == 0 {
+            bail!("max_tunnels, max_prefixes and max_proxies must be at least 1");
         }
         raise_memlock();
         let mut loader = EbpfLoader::new();
@@ -139,7 +142,8 @@ impl Datapath {
             .map_max_entries(maps::TUNNELS, opts.max_tunnels)
             .map_max_entries(maps::TUN_BY_V4, opts.max_tunnels)
             .map_max_entries(maps::TUN_STATS, opts.max_tunnels)
-            .map_max_entries(maps::PREFIXES, opts.max_prefixes);
+            .map_max_entries(maps::PREFIXES, opts.max_prefixes)
+            .map_max_entries(maps::PROXIES, opts.max_proxies);
         let pins = opts.pin_dir.as_deref().map(pins::versioned_dir);
         let mut reused_pins = false;
         let layouts = pins::layouts(&opts);

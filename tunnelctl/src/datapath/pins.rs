@@ -59,12 +59,7 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
         l(maps::ICMP_RATE, 4, size::<RateLimitState>(), 1),
         // struct bpf_devmap_val: ifindex and a program fd/id.
         l(maps::TX_PORTS, 4, 8, maps::MAX_TX_PORTS),
-        l(
-            maps::PROXIES,
-            size::<ProxyKey>(),
-            4,
-            maps::DEFAULT_MAX_PROXIES,
-        ),
+        l(maps::PROXIES, size::<ProxyKey>(), 4, opts.max_proxies),
         l(maps::UPLINKS, 4, size::<UplinkInfo>(), maps::MAX_TX_PORTS),
         l(maps::JUMPS, 4, 4, maps::MAX_JUMPS),
     ]
@@ -116,7 +111,7 @@ pub fn check(dir: &Path, opts: &DatapathOptions) -> Result<bool> {
         if have != *l {
             bail!(
                 "pinned map {} does not match this build: pinned key/value/entries {}/{}/{}, expected {}/{}/{}. \
-                 If max_tunnels or max_prefixes changed, put them back or remove {} (this stops traffic)",
+                 If max_tunnels, max_prefixes or max_proxies changed, put them back or remove {} (this stops traffic)",
                 path.display(),
                 have.key_size,
                 have.value_size,

@@ -59,14 +59,12 @@ impl Datapath {
         if e.target.is_multicast() || e.target.is_unspecified() {
             bail!("{} cannot be an NDP proxy target", e.target);
         }
+        let max = self.opts.max_proxies;
         self.proxy_map()?
             .insert(e.key(), e.flags(), 0)
             .map_err(|err| match err {
                 MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::E2BIG) => {
-                    anyhow::anyhow!(
-                        "the NDP proxy table is full ({} entries)",
-                        maps::DEFAULT_MAX_PROXIES
-                    )
+                    anyhow::anyhow!("the NDP proxy table is full ({max} entries, max_proxies)")
                 }
                 other => anyhow::Error::from(other).context("writing PROXIES"),
             })

@@ -1,0 +1,190 @@
+//! The NDP proxy table is derived state, like the kernel routes: the store
+//! holds the operator's manual entries and each tunnel's `proxy_ndp`; the
+//! `PROXIES` map is made to say the same by `sync`, inside the transaction
+//! that changes them (so the map follows what is about to be committed) and
+//! again from the committed store after a failure or at start.
+
+use std::{collections::BTreeMap, net::Ipv6Addr};
+
+use anyhow::{bail, Result};
+use rusqlite::Connection;
+
+use super::store;
+use crate::{
+    api::{ProxySpec, ProxyView},
+    datapath::{Datapath, ProxyEntry},
+};
+
+/// An uplink by name and ifindex (resolved at start).
+#[derive(Clone, Debug)]
+pub struct Uplink {
+    pub name: String,
+    pub ifindex: u32,
+}
+
+/// (ifindex, target) → (router flag, uplink name, source).
+type Desired = BTreeMap<(u32, Ipv6Addr), (bool, String, String)>;
+
+/// What the store asks for. A manual entry wins over a tunnel's (its
+/// Router flag is the operator's choice); manual entries naming an uplink
+/// this configuration no longer has are left out.
+fn desired(conn: &Connection, uplinks: &[Uplink]) -> Result<Desired> {
+    let mut out = Desired::new();
+    for (id, prefix) in store::proxied_tunnels(conn)? {
+        for u in uplinks {
+            out.insert(
+                (u.ifindex, prefix.host(2)),
+                (false, u.name.clone(), format!("tunnel {id}")),
+            );
+        }
+    }
+    for (target, uplink, router) in store::proxies(conn)? {
+        if let Some(u) = uplinks.iter().find(|u| u.name == uplink) {
+            out.insert(
+                (u.ifindex, target),
+                (router, u.name.clone(), "manual".into()),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Entries (written, removed) to make `PROXIES` match the store.
+pub fn sync(dp: &mut Datapath, conn: &Connection, uplinks: &[Uplink]) -> Result<(usize, usize)> {
+    let want = desired(conn, uplinks)?;
+    let have: BTreeMap<(u32, Ipv6Addr), bool> = dp
+        .proxies()?
+        .into_iter()
+        .map(|e| ((e.ifindex, e.target), e.router))
+        .collect();
+    let mut removed = 0;
+    for key in have.keys().filter(|k| !want.contains_key(k)) {
+        dp.remove_proxy(key.0, key.1)?;
+        removed += 1;
+    }
+    let mut written = 0;
+    for (key, (router, _, _)) in &want {
+        if have.get(key) != Some(router) {
+            dp.put_proxy(&ProxyEntry {
+                ifindex: key.0,
+                target: key.1,
+                router: *router,
+            })?;
+            written += 1;
+        }
+    }
+    Ok((written, removed))
+}
+
+/// What `proxy list` shows: every answered (target, uplink) and its source.
+pub fn views(conn: &Connection, uplinks: &[Uplink]) -> Result<Vec<ProxyView>> {
+    let mut v: Vec<ProxyView> = desired(conn, uplinks)?
+        .into_iter()
+        .map(|((_, target), (router, uplink, source))| ProxyView {
+            target,
+            uplink,
+            router,
+            source,
+        })
+        .collect();
+    v.sort_by(|a, b| (a.target, &a.uplink).cmp(&(b.target, &b.uplink)));
+    Ok(v)
+}
+
+/// The store rows a `proxy add` means: one per named uplink, or one per
+/// configured uplink.
+pub fn rows(spec: &ProxySpec, uplinks: &[Uplink]) -> Result<Vec<store::ProxyRow>> {
+    let t = spec.target;
+    if t.is_multicast() || t.is_unspecified() || t.is_loopback() {
+        bail!("{t} cannot be an NDP proxy target (multicast, unspecified or loopback)");
+    }
+    match &spec.uplink {
+        Some(name) => {
+            if !uplinks.iter().any(|u| &u.name == name) {
+                let names: Vec<&str> = uplinks.iter().map(|u| u.name.as_str()).collect();
+                bail!("{name} is not an uplink of this PoP ({names:?})");
+            }
+            Ok(vec![(t, name.clone(), spec.router)])
+        }
+        None if uplinks.is_empty() => bail!("this PoP has no uplinks to answer on"),
+        None => Ok(uplinks
+            .iter()
+            .map(|u| (t, u.name.clone(), spec.router))
+            .collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uplinks() -> Vec<Uplink> {
+        vec![
+            Uplink {
+                name: "eth0".into(),
+                ifindex: 2,
+            },
+            Uplink {
+                name: "eth1".into(),
+                ifindex: 3,
+            },
+        ]
+    }
+
+    #[test]
+    fn rows_for_specs() {
+        let spec = |target: &str, uplink: Option<&str>| ProxySpec {
+            target: target.parse().unwrap(),
+            uplink: uplink.map(str::to_owned),
+            router: false,
+        };
+        assert_eq!(
+            rows(&spec("2001:db8::5", None), &uplinks()).unwrap().len(),
+            2
+        );
+        assert_eq!(
+            rows(&spec("2001:db8::5", Some("eth1")), &uplinks()).unwrap(),
+            vec![("2001:db8::5".parse().unwrap(), "eth1".to_owned(), false)]
+        );
+        for (target, uplink, msg) in [
+            ("ff02::1", None, "cannot be an NDP proxy target"),
+            ("::", None, "cannot be an NDP proxy target"),
+            ("::1", None, "cannot be an NDP proxy target"),
+            ("2001:db8::5", Some("eth9"), "is not an uplink"),
+        ] {
+            let e = rows(&spec(target, uplink), &uplinks()).unwrap_err();
+            assert!(e.to_string().contains(msg), "{target}: {e}");
+        }
+        assert!(rows(&spec("2001:db8::5", None), &[]).is_err());
+    }
+
+    #[test]
+    fn desired_merges_tunnels_and_manual_entries() {
+        use crate::{api::TunnelSpec, daemon::store::Store};
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = Store::open(&dir.path().join("state.db")).unwrap();
+        let t: TunnelSpec = serde_json::from_str(
+            r#"{"id":7,"local":"192.0.2.1","remote":"198.51.100.2","prefix":"2001:db8:7::/64","proxy_ndp":true}"#,
+        )
+        .unwrap();
+        let tx = st.transaction().unwrap();
+        store::insert_tunnel(&tx, &t).unwrap();
+        // The same address by hand on eth1, as a router: the manual entry wins.
+        let user: Ipv6Addr = "2001:db8:7::2".parse().unwrap();
+        store::insert_proxy(&tx, &(user, "eth1".into(), true)).unwrap();
+        // An uplink no longer configured: left out.
+        store::insert_proxy(
+            &tx,
+            &("2001:db8::9".parse().unwrap(), "gone0".into(), false),
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        let d = desired(st.conn(), &uplinks()).unwrap();
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!(d[&(2, user)], (false, "eth0".into(), "tunnel 7".into()));
+        assert_eq!(d[&(3, user)], (true, "eth1".into(), "manual".into()));
+        let v = views(st.conn(), &uplinks()).unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].uplink, "eth0");
+    }
+}
