@@ -3,7 +3,7 @@
 //! hide the pins from the next start), driven by the real CLI.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, Output, Stdio},
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
@@ -23,14 +23,18 @@ pub struct Daemon {
     child: Option<Child>,
 }
 
-/// The tunnelctl binary next to the test binary (target/<profile>/).
+/// The tunnelctl binary of the same build: next to a bin
+/// (target/<profile>/) or one level up from a test binary (…/deps/).
 pub fn tunnelctl_bin() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test binary location")?;
-    let bin = dir.join("tunnelctl");
+    let here = exe.parent().context("binary location")?;
+    let candidates = [Some(here), here.parent()];
+    let found = candidates
+        .iter()
+        .flatten()
+        .map(|d| d.join("tunnelctl"))
+        .find(|b| b.exists());
+    let bin = found.unwrap_or_else(|| here.join("tunnelctl"));
     if !bin.exists() {
         bail!(
             "{} not found: build it first (cargo build -p tunnelctl; cargo xtask test does)",

@@ -25,8 +25,9 @@ enum Verb {
     /// Run the tests: L0 (host), L1 (BPF_PROG_TEST_RUN), L2 (namespaces).
     Test(test::Options),
     /// Build a small PoP in network namespaces and send traffic through a
-    /// 6in4 tunnel both ways (root).
-    Demo,
+    /// 6in4 tunnel both ways; then the same with the real daemon and CLI
+    /// (root).
+    Demo(demo::Options),
     /// Packet-rate and program-cost benchmarks against baselines (root).
     Bench(bench::Options),
     /// Boot Debian's kernels (6.1, 6.12) in QEMU and run the L1 and L2
@@ -39,7 +40,7 @@ fn main() -> Result<()> {
     match Cli::parse().verb {
         Verb::Build => exec::cargo(&["build", "--workspace", "--all-targets"]),
         Verb::Test(o) => test::run(&o),
-        Verb::Demo => demo::run(),
+        Verb::Demo(o) => demo::run(&o),
         Verb::Bench(o) => bench::run(&o),
         Verb::Vm(o) => vm::run(&o),
     }

@@ -1,0 +1,231 @@
+//! The operator's demo (`cargo xtask demo`, second part; root): the real
+//! `tunnelctl daemon` on the demo namespaces, driven by the real CLI. Each
+//! step prints the command and what it answered: add a tunnel, traffic
+//! both ways and from the PoP itself, list/stats/proxy list and /metrics, a
+//! daemon restart with pings flowing, removal. `--keep` leaves everything
+//! up until Enter, for trying `tunnelctl` by hand. Exits non-zero if a step
+//! failed.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    process::{Command, ExitCode, Stdio},
+    time::Duration,
+};
+
+use anyhow::{bail, Context, Result};
+use tunnel_tests::{
+    daemon::{tunnelctl_bin, Daemon},
+    netns::Netns,
+    peer6in4::{Peer6in4, PeerConfig},
+    topology::{Namespaces, CLIENT_V4, POP_V4, UPSTREAM_V6},
+};
+use tunnelctl::{Datapath, DatapathOptions};
+
+const USER: &str = "2001:db8:1::2";
+const ADD: &[&str] = &[
+    "tunnel",
+    "add",
+    "1",
+    "--local",
+    "192.0.2.1",
+    "--remote",
+    "192.0.2.2",
+    "--prefix",
+    "2001:db8:1::/64",
+    "--routed",
+    "2001:db8:100::/48",
+    "--proxy-ndp",
+];
+
+fn main() -> ExitCode {
+    let keep = std::env::args().any(|a| a == "--keep");
+    match run(keep) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nDAEMON DEMO FAILED: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs and prints `tunnelctl <args>`; fails if it does.
+fn ctl(d: &Daemon, args: &[&str]) -> Result<String> {
+    println!("\n$ tunnelctl {}", args.join(" "));
+    let out = d.ok(args)?;
+    print!("{}", indent(&out));
+    Ok(out)
+}
+
+/// `ping` in `ns`; returns the replies received.
+fn ping(ns: &Netns, what: &str, args: &[&str]) -> Result<u32> {
+    let mut argv = vec!["ping", "-6", "-n", "-q", "-W", "2"];
+    argv.extend_from_slice(args);
+    let out = ns.output(&argv)?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary = text
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or("no summary");
+    println!("\n# ping {what}: {summary}");
+    let received = summary
+        .split(", ")
+        .find_map(|f| f.strip_suffix(" received"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    Ok(received)
+}
+
+fn run(keep: bool) -> Result<()> {
+    let ns = Namespaces::new()?;
+    // The client and upstream veths need an XDP program for the PoP's
+    // redirects to reach them (veth's rule); the daemon runs the PoP.
+    let mut peers = Datapath::load(DatapathOptions {
+        max_tunnels: 1,
+        max_prefixes: 1,
+        ..Default::default()
+    })?;
+    ns.attach_peers(&mut peers)?;
+    // The upstream router has the tunnel /64 on-link: it must resolve the
+    // user's address, which the PoP's NDP proxy answers.
+    ns.upstream.ip("-6 route replace 2001:db8:1::/64 dev u0")?;
+    let mut d = Daemon::new(&ns.pop, &["p0", "p1"], 1024, 4096)?;
+    d.start()?;
+    println!(
+        "== tunnelctl daemon running in namespace {} (uplinks p0, p1; config {}/tunnelctl.toml)",
+        ns.pop.name(),
+        d.dir.display()
+    );
+
+    ctl(&d, ADD)?;
+    let _peer = Peer6in4::start(
+        &ns.client,
+        &PeerConfig {
+            ifname: "tun6in4",
+            local: CLIENT_V4,
+            remote: POP_V4,
+            address: "2001:db8:1::2/64",
+            mtu: 1480,
+        },
+    )?;
+    let mut failed = Vec::new();
+    for (what, netns, dst) in [
+        (
+            "client -> upstream (6in4 decap, XDP)",
+            &ns.client,
+            UPSTREAM_V6,
+        ),
+        (
+            "upstream -> user (NDP proxy, encap, XDP)",
+            &ns.upstream,
+            USER,
+        ),
+        ("the PoP itself -> user (tunnel_tc)", &ns.pop, USER),
+    ] {
+        if ping(netns, what, &["-c", "3", "-i", "0.2", dst])? != 3 {
+            failed.push(what);
+        }
+    }
+    ctl(&d, &["tunnel", "list"])?;
+    ctl(&d, &["proxy", "list"])?;
+    ctl(&d, &["stats"])?;
+    println!("\n$ curl -s 127.0.0.1:9641/metrics | grep 'tunnel=\"1\"'");
+    for l in metrics(&ns.pop)?
+        .lines()
+        .filter(|l| l.contains("tunnel=\"1\""))
+    {
+        println!("  {l}");
+    }
+
+    // A restart while pings flow: the datapath stays attached and pinned.
+    println!("\n# restarting the daemon while 300 pings (10 ms apart) flow upstream -> user");
+    let flood = spawn_ping(&ns.upstream, &["-c", "300", "-i", "0.01", USER])?;
+    std::thread::sleep(Duration::from_millis(500));
+    d.stop()?;
+    d.start()?;
+    let out = flood.wait_with_output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary = text
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or("no summary");
+    println!("  {summary}");
+    if !summary.contains("300 received") {
+        failed.push("no loss across the restart");
+    }
+    ctl(&d, &["status"])?;
+
+    if keep {
+        hands_on(&d, &ns)?;
+    }
+    ctl(&d, &["tunnel", "remove", "1"])?;
+    if ping(
+        &ns.client,
+        "client -> upstream after removal",
+        &["-c", "2", "-i", "0.2", UPSTREAM_V6],
+    )? != 0
+    {
+        failed.push("removal stops traffic");
+    }
+    if !failed.is_empty() {
+        bail!("failed steps: {failed:?}\ndaemon log:\n{}", d.log());
+    }
+    println!("\n== daemon demo: every step passed");
+    Ok(())
+}
+
+fn spawn_ping(ns: &Netns, args: &[&str]) -> Result<std::process::Child> {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns.name(),
+            "ping",
+            "-6",
+            "-n",
+            "-q",
+            "-W",
+            "2",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting ping")
+}
+
+/// GET /metrics inside `ns`.
+fn metrics(ns: &Netns) -> Result<String> {
+    let _in = ns.enter()?;
+    let mut s = TcpStream::connect("127.0.0.1:9641")?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: demo\r\n\r\n")?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    Ok(body)
+}
+
+/// Prints how to drive the running demo by hand, then waits for Enter.
+fn hands_on(d: &Daemon, ns: &Namespaces) -> Result<()> {
+    let bin = tunnelctl_bin()?;
+    println!(
+        "\n== The demo is up. In another shell:\n\
+         export TUNNELCTL_SOCKET={}\n\
+         {bin} tunnel list\n\
+         {bin} tunnel add 2 --local 192.0.2.1 --remote 192.0.2.3 --prefix 2001:db8:2::/64\n\
+         {bin} stats; {bin} proxy list; {bin} status\n\
+         ip netns exec {} ping -6 {USER}\n\
+         ip netns exec {} curl -s 127.0.0.1:9641/metrics\n\
+         Press Enter here to remove tunnel 1 and tear everything down.",
+        d.socket.display(),
+        ns.upstream.name(),
+        ns.pop.name(),
+        bin = bin.display(),
+    );
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(())
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}\n")).collect()
+}
