@@ -5,7 +5,10 @@
 use std::net::Ipv6Addr;
 
 use etherparse::{EtherType, Ipv4HeaderSlice};
-use tunnel_common::{maps, stats::Event};
+use tunnel_common::{
+    maps,
+    stats::{Drop, Event},
+};
 use tunnel_tests::{packets::*, prog::*};
 
 fn a6(s: &str) -> Ipv6Addr {
@@ -174,4 +177,59 @@ fn maps_are_named_as_the_constants() {
         maps::ALL.len(),
         "a map without a constant in tunnel_common::maps"
     );
+}
+
+/// Routed prefixes of every kind of length reach their tunnel, whichever
+/// map holds them (`NETS` for /48, /56, /64; the trie for the others), in
+/// both directions: encapsulation toward the prefix, and the inner-source
+/// check on decapsulation. Removing the prefix makes both stop.
+#[test]
+fn routed_prefixes_of_every_length() {
+    let mut bed = ProgBed::new().expect("prog bed");
+    for (prefix, inside) in [
+        ("2001:db8:300::/40", "2001:db8:300:1::5"),
+        ("2001:db8:400::/48", "2001:db8:400:1::5"),
+        ("2001:db8:500::/56", "2001:db8:500:0:1::5"),
+        ("2001:db8:600::/60", "2001:db8:600:0:1::5"),
+        ("2001:db8:700::/64", "2001:db8:700::5"),
+        ("2001:db8:800::/80", "2001:db8:800::1:0:5"),
+    ] {
+        bed.reset().unwrap();
+        let p = prefix.parse().unwrap();
+        bed.dp.add_prefix(TUNNEL_B, &p).unwrap();
+        let inner = ipv6_echo(UPSTREAM, a6(inside), 64, 16);
+        let frame = eth(UPSTREAM_MAC, X1_MAC, EtherType::IPV6, &inner);
+        let run = bed.run(&frame, bed.x1).unwrap();
+        let want = eth(
+            X0_MAC,
+            CLIENT_B_MAC,
+            EtherType::IPV4,
+            &sixin4(V4::new(POP_V4, CLIENT_B), &hop_decremented(&inner)),
+        );
+        assert_eq!(action_name(run.action), "XDP_REDIRECT", "{prefix}");
+        assert_eq!(run.output, want, "{prefix}: encapsulated toward client B");
+        // From the prefix, inside tunnel B: accepted, forwarded upstream.
+        let back = ipv6_echo(a6(inside), UPSTREAM, 64, 16);
+        let from_b = eth(
+            CLIENT_B_MAC,
+            X0_MAC,
+            EtherType::IPV4,
+            &sixin4(V4::new(CLIENT_B, POP_V4), &back),
+        );
+        let run = bed.run(&from_b, bed.x0).unwrap();
+        assert_eq!(action_name(run.action), "XDP_REDIRECT", "{prefix}: decap");
+        // The same source inside tunnel A is spoofed.
+        let from_a = eth(
+            CLIENT_A_MAC,
+            X0_MAC,
+            EtherType::IPV4,
+            &sixin4(V4::new(CLIENT_A, POP_V4), &back),
+        );
+        let run = bed.run(&from_a, bed.x0).unwrap();
+        assert_eq!(action_name(run.action), "XDP_DROP", "{prefix}: spoof");
+        assert_eq!(bed.counters().drop(Drop::SpoofedSource), 1, "{prefix}");
+        bed.dp.remove_prefix(&p).unwrap();
+        let run = bed.run(&frame, bed.x1).unwrap();
+        assert_eq!(action_name(run.action), "XDP_PASS", "{prefix}: removed");
+    }
 }

@@ -6,8 +6,12 @@
 pub const TUNNELS: &str = "TUNNELS";
 /// [`crate::tunnel::TunnelV4Key`] (local, remote IPv4) → tunnel id: 6in4 decap.
 pub const TUN_BY_V4: &str = "TUN_BY_V4";
-/// LPM trie: IPv6 prefix → tunnel id (the /64 and routed prefixes).
+/// LPM trie: IPv6 prefix → tunnel id, for prefixes of lengths not in
+/// [`crate::tunnel::EXACT_LENS`].
 pub const PREFIXES: &str = "PREFIXES";
+/// Hash, [`crate::tunnel::NetKey`] → tunnel id: the /64s, /56s and /48s
+/// (tunnels' own and routed), each found with one exact lookup.
+pub const NETS: &str = "NETS";
 /// Per-CPU array, tunnel id → [`crate::stats::TunnelCounters`].
 pub const TUN_STATS: &str = "TUN_STATS";
 /// Per-CPU array, [`crate::stats::Drop`] → packets dropped for that reason.
@@ -29,14 +33,17 @@ pub const UPLINKS: &str = "UPLINKS";
 /// tail call (each is verified on its own, which keeps the uplink
 /// program's verifier budget). Slots: [`JUMP_NDP`].
 pub const JUMPS: &str = "JUMPS";
+/// Per-CPU array(1) of `[u8; ndp::NS_MAX]`: the NDP proxy's copy of a
+/// solicitation (too large for the stack next to everything else).
+pub const SCRATCH: &str = "SCRATCH";
 /// `JUMPS` slot of the NDP proxy program.
 pub const JUMP_NDP: u32 = 0;
 pub const MAX_JUMPS: u32 = 4;
 
 /// Every map of the object, by name.
 pub const ALL: &[&str] = &[
-    TUNNELS, TUN_BY_V4, PREFIXES, TUN_STATS, DROPS, EVENTS, CONFIG, ICMP_RATE, TX_PORTS, PROXIES,
-    UPLINKS, JUMPS,
+    TUNNELS, TUN_BY_V4, PREFIXES, NETS, TUN_STATS, DROPS, EVENTS, CONFIG, ICMP_RATE, TX_PORTS,
+    PROXIES, UPLINKS, JUMPS, SCRATCH,
 ];
 
 /// Default capacity of the per-tunnel maps; the loader can change it.

@@ -143,30 +143,44 @@ pub fn check_solicitation(ip: NsIp, body: &[u8; NS_MAX]) -> Result<Solicitation,
 /// Walks the options after the 24-byte header; every option must have a
 /// non-zero length and end inside the message. Returns whether a source
 /// link-layer address option is present.
+///
+/// Options are multiples of 8 bytes and so is a valid message, so every
+/// option starts at one of the fixed slots 24, 32, … 56. Each slot is
+/// visited with a constant offset (no variable-offset reads of the stack
+/// buffer, which older verifiers refuse); `next` says where the next
+/// option starts, and slots inside a longer option are skipped.
 #[inline(always)]
 fn walk_options(body: &[u8; NS_MAX], len: usize) -> Result<bool, NsError> {
-    let mut off = NS_LEN;
+    let mut next = NS_LEN;
     let mut source_ll = false;
-    // At most (NS_MAX - NS_LEN) / 8 options fit: a constant loop bound.
-    for _ in 0..(NS_MAX - NS_LEN) / 8 {
-        if off >= len {
-            return Ok(source_ll);
-        }
-        let (Some(&kind), Some(&units)) = (body.get(off), body.get(off + 1)) else {
-            return Err(NsError::Invalid);
-        };
-        let opt_len = units as usize * 8;
-        if opt_len == 0 || off + opt_len > len {
-            return Err(NsError::Invalid);
-        }
-        source_ll |= kind == OPT_SOURCE_LL;
-        off += opt_len;
+    option_slot::<24>(body, len, &mut next, &mut source_ll)?;
+    option_slot::<32>(body, len, &mut next, &mut source_ll)?;
+    option_slot::<40>(body, len, &mut next, &mut source_ll)?;
+    option_slot::<48>(body, len, &mut next, &mut source_ll)?;
+    option_slot::<56>(body, len, &mut next, &mut source_ll)?;
+    const { assert!(NS_MAX == 64 && NS_LEN == 24) };
+    Ok(source_ll)
+}
+
+/// The option slot at byte `AT`, if an option starts there.
+#[inline(always)]
+fn option_slot<const AT: usize>(
+    body: &[u8; NS_MAX],
+    len: usize,
+    next: &mut usize,
+    source_ll: &mut bool,
+) -> Result<(), NsError> {
+    if AT >= len || AT != *next {
+        return Ok(());
     }
-    if off >= len {
-        Ok(source_ll)
-    } else {
-        Err(NsError::Invalid)
+    let (kind, units) = (body[AT], body[AT + 1]);
+    let opt_len = units as usize * 8;
+    if opt_len == 0 || AT + opt_len > len {
+        return Err(NsError::Invalid);
     }
+    *source_ll |= kind == OPT_SOURCE_LL;
+    *next = AT + opt_len;
+    Ok(())
 }
 
 /// Where an answer goes and how it is flagged.

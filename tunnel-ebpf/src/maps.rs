@@ -14,9 +14,9 @@ use tunnel_common::{
         COUNTER_SLOTS, DEFAULT_MAX_PREFIXES, DEFAULT_MAX_PROXIES, DEFAULT_MAX_TUNNELS, MAX_JUMPS,
         MAX_TX_PORTS,
     },
-    ndp::{ProxyKey, UplinkInfo},
+    ndp::{ProxyKey, UplinkInfo, NS_MAX},
     stats::TunnelCounters,
-    tunnel::{TunnelInfo, TunnelV4Key},
+    tunnel::{NetKey, TunnelInfo, TunnelV4Key},
 };
 
 #[map(name = "TUNNELS")]
@@ -29,6 +29,11 @@ pub static TUN_BY_V4: HashMap<TunnelV4Key, u32> = HashMap::with_max_entries(DEFA
 #[map(name = "PREFIXES")]
 pub static PREFIXES: LpmTrie<[u8; 16], u32> =
     LpmTrie::with_max_entries(DEFAULT_MAX_PREFIXES, BPF_F_NO_PREALLOC);
+
+/// No prealloc: memory follows the prefixes in use, not the capacity.
+#[map(name = "NETS")]
+pub static NETS: HashMap<NetKey, u32> =
+    HashMap::with_max_entries(DEFAULT_MAX_PREFIXES, BPF_F_NO_PREALLOC);
 
 #[map(name = "TUN_STATS")]
 pub static TUN_STATS: PerCpuArray<TunnelCounters> =
@@ -54,6 +59,9 @@ pub static PROXIES: HashMap<ProxyKey, u32> = HashMap::with_max_entries(DEFAULT_M
 
 #[map(name = "UPLINKS")]
 pub static UPLINKS: HashMap<u32, UplinkInfo> = HashMap::with_max_entries(MAX_TX_PORTS, 0);
+
+#[map(name = "SCRATCH")]
+pub static SCRATCH: PerCpuArray<[u8; NS_MAX]> = PerCpuArray::with_max_entries(1, 0);
 
 #[map(name = "JUMPS")]
 pub static JUMPS: ProgramArray = ProgramArray::with_max_entries(MAX_JUMPS, 0);

@@ -7,14 +7,14 @@
 use aya_ebpf::bindings::xdp_action;
 use network_types::ip::Ipv6Hdr;
 use tunnel_common::{
-    ndp::{self, NsError, NsIp, ProxyKey, NA_LEN, NS_MAX},
+    ndp::{self, NsError, NsIp, ProxyKey, NA_LEN},
     stats::{Drop, Event},
 };
 
 use crate::{
     icmp6::NEXT_HEADER_ICMPV6,
-    maps::{JUMPS, PROXIES, UPLINKS},
-    packet::{hash_get, Packet, ETHERTYPE_IPV6, ETH_LEN, IPV6_LEN},
+    maps::{JUMPS, PROXIES, SCRATCH, UPLINKS},
+    packet::{hash_get, scratch, Packet, ETHERTYPE_IPV6, ETH_LEN, IPV6_LEN},
     stats,
 };
 
@@ -37,13 +37,10 @@ pub fn hand_over(pkt: Packet) {
 
 /// The proxy program's body: an NS for a proxied target is answered, a
 /// malformed one for a proxied target is dropped (counted), anything else
-/// goes to the kernel untouched.
+/// goes to the kernel untouched. Checking and answering are separate,
+/// non-inlined functions so that their locals do not share one stack frame.
 #[inline(always)]
 pub fn answer(pkt: Packet) -> Result<u32, Drop> {
-    let ip6 = match pkt.read::<Ipv6Hdr>(ETH_LEN) {
-        Ok(h) if h.next_hdr == NEXT_HEADER_ICMPV6 => h,
-        _ => return Ok(stats::pass_not_ours()),
-    };
     let target: [u8; 16] = match pkt.read(ETH_LEN + IPV6_LEN + 8) {
         Ok(t) => t,
         Err(_) => return Ok(stats::pass_not_ours()),
@@ -58,42 +55,79 @@ pub fn answer(pkt: Packet) -> Result<u32, Drop> {
     ) else {
         return Ok(stats::pass_not_ours());
     };
+    match check(pkt) {
+        Verdict::VALID => advertise(pkt, flags, false, uplink.mac)?,
+        Verdict::VALID_DAD => advertise(pkt, flags, true, uplink.mac)?,
+        Verdict::TOO_LONG => return Ok(stats::pass_not_ours()),
+        Verdict::MALFORMED => return Err(Drop::Malformed),
+        _ => return Err(Drop::NdpInvalid),
+    }
+    stats::event(Event::NdpAdvertised);
+    Ok(xdp_action::XDP_TX)
+}
+
+/// What `check` found, as a plain word (it crosses a function boundary).
+struct Verdict;
+impl Verdict {
+    const VALID: u32 = 0;
+    const VALID_DAD: u32 = 1;
+    const TOO_LONG: u32 = 2;
+    const MALFORMED: u32 = 3;
+    const INVALID: u32 = 4;
+}
+
+/// RFC 4861 §7.1.1 on the NS in the packet (see `ndp::check_solicitation`).
+#[inline(never)]
+fn check(pkt: Packet) -> u32 {
+    let Ok(ip6) = pkt.read::<Ipv6Hdr>(ETH_LEN) else {
+        return Verdict::MALFORMED;
+    };
     let payload_len = u16::from_be_bytes(ip6.payload_len) as usize;
     if ETH_LEN + IPV6_LEN + payload_len > pkt.len() {
-        return Err(Drop::Malformed);
+        return Verdict::MALFORMED;
     }
-    let mut body = [0u8; NS_MAX];
-    pkt.copy_out(ETH_LEN + IPV6_LEN, &mut body);
-    // The copy reads whole words: bytes past the payload (Ethernet padding)
-    // must not enter the checksum.
-    body.iter_mut()
-        .enumerate()
-        .for_each(|(i, b)| *b = if i < payload_len { *b } else { 0 });
+    // Cut Ethernet padding first: the copy takes whole words up to the
+    // packet's end, and bytes past the payload must not enter the checksum.
+    if pkt.truncate(ETH_LEN + IPV6_LEN + payload_len).is_err() {
+        return Verdict::MALFORMED;
+    }
+    let Some(body) = scratch(SCRATCH.get_ptr_mut(0)) else {
+        return Verdict::TOO_LONG;
+    };
+    body.fill(0);
+    pkt.copy_out(ETH_LEN + IPV6_LEN, body);
     let ip = NsIp {
         src: &ip6.src_addr,
         dst: &ip6.dst_addr,
         hop_limit: ip6.hop_limit,
         payload_len,
     };
-    let ns = match ndp::check_solicitation(ip, &body) {
-        Ok(ns) => ns,
-        Err(NsError::TooLong) => return Ok(stats::pass_not_ours()),
-        Err(NsError::Invalid) => return Err(Drop::NdpInvalid),
-    };
-    let adv = ndp::advert_for(&ns, &ip6.src_addr, flags);
-    let eth_dst = if ns.dad {
+    match ndp::check_solicitation(ip, body) {
+        Ok(ns) if ns.dad => Verdict::VALID_DAD,
+        Ok(_) => Verdict::VALID,
+        Err(NsError::TooLong) => Verdict::TOO_LONG,
+        Err(NsError::Invalid) => Verdict::INVALID,
+    }
+}
+
+/// Rewrites the (checked) NS into the NA, in place.
+#[inline(never)]
+fn advertise(pkt: Packet, flags: u32, dad: bool, mac: [u8; 6]) -> Result<(), Drop> {
+    let src: [u8; 16] = pkt.read(ETH_LEN + 8)?;
+    let target: [u8; 16] = pkt.read(ETH_LEN + IPV6_LEN + 8)?;
+    let ns = ndp::Solicitation { target, dad };
+    let adv = ndp::advert_for(&ns, &src, flags);
+    let eth_dst = if dad {
         ndp::multicast_mac(&adv.dst)
     } else {
         // The solicitor's MAC: the frame came from it.
         pkt.read::<[u8; 6]>(6)?
     };
-    let na = ndp::advertisement(&ns.target, &adv, &uplink.mac);
-
     let want = ETH_LEN + IPV6_LEN + NA_LEN;
     pkt.adjust_tail(want as i32 - pkt.len() as i32)?;
     let mut eth = [0u8; ETH_LEN];
     eth[0..6].copy_from_slice(&eth_dst);
-    eth[6..12].copy_from_slice(&uplink.mac);
+    eth[6..12].copy_from_slice(&mac);
     eth[12..14].copy_from_slice(&ETHERTYPE_IPV6.to_ne_bytes());
     pkt.write(0, &eth)?;
     let out = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
@@ -101,9 +135,8 @@ pub fn answer(pkt: Packet) -> Result<u32, Drop> {
     out.payload_len = (NA_LEN as u16).to_be_bytes();
     out.next_hdr = NEXT_HEADER_ICMPV6;
     out.hop_limit = ndp::ND_HOP_LIMIT;
-    out.src_addr = ns.target;
+    out.src_addr = target;
     out.dst_addr = adv.dst;
-    pkt.write(ETH_LEN + IPV6_LEN, &na)?;
-    stats::event(Event::NdpAdvertised);
-    Ok(xdp_action::XDP_TX)
+    pkt.write(ETH_LEN + IPV6_LEN, &ndp::advertisement(&target, &adv, &mac))?;
+    Ok(())
 }

@@ -417,6 +417,15 @@ pub fn with_slot<T>(slot: Option<*mut T>, f: impl FnOnce(&mut T)) {
     }
 }
 
+/// A per-CPU scratch slot (`get_ptr_mut` of a per-CPU array) as a
+/// reference, for buffers too large for the 512-byte stack.
+#[inline(always)]
+pub fn scratch<T>(slot: Option<*mut T>) -> Option<&'static mut T> {
+    // SAFETY: as in `with_slot`: valid and aligned; the slot belongs to
+    // this CPU, and one program invocation runs at a time per CPU.
+    slot.map(|p| unsafe { &mut *p })
+}
+
 /// Copy of a hash map value. aya-ebpf marks `HashMap::get` unsafe because
 /// the value may change under a reader; a copy taken at once is consistent
 /// for the small, single-word-updated values this project stores.

@@ -9,10 +9,8 @@ use tunnel_common::{
     tunnel::{TunnelInfo, TunnelV4Key},
 };
 
-use aya_ebpf::maps::lpm_trie::Key;
-
 use crate::{
-    maps::{PREFIXES, TUNNELS, TUN_BY_V4},
+    maps::{TUNNELS, TUN_BY_V4},
     packet::{
         hash_get, prandom_u32, Ctx, Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN,
         IPV6_LEN,
@@ -107,8 +105,8 @@ fn check_inner_source(inner: &Ipv6Hdr, id: u32, info: &TunnelInfo) -> Result<(),
     if inner.src_addr[..8] == info.pop_v6[..8] {
         return Ok(());
     }
-    match PREFIXES.get(Key::new(128, inner.src_addr)) {
-        Some(owner) if *owner == id => Ok(()),
+    match route::owner(&inner.src_addr) {
+        Some(owner) if owner == id => Ok(()),
         _ => Err(Drop::SpoofedSource),
     }
 }

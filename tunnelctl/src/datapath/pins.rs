@@ -13,9 +13,9 @@ use aya::maps::MapInfo;
 use tunnel_common::{
     config::{RateLimitState, RuntimeConfig},
     maps,
-    ndp::{ProxyKey, UplinkInfo},
+    ndp::{ProxyKey, UplinkInfo, NS_MAX},
     stats::TunnelCounters,
-    tunnel::{TunnelInfo, TunnelV4Key},
+    tunnel::{NetKey, TunnelInfo, TunnelV4Key},
     ABI_VERSION,
 };
 
@@ -47,6 +47,7 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
         l(maps::TUN_BY_V4, size::<TunnelV4Key>(), 4, opts.max_tunnels),
         // LPM key: prefix length (u32) then the address.
         l(maps::PREFIXES, 4 + 16, 4, opts.max_prefixes),
+        l(maps::NETS, size::<NetKey>(), 4, opts.max_prefixes),
         l(
             maps::TUN_STATS,
             4,
@@ -62,6 +63,7 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
         l(maps::PROXIES, size::<ProxyKey>(), 4, opts.max_proxies),
         l(maps::UPLINKS, 4, size::<UplinkInfo>(), maps::MAX_TX_PORTS),
         l(maps::JUMPS, 4, 4, maps::MAX_JUMPS),
+        l(maps::SCRATCH, 4, NS_MAX as u32, 1),
     ]
 }
 

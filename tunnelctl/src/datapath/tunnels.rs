@@ -2,10 +2,7 @@
 //! order (see the module docs of `datapath`).
 
 use anyhow::{bail, Context, Result};
-use aya::maps::{
-    lpm_trie::{Key, LpmTrie},
-    Array, HashMap, MapData, MapError,
-};
+use aya::maps::{Array, HashMap, MapData, MapError};
 use tunnel_common::{
     maps,
     tunnel::{
@@ -69,10 +66,6 @@ pub struct Snapshot {
     pub prefixes: Vec<(Ipv6Prefix, u32)>,
 }
 
-fn lpm_key(p: &Ipv6Prefix) -> Key<[u8; 16]> {
-    Key::new(p.len() as u32, p.addr().octets())
-}
-
 impl Datapath {
     fn tunnels(&mut self) -> Result<Array<&mut MapData, TunnelInfo>> {
         Ok(Array::try_from(
@@ -84,11 +77,6 @@ impl Datapath {
             self.ebpf
                 .map_mut(maps::TUN_BY_V4)
                 .context(maps::TUN_BY_V4)?,
-        )?)
-    }
-    fn prefixes(&mut self) -> Result<LpmTrie<&mut MapData, [u8; 16], u32>> {
-        Ok(LpmTrie::try_from(
-            self.ebpf.map_mut(maps::PREFIXES).context(maps::PREFIXES)?,
         )?)
     }
 
@@ -185,12 +173,7 @@ impl Datapath {
         for kv in by_v4.iter() {
             snap.pairs.push(kv?);
         }
-        let prefixes = self.prefixes()?;
-        for kv in prefixes.iter() {
-            let (k, id) = kv?;
-            let p = Ipv6Prefix::new(std::net::Ipv6Addr::from(k.data()), k.prefix_len() as u8)?;
-            snap.prefixes.push((p, id));
-        }
+        snap.prefixes = self.prefix_entries()?;
         Ok(snap)
     }
 
@@ -213,11 +196,11 @@ impl Datapath {
         ignore_missing(self.by_v4()?.remove(key))
     }
     pub fn put_prefix(&mut self, p: &Ipv6Prefix, id: u32) -> Result<()> {
-        self.prefixes()?.insert(&lpm_key(p), id, 0)?;
+        self.prefix_insert(p, id, 0)??;
         Ok(())
     }
     pub fn remove_prefix_if_present(&mut self, p: &Ipv6Prefix) -> Result<()> {
-        ignore_missing(self.prefixes()?.remove(&lpm_key(p)))
+        ignore_missing(self.prefix_remove(p)?)
     }
 
     /// Removes tunnel `id` and its /64 (routed prefixes are removed by the
@@ -235,7 +218,7 @@ impl Datapath {
         let net = u128::from_be_bytes(info.pop_v6) & !(u64::MAX as u128);
         let prefix = Ipv6Prefix::new(std::net::Ipv6Addr::from(net), 64)?;
         ignore_missing(self.by_v4()?.remove(&key))?;
-        ignore_missing(self.prefixes()?.remove(&lpm_key(&prefix)))?;
+        ignore_missing(self.prefix_remove(&prefix)?)?;
         self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
         Ok(())
     }
@@ -245,12 +228,15 @@ impl Datapath {
         if self.tunnel_info(id)?.is_none() {
             bail!("no tunnel {id}");
         }
-        match self.prefixes()?.insert(&lpm_key(prefix), id, BPF_NOEXIST) {
+        match self.prefix_insert(prefix, id, BPF_NOEXIST)? {
             Ok(()) => Ok(()),
             Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::EEXIST) => {
                 bail!("prefix {prefix} is already routed")
             }
-            Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOSPC) => {
+            // ENOSPC from the trie, E2BIG from the hash.
+            Err(MapError::SyscallError(e))
+                if matches!(e.io_error.raw_os_error(), Some(libc::ENOSPC | libc::E2BIG)) =>
+            {
                 bail!("prefix map is full ({} entries)", self.opts.max_prefixes)
             }
             Err(e) => Err(e).context(format!("adding prefix {prefix}")),
@@ -258,7 +244,7 @@ impl Datapath {
     }
 
     pub fn remove_prefix(&mut self, prefix: &Ipv6Prefix) -> Result<()> {
-        match self.prefixes()?.remove(&lpm_key(prefix)) {
+        match self.prefix_remove(prefix)? {
             Ok(()) => Ok(()),
             Err(MapError::KeyNotFound) => bail!("prefix {prefix} is not routed"),
             Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
