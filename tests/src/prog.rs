@@ -139,6 +139,7 @@ impl ProgBed {
         self.dp.add_tunnel(TUNNEL_B, &Self::tunnel_b())?;
         self.dp.set_config(&RuntimeConfig::default())?;
         self.dp.reset_counters()?;
+        self.dp.reset_rate_limits()?;
         for id in [TUNNEL_A, TUNNEL_B] {
             self.dp.reset_tunnel_counters(id)?;
         }

@@ -58,6 +58,7 @@ fn decap_table() {
     let good = echo_a_to_upstream(64);
     let routed = ipv6_echo(a6("2001:db8:100:5::9"), UPSTREAM, 64, 16);
     let te_quote = echo_a_to_upstream(1);
+    let to_b = ipv6_echo(a6(USER_A), a6(USER_B), 64, 24);
     let cases = vec![
         Case {
             name: "valid: decap, fib, redirect to the upstream link",
@@ -416,6 +417,34 @@ fn decap_table() {
                 tunnel: Some((TUNNEL_B, 0, 1)),
             },
         },
+        Case {
+            name: "tunnel to a disabled tunnel: administratively prohibited, back into A",
+            setup: |b| {
+                let mut t = ProgBed::tunnel_b();
+                t.enabled = false;
+                b.dp.update_tunnel(TUNNEL_B, &t).unwrap();
+            },
+            input: from_client(client_a(), &to_b),
+            ingress: x0,
+            expect: Expect {
+                action: XDP_TX,
+                output: Some(to_client(
+                    pop_to_a(),
+                    CLIENT_A_MAC,
+                    &icmpv6_error(
+                        a6(POP_A),
+                        a6(USER_A),
+                        Icmpv6Type::DestinationUnreachable(
+                            etherparse::icmpv6::DestUnreachableCode::Prohibited,
+                        ),
+                        &to_b,
+                    ),
+                )),
+                drops: &[],
+                events: &[(Event::Decap, 1), (Event::IcmpUnreachable, 1)],
+                tunnel: Some((TUNNEL_B, 0, 0)),
+            },
+        },
     ];
     check(&mut bed, cases);
 }
@@ -621,7 +650,7 @@ fn encap_table() {
             },
         },
         Case {
-            name: "disabled tunnel",
+            name: "disabled tunnel: administratively prohibited, to the sender (as sixxsd)",
             setup: |b| {
                 let mut t = ProgBed::tunnel_a();
                 t.enabled = false;
@@ -630,10 +659,44 @@ fn encap_table() {
             input: from_upstream(&good),
             ingress: x1,
             expect: Expect {
+                action: XDP_TX,
+                output: Some(eth(
+                    X1_MAC,
+                    UPSTREAM_MAC,
+                    EtherType::IPV6,
+                    &icmpv6_error(
+                        a6(POP_A),
+                        UPSTREAM,
+                        Icmpv6Type::DestinationUnreachable(
+                            etherparse::icmpv6::DestUnreachableCode::Prohibited,
+                        ),
+                        &good,
+                    ),
+                )),
+                drops: &[],
+                events: &[(Event::IcmpUnreachable, 1), (Event::Encap, 0)],
+                tunnel: Some((TUNNEL_A, 0, 0)),
+            },
+        },
+        Case {
+            name: "disabled tunnel, error rate limited: counted drop",
+            setup: |b| {
+                let mut t = ProgBed::tunnel_a();
+                t.enabled = false;
+                b.dp.update_tunnel(TUNNEL_A, &t).unwrap();
+                b.dp.set_config(&tunnel_common::config::RuntimeConfig {
+                    icmp_rate_per_sec: 0,
+                    icmp_burst: 0,
+                })
+                .unwrap();
+            },
+            input: from_upstream(&good),
+            ingress: x1,
+            expect: Expect {
                 action: XDP_DROP,
                 output: None,
                 drops: &[(Drop::TunnelDisabled, 1)],
-                events: &[],
+                events: &[(Event::IcmpUnreachable, 0)],
                 tunnel: Some((TUNNEL_A, 0, 0)),
             },
         },

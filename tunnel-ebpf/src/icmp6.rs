@@ -39,6 +39,10 @@ impl IcmpError {
     /// Destination unreachable, port unreachable (RFC 4443 3.1 code 4).
     pub const PORT_UNREACHABLE: IcmpError =
         IcmpError((TYPE_DEST_UNREACHABLE as u32) << 24 | 4 << 16);
+    /// Destination unreachable, administratively prohibited (code 1): the
+    /// tunnel toward the destination is disabled.
+    pub const ADMIN_PROHIBITED: IcmpError =
+        IcmpError((TYPE_DEST_UNREACHABLE as u32) << 24 | 1 << 16);
 
     #[inline(always)]
     pub fn packet_too_big(mtu: u16) -> Self {
@@ -59,6 +63,7 @@ impl IcmpError {
         match self.icmp_type() {
             TYPE_PACKET_TOO_BIG => Drop::TooBig,
             TYPE_TIME_EXCEEDED => Drop::HopLimit,
+            _ if self.0 == Self::ADMIN_PROHIBITED.0 => Drop::TunnelDisabled,
             _ => Drop::PopAddress,
         }
     }

@@ -146,13 +146,18 @@ fn inner_len(pkt: Packet, ip6: &Ipv6Hdr) -> Result<usize, Drop> {
 #[inline(always)]
 fn to_tunnel(pkt: Packet, id: u32, origin: Origin) -> Result<Step, Drop> {
     let info = sixin4::tunnel(id)?;
+    // The PoP's address facing the sender is the error's source.
+    let src_tunnel = if origin.is_tunnel() { origin.0 } else { id };
     if !info.is_enabled() {
-        return Err(Drop::TunnelDisabled);
+        // As sixxsd: the sender learns the tunnel is administratively down.
+        return Ok(Step::Icmp {
+            kind: IcmpError::ADMIN_PROHIBITED,
+            src_tunnel,
+            origin,
+        });
     }
     let ip6 = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
     let len = inner_len(pkt, ip6)?;
-    // The PoP's address facing the sender is the error's source.
-    let src_tunnel = if origin.is_tunnel() { origin.0 } else { id };
     if ip6.dst_addr == info.pop_v6 {
         // The PoP's own end of the tunnel: users ping it first.
         pkt.truncate(ETH_LEN + len)?;

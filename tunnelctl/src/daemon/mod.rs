@@ -56,13 +56,14 @@ pub fn run(config_path: &Path) -> Result<()> {
         config::XdpModeName::Native => XdpMode::Driver,
         config::XdpModeName::Skb => XdpMode::Skb,
     };
+    let nl = Netlink::open()?;
     let mut uplinks = Vec::new();
     for ifname in &cfg.uplinks {
         dp.attach(ifname, mode)?;
         info!(%ifname, ?mode, "uplink attached");
         uplinks.push(proxies::Uplink {
             name: ifname.clone(),
-            ifindex: crate::datapath::ifindex(ifname)?,
+            ifindex: nl.ifindex(ifname)?,
         });
     }
     let (written, removed) = proxies::sync(&mut dp, store.conn(), &uplinks)
@@ -71,7 +72,6 @@ pub fn run(config_path: &Path) -> Result<()> {
         written,
         removed, "ndp proxy table reconciled with the store"
     );
-    let nl = Netlink::open()?;
     warn_missing_addresses(&nl, &cfg);
     let routes = setup_local(nl, &cfg, &mut dp, &store)?;
     let engine = Arc::new(Mutex::new(Engine::new(

@@ -93,4 +93,20 @@ impl Datapath {
         }
         Ok(())
     }
+
+    /// Refills the ICMPv6 error token buckets of every CPU (tests, so that
+    /// one case's exhausted bucket does not leak into the next).
+    pub fn reset_rate_limits(&mut self) -> Result<()> {
+        let ncpu = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+        let mut a: PerCpuArray<&mut MapData, tunnel_common::config::RateLimitState> =
+            PerCpuArray::try_from(
+                self.ebpf
+                    .map_mut(maps::ICMP_RATE)
+                    .context(maps::ICMP_RATE)?,
+            )?;
+        // last_ns 0 reads as "long ago": the next packet finds a full bucket.
+        let fresh = vec![Default::default(); ncpu];
+        a.set(0, aya::maps::PerCpuValues::try_from(fresh)?, 0)?;
+        Ok(())
+    }
 }
