@@ -64,6 +64,9 @@ pub struct Outcome {
     pub tests: TestCounts,
     /// The verifier-stats table: header row first.
     pub stats: Vec<Vec<String>>,
+    /// Whether the guest's init said anything: a panic before that is the
+    /// kernel failing to boot, not a test's doing.
+    pub init_started: bool,
 }
 
 pub fn find() -> Result<PathBuf> {
@@ -169,6 +172,7 @@ pub fn run(
         verdict,
         tests: console.tests,
         stats: console.stats,
+        init_started: console.init_started,
     })
 }
 
@@ -183,6 +187,7 @@ struct Console {
     step: Option<String>,
     failed_steps: Vec<String>,
     init: Option<bool>,
+    init_started: bool,
     panic: Option<String>,
     tests: TestCounts,
     stats: Vec<Vec<String>>,
@@ -191,6 +196,7 @@ struct Console {
 impl Console {
     /// Takes one line; true once the run is over (verdict or panic).
     fn read(&mut self, line: &str) -> bool {
+        self.init_started |= line.starts_with("init: ");
         if let Some(rest) = line.strip_prefix("init: step ") {
             let (label, what) = rest.split_once(' ').unwrap_or((rest, ""));
             if what == "begin" {
