@@ -179,9 +179,8 @@ fn maps_are_named_as_the_constants() {
     );
 }
 
-/// Routed prefixes of every kind of length reach their tunnel, whichever
-/// map holds them (`NETS` for /48, /56, /64; the trie for the others), in
-/// both directions: encapsulation toward the prefix, and the inner-source
+/// Routed prefixes of every kind of length reach their tunnel, in both
+/// directions: encapsulation toward the prefix, and the inner-source
 /// check on decapsulation. Removing the prefix makes both stop.
 #[test]
 fn routed_prefixes_of_every_length() {

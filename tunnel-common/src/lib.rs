@@ -22,7 +22,6 @@ mod pod {
     // byte arrays, and have no implicit padding (asserted next to each type).
     unsafe impl aya::Pod for crate::tunnel::TunnelV4Key {}
     unsafe impl aya::Pod for crate::tunnel::TunnelInfo {}
-    unsafe impl aya::Pod for crate::tunnel::NetKey {}
     unsafe impl aya::Pod for crate::stats::TunnelCounters {}
     unsafe impl aya::Pod for crate::config::RuntimeConfig {}
     unsafe impl aya::Pod for crate::config::RateLimitState {}

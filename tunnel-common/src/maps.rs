@@ -6,12 +6,8 @@
 pub const TUNNELS: &str = "TUNNELS";
 /// [`crate::tunnel::TunnelV4Key`] (local, remote IPv4) → tunnel id: 6in4 decap.
 pub const TUN_BY_V4: &str = "TUN_BY_V4";
-/// LPM trie: IPv6 prefix → tunnel id, for prefixes of lengths not in
-/// [`crate::tunnel::EXACT_LENS`].
+/// LPM trie: IPv6 prefix → tunnel id (the /64 and routed prefixes).
 pub const PREFIXES: &str = "PREFIXES";
-/// Hash, [`crate::tunnel::NetKey`] → tunnel id: the /64s, /56s and /48s
-/// (tunnels' own and routed), each found with one exact lookup.
-pub const NETS: &str = "NETS";
 /// Per-CPU array, tunnel id → [`crate::stats::TunnelCounters`].
 pub const TUN_STATS: &str = "TUN_STATS";
 /// Per-CPU array, [`crate::stats::Drop`] → packets dropped for that reason.
@@ -42,8 +38,8 @@ pub const MAX_JUMPS: u32 = 4;
 
 /// Every map of the object, by name.
 pub const ALL: &[&str] = &[
-    TUNNELS, TUN_BY_V4, PREFIXES, NETS, TUN_STATS, DROPS, EVENTS, CONFIG, ICMP_RATE, TX_PORTS,
-    PROXIES, UPLINKS, JUMPS, SCRATCH,
+    TUNNELS, TUN_BY_V4, PREFIXES, TUN_STATS, DROPS, EVENTS, CONFIG, ICMP_RATE, TX_PORTS, PROXIES,
+    UPLINKS, JUMPS, SCRATCH,
 ];
 
 /// Default capacity of the per-tunnel maps; the loader can change it.

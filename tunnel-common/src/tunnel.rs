@@ -64,40 +64,6 @@ impl TunnelInfo {
     }
 }
 
-/// Prefix lengths held in the `NETS` hash (one exact lookup each) instead
-/// of the `PREFIXES` trie: a tunnel's /64 and the usual delegations. A
-/// hash lookup costs the same with ten tunnels or a million; a trie walk
-/// grows with the table.
-pub const EXACT_LENS: [u8; 3] = [64, 56, 48];
-
-/// `NETS` key: a prefix of one of [`EXACT_LENS`], the bits past `len` zero.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct NetKey {
-    pub len: u32,
-    pub net: [u8; 8],
-}
-const _: () = assert!(core::mem::size_of::<NetKey>() == 12);
-
-/// The `NETS` key of `addr`'s covering prefix of `len` bits (a multiple of
-/// 8, at most 64).
-#[inline(always)]
-pub fn net_key(addr: &[u8; 16], len: u8) -> NetKey {
-    let mut net = [0u8; 8];
-    let bytes = (len / 8) as usize;
-    let mut i = 0;
-    while i < 8 {
-        if i < bytes {
-            net[i] = addr[i];
-        }
-        i += 1;
-    }
-    NetKey {
-        len: len as u32,
-        net,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use core::mem::offset_of;
@@ -118,17 +84,6 @@ mod tests {
         assert_eq!(offset_of!(TunnelInfo, flags), 27);
         assert_eq!(offset_of!(TunnelInfo, ttl), 28);
         assert_eq!(core::mem::align_of::<TunnelInfo>(), 2);
-    }
-
-    #[test]
-    fn net_keys_mask_past_the_length() {
-        let a = [
-            0x20, 0x01, 0x0d, 0xb8, 0x01, 0x02, 0x03, 0x04, 9, 9, 9, 9, 9, 9, 9, 9,
-        ];
-        assert_eq!(net_key(&a, 64).net, [0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4]);
-        assert_eq!(net_key(&a, 56).net, [0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 0]);
-        assert_eq!(net_key(&a, 48).net, [0x20, 0x01, 0x0d, 0xb8, 1, 2, 0, 0]);
-        assert_eq!(net_key(&a, 48).len, 48);
     }
 
     #[test]

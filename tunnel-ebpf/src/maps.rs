@@ -16,7 +16,7 @@ use tunnel_common::{
     },
     ndp::{ProxyKey, UplinkInfo, NS_MAX},
     stats::TunnelCounters,
-    tunnel::{NetKey, TunnelInfo, TunnelV4Key},
+    tunnel::{TunnelInfo, TunnelV4Key},
 };
 
 #[map(name = "TUNNELS")]
@@ -29,11 +29,6 @@ pub static TUN_BY_V4: HashMap<TunnelV4Key, u32> = HashMap::with_max_entries(DEFA
 #[map(name = "PREFIXES")]
 pub static PREFIXES: LpmTrie<[u8; 16], u32> =
     LpmTrie::with_max_entries(DEFAULT_MAX_PREFIXES, BPF_F_NO_PREALLOC);
-
-/// No prealloc: memory follows the prefixes in use, not the capacity.
-#[map(name = "NETS")]
-pub static NETS: HashMap<NetKey, u32> =
-    HashMap::with_max_entries(DEFAULT_MAX_PREFIXES, BPF_F_NO_PREALLOC);
 
 #[map(name = "TUN_STATS")]
 pub static TUN_STATS: PerCpuArray<TunnelCounters> =

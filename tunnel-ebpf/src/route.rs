@@ -1,4 +1,4 @@
-//! Where an IPv6 packet goes: into a tunnel (dst in NETS or PREFIXES), or, if it
+//! Where an IPv6 packet goes: into a tunnel (dst in PREFIXES), or, if it
 //! came out of a tunnel, to the kernel's FIB. Router duties (hop limit, MTU)
 //! live here; the checks return a pending ICMPv6 error as a `Step` so the
 //! error is built and sent by one copy of the code (`finish`).
@@ -10,16 +10,13 @@
 
 use aya_ebpf::maps::lpm_trie::Key;
 use network_types::ip::Ipv6Hdr;
-use tunnel_common::{
-    stats::{Drop, Event},
-    tunnel::{net_key, EXACT_LENS},
-};
+use tunnel_common::stats::{Drop, Event};
 
 use crate::{
     fib,
     icmp6::{self, IcmpError},
-    maps::{NETS, PREFIXES},
-    packet::{hash_get, Packet, Tc, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
+    maps::PREFIXES,
+    packet::{Packet, Tc, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
     sixin4, stats,
 };
 
@@ -60,16 +57,9 @@ pub enum Step {
     },
 }
 
-/// The tunnel whose prefix holds `addr`: one exact lookup per length of
-/// `EXACT_LENS`, then the trie for the other lengths. Prefixes of different
-/// tunnels never overlap, so the first hit is the only one.
+/// The tunnel whose prefix (its /64 or a routed one) holds `addr`.
 #[inline(always)]
 pub fn owner(addr: &[u8; 16]) -> Option<u32> {
-    for len in EXACT_LENS {
-        if let Some(id) = hash_get(&NETS, &net_key(addr, len)) {
-            return Some(id);
-        }
-    }
     PREFIXES.get(Key::new(128, *addr)).copied()
 }
 

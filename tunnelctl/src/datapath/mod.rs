@@ -144,7 +144,6 @@ impl Datapath {
             .map_max_entries(maps::TUN_BY_V4, opts.max_tunnels)
             .map_max_entries(maps::TUN_STATS, opts.max_tunnels)
             .map_max_entries(maps::PREFIXES, opts.max_prefixes)
-            .map_max_entries(maps::NETS, opts.max_prefixes)
             .map_max_entries(maps::PROXIES, opts.max_proxies);
         let pins = opts.pin_dir.as_deref().map(pins::versioned_dir);
         let mut reused_pins = false;

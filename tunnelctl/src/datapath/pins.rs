@@ -15,7 +15,7 @@ use tunnel_common::{
     maps,
     ndp::{ProxyKey, UplinkInfo, NS_MAX},
     stats::TunnelCounters,
-    tunnel::{NetKey, TunnelInfo, TunnelV4Key},
+    tunnel::{TunnelInfo, TunnelV4Key},
     ABI_VERSION,
 };
 
@@ -47,7 +47,6 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
         l(maps::TUN_BY_V4, size::<TunnelV4Key>(), 4, opts.max_tunnels),
         // LPM key: prefix length (u32) then the address.
         l(maps::PREFIXES, 4 + 16, 4, opts.max_prefixes),
-        l(maps::NETS, size::<NetKey>(), 4, opts.max_prefixes),
         l(
             maps::TUN_STATS,
             4,
