@@ -6,7 +6,7 @@
 //! table. Each round measures, swapping the program on the dut ingress:
 //!
 //! - one flow: tunnel 5 of the 10, then a tunnel in the middle of the big
-//!   table (the table's size alone: deeper trie, fuller hash);
+//!   table (the table's size alone: fuller hashes, bigger arrays);
 //! - many flows: the 10 tunnels in turn, then `SPREAD_FLOWS` tunnels
 //!   spread evenly over the big table, in shuffled order (the lookups'
 //!   cache misses included, as real traffic from many users brings them).

@@ -6,10 +6,13 @@
 //!
 //! The per-tunnel maps: `TUNNELS` (array), `TUN_BY_V4` (hash, preallocated:
 //! charged in full at creation), `TUN_STATS` (per-CPU array: one value per
-//! possible CPU) and `PREFIXES` (LPM trie: charged per node actually
-//! allocated, so it grows with the tunnels loaded, one /64 each, rather
-//! than with its max_prefixes). The fixed-size maps (counters, config,
-//! TX_PORTS) are listed apart and left out of the per-tunnel figure.
+//! possible CPU), `NETS` (hash of the /64s, /56s and /48s, not
+//! preallocated) and `PREFIXES` (LPM trie for other lengths, not
+//! preallocated): the last two are charged per entry in use, so they
+//! follow the tunnels loaded (one /64 each) rather than max_prefixes.
+//! Every other map of the object (counters, config, TX_PORTS, the NDP
+//! proxy's PROXIES, sized by max_proxies, …) is listed apart and left out
+//! of the per-tunnel figure.
 
 use std::{
     io::{BufRead, BufReader},
@@ -23,20 +26,22 @@ use tunnel_common::maps;
 use tunnelctl::Datapath;
 
 /// Maps whose size follows the tunnel table.
-pub const PER_TUNNEL: [&str; 4] = [
+pub const PER_TUNNEL: [&str; 5] = [
     maps::TUNNELS,
     maps::TUN_BY_V4,
     maps::TUN_STATS,
+    maps::NETS,
     maps::PREFIXES,
 ];
-/// The others, fixed in size.
-pub const FIXED: [&str; 5] = [
-    maps::DROPS,
-    maps::EVENTS,
-    maps::CONFIG,
-    maps::ICMP_RATE,
-    maps::TX_PORTS,
-];
+
+/// The object's other maps.
+fn others() -> Vec<&'static str> {
+    maps::ALL
+        .iter()
+        .copied()
+        .filter(|n| !PER_TUNNEL.contains(n))
+        .collect()
+}
 
 #[derive(Clone, Debug)]
 pub struct MapMemory {
@@ -53,7 +58,7 @@ pub struct Memory {
     pub slots: u32,
     pub loaded: u32,
     pub per_tunnel: Vec<MapMemory>,
-    pub fixed: Vec<MapMemory>,
+    pub others: Vec<MapMemory>,
 }
 
 impl Memory {
@@ -65,6 +70,9 @@ impl Memory {
     }
     pub fn per_loaded(&self) -> f64 {
         self.per_tunnel_bytes() as f64 / f64::from(self.loaded.max(1))
+    }
+    pub fn other_bytes(&self) -> u64 {
+        self.others.iter().map(|m| m.bytes).sum()
     }
 }
 
@@ -107,7 +115,7 @@ pub fn of_pins(what: &str, dir: &Path, slots: u32, loaded: u32) -> Result<Memory
         slots,
         loaded,
         per_tunnel: read(&PER_TUNNEL)?,
-        fixed: read(&FIXED)?,
+        others: read(&others())?,
     })
 }
 
@@ -136,6 +144,6 @@ pub fn of_datapath(what: &str, dp: &mut Datapath, loaded: u32) -> Result<Memory>
         slots,
         loaded,
         per_tunnel: read(&PER_TUNNEL)?,
-        fixed: read(&FIXED)?,
+        others: read(&others())?,
     })
 }

@@ -271,18 +271,26 @@ fn memory_lines(s: &mut String, m: &Memory) {
         m.loaded,
         met(m.per_slot() <= GOAL_BYTES)
     );
-    let maps: Vec<String> = m
-        .per_tunnel
-        .iter()
-        .map(|x| format!("{} {} B ({} entries)", x.name, x.bytes, x.max_entries))
-        .collect();
-    let fixed: u64 = m.fixed.iter().map(|x| x.bytes).sum();
+    // Other maps charged nothing (empty, not preallocated) are left out.
+    let list = |v: &[super::memory::MapMemory], all: bool| -> String {
+        v.iter()
+            .filter(|x| all || x.bytes > 0)
+            .map(|x| format!("{} {} B ({} entries)", x.name, x.bytes, x.max_entries))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let _ = writeln!(
         s,
-        "      memlock: {}; sum {} B; fixed-size maps besides: {} B",
-        maps.join(", "),
-        m.per_tunnel_bytes(),
-        fixed
+        "      memlock: {}; sum {} B",
+        list(&m.per_tunnel, true),
+        m.per_tunnel_bytes()
+    );
+    let _ = writeln!(
+        s,
+        "      other maps, not per tunnel: {}; sum {} B (all maps together: {:.0} B per slot)",
+        list(&m.others, false),
+        m.other_bytes(),
+        (m.per_tunnel_bytes() + m.other_bytes()) as f64 / f64::from(m.slots.max(1))
     );
 }
 
