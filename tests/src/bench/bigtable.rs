@@ -323,7 +323,7 @@ pub fn label(v: Variant, sp: &Spread) -> String {
         ),
         Variant::SmallMany => format!("{SMALL} tunnels, {SMALL} flows"),
         Variant::BigMany => format!(
-            "{} tunnels, {} flows (every {}th)",
+            "{} tunnels, {} flows (1 in {})",
             sp.tunnels, sp.flows, sp.stride
         ),
     }

@@ -119,6 +119,50 @@ pub fn of_pins(what: &str, dir: &Path, slots: u32, loaded: u32) -> Result<Memory
     })
 }
 
+/// The `MapData` inside any `Map` (every variant of aya 0.14's has one;
+/// a new variant in a later aya fails to compile here, not at run time).
+fn data(m: &Map) -> &MapData {
+    macro_rules! any {
+        ($($v:ident),*) => {
+            match m {
+                $(Map::$v(d))|* => d,
+            }
+        };
+    }
+    any!(
+        Array,
+        ArrayOfMaps,
+        BloomFilter,
+        CgroupArray,
+        CgroupStorage,
+        CgrpStorage,
+        CpuMap,
+        DevMap,
+        DevMapHash,
+        HashMap,
+        HashOfMaps,
+        InodeStorage,
+        LpmTrie,
+        LruHashMap,
+        PerCpuArray,
+        PerCpuCgroupStorage,
+        PerCpuHashMap,
+        PerCpuLruHashMap,
+        PerfEventArray,
+        ProgramArray,
+        Queue,
+        ReusePortSockArray,
+        RingBuf,
+        SockHash,
+        SockMap,
+        SkStorage,
+        Stack,
+        StackTraceMap,
+        Unsupported,
+        XskMap
+    )
+}
+
 /// The maps of a datapath this process loaded.
 pub fn of_datapath(what: &str, dp: &mut Datapath, loaded: u32) -> Result<Memory> {
     let slots = dp.options().max_tunnels;
@@ -127,14 +171,7 @@ pub fn of_datapath(what: &str, dp: &mut Datapath, loaded: u32) -> Result<Memory>
         names
             .iter()
             .map(|&n| {
-                let data = match ebpf.map(n).with_context(|| format!("no map {n}"))? {
-                    Map::Array(d)
-                    | Map::HashMap(d)
-                    | Map::LpmTrie(d)
-                    | Map::PerCpuArray(d)
-                    | Map::DevMapHash(d) => d,
-                    _ => anyhow::bail!("{n}: unexpected map type"),
-                };
+                let data = data(ebpf.map(n).with_context(|| format!("no map {n}"))?);
                 one(n, data)
             })
             .collect()
