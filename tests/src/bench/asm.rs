@@ -1,4 +1,4 @@
-//! Two tiny XDP programs assembled at run time (the shipped object has no
+//! Tiny XDP programs assembled at run time (the shipped object has no
 //! program for either job, and their constants change per measurement).
 //!
 //! - `generator(frame)`: overwrites the packet with `frame`, then XDP_TX.
@@ -6,6 +6,9 @@
 //!   the dut rewrites frames in place (veth hands the same page along), so
 //!   without the rewrite the second use of a page would carry the dut's
 //!   output (a decapsulated packet) instead of the template.
+//! - `rotating(counter, templates, k, len)`: the same, but the frame is
+//!   template `n % k` of an array map, `n` counting the frames sent: a
+//!   stream over many tunnels (the scale bench's spread over a big table).
 //! - `redirect(dmac, smac, devmap, ifindex)`: rewrites the Ethernet
 //!   addresses and `bpf_redirect_map`s into the datapath's own TX_PORTS:
 //!   the plain-redirect baseline, the same helper and map `tunnel_xdp` uses.
@@ -14,6 +17,7 @@ use super::sys::Insn;
 
 const XDP_DROP: i32 = 1;
 const XDP_TX: i32 = 3;
+const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
 const HELPER_REDIRECT_MAP: i32 = 51;
 const PSEUDO_MAP_FD: u8 = 1;
 
@@ -52,6 +56,34 @@ fn ld_imm64(dst: u8, src: u8, v: u64) -> [Insn; 2] {
 /// *(u64 *)(dst + off) = src
 fn stx_dw(dst: u8, src: u8, off: i16) -> Insn {
     insn(0x7b, dst, src, off, 0)
+}
+/// dst = *(size *)(src + off), size 8, 4, 2 or 1 bytes.
+fn ldx(size: usize, dst: u8, src: u8, off: i16) -> Insn {
+    let code = match size {
+        8 => 0x79,
+        4 => 0x61,
+        2 => 0x69,
+        _ => 0x71,
+    };
+    insn(code, dst, src, off, 0)
+}
+/// *(size *)(dst + off) = src, size 8, 4, 2 or 1 bytes.
+fn stx(size: usize, dst: u8, src: u8, off: i16) -> Insn {
+    let code = match size {
+        8 => 0x7b,
+        4 => 0x63,
+        2 => 0x6b,
+        _ => 0x73,
+    };
+    insn(code, dst, src, off, 0)
+}
+/// dst %= imm (64-bit, unsigned)
+fn mod64_imm(dst: u8, imm: i32) -> Insn {
+    insn(0x97, dst, 0, 0, imm)
+}
+/// if dst == imm goto +off
+fn jeq_imm(dst: u8, imm: i32, off: i16) -> Insn {
+    insn(0x15, dst, 0, off, imm)
 }
 /// *(size *)(dst + off) = imm, size 4, 2 or 1 bytes.
 fn st_imm(size: usize, dst: u8, off: i16, imm: i32) -> Insn {
@@ -114,6 +146,61 @@ pub fn generator(frame: &[u8]) -> Vec<Insn> {
     p.push(mov64_imm(0, XDP_TX));
     p.push(exit());
     finish(p)
+}
+
+/// The generator over `k` templates of `len` bytes: `templates` is an
+/// array map of `k` values of `len` bytes, `counter` one of a single u64.
+/// The generator runs on one CPU only, so the counter needs no atomics.
+pub fn rotating(counter_fd: i32, templates_fd: i32, k: u32, len: usize) -> Vec<Insn> {
+    let mut p = vec![
+        mov64_reg(6, 1),
+        // n = counter[0]++
+        st_imm(4, 10, -4, 0),
+    ];
+    p.extend(ld_imm64(1, PSEUDO_MAP_FD, counter_fd as u32 as u64));
+    p.push(mov64_reg(2, 10));
+    p.push(add64_imm(2, -4));
+    p.push(call(HELPER_MAP_LOOKUP_ELEM));
+    let mut to_drop = vec![p.len()];
+    p.push(jeq_imm(0, 0, 0));
+    p.push(ldx(8, 7, 0, 0));
+    p.push(mov64_reg(8, 7));
+    p.push(add64_imm(8, 1));
+    p.push(stx_dw(0, 8, 0));
+    // template = templates[n % k]
+    p.push(mod64_imm(7, k as i32));
+    p.push(stx(4, 10, 7, -8));
+    p.extend(ld_imm64(1, PSEUDO_MAP_FD, templates_fd as u32 as u64));
+    p.push(mov64_reg(2, 10));
+    p.push(add64_imm(2, -8));
+    p.push(call(HELPER_MAP_LOOKUP_ELEM));
+    to_drop.push(p.len());
+    p.push(jeq_imm(0, 0, 0));
+    // r2 = data, r3 = data_end; the packet must hold `len` bytes.
+    p.push(ldx_w(2, 6, 0));
+    p.push(ldx_w(3, 6, 4));
+    p.push(mov64_reg(4, 2));
+    p.push(add64_imm(4, len as i32));
+    to_drop.push(p.len());
+    p.push(jgt_reg(4, 3, 0));
+    // Copy, widest loads first (the map value is exactly `len` bytes).
+    let mut i = 0;
+    for size in [8, 4, 2, 1] {
+        while i + size <= len {
+            p.push(ldx(size, 5, 0, i as i16));
+            p.push(stx(size, 2, 5, i as i16));
+            i += size;
+        }
+    }
+    p.push(mov64_imm(0, XDP_TX));
+    p.push(exit());
+    let drop = p.len();
+    for j in to_drop {
+        p[j].off = (drop - j - 1) as i16;
+    }
+    p.push(mov64_imm(0, XDP_DROP));
+    p.push(exit());
+    p
 }
 
 pub fn redirect(dmac: [u8; 6], smac: [u8; 6], devmap_fd: i32, ifindex: u32) -> Vec<Insn> {

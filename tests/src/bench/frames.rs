@@ -4,6 +4,7 @@
 use std::net::Ipv6Addr;
 
 use etherparse::{EtherType, IpNumber, Ipv6Header, UdpHeader};
+use tunnelctl::Tunnel;
 
 use super::topology::{tunnel, Bed, INTERNET_V6, SINK_V6, TUN_A};
 use crate::packets::{eth, ipv6, sixin4, V4};
@@ -34,7 +35,12 @@ impl Bed {
 
     /// 6in4 from tunnel `id`'s user, inner packet to `inner_dst`.
     pub fn frame_from_tunnel(&self, id: u32, inner_dst: Ipv6Addr) -> Vec<u8> {
-        let t = tunnel(id);
+        self.frame_from(&tunnel(id), inner_dst)
+    }
+
+    /// 6in4 from the user of `t` (any table's tunnel), inner packet to
+    /// `inner_dst`.
+    pub fn frame_from(&self, t: &Tunnel, inner_dst: Ipv6Addr) -> Vec<u8> {
         let inner = udp6(t.user_address(), inner_dst);
         self.to_dut(EtherType::IPV4, &sixin4(V4::new(t.remote, t.local), &inner))
     }

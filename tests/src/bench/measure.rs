@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use tunnel_common::stats::Event;
-use tunnelctl::datapath::Counters;
+use tunnelctl::{datapath::Counters, Datapath};
 
 use super::{
     livegen::LiveGen,
@@ -111,6 +111,19 @@ pub struct Setup {
     pub redirect: OwnedFd,
     /// (generator program, frame) per path, in `Path::ROUND` order.
     pub gens: Vec<(Path, OwnedFd, Vec<u8>)>,
+}
+
+/// One measurement of programs prepared elsewhere (the scale bench's
+/// two tables): what runs on the dut, the generator and the frame it is
+/// given, and the datapath whose counters hold the success count (`None`:
+/// the bed's own).
+pub struct Run<'a> {
+    pub path: Path,
+    pub round: usize,
+    pub dut: DutProgram<'a>,
+    pub gen: &'a OwnedFd,
+    pub frame: &'a [u8],
+    pub counters: Option<&'a mut Datapath>,
 }
 
 #[derive(Clone, Debug)]
@@ -272,20 +285,53 @@ impl Bed {
         warmup: Duration,
         window: Duration,
     ) -> Result<Measurement> {
-        let prog = match path {
+        let dut = match path {
             Path::TxBase => DutProgram::Xdp(setup.tx.as_fd()),
             Path::RedirectBase => DutProgram::Xdp(setup.redirect.as_fd()),
             Path::Kernel => DutProgram::Kernel,
             _ => DutProgram::Xdp(setup.tunnel.as_fd()),
         };
-        self.set_dut(prog)?;
-        let (_, gen_fd, frame) = setup
+        let (_, gen, frame) = setup
             .gens
             .iter()
             .find(|(p, _, _)| *p == path)
             .context("no generator")?;
+        self.measure_run(
+            Run {
+                path,
+                round,
+                dut,
+                gen,
+                frame,
+                counters: None,
+            },
+            warmup,
+            window,
+        )
+    }
 
-        let c0 = self.dp.counters()?;
+    /// Runs what `run` says for `warmup` + `window`.
+    pub fn measure_run(
+        &mut self,
+        run: Run,
+        warmup: Duration,
+        window: Duration,
+    ) -> Result<Measurement> {
+        let Run {
+            path,
+            round,
+            dut,
+            gen: gen_fd,
+            frame,
+            mut counters,
+        } = run;
+        self.set_dut(dut)?;
+        let mut read_counters = |bed: &mut Bed| match counters.as_deref_mut() {
+            Some(dp) => dp.counters(),
+            None => bed.dp.counters(),
+        };
+
+        let c0 = read_counters(self)?;
         let (d0, s0) = (self.delivered_now(path)?, self.success(path, &c0)?);
         let gen = LiveGen::start(&self.gen, self.gen_ifindex, GEN_CPU, gen_fd, frame)?;
         std::thread::sleep(warmup);
@@ -295,7 +341,7 @@ impl Bed {
         gen.stop()?;
         // Let the rings drain before the totals.
         std::thread::sleep(Duration::from_millis(100));
-        let c1 = self.dp.counters()?;
+        let c1 = read_counters(self)?;
         let (d1, s1) = (self.delivered_now(path)?, self.success(path, &c1)?);
 
         let secs = (b.t - a.t).as_secs_f64();

@@ -12,13 +12,24 @@
 //! - `measure`: one rate measurement and its validity figures.
 //! - `cost`: BPF_PROG_TEST_RUN single-mode costs.
 //! - `report`: tables.
+//!
+//! The scale part (`scale`, the issue's goals at 100k–1M tunnels):
+//! - `apply`: bulk add through the real daemon's API.
+//! - `memory`: kernel-charged map memory per tunnel.
+//! - `bigtable`: decap rate with 1M tunnels loaded relative to 10.
+//! - `restart`: packets lost across a daemon restart under load.
 
+pub mod apply;
 pub mod asm;
+pub mod bigtable;
 pub mod cost;
 pub mod frames;
 pub mod livegen;
 pub mod measure;
+pub mod memory;
 pub mod report;
+pub mod restart;
+pub mod scale;
 pub mod sys;
 pub mod topology;
 
@@ -47,6 +58,24 @@ pub struct Options {
     pub calls: usize,
     /// Tunnels loaded (the issue asks about 100,000).
     pub tunnels: u32,
+    /// Which parts run.
+    pub only: Option<Part>,
+    pub scale: scale::ScaleOptions,
+}
+
+/// The bench's two parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Packet-rate ratios to baselines and program costs.
+    Rates,
+    /// Bulk apply, map memory, decap with 1M tunnels, restart under load.
+    Scale,
+}
+
+impl Options {
+    pub fn runs_part(&self, p: Part) -> bool {
+        self.only.is_none_or(|o| o == p)
+    }
 }
 
 impl Default for Options {
@@ -57,6 +86,8 @@ impl Default for Options {
             warmup: 1.0,
             calls: 20_000,
             tunnels: 100_001,
+            only: None,
+            scale: scale::ScaleOptions::default(),
         }
     }
 }
@@ -69,6 +100,7 @@ pub struct Results {
     /// Busy share per CPU just before and just after the run, bench idle.
     pub busy_before: Vec<f64>,
     pub busy_after: Vec<f64>,
+    pub scale: Option<scale::ScaleResults>,
 }
 
 fn log(msg: &str) {
@@ -125,6 +157,40 @@ pub fn run(o: &Options) -> Result<Results> {
     // This thread and every command it starts stay off the measured CPU.
     sys::pin_to_cpu(0, GEN_CPU).context("pinning the bench to CPU0")?;
 
+    let (warmup, window) = (
+        Duration::from_secs_f64(o.warmup),
+        Duration::from_secs_f64(o.seconds),
+    );
+    let (measurements, costs) = if o.runs_part(Part::Rates) {
+        rates(o, warmup, window)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let scale = if o.runs_part(Part::Scale) {
+        Some(scale::run(&o.scale, o.runs, warmup, window, &mut |m| {
+            log(m)
+        })?)
+    } else {
+        None
+    };
+    let busy_after = measure::machine_busy(ncpu, Duration::from_millis(500))?;
+    Ok(Results {
+        measurements,
+        costs,
+        elapsed: start.elapsed(),
+        options: o.clone(),
+        busy_before,
+        busy_after,
+        scale,
+    })
+}
+
+/// The rate part: ratios over rounds, program costs.
+fn rates(
+    o: &Options,
+    warmup: Duration,
+    window: Duration,
+) -> Result<(Vec<Measurement>, Vec<cost::Cost>)> {
     let mut bed = Bed::new(o.tunnels, &mut |m| log(m))?;
     let setup = prepare(&mut bed)?;
 
@@ -139,10 +205,6 @@ pub fn run(o: &Options) -> Result<Results> {
         );
     }
 
-    let (warmup, window) = (
-        Duration::from_secs_f64(o.warmup),
-        Duration::from_secs_f64(o.seconds),
-    );
     let mut ms = Vec::new();
     for round in 0..o.runs {
         for p in Path::ROUND {
@@ -165,15 +227,7 @@ pub fn run(o: &Options) -> Result<Results> {
     bed.set_dut(topology::DutProgram::Kernel)?;
     drop(setup);
     drop(bed);
-    let busy_after = measure::machine_busy(ncpu, Duration::from_millis(500))?;
-    Ok(Results {
-        measurements: ms,
-        costs,
-        elapsed: start.elapsed(),
-        options: o.clone(),
-        busy_before,
-        busy_after,
-    })
+    Ok((ms, costs))
 }
 
 fn fmt_busy(b: &[f64]) -> String {
@@ -202,10 +256,27 @@ fn machine() -> String {
 }
 
 impl Results {
-    /// The printed summary: ratios, validity, costs.
+    /// The printed summary: ratios, validity, costs, then the scale
+    /// section (each part only when it ran).
     pub fn summary(&self) -> String {
         let o = &self.options;
         let mut s = String::new();
+        if !o.runs_part(Part::Rates) {
+            s += &format!(
+                "tunnel-pop bench, scale part only: {}; {:.0} s total\n",
+                machine(),
+                self.elapsed.as_secs_f64()
+            );
+            s += &format!(
+                "Other load, bench idle: before {}; after {} (must be ~0: any other task skews the rates)\n",
+                fmt_busy(&self.busy_before),
+                fmt_busy(&self.busy_after)
+            );
+            if let Some(sc) = &self.scale {
+                s += &report::scale_section(sc);
+            }
+            return s;
+        }
         s += &format!(
             "tunnel-pop bench: {}; {} tunnels loaded; {} rounds × {} paths, {:.1} s counted after {:.1} s warm-up each; {:.0} s total\n",
             machine(),
@@ -235,23 +306,37 @@ impl Results {
             o.calls, o.tunnels
         );
         s += &report::cost_table(&self.costs);
+        if let Some(sc) = &self.scale {
+            s += &report::scale_section(sc);
+        }
         s
     }
 
     /// Summary plus every raw figure (for the file).
     pub fn full(&self) -> String {
         let mut s = self.summary();
-        s += "\nRaw figures (Mpps per measurement; compare only with the same round's baseline):\n";
-        s += &report::raw_table(&self.measurements);
-        s += "\nEgress per path:\n";
-        for p in Path::ROUND {
-            s += &format!(
-                "  {:<34} {:<32} {}\n",
-                p.name(),
-                p.egress(),
-                p.frame_sizes()
-            );
+        if self.options.runs_part(Part::Rates) {
+            s += "\nRaw figures (Mpps per measurement; compare only with the same round's baseline):\n";
+            s += &report::raw_table(&self.measurements);
+            s += "\nEgress per path:\n";
+            for p in Path::ROUND {
+                s += &format!(
+                    "  {:<34} {:<32} {}\n",
+                    p.name(),
+                    p.egress(),
+                    p.frame_sizes()
+                );
+            }
+        }
+        if let Some(sc) = &self.scale {
+            s += &report::scale_raw(sc);
         }
         s
+    }
+
+    /// Whether a scale piece failed to measure (the binary then exits 1
+    /// after writing the report).
+    pub fn failed(&self) -> bool {
+        self.scale.as_ref().is_some_and(scale::ScaleResults::failed)
     }
 }

@@ -1,13 +1,19 @@
 //! Ratios (median [min–max] over rounds, each from a subject and its
 //! baseline measured in the same round), validity checks, program costs,
-//! and the raw figures behind them, as text.
+//! and the raw figures behind them, as text; the scale section with
+//! each figure beside its goal.
 
 use std::fmt::Write;
 
 use super::{
+    bigtable::{self, TableResults, Variant},
     cost::Cost,
     measure::{Measurement, Path},
+    memory::Memory,
+    restart,
+    scale::{ScaleResults, GOAL_APPLY_S, GOAL_BYTES, GOAL_RATIO},
 };
+use tunnel_common::maps::DEFAULT_MAX_TUNNELS;
 
 pub struct Spread {
     pub median: f64,
@@ -238,6 +244,231 @@ pub fn raw_table(ms: &[Measurement]) -> String {
             m.delivered,
             m.success
         );
+    }
+    s
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
+
+fn err_line(s: &mut String, what: &str, e: &anyhow::Error) {
+    let _ = writeln!(s, "  {what}: failed to measure: {e:#}");
+}
+
+fn memory_lines(s: &mut String, m: &Memory) {
+    let _ = writeln!(
+        s,
+        "  map memory per tunnel, {}: {:.0} B per slot ({} slots), {:.0} B per loaded tunnel ({} loaded)   goal ≤ {GOAL_BYTES:.0} B per slot: {}",
+        m.what,
+        m.per_slot(),
+        m.slots,
+        m.per_loaded(),
+        m.loaded,
+        met(m.per_slot() <= GOAL_BYTES)
+    );
+    // Other maps charged nothing (empty, not preallocated) are left out.
+    let list = |v: &[super::memory::MapMemory], all: bool| -> String {
+        v.iter()
+            .filter(|x| all || x.bytes > 0)
+            .map(|x| format!("{} {} B ({} entries)", x.name, x.bytes, x.max_entries))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        s,
+        "      memlock: {}; sum {} B",
+        list(&m.per_tunnel, true),
+        m.per_tunnel_bytes()
+    );
+    let _ = writeln!(
+        s,
+        "      other maps, not per tunnel: {}; sum {} B (all maps together: {:.0} B per slot)",
+        list(&m.others, false),
+        m.other_bytes(),
+        (m.per_tunnel_bytes() + m.other_bytes()) as f64 / f64::from(m.slots.max(1))
+    );
+}
+
+/// subject/baseline per round where both exist (`valid_only`: both
+/// saturated the dut).
+fn table_ratios(t: &TableResults, subject: Variant, valid_only: bool) -> Vec<f64> {
+    let base = subject.baseline().expect("a subject");
+    let rounds = t
+        .measurements
+        .iter()
+        .map(|m| m.m.round)
+        .max()
+        .map_or(0, |r| r + 1);
+    (0..rounds)
+        .filter_map(|r| {
+            let find = |v: Variant| {
+                t.measurements
+                    .iter()
+                    .find(|m| m.m.round == r && m.variant == v)
+            };
+            let (a, b) = (find(subject)?, find(base)?);
+            if valid_only && !(a.m.saturated() && b.m.saturated()) {
+                return None;
+            }
+            Some(a.m.pps / b.m.pps)
+        })
+        .collect()
+}
+
+fn fmt_spread(v: Vec<f64>) -> String {
+    match spread(v) {
+        Some(s) => format!("{:.2} [{:.2}–{:.2}] n={}", s.median, s.min, s.max, s.n),
+        None => "none".into(),
+    }
+}
+
+fn table_lines(s: &mut String, t: &TableResults) {
+    let sp = &t.spread;
+    for v in [Variant::BigOne, Variant::BigMany] {
+        let valid = table_ratios(t, v, true);
+        let med = spread(valid.clone()).map(|x| x.median);
+        let _ = writeln!(
+            s,
+            "  decap pps, {} / {}: valid pairs {}, all pairs {}   goal ≥ {GOAL_RATIO}: {}",
+            bigtable::label(v, sp),
+            bigtable::label(v.baseline().expect("subject"), sp),
+            fmt_spread(valid),
+            fmt_spread(table_ratios(t, v, false)),
+            match med {
+                Some(m) => met(m >= GOAL_RATIO),
+                None => "no valid pair",
+            }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "      (big table loaded in {:.1} s by raw map writes; both datapaths' maps sized for {} tunnels)",
+        t.load_seconds, sp.tunnels
+    );
+}
+
+/// The "Scale" section of the summary: each figure with its goal.
+pub fn scale_section(r: &ScaleResults) -> String {
+    let mut s = String::new();
+    let o = &r.options;
+    s += "\nScale (each figure with its goal):\n";
+    match &r.daemon {
+        Err(e) => err_line(&mut s, "daemon bed", e),
+        Ok(d) => {
+            match &d.apply {
+                Ok(a) => {
+                    let _ = writeln!(
+                            s,
+                            "  add {} tunnels via `tunnelctl apply -f` ({:.1} MB JSON) to a daemon with {} slots: {:.2} s = {:.0} tunnels/s   goal < {GOAL_APPLY_S:.0} s: {}",
+                            a.tunnels,
+                            a.file_bytes as f64 / 1e6,
+                            DEFAULT_MAX_TUNNELS,
+                            a.elapsed.as_secs_f64(),
+                            a.per_second(),
+                            met(a.elapsed.as_secs_f64() < GOAL_APPLY_S)
+                        );
+                }
+                Err(e) => err_line(&mut s, "apply", e),
+            }
+            match &d.memory {
+                Ok(m) => memory_lines(&mut s, m),
+                Err(e) => err_line(&mut s, "daemon map memory", e),
+            }
+            match &d.restart {
+                Ok(r) => {
+                    let _ = writeln!(
+                            s,
+                            "  packets lost across a daemon restart (SIGTERM, start; {} tunnels loaded; {:.0} pps 6in4 for {:.1} s): {} of {} sent   goal 0: {}",
+                            r.tunnels,
+                            restart::RATE,
+                            r.stream.as_secs_f64(),
+                            r.lost,
+                            r.sent,
+                            met(r.lost == 0)
+                        );
+                    let _ = writeln!(
+                            s,
+                            "      received {}, decapsulated by the PoP {}, refused by the sender's kernel {}, longest loss run {} packets; \
+                             restart at {:.2} s: old daemon exited in {:.2} s, new one answered in {:.2} s (pins reused: {})",
+                            r.received,
+                            r.decapsulated,
+                            r.send_errors,
+                            r.longest_gap,
+                            r.restart_at.as_secs_f64(),
+                            r.stop.as_secs_f64(),
+                            r.start.as_secs_f64(),
+                            r.reused_pins
+                        );
+                }
+                Err(e) => err_line(&mut s, "restart under load", e),
+            }
+        }
+    }
+    match &r.table {
+        Ok(t) => {
+            table_lines(&mut s, t);
+            memory_lines(&mut s, &t.memory);
+        }
+        Err(e) => err_line(
+            &mut s,
+            &format!("decap with {} tunnels", o.table_tunnels),
+            e,
+        ),
+    }
+    if let Ok(t) = &r.table {
+        s += "  decap bed validity per stream (median; saturated = dut ≤ 5 % idle, NAPI ≥ 95 % on CPU, ring full):\n";
+        for v in Variant::ROUND {
+            let ms: Vec<_> = t.measurements.iter().filter(|m| m.variant == v).collect();
+            let med = |f: &dyn Fn(&Measurement) -> f64| {
+                spread(ms.iter().map(|m| f(&m.m)).collect()).map_or(0.0, |x| x.median)
+            };
+            let sat = ms.iter().filter(|m| m.m.saturated()).count();
+            let diff: i64 = ms
+                .iter()
+                .map(|m| m.m.success as i64 - m.m.delivered as i64)
+                .sum();
+            let drops: u64 = ms.iter().map(|m| m.m.xdp_drops + m.m.xdp_passes).sum();
+            let _ = writeln!(
+                    s,
+                    "      {:<44} {:>7.3} Mpps, idle {:>4.1}%, saturated {}/{}, decap − delivered {}, drops+passes {}",
+                    bigtable::label(v, &t.spread),
+                    med(&|m| m.pps) / 1e6,
+                    100.0 * med(&|m| m.dut_idle),
+                    sat,
+                    ms.len(),
+                    diff,
+                    drops
+                );
+        }
+    }
+    s
+}
+
+/// Every measurement of the scale decap pairs (for the file).
+pub fn scale_raw(r: &ScaleResults) -> String {
+    let mut s = String::new();
+    if let Ok(t) = &r.table {
+        s += "\nScale, raw decap figures (Mpps; compare only within a round):\n";
+        for m in &t.measurements {
+            let _ = writeln!(
+                    s,
+                    "{:>5} {:<44} {:>9.3} offered {:>7.3} refused {:>7.3} idle {:>5.1}% napi {:>5.1}% delivered {:>10} decap {:>10}",
+                    m.m.round + 1,
+                    bigtable::label(m.variant, &t.spread),
+                    m.m.pps / 1e6,
+                    m.m.offered_pps / 1e6,
+                    m.m.ring_full_pps / 1e6,
+                    100.0 * m.m.dut_idle,
+                    100.0 * m.m.dut_busy,
+                    m.m.delivered,
+                    m.m.success
+                );
+        }
     }
     s
 }

@@ -1,10 +1,12 @@
 //! The thin syscall layer of the bench: the only `unsafe` in it.
 //!
-//! aya loads programs from an object file; the bench needs two tiny
-//! programs built at run time (the generator writes a frame template that
-//! differs per measurement), so it loads raw instructions with
-//! BPF_PROG_LOAD, attaches with BPF_LINK_CREATE (closing the fd detaches)
-//! and runs the live-frame generator with BPF_PROG_TEST_RUN itself.
+//! aya loads programs from an object file; the bench needs tiny programs
+//! built at run time (the generator writes a frame template that differs
+//! per measurement), so it loads raw instructions with BPF_PROG_LOAD,
+//! creates the generator's array maps with BPF_MAP_CREATE, attaches with
+//! BPF_LINK_CREATE (closing the fd detaches) and runs the live-frame
+//! generator with BPF_PROG_TEST_RUN itself. The restart measurement's raw
+//! proto-41 socket and receive buffer size are here too.
 
 use std::{
     io,
@@ -13,10 +15,13 @@ use std::{
 
 use anyhow::{bail, Result};
 
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_PROG_TYPE_XDP: u32 = 6;
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_XDP: u32 = 37;
 /// `XDP_FLAGS_DRV_MODE`: native XDP (veth has it).
 const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
@@ -72,6 +77,32 @@ struct TestRunAttr {
     cpu: u32,
     batch_size: u32,
     _pad: u32,
+}
+
+/// The BPF_MAP_CREATE part of `union bpf_attr` (the kernel zero-fills the
+/// rest).
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; 16],
+}
+
+/// The BPF_MAP_*_ELEM part of `union bpf_attr`.
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
 }
 
 /// The BPF_LINK_CREATE part of `union bpf_attr` (XDP needs no more).
@@ -137,6 +168,40 @@ pub fn load_xdp(name: &str, insns: &[Insn]) -> Result<OwnedFd> {
     }
 }
 
+/// Creates an array map of `max_entries` values of `value_size` bytes
+/// (u32 keys), for the generator's templates and counter.
+pub fn create_array(name: &str, value_size: u32, max_entries: u32) -> Result<OwnedFd> {
+    let mut map_name = [0u8; 16];
+    for (d, s) in map_name.iter_mut().zip(name.bytes().take(15)) {
+        *d = s;
+    }
+    let mut attr = MapCreateAttr {
+        map_type: BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size,
+        max_entries,
+        map_name,
+        ..Default::default()
+    };
+    match bpf(BPF_MAP_CREATE, &mut attr) {
+        // SAFETY: the kernel returned a new file descriptor that we own.
+        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
+        Err(e) => bail!("creating array map {name}: {e}"),
+    }
+}
+
+/// Writes `value` (exactly the map's value size) at `key` of an array map.
+pub fn array_set(map: BorrowedFd<'_>, key: u32, value: &[u8]) -> Result<()> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: &key as *const u32 as u64,
+        value: value.as_ptr() as u64,
+        ..Default::default()
+    };
+    bpf(BPF_MAP_UPDATE_ELEM, &mut attr)?;
+    Ok(())
+}
+
 /// Attaches `prog` to `ifindex` (of the calling thread's netns) in native
 /// mode; the program stays attached while the returned link fd is open.
 pub fn attach_xdp(prog: BorrowedFd<'_>, ifindex: u32) -> Result<OwnedFd> {
@@ -192,6 +257,93 @@ pub fn pin_to_cpu(tid: i32, cpu: usize) -> io::Result<()> {
     let rc = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A raw IPv4 socket of protocol 41 (6in4) bound to `local` and connected
+/// to `remote`, in the calling thread's netns: `send` of an IPv6 packet
+/// goes out with the kernel's IPv4 header in front.
+pub fn raw_6in4_socket(local: std::net::Ipv4Addr, remote: std::net::Ipv4Addr) -> Result<OwnedFd> {
+    // SAFETY: plain socket(2).
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 41) };
+    if fd < 0 {
+        bail!("raw socket: {}", io::Error::last_os_error());
+    }
+    // SAFETY: fd was just created and is owned here.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    for (addr, connect) in [(local, false), (remote, true)] {
+        let sa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes(addr.octets()),
+            },
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        let p = (&sa as *const libc::sockaddr_in).cast();
+        // SAFETY: a valid sockaddr_in of the given length.
+        let rc = unsafe {
+            if connect {
+                libc::connect(fd, p, len)
+            } else {
+                libc::bind(fd, p, len)
+            }
+        };
+        if rc < 0 {
+            bail!("raw socket {addr}: {}", io::Error::last_os_error());
+        }
+    }
+    Ok(sock)
+}
+
+/// send(2) on a connected socket.
+pub fn send(sock: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: a valid fd and buffer.
+    let n = unsafe { libc::send(sock.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// SO_RCVBUFFORCE: a receive buffer of `bytes` regardless of rmem_max
+/// (root), so a receiver that falls behind for a moment loses nothing.
+pub fn set_rcvbuf(sock: BorrowedFd<'_>, bytes: i32) -> io::Result<()> {
+    // SAFETY: a valid fd and an int option of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&bytes as *const i32).cast(),
+            std::mem::size_of::<i32>() as u32,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Lets thread/process `tid` (0: the calling thread) run on every CPU
+/// again, undoing `pin_to_cpu`; what it starts afterwards inherits that.
+pub fn unpin(tid: i32) -> io::Result<()> {
+    let n = std::fs::read_to_string("/proc/cpuinfo")?
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    // SAFETY: as in pin_to_cpu.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in 0..n.max(1) {
+            libc::CPU_SET(cpu, &mut set);
+        }
         libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set)
     };
     if rc != 0 {

@@ -132,8 +132,17 @@ fn in_ns<T>(ns: &Netns, f: impl FnOnce() -> Result<T>) -> Result<T> {
 impl Bed {
     /// Builds the namespaces and loads the datapath with `tunnels` tunnels.
     pub fn new(tunnels: u32, log: &mut dyn FnMut(&str)) -> Result<Self> {
+        Self::with_slots(tunnels, tunnels, log)
+    }
+
+    /// Like `new`, with maps sized for `slots` tunnels (≥ `tunnels`): the
+    /// scale bench compares tables that differ only in what they hold.
+    pub fn with_slots(tunnels: u32, slots: u32, log: &mut dyn FnMut(&str)) -> Result<Self> {
         if !(2..=MAX_TUNNELS).contains(&tunnels) {
             bail!("--tunnels must be in 2..={MAX_TUNNELS}");
+        }
+        if slots < tunnels {
+            bail!("{slots} slots cannot hold {tunnels} tunnels");
         }
         let gen = Netns::new("bgen")?;
         let dut = Netns::new("bdut")?;
@@ -191,8 +200,8 @@ impl Bed {
         let t0 = Instant::now();
         let (mut dp, dut_in_ifindex, dut_out_ifindex) = in_ns(&dut, || {
             let opts = DatapathOptions {
-                max_tunnels: tunnels,
-                max_prefixes: tunnels + 1024,
+                max_tunnels: slots,
+                max_prefixes: slots + 1024,
                 ..Default::default()
             };
             let mut dp = Datapath::load(opts)?;
