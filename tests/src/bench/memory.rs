@@ -6,10 +6,9 @@
 //!
 //! The per-tunnel maps: `TUNNELS` (array), `TUN_BY_V4` (hash, preallocated:
 //! charged in full at creation), `TUN_STATS` (per-CPU array: one value per
-//! possible CPU), `NETS` (hash of the /64s, /56s and /48s, not
-//! preallocated) and `PREFIXES` (LPM trie for other lengths, not
-//! preallocated): the last two are charged per entry in use, so they
-//! follow the tunnels loaded (one /64 each) rather than max_prefixes.
+//! possible CPU) and `PREFIXES` (LPM trie, not preallocated: charged per
+//! entry in use, so it follows the tunnels loaded, one /64 each, rather
+//! than max_prefixes).
 //! Every other map of the object (counters, config, TX_PORTS, the NDP
 //! proxy's PROXIES, sized by max_proxies, …) is listed apart and left out
 //! of the per-tunnel figure.
@@ -26,11 +25,10 @@ use tunnel_common::maps;
 use tunnelctl::Datapath;
 
 /// Maps whose size follows the tunnel table.
-pub const PER_TUNNEL: [&str; 5] = [
+pub const PER_TUNNEL: [&str; 4] = [
     maps::TUNNELS,
     maps::TUN_BY_V4,
     maps::TUN_STATS,
-    maps::NETS,
     maps::PREFIXES,
 ];
 
