@@ -53,21 +53,7 @@ pub fn check(bed: &mut ProgBed, cases: Vec<Case>) {
         if let Some(want) = &c.expect.output {
             assert_eq!(hex(&run.output), hex(want), "{}: output bytes", c.name);
         }
-        let counters = bed.counters();
-        for (d, n) in c.expect.drops {
-            assert_eq!(counters.drop(*d), *n, "{}: drop {}", c.name, d.name());
-        }
-        let expected_drops: u64 = c.expect.drops.iter().map(|(_, n)| n).sum();
-        assert_eq!(
-            counters.total_drops(),
-            expected_drops,
-            "{}: total drops {:?}",
-            c.name,
-            counters.drops
-        );
-        for (e, n) in c.expect.events {
-            assert_eq!(counters.event(*e), *n, "{}: event {}", c.name, e.name());
-        }
+        check_counters(bed, c.name, c.expect.drops, c.expect.events);
         if let Some((id, rx, tx)) = c.expect.tunnel {
             let t = bed.tunnel(id);
             assert_eq!(
@@ -77,6 +63,31 @@ pub fn check(bed: &mut ProgBed, cases: Vec<Case>) {
                 c.name
             );
         }
+    }
+}
+
+/// Every drop reason in `drops` counted as given, no other drop at all,
+/// and the events in `events` counted as given. Shared by the XDP and TC
+/// tables.
+pub fn check_counters(
+    bed: &mut ProgBed,
+    name: &str,
+    drops: &[(Drop, u64)],
+    events: &[(Event, u64)],
+) {
+    let counters = bed.counters();
+    for (d, n) in drops {
+        assert_eq!(counters.drop(*d), *n, "{name}: drop {}", d.name());
+    }
+    let expected_drops: u64 = drops.iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        counters.total_drops(),
+        expected_drops,
+        "{name}: total drops {:?}",
+        counters.drops
+    );
+    for (e, n) in events {
+        assert_eq!(counters.event(*e), *n, "{name}: event {}", e.name());
     }
 }
 

@@ -152,20 +152,7 @@ impl ProgBed {
         // rx_queue_index, egress_ifindex (the kernel wants data_end = len).
         let md: [u32; 6] = [0, frame.len() as u32, 0, ifindex, 0, 0];
         let ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
-        let mut out = vec![0u8; frame.len() + 512];
-        let prog = self.dp.program_mut(PROGRAM_UPLINK)?;
-        let r = prog.test_run(TestRunOptions {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            ctx_in: Some(&ctx),
-            repeat: 1,
-            ..Default::default()
-        })?;
-        out.truncate(r.data_size_out as usize);
-        Ok(Run {
-            action: r.return_value,
-            output: out,
-        })
+        run_once(self.dp.program_mut(PROGRAM_UPLINK)?, frame, &ctx)
     }
 
     /// Runs `tunnel_tc` once on `frame` as leaving through `ifindex`;
@@ -180,19 +167,7 @@ impl ProgBed {
             ctx[SKB_GSO_SEGS..SKB_GSO_SEGS + 4].copy_from_slice(&segs.to_ne_bytes());
             ctx[SKB_GSO_SIZE..SKB_GSO_SIZE + 4].copy_from_slice(&gso_size.to_ne_bytes());
         }
-        let mut out = vec![0u8; frame.len() + 512];
-        let r = self.dp.classifier_mut()?.test_run(TestRunOptions {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            ctx_in: Some(&ctx),
-            repeat: 1,
-            ..Default::default()
-        })?;
-        out.truncate(r.data_size_out as usize);
-        Ok(Run {
-            action: r.return_value,
-            output: out,
-        })
+        run_once(self.dp.classifier_mut()?, frame, &ctx)
     }
 
     pub fn counters(&mut self) -> Counters {
@@ -212,6 +187,27 @@ pub fn tc_action_name(a: u32) -> &'static str {
         TC_ACT_REDIRECT => "TC_ACT_REDIRECT",
         _ => "?",
     }
+}
+
+/// One BPF_PROG_TEST_RUN of `prog` on `frame` with context `ctx`; room
+/// for the packet to grow by 512 bytes (encapsulation, ICMP errors).
+fn run_once<P>(prog: &mut P, frame: &[u8], ctx: &[u8]) -> Result<Run>
+where
+    P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = aya::programs::TestRunResult>,
+{
+    let mut out = vec![0u8; frame.len() + 512];
+    let r = prog.test_run(TestRunOptions {
+        data_in: Some(frame),
+        data_out: Some(&mut out),
+        ctx_in: Some(ctx),
+        repeat: 1,
+        ..Default::default()
+    })?;
+    out.truncate(r.data_size_out as usize);
+    Ok(Run {
+        action: r.return_value,
+        output: out,
+    })
 }
 
 /// Name of an XDP action, for messages.

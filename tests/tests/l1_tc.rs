@@ -7,7 +7,11 @@ use std::net::Ipv6Addr;
 
 use etherparse::{EtherType, IpNumber};
 use tunnel_common::stats::{Drop, Event};
-use tunnel_tests::{packets::*, prog::*};
+use tunnel_tests::{
+    cases::{check_counters, hex},
+    packets::*,
+    prog::*,
+};
 
 fn a6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
@@ -75,20 +79,7 @@ fn check(bed: &mut ProgBed, cases: Vec<Case>) {
         if let Some(want) = &c.expect.output {
             assert_eq!(hex(&run.output), hex(want), "{}: output bytes", c.name);
         }
-        for (d, n) in c.expect.drops {
-            assert_eq!(counters.drop(*d), *n, "{}: drop {}", c.name, d.name());
-        }
-        let expected_drops: u64 = c.expect.drops.iter().map(|(_, n)| n).sum();
-        assert_eq!(
-            counters.total_drops(),
-            expected_drops,
-            "{}: total drops {:?}",
-            c.name,
-            counters.drops
-        );
-        for (e, n) in c.expect.events {
-            assert_eq!(counters.event(*e), *n, "{}: event {}", c.name, e.name());
-        }
+        check_counters(bed, c.name, c.expect.drops, c.expect.events);
         assert_eq!(
             bed.tunnel(TUNNEL_A).tx_packets,
             c.expect.tx_a,
@@ -96,18 +87,6 @@ fn check(bed: &mut ProgBed, cases: Vec<Case>) {
             c.name
         );
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.chunks(16)
-        .map(|l| {
-            l.iter()
-                .map(|x| format!("{x:02x}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn set_a(bed: &mut ProgBed, f: impl FnOnce(&mut tunnelctl::Tunnel)) {
