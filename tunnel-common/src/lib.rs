@@ -7,14 +7,17 @@ pub mod addr;
 pub mod config;
 pub mod csum;
 pub mod ecn;
+pub mod jump;
 pub mod maps;
 pub mod ndp;
+pub mod nets;
+pub mod nexthop;
 pub mod stats;
 pub mod tunnel;
 
 /// Bumped whenever a map layout or a map's meaning changes, so that pinned
 /// maps of another layout are never reused (pins live under `v{ABI_VERSION}`).
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 #[cfg(feature = "user")]
 mod pod {
@@ -27,4 +30,8 @@ mod pod {
     unsafe impl aya::Pod for crate::config::RateLimitState {}
     unsafe impl aya::Pod for crate::ndp::ProxyKey {}
     unsafe impl aya::Pod for crate::ndp::UplinkInfo {}
+    unsafe impl aya::Pod for crate::jump::JumpArgs {}
+    unsafe impl aya::Pod for crate::nets::NetKey {}
+    unsafe impl aya::Pod for crate::nets::Pools {}
+    unsafe impl aya::Pod for crate::nexthop::NextHopEntry {}
 }

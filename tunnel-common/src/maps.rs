@@ -6,7 +6,8 @@
 pub const TUNNELS: &str = "TUNNELS";
 /// [`crate::tunnel::TunnelV4Key`] (local, remote IPv4) → tunnel id: 6in4 decap.
 pub const TUN_BY_V4: &str = "TUN_BY_V4";
-/// LPM trie: IPv6 prefix → tunnel id (the /64 and routed prefixes).
+/// LPM trie: IPv6 prefix → tunnel id, for prefixes whose length is not one
+/// of the exact-lookup lengths of `POOLS` (see [`crate::nets`]).
 pub const PREFIXES: &str = "PREFIXES";
 /// Per-CPU array, tunnel id → [`crate::stats::TunnelCounters`].
 pub const TUN_STATS: &str = "TUN_STATS";
@@ -27,19 +28,31 @@ pub const PROXIES: &str = "PROXIES";
 pub const UPLINKS: &str = "UPLINKS";
 /// Program array: programs the uplink program hands packets to with a
 /// tail call (each is verified on its own, which keeps the uplink
-/// program's verifier budget). Slots: [`JUMP_NDP`].
+/// program's verifier budget). Slots: [`crate::jump`].
 pub const JUMPS: &str = "JUMPS";
 /// Per-CPU array(1) of `[u8; ndp::NS_MAX]`: the NDP proxy's copy of a
 /// solicitation (too large for the stack next to everything else).
 pub const SCRATCH: &str = "SCRATCH";
-/// `JUMPS` slot of the NDP proxy program.
-pub const JUMP_NDP: u32 = 0;
-pub const MAX_JUMPS: u32 = 4;
+/// Per-CPU array(1) of [`crate::jump::JumpArgs`]: what crosses a tail call.
+pub const JUMP_ARGS: &str = "JUMP_ARGS";
+/// Hash, [`crate::nets::NetKey`] (length, masked address) → tunnel id: the
+/// exact lookup of tunnel prefixes (see [`crate::nets`]).
+pub const NETS: &str = "NETS";
+/// Array(1) of [`crate::nets::Pools`]: aggregates covering every tunnel
+/// prefix, and the prefix lengths in `NETS`.
+pub const POOLS: &str = "POOLS";
+/// Array, slot → [`crate::nexthop::NextHopEntry`]: the next-hop cache.
+pub const NEXTHOPS: &str = "NEXTHOPS";
+/// LPM trie, IPv4 route → `NEXTHOPS` slot (0: ask the kernel's FIB).
+pub const ROUTES4: &str = "ROUTES4";
+/// LPM trie, IPv6 route → `NEXTHOPS` slot (0: ask the kernel's FIB).
+pub const ROUTES6: &str = "ROUTES6";
+pub use crate::jump::{JUMP_NDP, MAX_JUMPS};
 
 /// Every map of the object, by name.
 pub const ALL: &[&str] = &[
     TUNNELS, TUN_BY_V4, PREFIXES, TUN_STATS, DROPS, EVENTS, CONFIG, ICMP_RATE, TX_PORTS, PROXIES,
-    UPLINKS, JUMPS, SCRATCH,
+    UPLINKS, JUMPS, SCRATCH, JUMP_ARGS, NETS, POOLS, NEXTHOPS, ROUTES4, ROUTES6,
 ];
 
 /// Default capacity of the per-tunnel maps; the loader can change it.

@@ -82,6 +82,11 @@ counter_enum! {
         /// destination has no usable route (no route, forwarding disabled
         /// on the tunnel device, or an uplink MTU below tunnel MTU + 20).
         LocalFib = "local_fib",
+        /// A tail call to a path's program failed: the program is not
+        /// loaded (never in a complete datapath).
+        JumpFailed = "jump_failed",
+        /// A tunnel of a kind this build cannot encapsulate.
+        UnknownKind = "unknown_kind",
     }
 }
 
@@ -117,6 +122,12 @@ counter_enum! {
         /// Of `encap`, packets the PoP's own kernel sent into a tunnel (TC
         /// egress of the tunnel device).
         LocalEncap = "local_encap",
+        /// Next hops taken from the daemon's next-hop cache.
+        NexthopCached = "nexthop_cached",
+        /// Next hops asked of the kernel's FIB (`bpf_fib_lookup`): not
+        /// cached (no route in the cache, an on-link destination, a
+        /// gateway not resolved, a packet over the cached MTU).
+        NexthopKernel = "nexthop_kernel",
     }
 }
 

@@ -7,19 +7,24 @@
 //! "up" to go to: it redirects with `bpf_redirect`, and lets the kernel
 //! resolve an unknown next hop with `bpf_redirect_neigh`.
 
-use aya_ebpf::bindings::{
-    bpf_fib_lookup as FibParams, xdp_action, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS,
+use aya_ebpf::{
+    bindings::{
+        bpf_fib_lookup as FibParams, xdp_action, BPF_FIB_LKUP_RET_NO_NEIGH,
+        BPF_FIB_LKUP_RET_SUCCESS,
+    },
+    maps::lpm_trie::Key,
 };
 use network_types::{eth::EthHdr, ip::Ipv6Hdr};
 use tunnel_common::{
+    nexthop::NEXTHOP_KERNEL,
     stats::{Drop, Event},
-    tunnel::TunnelInfo,
 };
 
 use crate::{
-    maps::TX_PORTS,
-    packet::{fib_ipv4_dst, fib_lookup, Ctx, Packet, Tc, ETHERTYPE_IPV4, IPV4_LEN, IPV6_LEN},
-    sixin4::PROTO_IPV6,
+    maps::{NEXTHOPS, ROUTES4, ROUTES6, TX_PORTS},
+    packet::{
+        fib_ipv4_dst, fib_lookup, zeroed_fib_params, Ctx, Packet, Tc, ETHERTYPE_IPV4, IPV6_LEN,
+    },
     stats,
 };
 
@@ -35,6 +40,44 @@ pub struct NextHop {
 
 /// Result of a lookup: a next hop, or the XDP action to return (counted).
 pub type Lookup = Result<NextHop, u32>;
+
+/// The next-hop cache's answer for route slot `slot`, if it can be used for
+/// a packet of `len` bytes (network header and up).
+#[inline(always)]
+fn cached(slot: Option<&u32>, len: u16) -> Option<NextHop> {
+    let slot = *slot?;
+    if slot == NEXTHOP_KERNEL {
+        return None;
+    }
+    let nh = NEXTHOPS.get(slot)?;
+    if !nh.usable_for(len) {
+        return None;
+    }
+    Some(NextHop {
+        ifindex: nh.ifindex,
+        smac: nh.smac,
+        dmac: nh.dmac,
+    })
+}
+
+/// The cache's next hop toward IPv4 `dst` (network order).
+#[inline(always)]
+fn cached_v4(dst: [u8; 4], len: u16) -> Option<NextHop> {
+    let hop = cached(ROUTES4.get(Key::new(32, dst)), len);
+    if hop.is_some() {
+        stats::event(Event::NexthopCached);
+    }
+    hop
+}
+
+#[inline(always)]
+fn cached_v6(dst: [u8; 16], len: u16) -> Option<NextHop> {
+    let hop = cached(ROUTES6.get(Key::new(128, dst)), len);
+    if hop.is_some() {
+        stats::event(Event::NexthopCached);
+    }
+    hop
+}
 
 #[inline(always)]
 fn finish(rc: i64, p: &FibParams) -> Lookup {
@@ -55,7 +98,7 @@ fn finish(rc: i64, p: &FibParams) -> Lookup {
 
 #[inline(always)]
 fn params<C: Ctx>(pkt: Packet<C>, family: u8, proto: u8, tot_len: u16) -> FibParams {
-    let mut p = zeroed_params();
+    let mut p = zeroed_fib_params();
     p.family = family;
     p.l4_protocol = proto;
     p.__bindgen_anon_1.tot_len = tot_len;
@@ -63,38 +106,20 @@ fn params<C: Ctx>(pkt: Packet<C>, family: u8, proto: u8, tot_len: u16) -> FibPar
     p
 }
 
-#[inline(always)]
-fn zeroed_params() -> FibParams {
-    // All-zero is a valid FibParams (integers, arrays and unions of them).
-    FibParams {
-        family: 0,
-        l4_protocol: 0,
-        sport: 0,
-        dport: 0,
-        __bindgen_anon_1: aya_ebpf::bindings::bpf_fib_lookup__bindgen_ty_1 { tot_len: 0 },
-        ifindex: 0,
-        __bindgen_anon_2: aya_ebpf::bindings::bpf_fib_lookup__bindgen_ty_2 { flowinfo: 0 },
-        __bindgen_anon_3: aya_ebpf::bindings::bpf_fib_lookup__bindgen_ty_3 { ipv6_src: [0; 4] },
-        __bindgen_anon_4: aya_ebpf::bindings::bpf_fib_lookup__bindgen_ty_4 { ipv6_dst: [0; 4] },
-        __bindgen_anon_5: aya_ebpf::bindings::bpf_fib_lookup__bindgen_ty_5 {
-            __bindgen_anon_1: aya_ebpf::bindings::bpf_fib_lookup__bindgen_ty_5__bindgen_ty_1 {
-                h_vlan_proto: 0,
-                h_vlan_TCI: 0,
-            },
-        },
-        smac: [0; 6],
-        dmac: [0; 6],
-    }
-}
-
-/// Next hop for the 6in4 packet of tunnel `info` carrying `inner_len` bytes.
-/// Not inlined: called from several paths, and its 64-byte parameter block
-/// would otherwise be on the caller's stack once per call site.
+/// Next hop for an IPv4 packet from `src` to `dst` (network order) of
+/// protocol `proto`, `tot_len` bytes long: the cache, else the kernel's
+/// FIB. Not inlined: called from several paths, and the helper's 64-byte
+/// parameter block would otherwise be on the caller's stack once per call
+/// site.
 #[inline(never)]
-pub fn lookup_v4(pkt: Packet, info: &TunnelInfo, inner_len: u16) -> Lookup {
-    let mut p = params(pkt, AF_INET, PROTO_IPV6, IPV4_LEN as u16 + inner_len);
-    p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(info.local_v4);
-    p.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes(info.remote_v4);
+pub fn lookup_v4(pkt: Packet, src: [u8; 4], dst: [u8; 4], proto: u8, tot_len: u16) -> Lookup {
+    if let Some(hop) = cached_v4(dst, tot_len) {
+        return Ok(hop);
+    }
+    stats::event(Event::NexthopKernel);
+    let mut p = params(pkt, AF_INET, proto, tot_len);
+    p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(src);
+    p.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes(dst);
     let rc = fib_lookup(pkt, &mut p);
     finish(rc, &p)
 }
@@ -103,6 +128,10 @@ pub fn lookup_v4(pkt: Packet, info: &TunnelInfo, inner_len: u16) -> Lookup {
 #[inline(never)]
 pub fn lookup_v6(pkt: Packet, ip6: &Ipv6Hdr) -> Lookup {
     let len = IPV6_LEN as u16 + u16::from_be_bytes(ip6.payload_len);
+    if let Some(hop) = cached_v6(ip6.dst_addr, len) {
+        return Ok(hop);
+    }
+    stats::event(Event::NexthopKernel);
     let mut p = params(pkt, AF_INET6, ip6.next_hdr, len);
     p.__bindgen_anon_3.ipv6_src = words(&ip6.src_addr);
     p.__bindgen_anon_4.ipv6_dst = words(&ip6.dst_addr);
@@ -146,15 +175,26 @@ pub enum LocalHop {
     Unresolved { ifindex: u32, gw: u32 },
 }
 
-/// Next hop for the 6in4 packet of tunnel `info`, `tot_len` bytes long
-/// with its outer header, sent by the TC program. Any result but a route
-/// is a counted drop: the packet is already on its way out of the tunnel
-/// device, and the kernel has no other path for it.
+/// Next hop for an IPv4 packet from `src` to `dst` of protocol `proto`,
+/// `tot_len` bytes long, sent by the TC program: the cache, else the
+/// kernel's FIB. Any result but a route is a counted drop: the packet is
+/// already on its way out of the tunnel device, and the kernel has no
+/// other path for it.
 #[inline(never)]
-pub fn lookup_v4_local(pkt: Packet<Tc>, info: &TunnelInfo, tot_len: u16) -> Result<LocalHop, Drop> {
-    let mut p = params(pkt, AF_INET, PROTO_IPV6, tot_len);
-    p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(info.local_v4);
-    p.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes(info.remote_v4);
+pub fn lookup_v4_local(
+    pkt: Packet<Tc>,
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: u8,
+    tot_len: u16,
+) -> Result<LocalHop, Drop> {
+    if let Some(hop) = cached_v4(dst, tot_len) {
+        return Ok(LocalHop::Resolved(hop));
+    }
+    stats::event(Event::NexthopKernel);
+    let mut p = params(pkt, AF_INET, proto, tot_len);
+    p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(src);
+    p.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes(dst);
     let rc = fib_lookup(pkt, &mut p);
     if rc == BPF_FIB_LKUP_RET_SUCCESS as i64 {
         return Ok(LocalHop::Resolved(NextHop {

@@ -44,6 +44,16 @@ impl IcmpError {
     pub const ADMIN_PROHIBITED: IcmpError =
         IcmpError((TYPE_DEST_UNREACHABLE as u32) << 24 | 1 << 16);
 
+    /// As it crosses a jump (`JumpArgs::icmp`); never `ICMP_REPLY` (0),
+    /// since every error's type is non-zero.
+    #[inline(always)]
+    pub fn raw(self) -> u32 {
+        self.0
+    }
+    #[inline(always)]
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        (raw != tunnel_common::jump::ICMP_REPLY).then_some(Self(raw))
+    }
     #[inline(always)]
     pub fn packet_too_big(mtu: u16) -> Self {
         IcmpError((TYPE_PACKET_TOO_BIG as u32) << 24 | mtu as u32)

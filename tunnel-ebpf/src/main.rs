@@ -1,14 +1,33 @@
-//! The PoP's kernel programs: `tunnel_xdp` on the uplinks, `tunnel_tc` on
-//! the egress of the tunnel device. Entry points are thin: each packet path lives
-//! in the module of its protocol (`sixin4`, `ndp`), forwarding in `route`/`fib`,
-//! ICMPv6 errors in `icmp6`; all raw packet access is in `packet`.
+//! The PoP's kernel programs. On the uplinks, a root program that only
+//! classifies and jumps (`tunnel_xdp`), and one program per packet path
+//! behind the `JUMPS` program array, each verified on its own:
+//!
+//! ```text
+//! tunnel_xdp ─┬─ proto 41 ────────────▶ sixin4_decap ─┬─▶ next hop (FIB)
+//!             ├─ IPv6 to a tunnel ──┐                  │
+//!             │                     └──▶ tunnel_route ◀┘ (into a tunnel: encap by kind)
+//!             ├─ NS ────────────────▶ ndp_proxy
+//!             └─ not ours: XDP_PASS     errors, replies ─▶ tunnel_icmp
+//! ```
+//!
+//! On the egress of the tunnel device, `tunnel_tc` encapsulates what the
+//! PoP's own kernel sends toward tunnels. Entries are thin: each path lives
+//! in the module of its protocol (`sixin4`, `ndp`), routing in `route` (kind
+//! neutral: `tunnel`, `kinds`, `fib`, `icmp6`), jumps in `jump`; all raw
+//! packet access is in `packet`.
 //! On the host (clippy, `cargo build --workspace`) this is an empty binary.
 #![cfg_attr(target_arch = "bpf", no_std, no_main)]
 
 #[cfg(target_arch = "bpf")]
+mod classify;
+#[cfg(target_arch = "bpf")]
 mod fib;
 #[cfg(target_arch = "bpf")]
 mod icmp6;
+#[cfg(target_arch = "bpf")]
+mod jump;
+#[cfg(target_arch = "bpf")]
+mod kinds;
 #[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]
@@ -23,6 +42,8 @@ mod sixin4;
 mod stats;
 #[cfg(target_arch = "bpf")]
 mod testbed;
+#[cfg(target_arch = "bpf")]
+mod tunnel;
 
 #[cfg(target_arch = "bpf")]
 mod entry {
@@ -35,61 +56,92 @@ mod entry {
     use tunnel_common::stats::Drop;
 
     use crate::{
-        ndp,
-        packet::{Packet, Tc, ETHERTYPE_IPV4, ETHERTYPE_IPV6},
-        route, sixin4, stats,
+        classify::{self, Path},
+        icmp6::IcmpError,
+        jump, ndp,
+        packet::{Packet, Tc, ETHERTYPE_IPV6},
+        route::{self, Step},
+        sixin4, stats,
+        tunnel::{Decap, Origin},
     };
 
-    /// The uplink program: 6in4 decap, encap toward tunnels, forwarding.
-    /// Errors are named, counted drops, never XDP_ABORTED.
+    /// The uplink's entry: classifies and jumps.
     #[xdp]
     pub fn tunnel_xdp(ctx: XdpContext) -> u32 {
         let pkt = Packet::new(&ctx);
-        match dispatch(pkt) {
-            Ok(action) => action,
-            Err(reason) => {
-                stats::drop(reason);
-                xdp_action::XDP_DROP
+        match classify::uplink(pkt) {
+            Path::Jump(slot) => {
+                jump::hand_over(pkt, slot);
+                // The program is not loaded: the packet is untouched, the
+                // kernel gets it.
+                stats::pass_not_ours()
             }
+            Path::Route(step) => jump::follow(pkt, step),
         }
     }
 
-    /// The NDP proxy, entered from `tunnel_xdp` by a tail call (JUMPS).
+    /// IPv4 protocol 41 from the uplink.
+    #[xdp]
+    pub fn sixin4_decap(ctx: XdpContext) -> u32 {
+        let pkt = Packet::new(&ctx);
+        let step = sixin4::decap(pkt).and_then(|d| match d {
+            Decap::Action(action) => Ok(Step::Done(action)),
+            Decap::From(id) => route::from_tunnel_v6(pkt, Origin::tunnel(id)),
+        });
+        settle(pkt, step)
+    }
+
+    /// IPv6 into a tunnel (`JumpArgs::tunnel`), from the uplink or from
+    /// another tunnel (`JumpArgs::origin`).
+    #[xdp]
+    pub fn tunnel_route(ctx: XdpContext) -> u32 {
+        let pkt = Packet::new(&ctx);
+        let a = jump::args();
+        settle(
+            pkt,
+            route::to_tunnel(pkt, a.tunnel, Origin::from_raw(a.origin)),
+        )
+    }
+
+    /// ICMPv6 errors and echo replies the PoP sends.
+    #[xdp]
+    pub fn tunnel_icmp(ctx: XdpContext) -> u32 {
+        let a = jump::args();
+        route::answer(
+            Packet::new(&ctx),
+            IcmpError::from_raw(a.icmp),
+            a.src_tunnel,
+            Origin::from_raw(a.origin),
+        )
+    }
+
+    /// The NDP proxy.
     #[xdp]
     pub fn ndp_proxy(ctx: XdpContext) -> u32 {
         match ndp::answer(Packet::new(&ctx)) {
             Ok(action) => action,
-            Err(reason) => {
-                stats::drop(reason);
-                xdp_action::XDP_DROP
-            }
+            Err(reason) => dropped(reason),
+        }
+    }
+
+    /// A path's result: errors are named, counted drops, never XDP_ABORTED.
+    #[inline(always)]
+    fn settle(pkt: Packet, step: Result<Step, Drop>) -> u32 {
+        match step {
+            Ok(step) => jump::follow(pkt, step),
+            Err(reason) => dropped(reason),
         }
     }
 
     #[inline(always)]
-    fn dispatch(pkt: Packet) -> Result<u32, Drop> {
-        let eth: EthHdr = match pkt.read(0) {
-            Ok(eth) => eth,
-            // Not even an Ethernet header: not ours to judge.
-            Err(_) => return Ok(xdp_action::XDP_PASS),
-        };
-        match eth.ether_type {
-            ETHERTYPE_IPV4 => route::finish(pkt, sixin4::from_uplink_v4(pkt)?),
-            ETHERTYPE_IPV6 => {
-                if ndp::is_solicitation(pkt) {
-                    ndp::hand_over(pkt);
-                    // No proxy program loaded: the kernel answers, if at all.
-                    return Ok(stats::pass_not_ours());
-                }
-                route::finish(pkt, route::from_uplink_v6(pkt)?)
-            }
-            _ => Ok(stats::pass_not_ours()),
-        }
+    fn dropped(reason: Drop) -> u32 {
+        stats::drop(reason);
+        xdp_action::XDP_DROP
     }
 
     /// Egress of the tunnel device: what the PoP's own kernel sends toward
     /// tunnel prefixes (its pings, a routing daemon, forwarded traffic) is
-    /// encapsulated with the uplink program's code and redirected to the
+    /// encapsulated with the uplink programs' code and redirected to the
     /// uplink. Errors are named, counted drops.
     #[classifier]
     pub fn tunnel_tc(ctx: TcContext) -> i32 {

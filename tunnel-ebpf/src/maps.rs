@@ -10,11 +10,14 @@ use aya_ebpf::{
 };
 use tunnel_common::{
     config::{RateLimitState, RuntimeConfig},
+    jump::JumpArgs,
     maps::{
         COUNTER_SLOTS, DEFAULT_MAX_PREFIXES, DEFAULT_MAX_PROXIES, DEFAULT_MAX_TUNNELS, MAX_JUMPS,
         MAX_TX_PORTS,
     },
     ndp::{ProxyKey, UplinkInfo, NS_MAX},
+    nets::{NetKey, Pools},
+    nexthop::{NextHopEntry, MAX_ROUTES, NEXTHOP_SLOTS},
     stats::TunnelCounters,
     tunnel::{TunnelInfo, TunnelV4Key},
 };
@@ -25,7 +28,8 @@ pub static TUNNELS: Array<TunnelInfo> = Array::with_max_entries(DEFAULT_MAX_TUNN
 #[map(name = "TUN_BY_V4")]
 pub static TUN_BY_V4: HashMap<TunnelV4Key, u32> = HashMap::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
 
-/// Keyed by `Key<[u8; 16]>` (prefix length in bits, address bytes).
+/// Keyed by `Key<[u8; 16]>` (prefix length in bits, address bytes). Only
+/// the prefixes of lengths `NETS` does not take (see `tunnel_common::nets`).
 #[map(name = "PREFIXES")]
 pub static PREFIXES: LpmTrie<[u8; 16], u32> =
     LpmTrie::with_max_entries(DEFAULT_MAX_PREFIXES, BPF_F_NO_PREALLOC);
@@ -60,3 +64,26 @@ pub static SCRATCH: PerCpuArray<[u8; NS_MAX]> = PerCpuArray::with_max_entries(1,
 
 #[map(name = "JUMPS")]
 pub static JUMPS: ProgramArray = ProgramArray::with_max_entries(MAX_JUMPS, 0);
+
+#[map(name = "JUMP_ARGS")]
+pub static JUMP_ARGS: PerCpuArray<JumpArgs> = PerCpuArray::with_max_entries(1, 0);
+
+/// Not preallocated: memory is charged for the prefixes loaded, not for
+/// the capacity.
+#[map(name = "NETS")]
+pub static NETS: HashMap<NetKey, u32> =
+    HashMap::with_max_entries(DEFAULT_MAX_PREFIXES, BPF_F_NO_PREALLOC);
+
+#[map(name = "POOLS")]
+pub static POOLS: Array<Pools> = Array::with_max_entries(1, 0);
+
+#[map(name = "NEXTHOPS")]
+pub static NEXTHOPS: Array<NextHopEntry> = Array::with_max_entries(NEXTHOP_SLOTS, 0);
+
+#[map(name = "ROUTES4")]
+pub static ROUTES4: LpmTrie<[u8; 4], u32> =
+    LpmTrie::with_max_entries(MAX_ROUTES, BPF_F_NO_PREALLOC);
+
+#[map(name = "ROUTES6")]
+pub static ROUTES6: LpmTrie<[u8; 16], u32> =
+    LpmTrie::with_max_entries(MAX_ROUTES, BPF_F_NO_PREALLOC);

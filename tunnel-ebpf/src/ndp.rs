@@ -13,7 +13,7 @@ use tunnel_common::{
 
 use crate::{
     icmp6::NEXT_HEADER_ICMPV6,
-    maps::{JUMPS, PROXIES, SCRATCH, UPLINKS},
+    maps::{PROXIES, SCRATCH, UPLINKS},
     packet::{hash_get, scratch, Packet, ETHERTYPE_IPV6, ETH_LEN, IPV6_LEN},
     stats,
 };
@@ -27,12 +27,6 @@ pub fn is_solicitation(pkt: Packet) -> bool {
             pkt.read::<u8>(ETH_LEN + IPV6_LEN),
             Ok(ndp::TYPE_NEIGHBOR_SOLICITATION)
         )
-}
-
-/// Tail-calls the proxy program; returns if it is not loaded.
-#[inline(always)]
-pub fn hand_over(pkt: Packet) {
-    pkt.tail_call(&JUMPS, tunnel_common::maps::JUMP_NDP);
 }
 
 /// The proxy program's body: an NS for a proxied target is answered, a

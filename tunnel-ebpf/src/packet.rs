@@ -385,6 +385,17 @@ pub fn fib_lookup<C: Ctx>(pkt: Packet<C>, params: &mut FibParams) -> i64 {
     }
 }
 
+/// All-zero `bpf_fib_lookup` parameters, written as eight 8-byte stores
+/// (a struct literal or `mem::zeroed` becomes a byte-at-a-time memset for
+/// the BPF target: ~320 instructions).
+#[inline(always)]
+pub fn zeroed_fib_params() -> FibParams {
+    const { assert!(size_of::<FibParams>() == 64) };
+    // SAFETY: FibParams is plain integers, arrays and unions of them, all
+    // valid when zero; the sizes match (asserted above).
+    unsafe { core::mem::transmute::<[u64; 8], FibParams>([0u64; 8]) }
+}
+
 /// The IPv4 destination field of lookup parameters (after a lookup: the
 /// next hop).
 #[inline(always)]

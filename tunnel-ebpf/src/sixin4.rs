@@ -1,5 +1,7 @@
-//! 6in4 (IP protocol 41, RFC 4213): decapsulation of what tunnel users send,
-//! encapsulation of what goes to them.
+//! 6in4 (IP protocol 41, RFC 4213): decapsulation of what tunnel users send
+//! (the `sixin4_decap` program), encapsulation of what goes to them (called
+//! by the router through `kinds`). Decap ends at "decapsulated from tunnel
+//! N"; the program's entry hands that to the router.
 
 use aya_ebpf::bindings::xdp_action;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr};
@@ -10,27 +12,34 @@ use tunnel_common::{
 };
 
 use crate::{
-    maps::{TUNNELS, TUN_BY_V4},
+    fib,
+    maps::TUN_BY_V4,
     packet::{
-        hash_get, prandom_u32, Ctx, Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN,
+        hash_get, prandom_u32, Ctx, Packet, Tc, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN,
         IPV6_LEN,
     },
-    route::{self, Origin, Step},
     stats,
+    tunnel::{owner, tunnel, Decap},
 };
 
 pub const PROTO_IPV6: u8 = 41;
 const IPV4_MF: u8 = 0x20;
 const IPV4_DF: u8 = 0x40;
 
-/// IPv4 from the uplink: proto 41 is decapsulated if it comes from a
-/// configured tunnel; all other IPv4 is not ours.
+/// Whether the root program should hand this IPv4 packet to `decap`.
 #[inline(always)]
-pub fn from_uplink_v4(pkt: Packet) -> Result<Step, Drop> {
+pub fn is_ours(outer: &Ipv4Hdr) -> bool {
+    outer.proto == PROTO_IPV6
+}
+
+/// Proto 41 from the uplink, decapsulated if it comes from a configured
+/// tunnel; the inner packet is left for the router.
+#[inline(always)]
+pub fn decap(pkt: Packet) -> Result<Decap, Drop> {
     let outer = match pkt.view::<Ipv4Hdr>(ETH_LEN) {
         Ok(h) if h.proto == PROTO_IPV6 => h,
-        // Other protocols, and IPv4 too short to tell, are the kernel's.
-        _ => return Ok(Step::Done(stats::pass_not_ours())),
+        // Only reached through the root's classification; kept exact anyway.
+        _ => return Ok(Decap::Action(stats::pass_not_ours())),
     };
     // Only 20-byte headers: options on proto 41 do not occur in practice and
     // would make the header length variable for the verifier.
@@ -41,7 +50,7 @@ pub fn from_uplink_v4(pkt: Packet) -> Result<Step, Drop> {
         // The kernel gets fragments (it reassembles; without a sit device
         // nothing more happens here, but they are not ours to drop).
         stats::event(Event::OuterFragment);
-        return Ok(Step::Done(xdp_action::XDP_PASS));
+        return Ok(Decap::Action(xdp_action::XDP_PASS));
     }
     if csum::ipv4_header(pkt.view::<[u8; IPV4_LEN]>(ETH_LEN)?) != u16::from_be_bytes(outer.check) {
         return Err(Drop::BadChecksum);
@@ -78,13 +87,7 @@ pub fn from_uplink_v4(pkt: Packet) -> Result<Step, Drop> {
 
     stats::tunnel_rx(id, inner_len);
     stats::event(Event::Decap);
-    route::from_tunnel_v6(pkt, Origin::tunnel(id))
-}
-
-/// The tunnel's entry, copied out of `TUNNELS`.
-#[inline(always)]
-pub fn tunnel(id: u32) -> Result<TunnelInfo, Drop> {
-    TUNNELS.get(id).copied().ok_or(Drop::UnknownTunnel)
+    Ok(Decap::From(id))
 }
 
 /// RFC 4213 §3.6 plus the broker's rule: the inner source must belong to the
@@ -105,10 +108,63 @@ fn check_inner_source(inner: &Ipv6Hdr, id: u32, info: &TunnelInfo) -> Result<(),
     if inner.src_addr[..8] == info.pop_v6[..8] {
         return Ok(());
     }
-    match route::owner(&inner.src_addr) {
+    match owner(&inner.src_addr) {
         Some(owner) if owner == id => Ok(()),
         _ => Err(Drop::SpoofedSource),
     }
+}
+
+/// Sends the IPv6 packet (Ethernet + IPv6 of `inner_len` bytes) into
+/// tunnel `id`: outer next hop first (on a miss the kernel gets the packet
+/// as it came), then the inner hop limit becomes `hop_limit`, the outer
+/// header goes on and the packet leaves. Returns the XDP action.
+#[inline(always)]
+pub fn deliver(
+    pkt: Packet,
+    id: u32,
+    info: &TunnelInfo,
+    hop_limit: u8,
+    tclass: u8,
+    inner_len: usize,
+) -> Result<u32, Drop> {
+    let wire = (IPV4_LEN + inner_len) as u16;
+    let hop = match fib::lookup_v4(pkt, info.local_v4, info.remote_v4, PROTO_IPV6, wire) {
+        Ok(hop) => hop,
+        Err(action) => return Ok(action),
+    };
+    pkt.view::<Ipv6Hdr>(ETH_LEN)?.hop_limit = hop_limit;
+    pkt.truncate(ETH_LEN + inner_len)?;
+    encap(pkt, info, hop_limit, tclass, inner_len)?;
+    stats::tunnel_tx(id, inner_len);
+    stats::event(Event::Encap);
+    fib::send(pkt, &hop, ETHERTYPE_IPV4)
+}
+
+/// The TC program's `deliver`: what the PoP's kernel sent into tunnel `id`
+/// (`len` bytes from the IPv6 header on, `wire` at most per segment). The
+/// hop limit is the kernel's business and stays as it is.
+#[inline(always)]
+pub fn deliver_local(
+    pkt: Packet<Tc>,
+    id: u32,
+    info: &TunnelInfo,
+    hop_limit: u8,
+    tclass: u8,
+    len: usize,
+    wire: usize,
+) -> Result<u32, Drop> {
+    let hop = fib::lookup_v4_local(
+        pkt,
+        info.local_v4,
+        info.remote_v4,
+        PROTO_IPV6,
+        (IPV4_LEN + wire) as u16,
+    )?;
+    encap(pkt, info, hop_limit, tclass, len)?;
+    stats::tunnel_tx(id, len);
+    stats::event(Event::Encap);
+    stats::event(Event::LocalEncap);
+    fib::send_local(pkt, &hop)
 }
 
 /// Pushes the outer IPv4 header of tunnel `info` in front of the IPv6 packet
@@ -118,7 +174,7 @@ fn check_inner_source(inner: &Ipv6Hdr, id: u32, info: &TunnelInfo) -> Result<(),
 /// by the forwarding and the ICMP error paths. Generic over the context: the
 /// XDP and the TC program each get their own copy of the same code.
 #[inline(never)]
-pub fn encap<C: Ctx>(
+fn encap<C: Ctx>(
     pkt: Packet<C>,
     info: &TunnelInfo,
     hop_limit: u8,

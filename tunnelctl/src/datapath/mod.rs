@@ -31,7 +31,7 @@ use aya::{
 pub use counters::Counters;
 pub use proxies::ProxyEntry;
 pub use stats::{format_table, verifier_stats, ProgramStats};
-use tunnel_common::{config::RuntimeConfig, maps};
+use tunnel_common::{config::RuntimeConfig, jump, maps};
 pub use tunnels::Snapshot;
 
 use crate::prefix::Ipv6Prefix;
@@ -39,17 +39,28 @@ use crate::prefix::Ipv6Prefix;
 /// The eBPF object built by build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tunnel"));
 
-/// The XDP entry point for uplinks.
+/// The XDP entry point for uplinks: classifies and jumps.
 pub const PROGRAM_UPLINK: &str = "tunnel_xdp";
 /// The NDP proxy, tail-called from the uplink program (`JUMPS`).
 pub const PROGRAM_NDP: &str = "ndp_proxy";
+/// The programs behind the uplink's `JUMPS`, by slot.
+pub const JUMP_PROGRAMS: [(u32, &str); 4] = [
+    (jump::JUMP_NDP, PROGRAM_NDP),
+    (jump::JUMP_SIXIN4_DECAP, "sixin4_decap"),
+    (jump::JUMP_ROUTE, "tunnel_route"),
+    (jump::JUMP_ICMP, "tunnel_icmp"),
+];
 /// The TC entry point for the egress of the tunnel device (what the PoP's
 /// own kernel sends toward tunnels).
 pub const PROGRAM_LOCAL: &str = "tunnel_tc";
-/// The XDP programs of the object: the uplink's, the NDP proxy and the test beds'.
-const XDP_PROGRAMS: [&str; 5] = [
+/// The XDP programs of the object: the uplink's, the paths it jumps to and
+/// the test beds'.
+const XDP_PROGRAMS: [&str; 8] = [
     PROGRAM_UPLINK,
     PROGRAM_NDP,
+    "sixin4_decap",
+    "tunnel_route",
+    "tunnel_icmp",
     "testbed_pass",
     "testbed_drop",
     "testbed_tx",
@@ -144,6 +155,7 @@ impl Datapath {
             .map_max_entries(maps::TUN_BY_V4, opts.max_tunnels)
             .map_max_entries(maps::TUN_STATS, opts.max_tunnels)
             .map_max_entries(maps::PREFIXES, opts.max_prefixes)
+            .map_max_entries(maps::NETS, opts.max_prefixes)
             .map_max_entries(maps::PROXIES, opts.max_proxies);
         let pins = opts.pin_dir.as_deref().map(pins::versioned_dir);
         let mut reused_pins = false;
@@ -267,20 +279,23 @@ impl Datapath {
     }
 
     /// Points the uplink program's tail-call slots at this build's programs.
-    /// With pinned maps this replaces the previous build's program in one
-    /// map update, so NS handling never stops across a restart.
+    /// With pinned maps each slot's update replaces the previous build's
+    /// program in one map write, so no path stops across a restart (the
+    /// arguments' layout is fixed within an ABI version).
     fn fill_jumps(&mut self) -> Result<()> {
-        let prog: &Xdp = self
-            .ebpf
-            .program(PROGRAM_NDP)
-            .context("no NDP program")?
-            .try_into()?;
-        let fd = prog.fd()?.try_clone()?;
-        let mut jumps =
-            ProgramArray::try_from(self.ebpf.map_mut(maps::JUMPS).context(maps::JUMPS)?)?;
-        jumps
-            .set(maps::JUMP_NDP, &fd, 0)
-            .context("installing the NDP program in JUMPS")?;
+        for (slot, name) in JUMP_PROGRAMS {
+            let prog: &Xdp = self
+                .ebpf
+                .program(name)
+                .with_context(|| format!("no program {name}"))?
+                .try_into()?;
+            let fd = prog.fd()?.try_clone()?;
+            let mut jumps =
+                ProgramArray::try_from(self.ebpf.map_mut(maps::JUMPS).context(maps::JUMPS)?)?;
+            jumps
+                .set(slot, &fd, 0)
+                .with_context(|| format!("installing {name} in JUMPS slot {slot}"))?;
+        }
         Ok(())
     }
 

@@ -12,8 +12,11 @@ use anyhow::{bail, Context, Result};
 use aya::maps::MapInfo;
 use tunnel_common::{
     config::{RateLimitState, RuntimeConfig},
+    jump::JumpArgs,
     maps,
     ndp::{ProxyKey, UplinkInfo, NS_MAX},
+    nets::{NetKey, Pools},
+    nexthop::{self, NextHopEntry},
     stats::TunnelCounters,
     tunnel::{TunnelInfo, TunnelV4Key},
     ABI_VERSION,
@@ -63,6 +66,17 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
         l(maps::UPLINKS, 4, size::<UplinkInfo>(), maps::MAX_TX_PORTS),
         l(maps::JUMPS, 4, 4, maps::MAX_JUMPS),
         l(maps::SCRATCH, 4, NS_MAX as u32, 1),
+        l(maps::JUMP_ARGS, 4, size::<JumpArgs>(), 1),
+        l(maps::NETS, size::<NetKey>(), 4, opts.max_prefixes),
+        l(maps::POOLS, 4, size::<Pools>(), 1),
+        l(
+            maps::NEXTHOPS,
+            4,
+            size::<NextHopEntry>(),
+            nexthop::NEXTHOP_SLOTS,
+        ),
+        l(maps::ROUTES4, 4 + 4, 4, nexthop::MAX_ROUTES),
+        l(maps::ROUTES6, 4 + 16, 4, nexthop::MAX_ROUTES),
     ]
 }
 
@@ -125,4 +139,19 @@ pub fn check(dir: &Path, opts: &DatapathOptions) -> Result<bool> {
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every map of the object is pinned and checked: a map left out of
+    /// `layouts` would silently stop surviving restarts.
+    #[test]
+    fn layouts_cover_every_map() {
+        let opts = super::DatapathOptions::default();
+        let mut have: Vec<&str> = super::layouts(&opts).iter().map(|l| l.name).collect();
+        let mut want = tunnel_common::maps::ALL.to_vec();
+        have.sort();
+        want.sort();
+        assert_eq!(have, want);
+    }
 }

@@ -1,25 +1,82 @@
-//! The prefix table (`PREFIXES`, an LPM trie): inserts, removals and the
-//! listing, in one place.
+//! The prefix tables: `NETS` (exact hash per prefix length in use), the
+//! `PREFIXES` trie for lengths beyond those, and `POOLS`, which tells the
+//! data path which addresses can be ours at all and which lengths to try
+//! (see `tunnel_common::nets`). Inserts, removals and the listing, in one
+//! place.
 //!
-//! An exact hash per common length (/64, /56, /48) in front of the trie was
-//! tried and measured: it made packets that are not for a tunnel pay three
-//! hash misses (+95 ns in test-run), and its buckets, charged even when
-//! empty, took map memory past 256 B per tunnel, while decap with many
-//! active tunnels did not get faster (cache misses on the per-tunnel
-//! entries dominate). So one trie it is.
+//! `POOLS` only grows while the maps live: a stale aggregate or length
+//! costs a lookup for some packets, never a wrong answer. A prefix's table
+//! follows from its length and the lengths in `POOLS`, which never lose a
+//! member, so a prefix is always looked for where it was put.
+//!
+//! The first version put /64, /56 and /48 in three hashes in front of a
+//! trie holding everything: packets for no tunnel paid three hash misses
+//! and decap with many tunnels did not get faster. The pool test in front
+//! is what makes exact lookups pay: traffic that is not for a tunnel never
+//! reaches a hash.
 
 use anyhow::{Context, Result};
 use aya::maps::{
     lpm_trie::{Key, LpmTrie},
-    MapData, MapError,
+    Array, HashMap, MapData, MapError,
 };
-use tunnel_common::maps;
+use tunnel_common::{
+    maps,
+    nets::{
+        net_key, NetKey, PoolEntry, Pools, FAST_LENGTHS, POOLS_F_ALL, POOLS_F_TRIE, POOL_MAX_LEN,
+        POOL_SLOTS,
+    },
+};
 
 use super::Datapath;
 use crate::prefix::Ipv6Prefix;
 
 fn lpm_key(p: &Ipv6Prefix) -> Key<[u8; 16]> {
     Key::new(p.len() as u32, p.addr().octets())
+}
+
+fn nets_key(p: &Ipv6Prefix) -> NetKey {
+    net_key(&p.addr().octets(), p.len() as u32)
+}
+
+/// Where prefixes of length `len` live, given the lengths in `pools`.
+fn is_fast(pools: &Pools, len: u8) -> bool {
+    pools.lengths[..pools.n_lengths as usize].contains(&len)
+}
+
+/// `pools` grown to take `p`: its length among the exact ones if there is
+/// room (/64, the tunnels' own, goes first), an aggregate covering it.
+/// Returns whether anything changed.
+pub fn grow(pools: &mut Pools, p: &Ipv6Prefix) -> bool {
+    let mut changed = false;
+    let len = p.len();
+    let n = pools.n_lengths as usize;
+    if !is_fast(pools, len) {
+        if n < FAST_LENGTHS {
+            pools.lengths[n] = len;
+            pools.n_lengths += 1;
+            if len == 64 {
+                pools.lengths[..=n].rotate_right(1);
+            }
+        } else {
+            pools.flags |= POOLS_F_TRIE;
+        }
+        changed = true;
+    }
+    if pools.flags & POOLS_F_ALL == 0 && !pools.covers(&p.addr().octets()) {
+        let pool = PoolEntry::of(&p.addr().octets(), len.min(POOL_MAX_LEN) as u32);
+        let count = pools.count as usize;
+        if count < POOL_SLOTS {
+            pools.pools[count] = pool;
+            pools.count += 1;
+        } else {
+            // Out of slots: every address may be ours. Correct, only slower
+            // for traffic that is not for a tunnel.
+            pools.flags |= POOLS_F_ALL;
+        }
+        changed = true;
+    }
+    changed
 }
 
 impl Datapath {
@@ -29,31 +86,132 @@ impl Datapath {
         )?)
     }
 
-    /// Inserts `p` → `id` (`flags`: BPF_ANY/BPF_NOEXIST).
+    fn nets(&mut self) -> Result<HashMap<&mut MapData, NetKey, u32>> {
+        Ok(HashMap::try_from(
+            self.ebpf.map_mut(maps::NETS).context(maps::NETS)?,
+        )?)
+    }
+
+    fn pools_map(&mut self) -> Result<Array<&mut MapData, Pools>> {
+        Ok(Array::try_from(
+            self.ebpf.map_mut(maps::POOLS).context(maps::POOLS)?,
+        )?)
+    }
+
+    /// What `POOLS` holds now.
+    pub fn pools(&mut self) -> Result<Pools> {
+        Ok(self.pools_map()?.get(&0, 0)?)
+    }
+
+    /// Inserts `p` → `id` (`flags`: BPF_ANY/BPF_NOEXIST). The entry is
+    /// written before `POOLS` leads packets to it.
     pub(super) fn prefix_insert(
         &mut self,
         p: &Ipv6Prefix,
         id: u32,
         flags: u64,
     ) -> Result<std::result::Result<(), MapError>> {
-        Ok(self.trie()?.insert(&lpm_key(p), id, flags))
+        let mut pools = self.pools()?;
+        let grown = grow(&mut pools, p);
+        let written = if is_fast(&pools, p.len()) {
+            self.nets()?.insert(nets_key(p), id, flags)
+        } else {
+            self.trie()?.insert(&lpm_key(p), id, flags)
+        };
+        if written.is_ok() && grown {
+            self.pools_map()?.set(0, pools, 0)?;
+        }
+        Ok(written)
     }
 
     pub(super) fn prefix_remove(
         &mut self,
         p: &Ipv6Prefix,
     ) -> Result<std::result::Result<(), MapError>> {
-        Ok(self.trie()?.remove(&lpm_key(p)))
+        let pools = self.pools()?;
+        if is_fast(&pools, p.len()) {
+            Ok(self.nets()?.remove(&nets_key(p)))
+        } else {
+            Ok(self.trie()?.remove(&lpm_key(p)))
+        }
     }
 
     /// Every prefix with its tunnel.
     pub(super) fn prefix_entries(&mut self) -> Result<Vec<(Ipv6Prefix, u32)>> {
         let mut out = Vec::new();
+        for kv in self.nets()?.iter() {
+            let (k, id) = kv?;
+            let p = Ipv6Prefix::new(std::net::Ipv6Addr::from(k.addr), k.len as u8)?;
+            out.push((p, id));
+        }
         for kv in self.trie()?.iter() {
             let (k, id) = kv?;
             let p = Ipv6Prefix::new(std::net::Ipv6Addr::from(k.data()), k.prefix_len() as u8)?;
             out.push((p, id));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Ipv6Prefix {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn lengths_go_fast_until_full_then_to_the_trie() {
+        let mut pools = Pools::default();
+        assert!(grow(&mut pools, &p("2001:db8:100::/48")));
+        assert!(grow(&mut pools, &p("2001:db8:1::/64")));
+        // /64 first: most lookups are for a tunnel's own /64.
+        assert_eq!(&pools.lengths[..2], &[64, 48]);
+        assert!(!grow(&mut pools, &p("2001:db8:2::/64")), "nothing new");
+        for len in [56u8, 60, 80, 96, 112, 128] {
+            grow(
+                &mut pools,
+                &Ipv6Prefix::new("2001:db8:5::".parse().unwrap(), len).unwrap(),
+            );
+        }
+        assert_eq!(pools.n_lengths as usize, FAST_LENGTHS);
+        assert_eq!(pools.flags & POOLS_F_TRIE, 0);
+        grow(&mut pools, &p("2001:db8::/40"));
+        assert!(!is_fast(&pools, 40));
+        assert_ne!(pools.flags & POOLS_F_TRIE, 0);
+    }
+
+    #[test]
+    fn pools_aggregate_to_a_32_and_overflow_to_all() {
+        let mut pools = Pools::default();
+        grow(&mut pools, &p("2001:db8:1::/64"));
+        grow(&mut pools, &p("2001:db8:2::/64"));
+        assert_eq!(pools.count, 1, "one /32 covers both");
+        assert!(pools.covers(
+            &"2001:db8:ffff::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets()
+        ));
+        for i in 1..POOL_SLOTS as u16 {
+            grow(
+                &mut pools,
+                &Ipv6Prefix::new(std::net::Ipv6Addr::new(0x2001, i, 0, 0, 0, 0, 0, 0), 48).unwrap(),
+            );
+        }
+        assert_eq!(pools.count as usize, POOL_SLOTS);
+        assert_eq!(pools.flags & POOLS_F_ALL, 0);
+        grow(&mut pools, &p("3fff::/48"));
+        assert_ne!(pools.flags & POOLS_F_ALL, 0);
+        // A prefix shorter than /32 is its own aggregate.
+        let mut pools = Pools::default();
+        grow(&mut pools, &p("2001:d00::/24"));
+        assert!(pools.covers(
+            &"2001:dff::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets()
+        ));
     }
 }

@@ -1,0 +1,52 @@
+//! Tail calls of the uplink program: the slots of `JUMPS` and the
+//! arguments that cross a jump (`JUMP_ARGS`, one per-CPU slot).
+//!
+//! The uplink's entry program (`tunnel_xdp`) only classifies and jumps;
+//! each packet path is a program of its own, verified on its own. A program
+//! run on one CPU is never interrupted by another packet on that CPU, so a
+//! per-CPU slot written just before a tail call is what the next program
+//! reads.
+
+/// NDP proxy (`ndp_proxy`): ICMPv6 Neighbor Solicitations.
+pub const JUMP_NDP: u32 = 0;
+/// 6in4 decapsulation (`sixin4_decap`): IPv4 protocol 41.
+pub const JUMP_SIXIN4_DECAP: u32 = 1;
+/// The router into a tunnel (`tunnel_route`): IPv6 whose destination is in
+/// a tunnel prefix, from the uplink or out of another tunnel. Encapsulation
+/// is chosen there by the tunnel's kind.
+pub const JUMP_ROUTE: u32 = 2;
+/// ICMPv6 errors and echo replies the PoP sends (`tunnel_icmp`).
+pub const JUMP_ICMP: u32 = 3;
+/// Reserved for the protocols to come, so that adding one changes no
+/// pinned layout: AYIYA decap, heartbeat, NAT64 both ways.
+pub const JUMP_AYIYA_DECAP: u32 = 4;
+pub const JUMP_HEARTBEAT: u32 = 5;
+pub const JUMP_NAT64_6TO4: u32 = 6;
+pub const JUMP_NAT64_4TO6: u32 = 7;
+/// Per-kind encapsulation programs for kinds not built into the router
+/// start here (`JUMP_ENCAP_BASE + kind`).
+pub const JUMP_ENCAP_BASE: u32 = 16;
+/// Slots of `JUMPS`.
+pub const MAX_JUMPS: u32 = 32;
+
+/// `origin` value of a packet that came from the uplink (not a tunnel).
+pub const ORIGIN_UPLINK: u32 = u32::MAX;
+
+/// `icmp` value meaning "the packet is already a reply: just send it back".
+pub const ICMP_REPLY: u32 = 0;
+
+/// What crosses a jump.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JumpArgs {
+    /// The tunnel the packet goes to (`JUMP_ROUTE`).
+    pub tunnel: u32,
+    /// Where the packet came from: a tunnel id or `ORIGIN_UPLINK`.
+    pub origin: u32,
+    /// `JUMP_ICMP`: the error to build (type << 24 | code << 16 | MTU), or
+    /// `ICMP_REPLY`.
+    pub icmp: u32,
+    /// `JUMP_ICMP`: the tunnel whose `::1` is the error's source.
+    pub src_tunnel: u32,
+}
+const _: () = assert!(core::mem::size_of::<JumpArgs>() == 16);

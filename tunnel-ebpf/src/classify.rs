@@ -1,0 +1,40 @@
+//! The root program's work: parse Ethernet and the network header once,
+//! decide the packet's path, and name the program that takes it. Cheap by
+//! design: what is not ours leaves after a few loads and one pool test.
+
+use network_types::{eth::EthHdr, ip::Ipv4Hdr};
+use tunnel_common::jump::{JUMP_NDP, JUMP_SIXIN4_DECAP};
+
+use crate::{
+    ndp,
+    packet::{Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN},
+    route::{self, Step},
+    sixin4, stats,
+};
+
+/// Where the root sends a packet.
+pub enum Path {
+    /// A program that re-parses what it needs (no arguments).
+    Jump(u32),
+    /// A step of the router (into a tunnel, or done).
+    Route(Step),
+}
+
+#[inline(always)]
+pub fn uplink(pkt: Packet) -> Path {
+    let eth: EthHdr = match pkt.read(0) {
+        Ok(eth) => eth,
+        // Not even an Ethernet header: not ours to judge.
+        Err(_) => return Path::Route(Step::Done(stats::pass_not_ours())),
+    };
+    match eth.ether_type {
+        ETHERTYPE_IPV4 => match pkt.view::<Ipv4Hdr>(ETH_LEN) {
+            Ok(h) if sixin4::is_ours(h) => Path::Jump(JUMP_SIXIN4_DECAP),
+            // Other protocols, and IPv4 too short to tell, are the kernel's.
+            _ => Path::Route(Step::Done(stats::pass_not_ours())),
+        },
+        ETHERTYPE_IPV6 if ndp::is_solicitation(pkt) => Path::Jump(JUMP_NDP),
+        ETHERTYPE_IPV6 => Path::Route(route::from_uplink_v6(pkt)),
+        _ => Path::Route(Step::Done(stats::pass_not_ours())),
+    }
+}

@@ -1,0 +1,80 @@
+//! Tail calls between the programs (`JUMPS`), with their arguments in the
+//! per-CPU `JUMP_ARGS` slot. `follow` must be inlined into a program's
+//! entry: a tail call from a subprogram would cap every frame's stack at
+//! 256 bytes.
+
+use aya_ebpf::bindings::xdp_action;
+use tunnel_common::{
+    jump::{JumpArgs, ICMP_REPLY, JUMP_ICMP, JUMP_ROUTE},
+    stats::Drop,
+};
+
+use crate::{
+    maps::{JUMPS, JUMP_ARGS},
+    packet::{with_slot, Packet},
+    route::Step,
+    stats,
+};
+
+/// The arguments the previous program left (zero if none).
+#[inline(always)]
+pub fn args() -> JumpArgs {
+    JUMP_ARGS.get(0).copied().unwrap_or_default()
+}
+
+#[inline(always)]
+fn put(a: JumpArgs) {
+    with_slot(JUMP_ARGS.get_ptr_mut(0), |slot| *slot = a);
+}
+
+/// Jumps to `slot`; returns only when the jump failed (counted).
+#[inline(always)]
+fn jump(pkt: Packet, slot: u32) -> u32 {
+    pkt.tail_call(&JUMPS, slot);
+    stats::drop(Drop::JumpFailed);
+    xdp_action::XDP_DROP
+}
+
+/// Turns a path's `Step` into the XDP action, jumping where the step says.
+#[inline(always)]
+pub fn follow(pkt: Packet, step: Step) -> u32 {
+    match step {
+        Step::Done(action) => action,
+        Step::ToTunnel { id, origin } => {
+            put(JumpArgs {
+                tunnel: id,
+                origin: origin.raw(),
+                ..Default::default()
+            });
+            jump(pkt, JUMP_ROUTE)
+        }
+        Step::Icmp {
+            kind,
+            src_tunnel,
+            origin,
+        } => {
+            put(JumpArgs {
+                origin: origin.raw(),
+                icmp: kind.raw(),
+                src_tunnel,
+                ..Default::default()
+            });
+            jump(pkt, JUMP_ICMP)
+        }
+        Step::Reply { origin } => {
+            put(JumpArgs {
+                origin: origin.raw(),
+                icmp: ICMP_REPLY,
+                ..Default::default()
+            });
+            jump(pkt, JUMP_ICMP)
+        }
+    }
+}
+
+/// Hands the packet to `slot` with no arguments; returns if the slot is
+/// empty (the caller decides what that means).
+#[inline(always)]
+pub fn hand_over(pkt: Packet, slot: u32) {
+    pkt.tail_call(&JUMPS, slot);
+}

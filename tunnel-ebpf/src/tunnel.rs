@@ -1,0 +1,85 @@
+//! The kind-neutral core: a tunnel by id, the owner of an IPv6 address,
+//! where a packet came from. Imports no protocol module.
+
+use aya_ebpf::maps::lpm_trie::Key;
+use tunnel_common::{
+    jump::ORIGIN_UPLINK,
+    nets::{net_key, FAST_LENGTHS, POOLS_F_TRIE},
+    stats::Drop,
+    tunnel::TunnelInfo,
+};
+
+use crate::{
+    maps::{NETS, POOLS, PREFIXES, TUNNELS},
+    packet::hash_get,
+};
+
+/// Where the packet being handled came from: a tunnel id, or the uplink.
+#[derive(Clone, Copy)]
+pub struct Origin(u32);
+
+impl Origin {
+    #[inline(always)]
+    pub fn tunnel(id: u32) -> Self {
+        Self(id)
+    }
+    #[inline(always)]
+    pub fn uplink() -> Self {
+        Self(ORIGIN_UPLINK)
+    }
+    /// As it crosses a jump (`JumpArgs::origin`).
+    #[inline(always)]
+    pub fn from_raw(raw: u32) -> Self {
+        Self(raw)
+    }
+    #[inline(always)]
+    pub fn raw(self) -> u32 {
+        self.0
+    }
+    /// The tunnel it came out of, if any.
+    #[inline(always)]
+    pub fn tunnel_id(self) -> Option<u32> {
+        (self.0 != ORIGIN_UPLINK).then_some(self.0)
+    }
+}
+
+/// The tunnel's entry, copied out of `TUNNELS`.
+#[inline(always)]
+pub fn tunnel(id: u32) -> Result<TunnelInfo, Drop> {
+    TUNNELS.get(id).copied().ok_or(Drop::UnknownTunnel)
+}
+
+/// The tunnel whose prefix (its /64 or a routed one) holds `addr`. Cheap
+/// for addresses outside every tunnel pool: one pass over a few aggregates
+/// in an array slot, no hash or trie access (see `tunnel_common::nets`).
+#[inline(always)]
+pub fn owner(addr: &[u8; 16]) -> Option<u32> {
+    let pools = POOLS.get(0)?;
+    if !pools.covers(addr) {
+        return None;
+    }
+    let mut i = 0;
+    while i < FAST_LENGTHS {
+        if i as u32 >= pools.n_lengths {
+            break;
+        }
+        let key = net_key(addr, pools.lengths[i] as u32);
+        if let Some(id) = hash_get(&NETS, &key) {
+            return Some(id);
+        }
+        i += 1;
+    }
+    if pools.flags & POOLS_F_TRIE == 0 {
+        return None;
+    }
+    PREFIXES.get(Key::new(128, *addr)).copied()
+}
+
+/// What a protocol's decapsulation hands back to its program's entry.
+pub enum Decap {
+    /// Done with the packet: the action to return (not ours, to the kernel).
+    Action(u32),
+    /// Decapsulated from tunnel N: the inner IPv6 packet now follows the
+    /// Ethernet header, for the router.
+    From(u32),
+}
