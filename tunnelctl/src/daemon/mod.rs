@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod metrics;
 pub mod netlink;
+pub mod nexthops;
 pub mod proxies;
 pub mod reconcile;
 pub mod routes;
@@ -90,6 +91,7 @@ pub fn run(config_path: &Path) -> Result<()> {
         let (listener, gid) = server::bind(&cfg.socket_path, &cfg.socket_group)?;
         server::log_listening(&cfg.socket_path);
         tokio::spawn(server::serve(listener, gid, engine.clone()));
+        tokio::spawn(nexthops::keep(engine.clone()));
         if !cfg.metrics_listen.is_empty() {
             let l = tokio::net::TcpListener::bind(&cfg.metrics_listen)
                 .await

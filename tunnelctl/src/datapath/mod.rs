@@ -7,6 +7,7 @@
 
 mod counters;
 mod egress;
+mod nexthops;
 pub mod pins;
 mod prefixes;
 mod proxies;
