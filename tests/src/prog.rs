@@ -138,6 +138,9 @@ impl ProgBed {
         self.dp.add_prefix(TUNNEL_A, &ROUTED_A.parse()?)?;
         self.dp.add_tunnel(TUNNEL_B, &Self::tunnel_b())?;
         self.dp.set_config(&RuntimeConfig::default())?;
+        // No next-hop cache: cases that want one install it in `setup`.
+        self.dp
+            .sync_nexthops(&tunnelctl::daemon::nexthops::plan::Tables::default())?;
         self.dp.reset_counters()?;
         self.dp.reset_rate_limits()?;
         for id in [TUNNEL_A, TUNNEL_B] {

@@ -14,9 +14,6 @@
 pub const POOL_SLOTS: usize = 16;
 /// Prefix lengths looked up exactly; prefixes of other lengths go to the trie.
 pub const FAST_LENGTHS: usize = 8;
-/// Aggregates are at most this long: one /32 covers a broker's whole
-/// allocation, so the pool table stays tiny.
-pub const POOL_MAX_LEN: u8 = 32;
 
 /// `Pools::flags`: the aggregates overflowed; every address may be ours.
 pub const POOLS_F_ALL: u32 = 1 << 0;

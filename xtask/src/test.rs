@@ -36,6 +36,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l1_ndp",
             "--test",
             "l1_tc",
+            "--test",
+            "l1_nexthop",
             "--",
             "--test-threads=1",
         ])?;

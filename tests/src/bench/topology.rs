@@ -205,6 +205,9 @@ impl Bed {
                 ..Default::default()
             };
             let mut dp = Datapath::load(opts)?;
+            // What the daemon keeps current: the routes' next hops, so the
+            // paths skip bpf_fib_lookup as they do in production.
+            tunnelctl::daemon::nexthops::fill_once(&mut dp)?;
             let (i, o) = (ifindex(DUT_IN)?, ifindex(DUT_OUT)?);
             // tunnel_xdp redirects only to devices in TX_PORTS.
             dp.allow_tx(i)?;

@@ -23,8 +23,7 @@ use aya::maps::{
 use tunnel_common::{
     maps,
     nets::{
-        net_key, NetKey, PoolEntry, Pools, FAST_LENGTHS, POOLS_F_ALL, POOLS_F_TRIE, POOL_MAX_LEN,
-        POOL_SLOTS,
+        net_key, NetKey, PoolEntry, Pools, FAST_LENGTHS, POOLS_F_ALL, POOLS_F_TRIE, POOL_SLOTS,
     },
 };
 
@@ -45,8 +44,12 @@ fn is_fast(pools: &Pools, len: u8) -> bool {
 }
 
 /// `pools` grown to take `p`: its length among the exact ones if there is
-/// room (/64, the tunnels' own, goes first), an aggregate covering it.
-/// Returns whether anything changed.
+/// room (/64, the tunnels' own, goes first), and an aggregate covering it.
+/// Aggregates stay as specific as the slots allow: a new prefix gets its
+/// own (up to /64), and when the slots run out the two closest aggregates
+/// merge into their common supernet, so addresses next to a broker's
+/// pools (its upstream, the rest of its /32) stay "not ours". Returns
+/// whether anything changed.
 pub fn grow(pools: &mut Pools, p: &Ipv6Prefix) -> bool {
     let mut changed = false;
     let len = p.len();
@@ -64,19 +67,62 @@ pub fn grow(pools: &mut Pools, p: &Ipv6Prefix) -> bool {
         changed = true;
     }
     if pools.flags & POOLS_F_ALL == 0 && !pools.covers(&p.addr().octets()) {
-        let pool = PoolEntry::of(&p.addr().octets(), len.min(POOL_MAX_LEN) as u32);
-        let count = pools.count as usize;
-        if count < POOL_SLOTS {
-            pools.pools[count] = pool;
-            pools.count += 1;
-        } else {
-            // Out of slots: every address may be ours. Correct, only slower
-            // for traffic that is not for a tunnel.
+        let mut v: Vec<PoolEntry> = pools.pools[..pools.count as usize].to_vec();
+        add_aggregate(
+            &mut v,
+            PoolEntry::of(&p.addr().octets(), len.min(64) as u32),
+        );
+        pools.pools = [PoolEntry::default(); POOL_SLOTS];
+        pools.pools[..v.len()].copy_from_slice(&v);
+        pools.count = v.len() as u32;
+        if pools.count == 0 {
+            // Merged down to ::/0: that is "everything".
             pools.flags |= POOLS_F_ALL;
         }
         changed = true;
     }
     changed
+}
+
+fn bits(e: &PoolEntry) -> u32 {
+    e.mask.count_ones()
+}
+
+fn covers(outer: &PoolEntry, inner: &PoolEntry) -> bool {
+    bits(outer) <= bits(inner) && inner.net & outer.mask == outer.net
+}
+
+/// Adds `new` to `v`, dropping entries it covers, then merges the closest
+/// pair until `v` fits the slots.
+fn add_aggregate(v: &mut Vec<PoolEntry>, new: PoolEntry) {
+    v.retain(|e| !covers(&new, e));
+    v.push(new);
+    while v.len() > POOL_SLOTS {
+        let mut best = (0, 1, 0u32);
+        for i in 0..v.len() {
+            for j in i + 1..v.len() {
+                let common = (v[i].net ^ v[j].net)
+                    .leading_zeros()
+                    .min(bits(&v[i]))
+                    .min(bits(&v[j]));
+                if common >= best.2 {
+                    best = (i, j, common);
+                }
+            }
+        }
+        let (i, _, common) = best;
+        let mask = tunnel_common::nets::mask64(common);
+        let merged = PoolEntry {
+            net: v[i].net & mask,
+            mask,
+        };
+        if common == 0 {
+            v.clear();
+            return;
+        }
+        v.retain(|e| !covers(&merged, e));
+        v.push(merged);
+    }
 }
 
 impl Datapath {
@@ -168,7 +214,7 @@ mod tests {
         assert!(grow(&mut pools, &p("2001:db8:1::/64")));
         // /64 first: most lookups are for a tunnel's own /64.
         assert_eq!(&pools.lengths[..2], &[64, 48]);
-        assert!(!grow(&mut pools, &p("2001:db8:2::/64")), "nothing new");
+        assert!(!grow(&mut pools, &p("2001:db8:1::/64")), "nothing new");
         for len in [56u8, 60, 80, 96, 112, 128] {
             grow(
                 &mut pools,
@@ -182,36 +228,57 @@ mod tests {
         assert_ne!(pools.flags & POOLS_F_TRIE, 0);
     }
 
+    fn a(s: &str) -> [u8; 16] {
+        s.parse::<std::net::Ipv6Addr>().unwrap().octets()
+    }
+
     #[test]
-    fn pools_aggregate_to_a_32_and_overflow_to_all() {
+    fn pools_stay_specific_and_merge_when_full() {
         let mut pools = Pools::default();
         grow(&mut pools, &p("2001:db8:1::/64"));
-        grow(&mut pools, &p("2001:db8:2::/64"));
-        assert_eq!(pools.count, 1, "one /32 covers both");
-        assert!(pools.covers(
-            &"2001:db8:ffff::1"
-                .parse::<std::net::Ipv6Addr>()
-                .unwrap()
-                .octets()
-        ));
-        for i in 1..POOL_SLOTS as u16 {
+        grow(&mut pools, &p("2001:db8:1:0:1::/80"));
+        assert_eq!(pools.count, 1, "the /64 covers the /80");
+        assert!(!pools.covers(&a("2001:db8:2::1")));
+        // Many /64s in one /48: merged, yet the rest of the /32 stays out.
+        for i in 0..1000u16 {
             grow(
                 &mut pools,
-                &Ipv6Prefix::new(std::net::Ipv6Addr::new(0x2001, i, 0, 0, 0, 0, 0, 0), 48).unwrap(),
+                &Ipv6Prefix::new(
+                    std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x10, i, 0, 0, 0, 0),
+                    64,
+                )
+                .unwrap(),
             );
         }
-        assert_eq!(pools.count as usize, POOL_SLOTS);
+        assert!(pools.count as usize <= POOL_SLOTS);
         assert_eq!(pools.flags & POOLS_F_ALL, 0);
-        grow(&mut pools, &p("3fff::/48"));
-        assert_ne!(pools.flags & POOLS_F_ALL, 0);
-        // A prefix shorter than /32 is its own aggregate.
+        for i in 0..1000u16 {
+            let x = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x10, i, 0, 0, 0, 2).octets();
+            assert!(pools.covers(&x), "every prefix stays covered");
+        }
+        assert!(pools.covers(&a("2001:db8:1::2")));
+        assert!(
+            !pools.covers(&a("2001:db8:eeee::2")),
+            "far addresses stay out"
+        );
+        assert!(!pools.covers(&a("3fff::1")));
+        // A prefix shorter than /64 is its own aggregate.
         let mut pools = Pools::default();
         grow(&mut pools, &p("2001:d00::/24"));
-        assert!(pools.covers(
-            &"2001:dff::1"
-                .parse::<std::net::Ipv6Addr>()
-                .unwrap()
-                .octets()
-        ));
+        assert!(pools.covers(&a("2001:dff::1")));
+        // Scattered prefixes: merged pairwise, every one still covered.
+        let mut pools = Pools::default();
+        let his: Vec<u16> = (0..=2 * POOL_SLOTS as u16)
+            .map(|i| if i % 2 == 0 { 0x2000 + i } else { 0xa000 + i })
+            .collect();
+        for hi in &his {
+            grow(
+                &mut pools,
+                &Ipv6Prefix::new(std::net::Ipv6Addr::new(*hi, 0, 0, 0, 0, 0, 0, 0), 16).unwrap(),
+            );
+        }
+        for hi in &his {
+            assert!(pools.covers(&std::net::Ipv6Addr::new(*hi, 0, 0, 0, 0, 0, 0, 1).octets()));
+        }
     }
 }

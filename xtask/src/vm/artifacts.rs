@@ -18,6 +18,7 @@ pub const TESTS: [(&str, &str); 8] = [
     ("l1_robustness", "l1"),
     ("l1_ndp", "l1"),
     ("l1_tc", "l1"),
+    ("l1_nexthop", "l1"),
     ("l2_sixin4", "l2"),
     ("l2_local", "l2"),
     ("l2_daemon", "l2"),

@@ -84,3 +84,21 @@ async fn run(engine: Arc<Mutex<Engine>>) -> Result<()> {
         while let Ok(Some(_)) = tokio::time::timeout(Duration::ZERO, events.next()).await {}
     }
 }
+
+/// One pass outside the daemon (tests, the bench, tools): reads the
+/// calling thread's network namespace and fills `dp`'s cache. Returns the
+/// tables written.
+pub fn fill_once(dp: &mut crate::datapath::Datapath) -> Result<plan::Tables> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .context("runtime")?;
+    let kernel = rt.block_on(async {
+        let (conn, handle, _) = rtnetlink::new_connection().context("rtnetlink socket")?;
+        tokio::spawn(conn);
+        gather::kernel(&handle).await
+    })?;
+    let tables = plan::plan(&kernel, &mut plan::Slots::default());
+    dp.sync_nexthops(&tables)?;
+    Ok(tables)
+}
