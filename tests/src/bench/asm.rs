@@ -19,6 +19,7 @@ const XDP_DROP: i32 = 1;
 const XDP_TX: i32 = 3;
 const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
 const HELPER_REDIRECT_MAP: i32 = 51;
+const HELPER_FIB_LOOKUP: i32 = 69;
 const PSEUDO_MAP_FD: u8 = 1;
 
 fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
@@ -212,4 +213,55 @@ pub fn redirect(dmac: [u8; 6], smac: [u8; 6], devmap_fd: i32, ifindex: u32) -> V
     p.push(call(HELPER_REDIRECT_MAP));
     p.push(exit());
     finish(p)
+}
+
+/// Reference: one hash lookup of the frame's 6in4 (outer destination,
+/// outer source) in `map_fd` (the datapath's `TUN_BY_V4`), then XDP_DROP.
+/// Warm with one frame, cold over frames of random tunnels.
+pub fn hash_lookup(map_fd: i32) -> Vec<Insn> {
+    let mut p = prologue(34);
+    p.push(ldx(4, 4, 2, 30));
+    p.push(stx(4, 10, 4, -8));
+    p.push(ldx(4, 4, 2, 26));
+    p.push(stx(4, 10, 4, -4));
+    p.extend(ld_imm64(1, PSEUDO_MAP_FD, map_fd as u32 as u64));
+    p.push(mov64_reg(2, 10));
+    p.push(add64_imm(2, -8));
+    p.push(call(HELPER_MAP_LOOKUP_ELEM));
+    p.push(mov64_imm(0, XDP_DROP));
+    p.push(exit());
+    finish(p)
+}
+
+/// Reference: one `bpf_fib_lookup` (IPv4 when `src`/`dst` are 4 bytes,
+/// IPv6 when 16) from the receiving interface, then XDP_DROP. The
+/// parameter block is zeroed with 8-byte stores.
+pub fn fib_lookup(src: &[u8], dst: &[u8], l4: u8, tot_len: u16) -> Vec<Insn> {
+    const P: i16 = -64;
+    let mut p = vec![mov64_reg(6, 1), mov64_imm(5, 0)];
+    for i in 0..8 {
+        p.push(stx_dw(10, 5, P + 8 * i));
+    }
+    let family = if src.len() == 4 { 2 } else { 10 };
+    p.push(st_imm(1, 10, P, family));
+    p.push(st_imm(1, 10, P + 1, l4 as i32));
+    p.push(st_imm(2, 10, P + 6, tot_len as i32));
+    // ifindex = ctx->ingress_ifindex
+    p.push(ldx_w(4, 6, 12));
+    p.push(stx(4, 10, 4, P + 8));
+    for (base, bytes) in [(P + 16, src), (P + 32, dst)] {
+        for (i, w) in bytes.chunks(4).enumerate() {
+            let v = i32::from_le_bytes(w.try_into().unwrap());
+            p.push(st_imm(4, 10, base + 4 * i as i16, v));
+        }
+    }
+    p.push(mov64_reg(1, 6));
+    p.push(mov64_reg(2, 10));
+    p.push(add64_imm(2, P as i32));
+    p.push(mov64_imm(3, 64));
+    p.push(mov64_imm(4, 0));
+    p.push(call(HELPER_FIB_LOOKUP));
+    p.push(mov64_imm(0, XDP_DROP));
+    p.push(exit());
+    p
 }

@@ -208,6 +208,7 @@ fn load_big(bed: &Bed, sp: &Spread) -> Result<Datapath> {
         })?;
         dp.allow_tx(ifindex(DUT_IN)?)?;
         dp.allow_tx(ifindex(DUT_OUT)?)?;
+        tunnelctl::daemon::nexthops::fill_once(&mut dp)?;
         dp
     };
     for id in 0..sp.tunnels {

@@ -11,12 +11,16 @@ use anyhow::{bail, Result};
 use aya::programs::{TestRun, TestRunOptions};
 use tunnelctl::datapath::PROGRAM_UPLINK;
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
+
+use aya::maps::Map;
+use tunnel_common::maps::TUN_BY_V4;
 
 use super::{
+    asm,
     measure::Setup,
     sys,
-    topology::{Bed, DutProgram, DUT_CPU, GEN_CPU, INTERNET_V6},
+    topology::{tunnel, Bed, DutProgram, DUT_CPU, GEN_CPU, INTERNET_V6, POP_V4, TUN_A},
 };
 
 const XDP_DROP: u32 = 1;
@@ -26,9 +30,16 @@ const XDP_REDIRECT: u32 = 4;
 /// Share of calls cut at each end before the mean.
 const TRIM: f64 = 0.1;
 
+/// What a case runs: a program of the datapath's object, or a reference
+/// program assembled for the bench.
+pub enum Prog {
+    Named(&'static str),
+    Raw(std::rc::Rc<std::os::fd::OwnedFd>),
+}
+
 pub struct Case {
     pub name: String,
-    program: &'static str,
+    program: Prog,
     /// One frame (same tunnel every call: warm caches) or many (a random
     /// tunnel per call, the lookups' cache misses included).
     frames: Vec<Vec<u8>>,
@@ -57,10 +68,10 @@ fn ids(n: usize, max: u32, mut s: u64) -> Vec<u32> {
         .collect()
 }
 
-pub fn cases(bed: &Bed, spread: usize) -> Vec<Case> {
-    let one = |name: &str, program, frame, expect| Case {
+pub fn cases(bed: &mut Bed, spread: usize) -> Result<Vec<Case>> {
+    let one = |name: &str, program: &'static str, frame, expect| Case {
         name: name.into(),
-        program,
+        program: Prog::Named(program),
         frames: vec![frame],
         expect,
     };
@@ -68,12 +79,13 @@ pub fn cases(bed: &Bed, spread: usize) -> Vec<Case> {
     let spread_decap = ids(spread, n, 0x9e37_79b9_7f4a_7c15)
         .iter()
         .map(|&i| bed.frame_from_tunnel(i, INTERNET_V6))
-        .collect();
+        .collect::<Vec<_>>();
     let spread_encap = ids(spread, n, 0x2545_f491_4f6c_dd1d)
         .iter()
         .map(|&i| bed.frame_to_tunnel(i))
-        .collect();
-    vec![
+        .collect::<Vec<_>>();
+    let refs = references(bed, &spread_decap)?;
+    let mut all = vec![
         one(
             "XDP_DROP (testbed_drop)",
             "testbed_drop",
@@ -127,17 +139,61 @@ pub fn cases(bed: &Bed, spread: usize) -> Vec<Case> {
         ),
         Case {
             name: format!("decap → XDP_TX, random of {n} tunnels"),
-            program: PROGRAM_UPLINK,
-            frames: spread_decap,
+            program: Prog::Named(PROGRAM_UPLINK),
+            frames: spread_decap.clone(),
             expect: XDP_TX,
         },
         Case {
             name: format!("encap → XDP_TX, random of {n} tunnels"),
-            program: PROGRAM_UPLINK,
+            program: Prog::Named(PROGRAM_UPLINK),
             frames: spread_encap,
             expect: XDP_TX,
         },
-    ]
+    ];
+    all.extend(refs);
+    Ok(all)
+}
+
+/// The reference programs: what one piece of a path costs alone on this
+/// machine, in this run (bench.md's table, measured anew).
+fn references(bed: &mut Bed, spread_decap: &[Vec<u8>]) -> Result<Vec<Case>> {
+    let by_v4 = match bed.dp.ebpf_mut().map(TUN_BY_V4) {
+        Some(Map::HashMap(m)) => m.fd().as_fd().as_raw_fd(),
+        _ => bail!("{TUN_BY_V4} is not a hash map"),
+    };
+    let raw = |name: &str, insns: Vec<sys::Insn>| -> Result<Prog> {
+        Ok(Prog::Raw(std::rc::Rc::new(sys::load_xdp(name, &insns)?)))
+    };
+    let hash = raw("ref_hash", asm::hash_lookup(by_v4))?;
+    let hash_cold = match &hash {
+        Prog::Raw(fd) => Prog::Raw(fd.clone()),
+        Prog::Named(n) => Prog::Named(n),
+    };
+    let remote = tunnel(bed.tun_b()).remote.octets();
+    let fib4 = raw(
+        "ref_fib4",
+        asm::fib_lookup(&POP_V4.octets(), &remote, 41, 120),
+    )?;
+    let fib6 = raw(
+        "ref_fib6",
+        asm::fib_lookup(&tunnel(TUN_A).user_address().octets(), &INTERNET_V6.octets(), 17, 100),
+    )?;
+    let r = |name: &str, program, frames| Case {
+        name: format!("ref: {name}"),
+        program,
+        frames,
+        expect: XDP_DROP,
+    };
+    Ok(vec![
+        r("hash lookup (TUN_BY_V4), warm", hash, vec![bed.frame_decap_tx()]),
+        r(
+            &format!("hash lookup (TUN_BY_V4), random of {}", bed.tunnels),
+            hash_cold,
+            spread_decap.to_vec(),
+        ),
+        r("bpf_fib_lookup IPv4", fib4, vec![bed.frame_plain()]),
+        r("bpf_fib_lookup IPv6", fib6, vec![bed.frame_plain()]),
+    ])
 }
 
 fn trimmed(mut v: Vec<f64>) -> (f64, f64) {
@@ -168,18 +224,24 @@ pub fn measure(bed: &mut Bed, setup: &Setup, cases: &[Case], calls: usize) -> Re
         for i in 0..calls {
             for (k, c) in cases.iter().enumerate() {
                 let frame = &c.frames[i % c.frames.len()];
-                let md = sys::xdp_md(frame.len(), ifindex);
-                let ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
-                let r = bed.dp.program_mut(c.program)?.test_run(TestRunOptions {
-                    data_in: Some(frame),
-                    ctx_in: Some(&ctx),
-                    repeat: 1,
-                    ..Default::default()
-                })?;
-                if r.return_value != c.expect {
+                let (ret, dur) = match &c.program {
+                    Prog::Named(name) => {
+                        let md = sys::xdp_md(frame.len(), ifindex);
+                        let ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
+                        let r = bed.dp.program_mut(name)?.test_run(TestRunOptions {
+                            data_in: Some(frame),
+                            ctx_in: Some(&ctx),
+                            repeat: 1,
+                            ..Default::default()
+                        })?;
+                        (r.return_value, r.duration.as_nanos() as u32)
+                    }
+                    Prog::Raw(fd) => sys::test_run(fd.as_fd(), frame, ifindex)?,
+                };
+                if ret != c.expect {
                     wrong[k] += 1;
                 }
-                ns[k].push(r.duration.as_nanos() as f64);
+                ns[k].push(dur as f64);
             }
         }
         Ok(())

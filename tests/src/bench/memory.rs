@@ -6,9 +6,10 @@
 //!
 //! The per-tunnel maps: `TUNNELS` (array), `TUN_BY_V4` (hash, preallocated:
 //! charged in full at creation), `TUN_STATS` (per-CPU array: one value per
-//! possible CPU) and `PREFIXES` (LPM trie, not preallocated: charged per
-//! entry in use, so it follows the tunnels loaded, one /64 each, rather
-//! than max_prefixes).
+//! possible CPU), `NETS` (exact hash of the prefixes, not preallocated:
+//! its bucket array is charged for max_prefixes, its entries per prefix
+//! loaded) and `PREFIXES` (LPM trie for the rare lengths, not
+//! preallocated: charged per entry in use).
 //! Every other map of the object (counters, config, TX_PORTS, the NDP
 //! proxy's PROXIES, sized by max_proxies, …) is listed apart and left out
 //! of the per-tunnel figure.
@@ -25,10 +26,11 @@ use tunnel_common::maps;
 use tunnelctl::Datapath;
 
 /// Maps whose size follows the tunnel table.
-pub const PER_TUNNEL: [&str; 4] = [
+pub const PER_TUNNEL: [&str; 5] = [
     maps::TUNNELS,
     maps::TUN_BY_V4,
     maps::TUN_STATS,
+    maps::NETS,
     maps::PREFIXES,
 ];
 

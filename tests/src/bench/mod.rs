@@ -195,7 +195,7 @@ fn rates(
     let setup = prepare(&mut bed)?;
 
     log(&format!("program costs: {} test runs per case", o.calls));
-    let cases = cost::cases(&bed, o.calls.min(20_000));
+    let cases = cost::cases(&mut bed, o.calls.min(20_000))?;
     let costs = cost::measure(&mut bed, &setup, &cases, o.calls)?;
     if let Some(c) = costs.iter().find(|c| c.wrong > 0) {
         bail!(

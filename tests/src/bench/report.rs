@@ -11,7 +11,7 @@ use super::{
     measure::{Measurement, Path},
     memory::Memory,
     restart,
-    scale::{ScaleResults, GOAL_APPLY_S, GOAL_BYTES, GOAL_RATIO},
+    scale::{ScaleResults, GOAL_APPLY_S, GOAL_BYTES, GOAL_RATIO, GOAL_RATIO_SPREAD},
 };
 use tunnel_common::maps::DEFAULT_MAX_TUNNELS;
 
@@ -332,15 +332,16 @@ fn table_lines(s: &mut String, t: &TableResults) {
     for v in [Variant::BigOne, Variant::BigMany] {
         let valid = table_ratios(t, v, true);
         let med = spread(valid.clone()).map(|x| x.median);
+        let goal = table_goal(v);
         let _ = writeln!(
             s,
-            "  decap pps, {} / {}: valid pairs {}, all pairs {}   goal ≥ {GOAL_RATIO}: {}",
+            "  decap pps, {} / {}: valid pairs {}, all pairs {}   goal ≥ {goal}: {}",
             bigtable::label(v, sp),
             bigtable::label(v.baseline().expect("subject"), sp),
             fmt_spread(valid),
             fmt_spread(table_ratios(t, v, false)),
             match med {
-                Some(m) => met(m >= GOAL_RATIO),
+                Some(m) => met(m >= goal),
                 None => "no valid pair",
             }
         );
@@ -471,4 +472,101 @@ pub fn scale_raw(r: &ScaleResults) -> String {
         }
     }
     s
+}
+
+fn table_goal(v: Variant) -> f64 {
+    match v {
+        Variant::BigMany => GOAL_RATIO_SPREAD,
+        _ => GOAL_RATIO,
+    }
+}
+
+/// Rate goals of Core v2, as ratios to the same round's baseline.
+const RATE_GOALS: &[(Path, Path, &str, f64)] = &[
+    (Path::Decap, Path::TxBase, "decap_vs_xdp_tx", 0.9),
+    (Path::Encap, Path::TxBase, "encap_vs_xdp_tx", 0.9),
+    (Path::T2t, Path::TxBase, "tunnel_to_tunnel_vs_xdp_tx", 0.8),
+    (Path::DecapRedirect, Path::RedirectBase, "decap_redirect_vs_redirect", f64::NAN),
+    (Path::Decap, Path::Kernel, "decap_vs_kernel_forwarding", f64::NAN),
+    (Path::Encap, Path::Kernel, "encap_vs_kernel_forwarding", f64::NAN),
+    (Path::T2t, Path::Kernel, "tunnel_to_tunnel_vs_kernel_forwarding", f64::NAN),
+];
+
+/// One figure for `--json`: name, value, goal (a comparison, or none),
+/// whether it is met (null when there is no goal or no value).
+fn figure(name: &str, value: Option<f64>, goal: Option<(&str, f64)>) -> serde_json::Value {
+    let met = match (value, goal) {
+        (Some(v), Some((">=", g))) => Some(v >= g),
+        (Some(v), Some(("<=", g))) => Some(v <= g),
+        (Some(v), Some(("<", g))) => Some(v < g),
+        (Some(v), Some(("==", g))) => Some(v == g),
+        _ => None,
+    };
+    serde_json::json!({
+        "name": name,
+        "value": value,
+        "goal": goal.map(|(op, g)| format!("{op} {g}")),
+        "met": met,
+    })
+}
+
+/// Every figure of the run with its goal, one object each.
+pub fn json_figures(
+    ms: &[Measurement],
+    costs: &[Cost],
+    scale: Option<&ScaleResults>,
+) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for (subj, base, name, goal) in RATE_GOALS {
+        let v = spread(ratios(ms, *subj, *base, true)).map(|s| s.median);
+        let g = (!goal.is_nan()).then_some((">=", *goal));
+        if !ms.is_empty() {
+            out.push(figure(&format!("rate.{name}"), v, g));
+        }
+    }
+    let drop = costs.iter().find(|c| c.name.starts_with("XDP_DROP")).map(|c| c.ns);
+    for c in costs {
+        let over = drop.map(|d| c.ns - d);
+        out.push(figure(&format!("cost_ns_over_xdp_drop.{}", c.name), over, None));
+    }
+    let Some(r) = scale else { return out };
+    if let Ok(d) = &r.daemon {
+        if let Ok(a) = &d.apply {
+            out.push(figure(
+                &format!("scale.apply_seconds.{}_tunnels", a.tunnels),
+                Some(a.elapsed.as_secs_f64()),
+                Some(("<", GOAL_APPLY_S)),
+            ));
+        }
+        if let Ok(m) = &d.memory {
+            out.push(figure(
+                "scale.map_bytes_per_slot.daemon_defaults",
+                Some(m.per_slot()),
+                Some(("<=", GOAL_BYTES)),
+            ));
+        }
+        if let Ok(rs) = &d.restart {
+            out.push(figure(
+                "scale.packets_lost_across_restart",
+                Some(rs.lost as f64),
+                Some(("==", 0.0)),
+            ));
+        }
+    }
+    if let Ok(t) = &r.table {
+        out.push(figure(
+            &format!("scale.map_bytes_per_slot.{}_tunnels", t.spread.tunnels),
+            Some(t.memory.per_slot()),
+            Some(("<=", GOAL_BYTES)),
+        ));
+        for (v, name) in [(Variant::BigOne, "one_flow"), (Variant::BigMany, "spread_flows")] {
+            let med = spread(table_ratios(t, v, true)).map(|x| x.median);
+            out.push(figure(
+                &format!("scale.decap_big_over_small.{name}"),
+                med,
+                Some((">=", table_goal(v))),
+            ));
+        }
+    }
+    out
 }

@@ -49,7 +49,10 @@ impl Default for ScaleOptions {
 
 pub const GOAL_APPLY_S: f64 = 10.0;
 pub const GOAL_BYTES: f64 = 256.0;
+/// Decap with the big table over the small one: one flow (the table's size
+/// alone), and many flows spread over it (Core v2: ≥ 0.75).
 pub const GOAL_RATIO: f64 = 0.95;
+pub const GOAL_RATIO_SPREAD: f64 = 0.75;
 
 /// What the daemon part gave.
 pub struct DaemonResults {

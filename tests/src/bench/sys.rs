@@ -250,6 +250,26 @@ pub fn run_live(
     bpf(BPF_PROG_TEST_RUN, &mut attr).map(|_| ())
 }
 
+/// One test run of `prog` on `frame` as received on `ifindex`, single mode
+/// (repeat 1): (return value, the kernel's duration in ns).
+pub fn test_run(prog: BorrowedFd<'_>, frame: &[u8], ifindex: u32) -> io::Result<(u32, u32)> {
+    let md = xdp_md(frame.len(), ifindex);
+    let mut out = vec![0u8; frame.len() + 256];
+    let mut attr = TestRunAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        data_size_in: frame.len() as u32,
+        data_in: frame.as_ptr() as u64,
+        data_size_out: out.len() as u32,
+        data_out: out.as_mut_ptr() as u64,
+        repeat: 1,
+        ctx_size_in: std::mem::size_of_val(&md) as u32,
+        ctx_in: md.as_ptr() as u64,
+        ..Default::default()
+    };
+    bpf(BPF_PROG_TEST_RUN, &mut attr)?;
+    Ok((attr.retval, attr.duration))
+}
+
 /// Pins thread/process `tid` (0: the calling thread) to one CPU.
 pub fn pin_to_cpu(tid: i32, cpu: usize) -> io::Result<()> {
     // SAFETY: cpu_set_t is plain data; CPU_SET stays within it for cpu <

@@ -18,15 +18,17 @@ fn usage() -> &'static str {
      --only scale    the scale part only: `tunnelctl apply -f` of --apply-tunnels tunnels to a real daemon\n\
      \x20               (goal < 10 s), map memory per tunnel (goal ≤ 256 B), packets lost across a daemon\n\
      \x20               restart under a 20,000 pps 6in4 stream (goal 0), decap pps with --scale-tunnels\n\
-     \x20               tunnels loaded relative to 10 (goal ≥ 0.95; --runs rounds of --warmup + --seconds)\n\
+     \x20               tunnels loaded relative to 10 (goal ≥ 0.95 one flow, ≥ 0.75 spread flows; --runs rounds of --warmup + --seconds)\n\
+     --json FILE     also write every figure with its goal as JSON: [{name, value, goal, met}, ...]\n\
      --runs, --seconds, --warmup apply to both parts; --calls and --tunnels to the rates part\n\
      defaults: both parts, 5 runs, 2 s counted + 1 s warm-up per measurement, 20000 test-run calls,\n\
      100001 tunnels, 100000 applied, 1000000 in the scale decap table"
 }
 
-fn parse() -> Result<(Options, Option<PathBuf>)> {
+fn parse() -> Result<(Options, Option<PathBuf>, Option<PathBuf>)> {
     let mut o = Options::default();
     let mut out = None;
+    let mut json = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "-h" || a == "--help" {
@@ -53,10 +55,11 @@ fn parse() -> Result<(Options, Option<PathBuf>)> {
                 })
             }
             "--out" => out = Some(PathBuf::from(v)),
+            "--json" => json = Some(PathBuf::from(v)),
             _ => bail!("unknown argument {a}\n{}", usage()),
         }
     }
-    Ok((o, out))
+    Ok((o, out, json))
 }
 
 /// target/bench/bench-<UTC time>.txt next to the workspace's target dir.
@@ -77,7 +80,7 @@ fn default_out() -> Result<PathBuf> {
 }
 
 fn main() -> Result<()> {
-    let (o, out) = parse()?;
+    let (o, out, json) = parse()?;
     let out = match out {
         Some(p) => p,
         None => default_out()?,
@@ -89,6 +92,12 @@ fn main() -> Result<()> {
     }
     std::fs::write(&out, r.full()).with_context(|| format!("writing {}", out.display()))?;
     println!("\nwritten (with raw figures) to {}", out.display());
+    if let Some(path) = json {
+        let figures = bench::report::json_figures(&r.measurements, &r.costs, r.scale.as_ref());
+        std::fs::write(&path, serde_json::to_string_pretty(&figures)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("figures with their goals (JSON) written to {}", path.display());
+    }
     if r.failed() {
         bail!("a scale measurement failed (see the report)");
     }

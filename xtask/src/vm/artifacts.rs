@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 
 /// Test binaries of tunnel-tests run in the VM, with the step names that
 /// `--only` selects them by.
-pub const TESTS: [(&str, &str); 8] = [
+pub const TESTS: [(&str, &str); 9] = [
     ("l1_sixin4", "l1"),
     ("l1_robustness", "l1"),
     ("l1_ndp", "l1"),
