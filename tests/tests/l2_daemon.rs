@@ -383,9 +383,108 @@ fn daemon_not_running_is_a_clear_error() {
         .args(["--socket", "/nonexistent/tunnelctl.sock", "tunnel", "list"])
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(6), "exit status as busy");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("daemon not running"), "{err}");
+}
+
+/// One request line on the daemon's socket, the final response back as
+/// JSON (what a script without tunnelctl sees).
+fn raw_request(d: &Daemon, line: &str) -> serde_json::Value {
+    use std::io::BufRead;
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut resp = String::new();
+    std::io::BufReader::new(s).read_line(&mut resp).unwrap();
+    serde_json::from_str(&resp).unwrap()
+}
+
+/// Failures carry a stable code on the wire and the CLI exits with its
+/// status (README, "Exit codes and API errors").
+#[test]
+fn api_errors_have_codes_and_exit_statuses() {
+    let b = bed(4, 8);
+    b.daemon.ok(ADD_T1).unwrap();
+    let add = |id: &'static str, remote: &'static str, prefix: &'static str| {
+        vec![
+            "tunnel",
+            "add",
+            id,
+            "--local",
+            "192.0.2.1",
+            "--remote",
+            remote,
+            "--prefix",
+            prefix,
+        ]
+    };
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (vec!["tunnel", "remove", "3"], 3, "not_found"),
+        (vec!["tunnel", "show", "3"], 3, "not_found"),
+        (add("1", "198.51.100.2", "2001:db8:2::/64"), 4, "conflict"),
+        (add("2", "192.0.2.2", "2001:db8:2::/64"), 4, "conflict"),
+        (add("2", "198.51.100.2", "2001:db8:100::/64"), 4, "conflict"),
+        (add("2", "198.51.100.2", "2001:db8:2::/56"), 2, "invalid"),
+        (vec!["tunnel", "set", "1"], 2, "invalid"),
+        (vec!["prefix", "add", "1", "fe80::/48"], 2, "invalid"),
+        (vec!["proxy", "remove", "2001:db8::77"], 3, "not_found"),
+    ];
+    for (args, status, code) in &cases {
+        let out = b.daemon.ctl(args).unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*status), "{args:?}: {err}");
+        assert!(
+            err.trim_end().ends_with(&format!("[{code}]")),
+            "{args:?}: {err}"
+        );
+    }
+    // clap's own usage errors share the status of `invalid`.
+    let out = b.daemon.ctl(&["tunnel", "add", "x"]).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // Map full: 8 prefix slots, 2 used by tunnel 1.
+    let statuses: Vec<i32> = (0..8)
+        .map(|i| {
+            let p = format!("2001:db8:{:x}::/48", 0x200 + i);
+            let out = b.daemon.ctl(&["prefix", "add", "1", &p]).unwrap();
+            out.status.code().unwrap()
+        })
+        .collect();
+    assert_eq!(statuses, [0, 0, 0, 0, 0, 0, 5, 5]);
+
+    // The codes on the wire, from the real daemon.
+    let v = tunnelctl::api::API_VERSION;
+    let r = raw_request(
+        &b.daemon,
+        &format!(r#"{{"version":{v},"request":"tunnel_remove","id":3}}"#),
+    );
+    assert_eq!(
+        (r["result"].as_str(), r["code"].as_str()),
+        (Some("error"), Some("not_found")),
+        "{r}"
+    );
+    assert_eq!(r["message"], "no tunnel 3");
+    let r = raw_request(
+        &b.daemon,
+        &format!(r#"{{"version":{v},"request":"prefix_add","id":1,"prefix":"2001:db8:300::/48"}}"#),
+    );
+    assert_eq!(r["code"], "map_full", "{r}");
+    let r = raw_request(
+        &b.daemon,
+        &format!(r#"{{"version":{v},"request":"frobnicate"}}"#),
+    );
+    assert_eq!(r["code"], "invalid", "{r}");
+    let old = v - 1;
+    let r = raw_request(
+        &b.daemon,
+        &format!(r#"{{"version":{old},"request":"status"}}"#),
+    );
+    assert_eq!(r["code"], "unsupported_version", "{r}");
+    let m = r["message"].as_str().unwrap();
+    assert!(
+        m.contains(&format!("version {old}")) && m.contains(&format!("version {v}")),
+        "{m}"
+    );
 }
 
 /// The daemon's kernel routes in `ns` (read over rtnetlink): prefix →

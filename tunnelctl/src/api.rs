@@ -194,11 +194,59 @@ pub struct ApplyPlan {
     pub unchanged: usize,
 }
 
+/// Why a request failed, for scripts: stable names on the wire (the CLI's
+/// exit status follows them, see `cli::exit_code`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    NotFound,
+    Conflict,
+    Invalid,
+    MapFull,
+    Busy,
+    UnsupportedVersion,
+    PermissionDenied,
+    /// Also what a client reads for a code it does not know (a newer
+    /// daemon's) or none (an older daemon's).
+    #[default]
+    #[serde(other)]
+    Internal,
+}
+
+impl ErrorCode {
+    /// The name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::MapFull => "map_full",
+            ErrorCode::Busy => "busy",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    pub const ALL: [ErrorCode; 8] = [
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::Invalid,
+        ErrorCode::MapFull,
+        ErrorCode::Busy,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::PermissionDenied,
+        ErrorCode::Internal,
+    ];
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     Ok,
     Error {
+        #[serde(default)]
+        code: ErrorCode,
         message: String,
     },
     Tunnel {

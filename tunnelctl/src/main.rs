@@ -77,8 +77,11 @@ enum Command {
 
 fn main() {
     if let Err(e) = run(Cli::parse()) {
-        eprintln!("tunnelctl: {e:#}");
-        std::process::exit(1);
+        // One line: the message, then the code scripts can also read from
+        // the exit status (cli::exit_status).
+        let code = cli::error_code(&e);
+        eprintln!("tunnelctl: {e:#} [{}]", code.name());
+        std::process::exit(cli::exit_status(code));
     }
 }
 

@@ -6,17 +6,27 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use super::{output, Client};
-use crate::api::{ApplyPlan, DesiredState, Request, Response};
+use crate::{
+    api::{ApplyPlan, DesiredState, Request, Response},
+    error::Error,
+};
 
 /// Reads a desired state from JSON or TOML (by extension, else by content).
+/// A file that cannot be read or parsed is bad input (`invalid`).
 pub fn read(path: &Path) -> Result<DesiredState> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let invalid = |e: anyhow::Error| Error::invalid(e).into();
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))
+        .map_err(invalid)?;
     let toml_ext = path.extension().is_some_and(|e| e == "toml");
     if toml_ext || !text.trim_start().starts_with('{') {
-        toml::from_str(&text).with_context(|| format!("{} (TOML)", path.display()))
+        toml::from_str(&text)
+            .with_context(|| format!("{} (TOML)", path.display()))
+            .map_err(invalid)
     } else {
-        serde_json::from_str(&text).with_context(|| format!("{} (JSON)", path.display()))
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} (JSON)", path.display()))
+            .map_err(invalid)
     }
 }
 

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use super::{output, Client};
 use crate::{
     api::{Request, Response, TunnelChanges, TunnelSpec, TunnelView},
+    error::Error,
     prefix::Ipv6Prefix,
 };
 
@@ -141,7 +142,7 @@ pub fn run(c: &mut Client, cmd: TunnelCmd) -> Result<()> {
                 && s.remote.is_none()
                 && s.proxy_ndp.is_none()
             {
-                bail!("nothing to change: give --enable, --disable, --mtu, --ttl, --pmtudisc, --remote or --proxy-ndp");
+                return Err(Error::Invalid("nothing to change: give --enable, --disable, --mtu, --ttl, --pmtudisc, --remote or --proxy-ndp".into()).into());
             }
             let enabled = if s.enable {
                 Some(true)

@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use tunnel_common::stats::TunnelCounters;
 
 use super::{
@@ -24,6 +24,7 @@ use crate::{
         TunnelSpec, TunnelStats, TunnelView, API_VERSION,
     },
     datapath::{Datapath, Tunnel},
+    error::{ApiResult, Error},
     prefix::Ipv6Prefix,
 };
 
@@ -87,12 +88,15 @@ impl Engine {
         }
     }
 
-    pub fn add_proxy(&mut self, spec: &ProxySpec) -> Result<()> {
-        let rows = proxies::rows(spec, &self.uplinks)?;
+    pub fn add_proxy(&mut self, spec: &ProxySpec) -> ApiResult<()> {
+        let rows = proxies::rows(spec, &self.uplinks).map_err(Error::invalid)?;
         let tx = self.store.transaction()?;
         for r in &rows {
             if !store::insert_proxy(&tx, r)? {
-                bail!("{} is already proxied on {}", r.0, r.1);
+                return Err(Error::Conflict(format!(
+                    "{} is already proxied on {}",
+                    r.0, r.1
+                )));
             }
         }
         let synced = proxies::sync(&mut self.dp, &tx, &self.uplinks);
@@ -100,52 +104,57 @@ impl Engine {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.restore_proxies();
-                Err(e)
+                Err(e.into())
             }
         }
     }
 
-    pub fn remove_proxy(&mut self, target: std::net::Ipv6Addr, uplink: Option<&str>) -> Result<()> {
+    pub fn remove_proxy(
+        &mut self,
+        target: std::net::Ipv6Addr,
+        uplink: Option<&str>,
+    ) -> ApiResult<()> {
         let tx = self.store.transaction()?;
         if store::delete_proxy(&tx, target, uplink)? == 0 {
-            match uplink {
-                Some(u) => bail!("{target} is not proxied on {u} by a manual entry"),
-                None => bail!("{target} is not proxied by a manual entry"),
-            }
+            return Err(Error::NotFound(match uplink {
+                Some(u) => format!("{target} is not proxied on {u} by a manual entry"),
+                None => format!("{target} is not proxied by a manual entry"),
+            }));
         }
         let synced = proxies::sync(&mut self.dp, &tx, &self.uplinks);
         match synced.and_then(|_| Ok(tx.commit()?)) {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.restore_proxies();
-                Err(e)
+                Err(e.into())
             }
         }
     }
 
-    pub fn list_proxies(&self) -> Result<Vec<ProxyView>> {
-        proxies::views(self.store.conn(), &self.uplinks)
+    pub fn list_proxies(&self) -> ApiResult<Vec<ProxyView>> {
+        Ok(proxies::views(self.store.conn(), &self.uplinks)?)
     }
 
-    pub fn add_tunnel(&mut self, t: &TunnelSpec) -> Result<()> {
-        validate::tunnel(&self.cfg, t)?;
+    pub fn add_tunnel(&mut self, t: &TunnelSpec) -> ApiResult<()> {
+        validate::tunnel(&self.cfg, t).map_err(Error::invalid)?;
         if self.store.tunnel(t.id)?.is_some() {
-            bail!("tunnel {} already exists", t.id);
+            return Err(Error::Conflict(format!("tunnel {} already exists", t.id)));
         }
         let tx = self.store.transaction()?;
         if let Some(other) = store::tunnel_by_pair(&tx, t.local, t.remote)? {
-            bail!("tunnel {other} already uses {} -> {}", t.local, t.remote);
+            return Err(pair_taken(other, t));
         }
         let existing = store::all_prefixes(&tx)?;
         for p in std::iter::once(&t.prefix).chain(&t.routed) {
-            validate::overlap(&existing, p, t.id)?;
+            validate::overlap(&existing, p, t.id).map_err(Error::conflict)?;
         }
+        room_for_prefixes(&self.cfg, existing.len() + 1 + t.routed.len())?;
         store::insert_tunnel(&tx, t)?;
         install(&mut self.dp, t)?;
         if let Some(r) = &self.routes {
             if let Err(e) = r.add_tunnel(t) {
                 uninstall(&mut self.dp, t)?;
-                return Err(e);
+                return Err(e.into());
             }
         }
         let synced = match t.proxy_ndp {
@@ -158,14 +167,14 @@ impl Engine {
             }
             uninstall(&mut self.dp, t)?;
             self.restore_proxies();
-            return Err(e);
+            return Err(e.into());
         }
         Ok(())
     }
 
-    pub fn remove_tunnel(&mut self, id: u32) -> Result<()> {
+    pub fn remove_tunnel(&mut self, id: u32) -> ApiResult<()> {
         let Some(t) = self.store.tunnel(id)? else {
-            bail!("no tunnel {id}")
+            return Err(no_tunnel(id));
         };
         let tx = self.store.transaction()?;
         store::delete_tunnel(&tx, id)?;
@@ -180,15 +189,15 @@ impl Engine {
             if let Some(r) = &self.routes {
                 let _ = r.add_tunnel(&t);
             }
-            return Err(e);
+            return Err(e.into());
         }
         tx.commit()?;
         Ok(())
     }
 
-    pub fn set_tunnel(&mut self, id: u32, c: &TunnelChanges) -> Result<TunnelSpec> {
+    pub fn set_tunnel(&mut self, id: u32, c: &TunnelChanges) -> ApiResult<TunnelSpec> {
         let Some(old) = self.store.tunnel(id)? else {
-            bail!("no tunnel {id}")
+            return Err(no_tunnel(id));
         };
         let mut t = old.clone();
         if let Some(v) = c.enabled {
@@ -209,11 +218,11 @@ impl Engine {
         if let Some(v) = c.proxy_ndp {
             t.proxy_ndp = v;
         }
-        validate::tunnel(&self.cfg, &t)?;
+        validate::tunnel(&self.cfg, &t).map_err(Error::invalid)?;
         let tx = self.store.transaction()?;
         if t.remote != old.remote {
             if let Some(other) = store::tunnel_by_pair(&tx, t.local, t.remote)? {
-                bail!("tunnel {other} already uses {} -> {}", t.local, t.remote);
+                return Err(pair_taken(other, &t));
             }
         }
         store::update_tunnel(&tx, &t)?;
@@ -221,13 +230,13 @@ impl Engine {
             if let Err(e) = proxies::sync(&mut self.dp, &tx, &self.uplinks) {
                 drop(tx);
                 self.restore_proxies();
-                return Err(e);
+                return Err(e.into());
             }
         }
         if let Err(e) = self.dp.update_tunnel(id, &to_tunnel(&t)) {
             drop(tx);
             self.restore_proxies();
-            return Err(e);
+            return Err(e.into());
         }
         let routes = self.routes.as_ref().filter(|_| t.mtu != old.mtu);
         if let Some(r) = routes {
@@ -236,7 +245,7 @@ impl Engine {
                 self.dp.update_tunnel(id, &to_tunnel(&old))?;
                 let _ = r.add_tunnel(&old);
                 let _ = proxies::sync(&mut self.dp, self.store.conn(), &self.uplinks);
-                return Err(e);
+                return Err(e.into());
             }
         }
         if let Err(e) = tx.commit() {
@@ -250,19 +259,21 @@ impl Engine {
         Ok(t)
     }
 
-    pub fn add_prefix(&mut self, id: u32, p: &Ipv6Prefix) -> Result<()> {
-        validate::routed_prefix(p)?;
+    pub fn add_prefix(&mut self, id: u32, p: &Ipv6Prefix) -> ApiResult<()> {
+        validate::routed_prefix(p).map_err(Error::invalid)?;
         let Some(t) = self.store.tunnel(id)? else {
-            bail!("no tunnel {id}");
+            return Err(no_tunnel(id));
         };
         let tx = self.store.transaction()?;
-        validate::overlap(&store::all_prefixes(&tx)?, p, id)?;
+        let existing = store::all_prefixes(&tx)?;
+        validate::overlap(&existing, p, id).map_err(Error::conflict)?;
+        room_for_prefixes(&self.cfg, existing.len() + 1)?;
         store::insert_routed(&tx, id, p)?;
         self.dp.add_prefix(id, p)?;
         if let Some(r) = &self.routes {
             if let Err(e) = r.put(p, t.mtu) {
                 self.dp.remove_prefix(p)?;
-                return Err(e);
+                return Err(e.into());
             }
         }
         if let Err(e) = tx.commit() {
@@ -275,10 +286,12 @@ impl Engine {
         Ok(())
     }
 
-    pub fn remove_prefix(&mut self, p: &Ipv6Prefix) -> Result<()> {
+    pub fn remove_prefix(&mut self, p: &Ipv6Prefix) -> ApiResult<()> {
         let tx = self.store.transaction()?;
         if store::delete_routed(&tx, p)?.is_none() {
-            bail!("{p} is not a routed prefix (a tunnel's /64 goes with the tunnel)");
+            return Err(Error::NotFound(format!(
+                "{p} is not a routed prefix (a tunnel's /64 goes with the tunnel)"
+            )));
         }
         if let Some(r) = &self.routes {
             r.delete(p)?;
@@ -288,30 +301,30 @@ impl Engine {
             if let Some(r) = &self.routes {
                 r.restore(&self.store.tunnels()?);
             }
-            return Err(e);
+            return Err(e.into());
         }
         tx.commit()?;
         Ok(())
     }
 
-    pub fn view(&mut self, t: TunnelSpec) -> Result<TunnelView> {
+    pub fn view(&mut self, t: TunnelSpec) -> ApiResult<TunnelView> {
         let s = stats(self.dp.tunnel_counters(t.id)?);
         Ok(TunnelView { spec: t, stats: s })
     }
 
-    pub fn list(&mut self) -> Result<Vec<TunnelView>> {
+    pub fn list(&mut self) -> ApiResult<Vec<TunnelView>> {
         let tunnels = self.store.tunnels()?;
         tunnels.into_iter().map(|t| self.view(t)).collect()
     }
 
-    pub fn show(&mut self, id: u32) -> Result<TunnelView> {
+    pub fn show(&mut self, id: u32) -> ApiResult<TunnelView> {
         let Some(t) = self.store.tunnel(id)? else {
-            bail!("no tunnel {id}")
+            return Err(no_tunnel(id));
         };
         self.view(t)
     }
 
-    pub fn stats(&mut self) -> Result<StatsView> {
+    pub fn stats(&mut self) -> ApiResult<StatsView> {
         let c = self.dp.counters()?;
         let mut v = StatsView::default();
         v.drops = c
@@ -333,7 +346,7 @@ impl Engine {
         Ok(v)
     }
 
-    pub fn status(&mut self) -> Result<StatusView> {
+    pub fn status(&mut self) -> ApiResult<StatusView> {
         let (tunnels, prefixes) = self.store.count()?;
         Ok(StatusView {
             version: env!("CARGO_PKG_VERSION").into(),
@@ -365,17 +378,21 @@ impl Engine {
         want: &DesiredState,
         dry_run: bool,
         mut progress: impl FnMut(usize, usize),
-    ) -> Result<ApplyPlan> {
+    ) -> ApiResult<ApplyPlan> {
         let mut ids = std::collections::HashSet::new();
         let mut pairs = std::collections::HashSet::new();
         let mut all: Vec<(Ipv6Prefix, u32)> = Vec::new();
         for t in &want.tunnels {
-            validate::tunnel(&self.cfg, t).with_context(|| format!("tunnel {}", t.id))?;
+            validate::tunnel(&self.cfg, t)
+                .map_err(|e| Error::Invalid(format!("tunnel {}: {e:#}", t.id)))?;
             if !ids.insert(t.id) {
-                bail!("tunnel id {} appears twice", t.id);
+                return Err(Error::Invalid(format!("tunnel id {} appears twice", t.id)));
             }
             if !pairs.insert((t.local, t.remote)) {
-                bail!("tunnel {}: {} -> {} appears twice", t.id, t.local, t.remote);
+                return Err(Error::Invalid(format!(
+                    "tunnel {}: {} -> {} appears twice",
+                    t.id, t.local, t.remote
+                )));
             }
             for p in std::iter::once(&t.prefix).chain(&t.routed) {
                 all.push((*p, t.id));
@@ -392,10 +409,13 @@ impl Engine {
                     break;
                 }
                 if *other != id || p == *q {
-                    bail!("prefix {q} of tunnel {other} overlaps {p} of tunnel {id}");
+                    return Err(Error::Invalid(format!(
+                        "prefix {q} of tunnel {other} overlaps {p} of tunnel {id}"
+                    )));
                 }
             }
         }
+        room_for_prefixes(&self.cfg, all.len())?;
 
         let have = self.store.tunnels()?;
         let mut plan = ApplyPlan::default();
@@ -462,10 +482,33 @@ impl Engine {
                     r.restore(&self.store.tunnels()?);
                 }
                 self.restore_proxies();
-                Err(e)
+                Err(e.into())
             }
         }
     }
+}
+
+fn no_tunnel(id: u32) -> Error {
+    Error::NotFound(format!("no tunnel {id}"))
+}
+
+fn pair_taken(other: u32, t: &TunnelSpec) -> Error {
+    Error::Conflict(format!(
+        "tunnel {other} already uses {} -> {}",
+        t.local, t.remote
+    ))
+}
+
+/// `MapFull` before anything is written when `n` prefixes (each tunnel's
+/// /64 and every routed prefix) would not fit the prefix map.
+fn room_for_prefixes(cfg: &Config, n: usize) -> ApiResult<()> {
+    if n > cfg.max_prefixes as usize {
+        return Err(Error::MapFull(format!(
+            "prefix map is full ({} entries, max_prefixes)",
+            cfg.max_prefixes
+        )));
+    }
+    Ok(())
 }
 
 /// Puts a tunnel and its routed prefixes in the maps; on failure removes

@@ -198,9 +198,7 @@ pub fn handle(e: &mut Engine, req: Request, progress: &UnboundedSender<Response>
             })
         }
     };
-    r.unwrap_or_else(|err| Response::Error {
-        message: format!("{err:#}"),
-    })
+    r.unwrap_or_else(server::error)
 }
 
 fn init_logging() {

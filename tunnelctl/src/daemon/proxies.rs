@@ -13,6 +13,7 @@ use super::store;
 use crate::{
     api::{ProxySpec, ProxyView},
     datapath::{Datapath, ProxyEntry},
+    error::Error,
 };
 
 /// An uplink by name and ifindex (resolved at start).
@@ -52,6 +53,15 @@ fn desired(conn: &Connection, uplinks: &[Uplink]) -> Result<Desired> {
 /// Entries (written, removed) to make `PROXIES` match the store.
 pub fn sync(dp: &mut Datapath, conn: &Connection, uplinks: &[Uplink]) -> Result<(usize, usize)> {
     let want = desired(conn, uplinks)?;
+    let max = dp.options().max_proxies;
+    if want.len() > max as usize {
+        // Refused before any write, with its own code (not a map error
+        // half-way through).
+        return Err(Error::MapFull(format!(
+            "the NDP proxy table is full ({max} entries, max_proxies)"
+        ))
+        .into());
+    }
     let have: BTreeMap<(u32, Ipv6Addr), bool> = dp
         .proxies()?
         .into_iter()

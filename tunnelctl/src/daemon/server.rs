@@ -6,7 +6,8 @@ use std::{
     ffi::CString,
     os::unix::fs::PermissionsExt,
     path::Path,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, MutexGuard, TryLockError},
+    time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
@@ -18,11 +19,19 @@ use tokio::{
 use tracing::{info, warn};
 
 use super::engine::Engine;
-use crate::api::{Envelope, Request, Response, API_VERSION};
+use crate::{
+    api::{Envelope, Request, Response, API_VERSION},
+    error::Error,
+};
 
 /// Bytes read from one connection, all its requests together (an `apply`
 /// of ~100k tunnels fits); bounds what a client can make the daemon buffer.
 const MAX_REQUEST: usize = 64 << 20;
+
+/// How long a request waits for the engine (held by another request, say a
+/// large apply) before it is answered `busy`: a script can retry, instead
+/// of hanging on an operation it cannot see.
+const BUSY_AFTER: Duration = Duration::from_secs(5);
 
 pub fn bind(path: &Path, group: &str) -> Result<(UnixListener, Option<u32>)> {
     if path.exists() {
@@ -89,37 +98,26 @@ async fn connection(
     let cred = stream.peer_cred()?;
     let (rd, mut wr) = stream.into_split();
     if cred.uid() != 0 && gid.is_none_or(|g| cred.gid() != g) {
-        let r = Response::Error {
-            message: "permission denied: only root or the socket_group may use the API".into(),
-        };
-        write(&mut wr, &r).await?;
+        let e = Error::PermissionDenied(
+            "permission denied: only root or the socket_group may use the API".into(),
+        );
+        write(&mut wr, &error(e)).await?;
         return Ok(());
     }
     let mut lines = BufReader::new(rd.take(MAX_REQUEST as u64)).lines();
     while let Some(line) = lines.next_line().await? {
-        let req: Envelope<Request> = match serde_json::from_str(&line) {
+        let req = match parse(&line) {
             Ok(r) => r,
             Err(e) => {
-                write(
-                    &mut wr,
-                    &Response::Error {
-                        message: format!("bad request: {e}"),
-                    },
-                )
-                .await?;
+                write(&mut wr, &error(e)).await?;
                 continue;
             }
         };
-        if req.version != API_VERSION {
-            let m = format!("API version {} not supported (daemon speaks {API_VERSION}); use the matching tunnelctl", req.version);
-            write(&mut wr, &Response::Error { message: m }).await?;
-            continue;
-        }
         let (tx, mut rx) = mpsc::unbounded_channel();
         let engine = engine.clone();
-        let work = tokio::task::spawn_blocking(move || {
-            let mut e = engine.lock().unwrap_or_else(|p| p.into_inner());
-            super::handle(&mut e, req.body, &tx)
+        let work = tokio::task::spawn_blocking(move || match lock(&engine, BUSY_AFTER) {
+            Ok(mut e) => super::handle(&mut e, req, &tx),
+            Err(busy) => error(busy),
         });
         while let Some(p) = rx.recv().await {
             write(&mut wr, &p).await?;
@@ -128,6 +126,52 @@ async fn connection(
         write(&mut wr, &resp).await?;
     }
     Ok(())
+}
+
+/// The version alone is read first, so a client of another version is
+/// told that, not whatever its request's shape makes the parser say.
+fn parse(line: &str) -> Result<Request, Error> {
+    #[derive(serde::Deserialize)]
+    struct Version {
+        version: u32,
+    }
+    let v: Version = serde_json::from_str(line)
+        .map_err(|e| Error::Invalid(format!("bad request (no API version): {e}")))?;
+    if v.version != API_VERSION {
+        return Err(Error::unsupported_version(v.version, API_VERSION));
+    }
+    let req: Envelope<Request> =
+        serde_json::from_str(line).map_err(|e| Error::Invalid(format!("bad request: {e}")))?;
+    Ok(req.body)
+}
+
+pub fn error(e: Error) -> Response {
+    Response::Error {
+        code: e.code(),
+        message: e.to_string(),
+    }
+}
+
+/// The engine, or `busy` if another request holds it for longer than
+/// `wait`. A request that panicked leaves the engine usable: its store
+/// transaction was rolled back when it unwound.
+fn lock<T>(engine: &Mutex<T>, wait: Duration) -> Result<MutexGuard<'_, T>, Error> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match engine.try_lock() {
+            Ok(g) => return Ok(g),
+            Err(TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+            Err(TryLockError::WouldBlock) if Instant::now() >= deadline => {
+                return Err(Error::Busy(format!(
+                    "daemon busy: another operation has held it for {} s; retry later",
+                    wait.as_secs()
+                )))
+            }
+            // Polling keeps this a std Mutex, shared with the metrics
+            // server; 2 ms is far below any operation's own cost.
+            Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
 }
 
 async fn write(wr: &mut tokio::net::unix::OwnedWriteHalf, r: &Response) -> Result<()> {
@@ -142,4 +186,52 @@ async fn write(wr: &mut tokio::net::unix::OwnedWriteHalf, r: &Response) -> Resul
 
 pub fn log_listening(path: &Path) {
     info!(socket = %path.display(), "api listening");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ErrorCode;
+
+    #[test]
+    fn requests_of_another_version_are_told_both_versions() {
+        // A request another version could not even parse as ours.
+        let other = format!(
+            r#"{{"version":{},"request":"tunnel_add","tunnel":{{"id":1}}}}"#,
+            API_VERSION + 1
+        );
+        let e = parse(&other).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::UnsupportedVersion);
+        assert!(
+            e.to_string().contains(&format!("version {API_VERSION}")),
+            "{e}"
+        );
+        let e = parse(r#"{"request":"status"}"#).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Invalid);
+        let e = parse(&format!(
+            r#"{{"version":{API_VERSION},"request":"frobnicate"}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Invalid);
+        let ok = parse(&format!(
+            r#"{{"version":{API_VERSION},"request":"status"}}"#
+        ));
+        assert!(matches!(ok, Ok(Request::Status)));
+    }
+
+    #[test]
+    fn a_held_engine_answers_busy() {
+        let m = Mutex::new(0u32);
+        let held = m.lock().unwrap();
+        let e = lock(&m, Duration::from_millis(20)).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Busy);
+        drop(held);
+        assert!(lock(&m, Duration::ZERO).is_ok());
+        let r = error(e);
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(
+            json.starts_with(r#"{"result":"error","code":"busy","message":"daemon busy"#),
+            "{json}"
+        );
+    }
 }
