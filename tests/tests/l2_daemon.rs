@@ -707,3 +707,50 @@ fn ndp_proxy_lets_upstream_resolve_the_user() {
         "[]"
     );
 }
+
+/// An operation that fails after the store checks passed (here: the kernel
+/// refuses the route, its device gone) leaves store, maps and routes as
+/// they were: the transaction is dropped and the derived state re-synced
+/// from the committed store, with no undo written per operation.
+#[test]
+fn a_failure_half_way_leaves_store_and_maps_as_they_were() {
+    let mut b = bed(4, 16);
+    b.daemon.ok(ADD_T1).unwrap();
+    let before = b.daemon.ok(&["tunnel", "list", "--json"]).unwrap();
+    b.ns.pop.ip(&format!("link del {LOCAL_DEV}")).unwrap();
+    let add2 = [
+        "tunnel",
+        "add",
+        "2",
+        "--local",
+        "192.0.2.1",
+        "--remote",
+        "198.51.100.2",
+        "--prefix",
+        "2001:db8:2::/64",
+        "--routed",
+        "2001:db8:200::/48",
+    ];
+    let out = b.daemon.ctl(&add2).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("route") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    assert_eq!(b.daemon.ok(&["tunnel", "list", "--json"]).unwrap(), before);
+    assert_eq!(
+        pinned_tunnel_ids(&b.daemon, 4),
+        [1],
+        "tunnel 2 left in the maps"
+    );
+    // A start recreates the device and its routes; the same add then works.
+    b.daemon.stop().unwrap();
+    b.daemon.start().unwrap();
+    routes_are(
+        &b.ns.pop,
+        &[("2001:db8:1::/64", 1480), ("2001:db8:100::/48", 1480)],
+    );
+    b.daemon.ok(&add2).unwrap();
+    assert_eq!(pinned_tunnel_ids(&b.daemon, 4), [1, 2]);
+}

@@ -1,29 +1,28 @@
-//! The daemon's operations: each validates, writes the store inside a
-//! transaction, changes the maps and the kernel routes, then commits; a map
-//! or route failure rolls the store back and undoes the map and route
-//! changes made so far. Routes are added after the maps (the tunnel can
-//! carry what the kernel sends once the route is there) and removed before
-//! them.
+//! The daemon's operations. Each is one store transaction: validate, write
+//! the store, make the derived state (maps, kernel routes, NDP proxy
+//! entries) follow the transaction's rows, commit. Nothing is undone by
+//! hand: on any failure the transaction is dropped and the derived state
+//! re-synced from the committed store (`sync`).
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use rusqlite::Transaction;
 use tunnel_common::stats::TunnelCounters;
 
 use super::{
     config::Config,
     proxies::{self, Uplink},
     routes::Routes,
-    store,
-    store::Store,
+    store::{self, Store},
+    sync::{self, Derived},
     validate,
 };
 use crate::{
     api::{
-        ApplyPlan, DesiredState, ProxySpec, ProxyView, StatsView, StatusView, TunnelChanges,
-        TunnelSpec, TunnelStats, TunnelView, API_VERSION,
+        ProxySpec, ProxyView, StatsView, StatusView, TunnelChanges, TunnelSpec, TunnelStats,
+        TunnelView, API_VERSION,
     },
-    datapath::{Datapath, Tunnel},
+    datapath::Datapath,
     error::{ApiResult, Error},
     prefix::Ipv6Prefix,
 };
@@ -40,16 +39,25 @@ pub struct Engine {
     started: Instant,
 }
 
-/// How the library sees a configured tunnel.
-pub fn to_tunnel(t: &TunnelSpec) -> Tunnel {
-    Tunnel {
-        local: t.local,
-        remote: t.remote,
-        prefix: t.prefix,
-        mtu: t.mtu,
-        ttl: t.ttl,
-        pmtudisc: t.pmtudisc,
-        enabled: t.enabled,
+/// The tunnels whose derived state an operation may change: their rows are
+/// read before and after the store is written, and the difference is made.
+pub enum Scope {
+    Tunnels(Vec<u32>),
+    All,
+}
+
+impl Scope {
+    fn rows(&self, tx: &Transaction) -> anyhow::Result<Vec<TunnelSpec>> {
+        match self {
+            Scope::All => store::read_tunnels(tx, None),
+            Scope::Tunnels(ids) => {
+                let mut out = Vec::new();
+                for id in ids {
+                    out.extend(store::read_tunnels(tx, Some(*id))?);
+                }
+                Ok(out)
+            }
+        }
     }
 }
 
@@ -80,33 +88,140 @@ impl Engine {
         }
     }
 
-    /// After a failed operation: the proxy table back to the committed
-    /// store (the failure being reported is the one that matters).
-    fn restore_proxies(&mut self) {
-        if let Err(e) = proxies::sync(&mut self.dp, self.store.conn(), &self.uplinks) {
-            tracing::warn!("restoring the NDP proxy table: {e:#}");
+    /// One operation: `write` checks and changes the store inside a
+    /// transaction (an error there drops it: nothing derived was touched);
+    /// the derived state of `scope` then follows the rows (the proxy table
+    /// too, when `proxies` or a tunnel in scope has `proxy_ndp`); commit.
+    pub(super) fn transact<T>(
+        &mut self,
+        scope: Scope,
+        proxies: bool,
+        write: impl FnOnce(&Transaction) -> ApiResult<T>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> ApiResult<T> {
+        let tx = self.store.transaction()?;
+        let have = scope.rows(&tx)?;
+        let (_, before) = store::count(&tx)?;
+        let out = write(&tx)?;
+        let want = scope.rows(&tx)?;
+        let (_, after) = store::count(&tx)?;
+        // Refused before the maps are touched. Only growth is refused: a
+        // store over a lowered max_prefixes can still shrink.
+        let max = self.cfg.max_prefixes as u64;
+        if after > max && after > before {
+            return Err(Error::MapFull(format!(
+                "prefix map is full ({max} entries, max_prefixes)"
+            )));
         }
+        let proxies = proxies || have.iter().chain(&want).any(|t| t.proxy_ndp);
+        let mut d = Derived {
+            dp: &mut self.dp,
+            routes: self.routes.as_ref(),
+            uplinks: &self.uplinks,
+        };
+        let done = sync::follow(&mut d, &tx, &have, &want, proxies, progress)
+            .and_then(|()| Ok(tx.commit()?));
+        if let Err(e) = done {
+            // The transaction is gone (rolled back when dropped, or its
+            // commit failed): the committed store is the truth again.
+            let mut d = Derived {
+                dp: &mut self.dp,
+                routes: self.routes.as_ref(),
+                uplinks: &self.uplinks,
+            };
+            sync::resync(&mut d, &self.store);
+            return Err(e.into());
+        }
+        Ok(out)
+    }
+
+    fn transact_one<T>(
+        &mut self,
+        scope: Scope,
+        proxies: bool,
+        write: impl FnOnce(&Transaction) -> ApiResult<T>,
+    ) -> ApiResult<T> {
+        self.transact(scope, proxies, write, &mut |_, _| {})
+    }
+
+    pub fn add_tunnel(&mut self, t: &TunnelSpec) -> ApiResult<()> {
+        validate::tunnel(&self.cfg, t).map_err(Error::invalid)?;
+        self.transact_one(Scope::Tunnels(vec![t.id]), false, |tx| {
+            if !store::read_tunnels(tx, Some(t.id))?.is_empty() {
+                return Err(Error::Conflict(format!("tunnel {} already exists", t.id)));
+            }
+            if let Some(other) = store::tunnel_by_pair(tx, t.local, t.remote)? {
+                return Err(pair_taken(other, t));
+            }
+            let existing = store::all_prefixes(tx)?;
+            for p in std::iter::once(&t.prefix).chain(&t.routed) {
+                validate::overlap(&existing, p, t.id).map_err(Error::conflict)?;
+            }
+            Ok(store::insert_tunnel(tx, t)?)
+        })
+    }
+
+    pub fn remove_tunnel(&mut self, id: u32) -> ApiResult<()> {
+        self.transact_one(Scope::Tunnels(vec![id]), false, |tx| {
+            if read_tunnel(tx, id)?.is_none() {
+                return Err(no_tunnel(id));
+            }
+            Ok(store::delete_tunnel(tx, id)?)
+        })
+    }
+
+    pub fn set_tunnel(&mut self, id: u32, c: &TunnelChanges) -> ApiResult<TunnelSpec> {
+        let old = self.store.tunnel(id)?.ok_or_else(|| no_tunnel(id))?;
+        let t = apply_changes(&old, c);
+        validate::tunnel(&self.cfg, &t).map_err(Error::invalid)?;
+        self.transact_one(Scope::Tunnels(vec![id]), false, |tx| {
+            if t.remote != old.remote {
+                if let Some(other) = store::tunnel_by_pair(tx, t.local, t.remote)? {
+                    return Err(pair_taken(other, &t));
+                }
+            }
+            Ok(store::update_tunnel(tx, &t)?)
+        })?;
+        Ok(t)
+    }
+
+    pub fn add_prefix(&mut self, id: u32, p: &Ipv6Prefix) -> ApiResult<()> {
+        validate::routed_prefix(p).map_err(Error::invalid)?;
+        self.transact_one(Scope::Tunnels(vec![id]), false, |tx| {
+            if read_tunnel(tx, id)?.is_none() {
+                return Err(no_tunnel(id));
+            }
+            validate::overlap(&store::all_prefixes(tx)?, p, id).map_err(Error::conflict)?;
+            Ok(store::insert_routed(tx, id, p)?)
+        })
+    }
+
+    pub fn remove_prefix(&mut self, p: &Ipv6Prefix) -> ApiResult<()> {
+        // The owner first: the scope is read before the store changes.
+        let Some(id) = store::routed_owner(self.store.conn(), p)? else {
+            return Err(Error::NotFound(format!(
+                "{p} is not a routed prefix (a tunnel's /64 goes with the tunnel)"
+            )));
+        };
+        self.transact_one(Scope::Tunnels(vec![id]), false, |tx| {
+            store::delete_routed(tx, p)?;
+            Ok(())
+        })
     }
 
     pub fn add_proxy(&mut self, spec: &ProxySpec) -> ApiResult<()> {
         let rows = proxies::rows(spec, &self.uplinks).map_err(Error::invalid)?;
-        let tx = self.store.transaction()?;
-        for r in &rows {
-            if !store::insert_proxy(&tx, r)? {
-                return Err(Error::Conflict(format!(
-                    "{} is already proxied on {}",
-                    r.0, r.1
-                )));
+        self.transact_one(Scope::Tunnels(vec![]), true, |tx| {
+            for r in &rows {
+                if !store::insert_proxy(tx, r)? {
+                    return Err(Error::Conflict(format!(
+                        "{} is already proxied on {}",
+                        r.0, r.1
+                    )));
+                }
             }
-        }
-        let synced = proxies::sync(&mut self.dp, &tx, &self.uplinks);
-        match synced.and_then(|_| Ok(tx.commit()?)) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.restore_proxies();
-                Err(e.into())
-            }
-        }
+            Ok(())
+        })
     }
 
     pub fn remove_proxy(
@@ -114,197 +229,19 @@ impl Engine {
         target: std::net::Ipv6Addr,
         uplink: Option<&str>,
     ) -> ApiResult<()> {
-        let tx = self.store.transaction()?;
-        if store::delete_proxy(&tx, target, uplink)? == 0 {
-            return Err(Error::NotFound(match uplink {
-                Some(u) => format!("{target} is not proxied on {u} by a manual entry"),
-                None => format!("{target} is not proxied by a manual entry"),
-            }));
-        }
-        let synced = proxies::sync(&mut self.dp, &tx, &self.uplinks);
-        match synced.and_then(|_| Ok(tx.commit()?)) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.restore_proxies();
-                Err(e.into())
+        self.transact_one(Scope::Tunnels(vec![]), true, |tx| {
+            if store::delete_proxy(tx, target, uplink)? == 0 {
+                return Err(Error::NotFound(match uplink {
+                    Some(u) => format!("{target} is not proxied on {u} by a manual entry"),
+                    None => format!("{target} is not proxied by a manual entry"),
+                }));
             }
-        }
+            Ok(())
+        })
     }
 
     pub fn list_proxies(&self) -> ApiResult<Vec<ProxyView>> {
         Ok(proxies::views(self.store.conn(), &self.uplinks)?)
-    }
-
-    pub fn add_tunnel(&mut self, t: &TunnelSpec) -> ApiResult<()> {
-        validate::tunnel(&self.cfg, t).map_err(Error::invalid)?;
-        if self.store.tunnel(t.id)?.is_some() {
-            return Err(Error::Conflict(format!("tunnel {} already exists", t.id)));
-        }
-        let tx = self.store.transaction()?;
-        if let Some(other) = store::tunnel_by_pair(&tx, t.local, t.remote)? {
-            return Err(pair_taken(other, t));
-        }
-        let existing = store::all_prefixes(&tx)?;
-        for p in std::iter::once(&t.prefix).chain(&t.routed) {
-            validate::overlap(&existing, p, t.id).map_err(Error::conflict)?;
-        }
-        room_for_prefixes(&self.cfg, existing.len() + 1 + t.routed.len())?;
-        store::insert_tunnel(&tx, t)?;
-        install(&mut self.dp, t)?;
-        if let Some(r) = &self.routes {
-            if let Err(e) = r.add_tunnel(t) {
-                uninstall(&mut self.dp, t)?;
-                return Err(e.into());
-            }
-        }
-        let synced = match t.proxy_ndp {
-            true => proxies::sync(&mut self.dp, &tx, &self.uplinks).map(|_| ()),
-            false => Ok(()),
-        };
-        if let Err(e) = synced.and_then(|_| Ok(tx.commit()?)) {
-            if let Some(r) = &self.routes {
-                let _ = r.remove_tunnel(t);
-            }
-            uninstall(&mut self.dp, t)?;
-            self.restore_proxies();
-            return Err(e.into());
-        }
-        Ok(())
-    }
-
-    pub fn remove_tunnel(&mut self, id: u32) -> ApiResult<()> {
-        let Some(t) = self.store.tunnel(id)? else {
-            return Err(no_tunnel(id));
-        };
-        let tx = self.store.transaction()?;
-        store::delete_tunnel(&tx, id)?;
-        if t.proxy_ndp {
-            // Stop answering for the user first: the address is going away.
-            proxies::sync(&mut self.dp, &tx, &self.uplinks)?;
-        }
-        if let Some(r) = &self.routes {
-            r.remove_tunnel(&t)?;
-        }
-        if let Err(e) = uninstall(&mut self.dp, &t) {
-            if let Some(r) = &self.routes {
-                let _ = r.add_tunnel(&t);
-            }
-            return Err(e.into());
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    pub fn set_tunnel(&mut self, id: u32, c: &TunnelChanges) -> ApiResult<TunnelSpec> {
-        let Some(old) = self.store.tunnel(id)? else {
-            return Err(no_tunnel(id));
-        };
-        let mut t = old.clone();
-        if let Some(v) = c.enabled {
-            t.enabled = v;
-        }
-        if let Some(v) = c.mtu {
-            t.mtu = v;
-        }
-        if let Some(v) = c.ttl {
-            t.ttl = v;
-        }
-        if let Some(v) = c.pmtudisc {
-            t.pmtudisc = v;
-        }
-        if let Some(v) = c.remote {
-            t.remote = v;
-        }
-        if let Some(v) = c.proxy_ndp {
-            t.proxy_ndp = v;
-        }
-        validate::tunnel(&self.cfg, &t).map_err(Error::invalid)?;
-        let tx = self.store.transaction()?;
-        if t.remote != old.remote {
-            if let Some(other) = store::tunnel_by_pair(&tx, t.local, t.remote)? {
-                return Err(pair_taken(other, &t));
-            }
-        }
-        store::update_tunnel(&tx, &t)?;
-        if t.proxy_ndp != old.proxy_ndp {
-            if let Err(e) = proxies::sync(&mut self.dp, &tx, &self.uplinks) {
-                drop(tx);
-                self.restore_proxies();
-                return Err(e.into());
-            }
-        }
-        if let Err(e) = self.dp.update_tunnel(id, &to_tunnel(&t)) {
-            drop(tx);
-            self.restore_proxies();
-            return Err(e.into());
-        }
-        let routes = self.routes.as_ref().filter(|_| t.mtu != old.mtu);
-        if let Some(r) = routes {
-            if let Err(e) = r.add_tunnel(&t) {
-                drop(tx);
-                self.dp.update_tunnel(id, &to_tunnel(&old))?;
-                let _ = r.add_tunnel(&old);
-                let _ = proxies::sync(&mut self.dp, self.store.conn(), &self.uplinks);
-                return Err(e.into());
-            }
-        }
-        if let Err(e) = tx.commit() {
-            self.dp.update_tunnel(id, &to_tunnel(&old))?;
-            if let Some(r) = routes {
-                let _ = r.add_tunnel(&old);
-            }
-            let _ = proxies::sync(&mut self.dp, self.store.conn(), &self.uplinks);
-            return Err(e.into());
-        }
-        Ok(t)
-    }
-
-    pub fn add_prefix(&mut self, id: u32, p: &Ipv6Prefix) -> ApiResult<()> {
-        validate::routed_prefix(p).map_err(Error::invalid)?;
-        let Some(t) = self.store.tunnel(id)? else {
-            return Err(no_tunnel(id));
-        };
-        let tx = self.store.transaction()?;
-        let existing = store::all_prefixes(&tx)?;
-        validate::overlap(&existing, p, id).map_err(Error::conflict)?;
-        room_for_prefixes(&self.cfg, existing.len() + 1)?;
-        store::insert_routed(&tx, id, p)?;
-        self.dp.add_prefix(id, p)?;
-        if let Some(r) = &self.routes {
-            if let Err(e) = r.put(p, t.mtu) {
-                self.dp.remove_prefix(p)?;
-                return Err(e.into());
-            }
-        }
-        if let Err(e) = tx.commit() {
-            if let Some(r) = &self.routes {
-                let _ = r.delete(p);
-            }
-            self.dp.remove_prefix(p)?;
-            return Err(e.into());
-        }
-        Ok(())
-    }
-
-    pub fn remove_prefix(&mut self, p: &Ipv6Prefix) -> ApiResult<()> {
-        let tx = self.store.transaction()?;
-        if store::delete_routed(&tx, p)?.is_none() {
-            return Err(Error::NotFound(format!(
-                "{p} is not a routed prefix (a tunnel's /64 goes with the tunnel)"
-            )));
-        }
-        if let Some(r) = &self.routes {
-            r.delete(p)?;
-        }
-        if let Err(e) = self.dp.remove_prefix(p) {
-            drop(tx);
-            if let Some(r) = &self.routes {
-                r.restore(&self.store.tunnels()?);
-            }
-            return Err(e.into());
-        }
-        tx.commit()?;
-        Ok(())
     }
 
     pub fn view(&mut self, t: TunnelSpec) -> ApiResult<TunnelView> {
@@ -369,126 +306,25 @@ impl Engine {
             reused_pins: self.dp.reused_pins(),
         })
     }
-
-    /// Computes what `apply` changes; with `dry_run` that is all it does.
-    /// Applying is one store transaction: all or nothing. `progress` is
-    /// called with (done, total) as tunnels are installed.
-    pub fn apply(
-        &mut self,
-        want: &DesiredState,
-        dry_run: bool,
-        mut progress: impl FnMut(usize, usize),
-    ) -> ApiResult<ApplyPlan> {
-        let mut ids = std::collections::HashSet::new();
-        let mut pairs = std::collections::HashSet::new();
-        let mut all: Vec<(Ipv6Prefix, u32)> = Vec::new();
-        for t in &want.tunnels {
-            validate::tunnel(&self.cfg, t)
-                .map_err(|e| Error::Invalid(format!("tunnel {}: {e:#}", t.id)))?;
-            if !ids.insert(t.id) {
-                return Err(Error::Invalid(format!("tunnel id {} appears twice", t.id)));
-            }
-            if !pairs.insert((t.local, t.remote)) {
-                return Err(Error::Invalid(format!(
-                    "tunnel {}: {} -> {} appears twice",
-                    t.id, t.local, t.remote
-                )));
-            }
-            for p in std::iter::once(&t.prefix).chain(&t.routed) {
-                all.push((*p, t.id));
-            }
-        }
-        // Overlaps within the desired state (sorted, so neighbours suffice
-        // for nested prefixes only after a full scan: n log n on the sort,
-        // then each prefix against the ones it can contain).
-        all.sort_by_key(|(p, _)| (u128::from(p.addr()), p.len()));
-        for w in 0..all.len() {
-            let (p, id) = all[w];
-            for (q, other) in all[w + 1..].iter() {
-                if !p.overlaps(q) {
-                    break;
-                }
-                if *other != id || p == *q {
-                    return Err(Error::Invalid(format!(
-                        "prefix {q} of tunnel {other} overlaps {p} of tunnel {id}"
-                    )));
-                }
-            }
-        }
-        room_for_prefixes(&self.cfg, all.len())?;
-
-        let have = self.store.tunnels()?;
-        let mut plan = ApplyPlan::default();
-        let have_by_id: std::collections::HashMap<u32, &TunnelSpec> =
-            have.iter().map(|t| (t.id, t)).collect();
-        for t in &want.tunnels {
-            match have_by_id.get(&t.id) {
-                None => plan.add.push(t.id),
-                Some(h) if **h == *t => plan.unchanged += 1,
-                Some(_) => plan.change.push(t.id),
-            }
-        }
-        plan.remove = have
-            .iter()
-            .filter(|t| !ids.contains(&t.id))
-            .map(|t| t.id)
-            .collect();
-        if dry_run {
-            return Ok(plan);
-        }
-
-        // Removals first (they free pairs and prefixes), then changes as
-        // remove + add, then additions, all in one transaction.
-        let want_by_id: std::collections::HashMap<u32, &TunnelSpec> =
-            want.tunnels.iter().map(|t| (t.id, t)).collect();
-        let total = plan.remove.len() + plan.change.len() + plan.add.len();
-        let tx = self.store.transaction()?;
-        let mut done = 0;
-        let result = (|| -> Result<()> {
-            for id in plan.remove.iter().chain(&plan.change) {
-                let old = have_by_id[id];
-                store::delete_tunnel(&tx, *id)?;
-                uninstall(&mut self.dp, old)?;
-                done += 1;
-                progress(done, total);
-            }
-            for id in plan.change.iter().chain(&plan.add) {
-                let t = want_by_id[id];
-                store::insert_tunnel(&tx, t)?;
-                install(&mut self.dp, t).with_context(|| format!("tunnel {id}"))?;
-                done += 1;
-                progress(done, total);
-            }
-            // Routes in one pass against the desired state: a dump and a
-            // difference rather than a request per unchanged tunnel.
-            if let Some(r) = &self.routes {
-                r.reconcile(&want.tunnels)?;
-            }
-            proxies::sync(&mut self.dp, &tx, &self.uplinks)?;
-            Ok(())
-        })();
-        match result {
-            Ok(()) => {
-                tx.commit()?;
-                Ok(plan)
-            }
-            Err(e) => {
-                drop(tx);
-                // The store is unchanged; put the maps and routes back to
-                // match it.
-                super::reconcile::reconcile(&mut self.dp, &self.store)
-                    .context("restoring the maps after a failed apply")?;
-                if let Some(r) = &self.routes {
-                    r.restore(&self.store.tunnels()?);
-                }
-                self.restore_proxies();
-                Err(e.into())
-            }
-        }
-    }
 }
 
-fn no_tunnel(id: u32) -> Error {
+fn read_tunnel(tx: &Transaction, id: u32) -> anyhow::Result<Option<TunnelSpec>> {
+    Ok(store::read_tunnels(tx, Some(id))?.pop())
+}
+
+/// `tunnel set`: absent fields stay as they are.
+fn apply_changes(old: &TunnelSpec, c: &TunnelChanges) -> TunnelSpec {
+    let mut t = old.clone();
+    t.enabled = c.enabled.unwrap_or(t.enabled);
+    t.mtu = c.mtu.unwrap_or(t.mtu);
+    t.ttl = c.ttl.unwrap_or(t.ttl);
+    t.pmtudisc = c.pmtudisc.unwrap_or(t.pmtudisc);
+    t.remote = c.remote.unwrap_or(t.remote);
+    t.proxy_ndp = c.proxy_ndp.unwrap_or(t.proxy_ndp);
+    t
+}
+
+pub(super) fn no_tunnel(id: u32) -> Error {
     Error::NotFound(format!("no tunnel {id}"))
 }
 
@@ -497,40 +333,4 @@ fn pair_taken(other: u32, t: &TunnelSpec) -> Error {
         "tunnel {other} already uses {} -> {}",
         t.local, t.remote
     ))
-}
-
-/// `MapFull` before anything is written when `n` prefixes (each tunnel's
-/// /64 and every routed prefix) would not fit the prefix map.
-fn room_for_prefixes(cfg: &Config, n: usize) -> ApiResult<()> {
-    if n > cfg.max_prefixes as usize {
-        return Err(Error::MapFull(format!(
-            "prefix map is full ({} entries, max_prefixes)",
-            cfg.max_prefixes
-        )));
-    }
-    Ok(())
-}
-
-/// Puts a tunnel and its routed prefixes in the maps; on failure removes
-/// what it added.
-fn install(dp: &mut Datapath, t: &TunnelSpec) -> Result<()> {
-    dp.add_tunnel(t.id, &to_tunnel(t))?;
-    for (i, p) in t.routed.iter().enumerate() {
-        if let Err(e) = dp.add_prefix(t.id, p) {
-            for q in &t.routed[..i] {
-                dp.remove_prefix(q)?;
-            }
-            dp.remove_tunnel(t.id)?;
-            return Err(e);
-        }
-    }
-    Ok(())
-}
-
-/// Removes a tunnel's routed prefixes, then the tunnel.
-fn uninstall(dp: &mut Datapath, t: &TunnelSpec) -> Result<()> {
-    for p in &t.routed {
-        dp.remove_prefix_if_present(p)?;
-    }
-    dp.remove_tunnel(t.id)
 }

@@ -5,16 +5,19 @@
 //! Stopping the daemon leaves the programs attached and the maps pinned:
 //! traffic keeps flowing until the next start takes over.
 
+mod apply;
 pub mod config;
 pub mod engine;
 pub mod metrics;
 pub mod netlink;
 pub mod nexthops;
+pub mod plan;
 pub mod proxies;
 pub mod reconcile;
 pub mod routes;
 pub mod server;
 pub mod store;
+pub mod sync;
 pub mod validate;
 
 use std::{

@@ -50,40 +50,69 @@ fn desired(conn: &Connection, uplinks: &[Uplink]) -> Result<Desired> {
     Ok(out)
 }
 
-/// Entries (written, removed) to make `PROXIES` match the store.
-pub fn sync(dp: &mut Datapath, conn: &Connection, uplinks: &[Uplink]) -> Result<(usize, usize)> {
+/// What the store wants and what `PROXIES` holds. A store that wants more
+/// than the map holds is refused before any write, with its own code (not
+/// a map error half-way through).
+fn diff(dp: &mut Datapath, conn: &Connection, uplinks: &[Uplink]) -> Result<(Desired, Have)> {
     let want = desired(conn, uplinks)?;
     let max = dp.options().max_proxies;
     if want.len() > max as usize {
-        // Refused before any write, with its own code (not a map error
-        // half-way through).
         return Err(Error::MapFull(format!(
             "the NDP proxy table is full ({max} entries, max_proxies)"
         ))
         .into());
     }
-    let have: BTreeMap<(u32, Ipv6Addr), bool> = dp
+    let have: Have = dp
         .proxies()?
         .into_iter()
         .map(|e| ((e.ifindex, e.target), e.router))
         .collect();
-    let mut removed = 0;
-    for key in have.keys().filter(|k| !want.contains_key(k)) {
-        dp.remove_proxy(key.0, key.1)?;
-        removed += 1;
+    Ok((want, have))
+}
+
+type Have = BTreeMap<(u32, Ipv6Addr), bool>;
+
+/// Keys to remove and entries to write to go from `have` to `want`.
+fn changes(want: &Desired, have: &Have) -> (Vec<(u32, Ipv6Addr)>, Vec<ProxyEntry>) {
+    let remove = have
+        .keys()
+        .filter(|k| !want.contains_key(k))
+        .copied()
+        .collect();
+    let write = want
+        .iter()
+        .filter(|(key, (router, _, _))| have.get(key) != Some(router))
+        .map(|(key, (router, _, _))| ProxyEntry {
+            ifindex: key.0,
+            target: key.1,
+            router: *router,
+        })
+        .collect();
+    (remove, write)
+}
+
+/// Only the removals of `sync`: made before the addresses they answered
+/// for go away, while additions wait until their tunnels are installed.
+pub fn withdraw(dp: &mut Datapath, conn: &Connection, uplinks: &[Uplink]) -> Result<usize> {
+    let (want, have) = diff(dp, conn, uplinks)?;
+    let (remove, _) = changes(&want, &have);
+    for (ifindex, target) in &remove {
+        dp.remove_proxy(*ifindex, *target)?;
     }
-    let mut written = 0;
-    for (key, (router, _, _)) in &want {
-        if have.get(key) != Some(router) {
-            dp.put_proxy(&ProxyEntry {
-                ifindex: key.0,
-                target: key.1,
-                router: *router,
-            })?;
-            written += 1;
-        }
+    Ok(remove.len())
+}
+
+/// Entries (written, removed) to make `PROXIES` match the store.
+pub fn sync(dp: &mut Datapath, conn: &Connection, uplinks: &[Uplink]) -> Result<(usize, usize)> {
+    let (want, have) = diff(dp, conn, uplinks)?;
+    let (remove, write) = changes(&want, &have);
+    for (ifindex, target) in &remove {
+        dp.remove_proxy(*ifindex, *target)?;
     }
-    Ok((written, removed))
+    for e in &write {
+        dp.put_proxy(e)?;
+    }
+    Ok((write.len(), remove.len()))
 }
 
 /// What `proxy list` shows: every answered (target, uplink) and its source.
@@ -196,5 +225,16 @@ mod tests {
         let v = views(st.conn(), &uplinks()).unwrap();
         assert_eq!(v.len(), 2);
         assert_eq!(v[0].uplink, "eth0");
+
+        // Against a map holding a stale entry and the tunnel's entry on
+        // eth1 without the Router flag: one removal, two writes.
+        let stale: Ipv6Addr = "2001:db8::dead".parse().unwrap();
+        let have: Have = [((2, stale), false), ((3, user), false)].into();
+        let (remove, write) = changes(&d, &have);
+        assert_eq!(remove, [(2, stale)]);
+        let written: Vec<_> = write.iter().map(|e| (e.ifindex, e.router)).collect();
+        assert_eq!(written, [(2, false), (3, true)]);
+        let now: Have = d.iter().map(|(k, v)| (*k, v.0)).collect();
+        assert_eq!(changes(&d, &now), (vec![], vec![]));
     }
 }

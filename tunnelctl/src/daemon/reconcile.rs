@@ -1,5 +1,5 @@
 //! Makes the maps say what the store says. Run at start (after a crash, a
-//! kill -9 or a reboot with pinned maps) and after a failed bulk apply.
+//! kill -9 or a reboot with pinned maps) and after any failed operation.
 //! Order keeps the datapath consistent at every step: forward entries are
 //! written before the reverse ones that lead to them, and stale reverse
 //! entries are deleted before the forward ones they point to.
@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::Result;
 use tunnel_common::tunnel::TunnelV4Key;
 
-use super::{engine::to_tunnel, store::Store};
+use super::{plan::to_tunnel, store::Store};
 use crate::{datapath::Datapath, prefix::Ipv6Prefix};
 
 /// What reconciliation changed, for the log.

@@ -11,10 +11,13 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tracing::warn;
 
-use super::netlink::{Netlink, Route};
+use super::{
+    netlink::{Netlink, Route},
+    plan,
+};
 use crate::{api::TunnelSpec, prefix::Ipv6Prefix};
 
 pub struct Routes {
@@ -31,61 +34,33 @@ pub struct RouteChanges {
     pub removed: usize,
 }
 
-/// The routes a tunnel needs: its prefixes, each with the tunnel MTU.
-fn wanted(t: &TunnelSpec) -> impl Iterator<Item = (Ipv6Prefix, u32)> + '_ {
-    std::iter::once(&t.prefix)
-        .chain(&t.routed)
-        .map(|p| (*p, t.mtu as u32))
-}
-
 impl Routes {
     pub fn new(nl: Netlink, oif: u32, proto: u8) -> Self {
         Self { nl, oif, proto }
     }
 
+    /// Writes (or replaces) the route for `p`.
     pub fn put(&self, p: &Ipv6Prefix, mtu: u16) -> Result<()> {
         self.nl.put_route(p, self.oif, mtu as u32, self.proto)
     }
 
+    /// Deletes the route for `p`; absent is not an error.
     pub fn delete(&self, p: &Ipv6Prefix) -> Result<()> {
         self.nl.delete_route(p, self.proto)
-    }
-
-    /// Routes for all of `t`'s prefixes; on failure, removes those it added.
-    pub fn add_tunnel(&self, t: &TunnelSpec) -> Result<()> {
-        let all: Vec<_> = wanted(t).collect();
-        for (i, (p, mtu)) in all.iter().enumerate() {
-            if let Err(e) = self.nl.put_route(p, self.oif, *mtu, self.proto) {
-                for (q, _) in &all[..i] {
-                    let _ = self.delete(q);
-                }
-                return Err(e).with_context(|| format!("tunnel {}", t.id));
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes `t`'s routes; on failure, puts back those it removed.
-    pub fn remove_tunnel(&self, t: &TunnelSpec) -> Result<()> {
-        let all: Vec<_> = wanted(t).collect();
-        for (i, (p, _)) in all.iter().enumerate() {
-            if let Err(e) = self.delete(p) {
-                for (q, mtu) in &all[..i] {
-                    let _ = self.nl.put_route(q, self.oif, *mtu, self.proto);
-                }
-                return Err(e).with_context(|| format!("tunnel {}", t.id));
-            }
-        }
-        Ok(())
     }
 
     /// Makes the kernel's routes of our protocol exactly those `tunnels`
     /// need: missing or different ones written, stale ones deleted.
     pub fn reconcile(&self, tunnels: &[TunnelSpec]) -> Result<RouteChanges> {
-        let want: HashMap<Ipv6Prefix, Route> = tunnels
-            .iter()
-            .flat_map(wanted)
-            .map(|(p, mtu)| (p, Route { oif: self.oif, mtu }))
+        let want: HashMap<Ipv6Prefix, Route> = plan::routes(tunnels)
+            .into_iter()
+            .map(|(p, mtu)| {
+                let r = Route {
+                    oif: self.oif,
+                    mtu: mtu as u32,
+                };
+                (p, r)
+            })
             .collect();
         let have = self.nl.routes(self.proto)?;
         let mut ch = RouteChanges::default();

@@ -91,18 +91,22 @@ impl Store {
         Ok(read_tunnels(&self.conn, Some(id))?.pop())
     }
 
+    /// (tunnels, prefixes: each tunnel's /64 plus the routed ones).
     pub fn count(&self) -> Result<(u64, u64)> {
-        let t: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM tunnels", [], |r| r.get(0))?;
-        let p: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM routed", [], |r| r.get(0))?;
-        Ok((t as u64, (t + p) as u64))
+        count(&self.conn)
     }
 }
 
-fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSpec>> {
+/// (tunnels, prefixes) as `conn` sees them (inside a transaction: with
+/// its changes).
+pub fn count(conn: &Connection) -> Result<(u64, u64)> {
+    let t: i64 = conn.query_row("SELECT count(*) FROM tunnels", [], |r| r.get(0))?;
+    let p: i64 = conn.query_row("SELECT count(*) FROM routed", [], |r| r.get(0))?;
+    Ok((t as u64, (t + p) as u64))
+}
+
+/// Every tunnel (`None`) or one, as `conn` sees them, sorted by id.
+pub fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSpec>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp FROM tunnels
          WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
@@ -144,11 +148,26 @@ fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSpec>>
     })?;
     for row in routed {
         let (p, id) = row?;
-        if let Some(t) = out.iter_mut().find(|t| t.id == id) {
-            t.routed.push(p.parse().context("stored routed prefix")?);
+        // `out` is sorted by id: a search, not a scan per prefix (bulk
+        // applies read 100k tunnels).
+        if let Ok(i) = out.binary_search_by_key(&id, |t| t.id) {
+            out[i]
+                .routed
+                .push(p.parse().context("stored routed prefix")?);
         }
     }
     Ok(out)
+}
+
+/// The tunnel a routed prefix belongs to.
+pub fn routed_owner(conn: &Connection, p: &Ipv6Prefix) -> Result<Option<u32>> {
+    Ok(conn
+        .query_row(
+            "SELECT tunnel FROM routed WHERE prefix = ?1",
+            params![p.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Writes inside a transaction (the caller commits after the maps agree).
@@ -205,13 +224,7 @@ pub fn insert_routed(tx: &Transaction, id: u32, p: &Ipv6Prefix) -> Result<()> {
 }
 
 pub fn delete_routed(tx: &Transaction, p: &Ipv6Prefix) -> Result<Option<u32>> {
-    let id: Option<u32> = tx
-        .query_row(
-            "SELECT tunnel FROM routed WHERE prefix = ?1",
-            params![p.to_string()],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let id = routed_owner(tx, p)?;
     tx.execute(
         "DELETE FROM routed WHERE prefix = ?1",
         params![p.to_string()],
