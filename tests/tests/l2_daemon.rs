@@ -439,6 +439,44 @@ fn api_errors_have_codes_and_exit_statuses() {
             "{args:?}: {err}"
         );
     }
+    // Kinds: only sixin4 runs yet; the others are refused, clearly.
+    let out = b
+        .daemon
+        .ctl(&[
+            "tunnel",
+            "add",
+            "2",
+            "--kind",
+            "heartbeat",
+            "--local",
+            "192.0.2.1",
+            "--prefix",
+            "2001:db8:2::/64",
+        ])
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("heartbeat tunnels are not supported yet"),
+        "{err}"
+    );
+    let out = b
+        .daemon
+        .ctl(&[
+            "tunnel",
+            "add",
+            "2",
+            "--local",
+            "192.0.2.1",
+            "--prefix",
+            "2001:db8:2::/64",
+        ])
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs a remote address"), "{err}");
+    let list = b.daemon.ok(&["tunnel", "list", "--json"]).unwrap();
+    assert!(list.contains(r#""kind": "sixin4""#), "{list}");
     // clap's own usage errors share the status of `invalid`.
     let out = b.daemon.ctl(&["tunnel", "add", "x"]).unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -469,11 +507,23 @@ fn api_errors_have_codes_and_exit_statuses() {
         &format!(r#"{{"version":{v},"request":"prefix_add","id":1,"prefix":"2001:db8:300::/48"}}"#),
     );
     assert_eq!(r["code"], "map_full", "{r}");
+    let ayiya =
+        r#"{"id":3,"kind":"ayiya","local":"192.0.2.1","prefix":"2001:db8:3::/64","secret":"k"}"#;
+    let r = raw_request(
+        &b.daemon,
+        &format!(r#"{{"version":{v},"request":"tunnel_add","tunnel":{ayiya}}}"#),
+    );
+    assert_eq!(r["code"], "invalid", "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("not supported yet"),
+        "{r}"
+    );
     let r = raw_request(
         &b.daemon,
         &format!(r#"{{"version":{v},"request":"frobnicate"}}"#),
     );
     assert_eq!(r["code"], "invalid", "{r}");
+    // A client of the previous API (1: no kinds, no codes).
     let old = v - 1;
     let r = raw_request(
         &b.daemon,

@@ -2,13 +2,75 @@
 //! request then response. Shared by the daemon and the CLI so they cannot
 //! drift; `API_VERSION` changes when a type changes incompatibly.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::{
+    fmt,
+    net::{Ipv4Addr, Ipv6Addr},
+    str::FromStr,
+};
 
 use serde::{Deserialize, Serialize};
 
 use crate::prefix::Ipv6Prefix;
 
-pub const API_VERSION: u32 = 1;
+/// 2: tunnels have a `kind`, `remote` is optional (learned for some kinds),
+/// errors carry a `code`.
+pub const API_VERSION: u32 = 2;
+
+/// How a tunnel carries IPv6. Every kind has an id, a local address, a /64,
+/// routed prefixes, MTU and TTL; they differ in where the remote endpoint
+/// comes from and whether the user authenticates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TunnelKind {
+    /// 6in4 (IP protocol 41) to a configured remote (RFC 4213).
+    #[default]
+    Sixin4,
+    /// 6in4 whose remote is learned from the user's signed heartbeats
+    /// (SixXS's heartbeat protocol); has a password.
+    Heartbeat,
+    /// IPv6 in UDP (AYIYA); remote address and port learned from the
+    /// user's signed packets; has a shared key.
+    Ayiya,
+}
+
+impl TunnelKind {
+    pub const ALL: [TunnelKind; 3] = [TunnelKind::Sixin4, TunnelKind::Heartbeat, TunnelKind::Ayiya];
+
+    /// The name on the wire and in the store.
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelKind::Sixin4 => "sixin4",
+            TunnelKind::Heartbeat => "heartbeat",
+            TunnelKind::Ayiya => "ayiya",
+        }
+    }
+
+    /// The remote endpoint is learned at run time, not configured.
+    pub fn learns_remote(self) -> bool {
+        self != TunnelKind::Sixin4
+    }
+
+    /// The user proves who it is with a password or key (`secret`).
+    pub fn has_secret(self) -> bool {
+        self != TunnelKind::Sixin4
+    }
+}
+
+impl fmt::Display for TunnelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TunnelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        TunnelKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown tunnel kind {s:?} (sixin4, heartbeat, ayiya)"))
+    }
+}
 
 /// A tunnel as configured (what the store keeps and the CLI shows).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,10 +78,14 @@ pub const API_VERSION: u32 = 1;
 pub struct TunnelSpec {
     /// Operator-chosen number, 0..max_tunnels (also the map slot).
     pub id: u32,
+    #[serde(default)]
+    pub kind: TunnelKind,
     /// The PoP's IPv4 address for this tunnel.
     pub local: Ipv4Addr,
-    /// The user's IPv4 address.
-    pub remote: Ipv4Addr,
+    /// The user's IPv4 address: required for `sixin4`; for kinds that learn
+    /// it, absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<Ipv4Addr>,
     /// The tunnel /64 (`::1` PoP, `::2` user).
     pub prefix: Ipv6Prefix,
     #[serde(default = "default_mtu")]
@@ -37,6 +103,21 @@ pub struct TunnelSpec {
     /// uplinks: for PoPs whose tunnel /64s are on-link upstream.
     #[serde(default)]
     pub proxy_ndp: bool,
+    /// The heartbeat password or AYIYA key, for kinds that have one. Never
+    /// sent back by the daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl TunnelSpec {
+    /// The configured outer (local, remote) pair: unique among tunnels
+    /// that have one (a learned remote is not configuration).
+    pub fn static_pair(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        match self.kind {
+            TunnelKind::Sixin4 => self.remote.map(|r| (self.local, r)),
+            _ => None,
+        }
+    }
 }
 
 fn default_mtu() -> u16 {
@@ -286,7 +367,7 @@ mod tests {
             body: Request::TunnelRemove { id: 7 },
         };
         let s = serde_json::to_string(&r).unwrap();
-        assert_eq!(s, r#"{"version":1,"request":"tunnel_remove","id":7}"#);
+        assert_eq!(s, r#"{"version":2,"request":"tunnel_remove","id":7}"#);
         let back: Envelope<Request> = serde_json::from_str(&s).unwrap();
         assert!(matches!(back.body, Request::TunnelRemove { id: 7 }));
     }
@@ -298,8 +379,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (t.mtu, t.ttl, t.pmtudisc, t.enabled),
-            (1480, 64, true, true)
+            (t.kind, t.mtu, t.ttl, t.pmtudisc, t.enabled),
+            (TunnelKind::Sixin4, 1480, 64, true, true)
+        );
+        assert_eq!(t.static_pair(), Some((t.local, t.remote.unwrap())));
+        // What the daemon sends back: no secret, no absent remote.
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(
+            json.contains(r#""kind":"sixin4""#) && !json.contains("secret"),
+            "{json}"
         );
         let e = serde_json::from_str::<TunnelSpec>(
             r#"{"id":1,"local":"192.0.2.1","remote":"198.51.100.2","prefix":"2001:db8:1::/64","mtux":1}"#,
@@ -311,5 +399,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("invalid"), "{e}");
+    }
+
+    #[test]
+    fn kinds_by_name() {
+        for k in TunnelKind::ALL {
+            assert_eq!(k.name().parse::<TunnelKind>(), Ok(k));
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{k}\""));
+        }
+        assert!("6in4".parse::<TunnelKind>().is_err());
+        // A learned remote: no remote, a secret, no static pair.
+        let t: TunnelSpec = serde_json::from_str(
+            r#"{"id":2,"kind":"ayiya","local":"192.0.2.1","prefix":"2001:db8:2::/64","secret":"k"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (t.kind, t.remote, t.static_pair()),
+            (TunnelKind::Ayiya, None, None)
+        );
+        assert!(t.kind.learns_remote() && t.kind.has_secret());
+        let e = serde_json::from_str::<TunnelSpec>(
+            r#"{"id":2,"kind":"gre","local":"192.0.2.1","prefix":"2001:db8:2::/64"}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown variant"), "{e}");
     }
 }

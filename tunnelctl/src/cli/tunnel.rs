@@ -7,14 +7,14 @@ use clap::{Args, Subcommand};
 
 use super::{output, Client};
 use crate::{
-    api::{Request, Response, TunnelChanges, TunnelSpec, TunnelView},
+    api::{Request, Response, TunnelChanges, TunnelKind, TunnelSpec, TunnelView},
     error::Error,
     prefix::Ipv6Prefix,
 };
 
 #[derive(Subcommand)]
 pub enum TunnelCmd {
-    /// Add a 6in4 tunnel.
+    /// Add a tunnel (6in4 to a configured remote: the only kind yet).
     Add(AddArgs),
     /// Remove a tunnel and its routed prefixes.
     Remove { id: u32 },
@@ -37,12 +37,15 @@ pub enum TunnelCmd {
 pub struct AddArgs {
     /// Tunnel id (0..max_tunnels).
     pub id: u32,
+    /// sixin4 (heartbeat and ayiya: not supported yet).
+    #[arg(long, default_value_t = TunnelKind::Sixin4)]
+    pub kind: TunnelKind,
     /// The PoP's IPv4 address for the tunnel.
     #[arg(long)]
     pub local: Ipv4Addr,
-    /// The user's IPv4 address.
+    /// The user's IPv4 address (sixin4: required).
     #[arg(long)]
-    pub remote: Ipv4Addr,
+    pub remote: Option<Ipv4Addr>,
     /// The tunnel's /64 (::1 is the PoP, ::2 the user).
     #[arg(long)]
     pub prefix: Ipv6Prefix,
@@ -92,6 +95,7 @@ pub fn run(c: &mut Client, cmd: TunnelCmd) -> Result<()> {
         TunnelCmd::Add(a) => {
             let tunnel = TunnelSpec {
                 id: a.id,
+                kind: a.kind,
                 local: a.local,
                 remote: a.remote,
                 prefix: a.prefix,
@@ -101,6 +105,7 @@ pub fn run(c: &mut Client, cmd: TunnelCmd) -> Result<()> {
                 enabled: !a.disabled,
                 routed: a.routed,
                 proxy_ndp: a.proxy_ndp,
+                secret: None,
             };
             c.simple(Request::TunnelAdd { tunnel })?;
             println!("tunnel {} added", a.id);
@@ -119,8 +124,8 @@ pub fn run(c: &mut Client, cmd: TunnelCmd) -> Result<()> {
             let rows: Vec<Vec<String>> = tunnels.iter().map(row).collect();
             output::table(
                 &[
-                    "ID", "STATE", "LOCAL", "REMOTE", "PREFIX", "MTU", "RX PKTS", "TX PKTS",
-                    "ROUTED",
+                    "ID", "KIND", "STATE", "LOCAL", "REMOTE", "PREFIX", "MTU", "RX PKTS",
+                    "TX PKTS", "ROUTED",
                 ],
                 &rows,
             );
@@ -173,9 +178,10 @@ fn row(t: &TunnelView) -> Vec<String> {
     let s = &t.spec;
     vec![
         s.id.to_string(),
+        s.kind.to_string(),
         if s.enabled { "up" } else { "disabled" }.into(),
         s.local.to_string(),
-        s.remote.to_string(),
+        remote(s),
         s.prefix.to_string(),
         s.mtu.to_string(),
         output::human(t.stats.rx_packets),
@@ -191,14 +197,15 @@ fn row(t: &TunnelView) -> Vec<String> {
 fn show(t: &TunnelView) {
     let s = &t.spec;
     println!(
-        "tunnel {}: {}",
+        "tunnel {} ({}): {}",
         s.id,
+        s.kind,
         if s.enabled { "enabled" } else { "disabled" }
     );
     println!(
         "  outer     {} -> {}  ttl {}  {}",
         s.local,
-        s.remote,
+        remote(s),
         s.ttl,
         if s.pmtudisc {
             "pmtudisc (DF)"
@@ -227,4 +234,9 @@ fn show(t: &TunnelView) {
         "  tx        {} packets, {} bytes",
         t.stats.tx_packets, t.stats.tx_bytes
     );
+}
+
+/// The remote, or that it is learned (kinds whose user's address changes).
+fn remote(s: &TunnelSpec) -> String {
+    s.remote.map_or_else(|| "learned".into(), |r| r.to_string())
 }

@@ -65,11 +65,13 @@ impl Engine {
             if !ids.insert(t.id) {
                 return Err(Error::Invalid(format!("tunnel id {} appears twice", t.id)));
             }
-            if !pairs.insert((t.local, t.remote)) {
-                return Err(Error::Invalid(format!(
-                    "tunnel {}: {} -> {} appears twice",
-                    t.id, t.local, t.remote
-                )));
+            if let Some((local, remote)) = t.static_pair() {
+                if !pairs.insert((local, remote)) {
+                    return Err(Error::Invalid(format!(
+                        "tunnel {}: {local} -> {remote} appears twice",
+                        t.id
+                    )));
+                }
             }
             for p in std::iter::once(&t.prefix).chain(&t.routed) {
                 all.push((*p, t.id));

@@ -150,7 +150,7 @@ impl Engine {
             if !store::read_tunnels(tx, Some(t.id))?.is_empty() {
                 return Err(Error::Conflict(format!("tunnel {} already exists", t.id)));
             }
-            if let Some(other) = store::tunnel_by_pair(tx, t.local, t.remote)? {
+            if let Some(other) = pair_user(tx, t)? {
                 return Err(pair_taken(other, t));
             }
             let existing = store::all_prefixes(tx)?;
@@ -176,7 +176,7 @@ impl Engine {
         validate::tunnel(&self.cfg, &t).map_err(Error::invalid)?;
         self.transact_one(Scope::Tunnels(vec![id]), false, |tx| {
             if t.remote != old.remote {
-                if let Some(other) = store::tunnel_by_pair(tx, t.local, t.remote)? {
+                if let Some(other) = pair_user(tx, &t)? {
                     return Err(pair_taken(other, &t));
                 }
             }
@@ -244,8 +244,11 @@ impl Engine {
         Ok(proxies::views(self.store.conn(), &self.uplinks)?)
     }
 
-    pub fn view(&mut self, t: TunnelSpec) -> ApiResult<TunnelView> {
+    /// A tunnel as clients see it: with its counters, without its secret
+    /// (the socket's group may manage tunnels without holding users' keys).
+    pub fn view(&mut self, mut t: TunnelSpec) -> ApiResult<TunnelView> {
         let s = stats(self.dp.tunnel_counters(t.id)?);
+        t.secret = None;
         Ok(TunnelView { spec: t, stats: s })
     }
 
@@ -319,7 +322,7 @@ fn apply_changes(old: &TunnelSpec, c: &TunnelChanges) -> TunnelSpec {
     t.mtu = c.mtu.unwrap_or(t.mtu);
     t.ttl = c.ttl.unwrap_or(t.ttl);
     t.pmtudisc = c.pmtudisc.unwrap_or(t.pmtudisc);
-    t.remote = c.remote.unwrap_or(t.remote);
+    t.remote = c.remote.or(t.remote);
     t.proxy_ndp = c.proxy_ndp.unwrap_or(t.proxy_ndp);
     t
 }
@@ -328,9 +331,18 @@ pub(super) fn no_tunnel(id: u32) -> Error {
     Error::NotFound(format!("no tunnel {id}"))
 }
 
+/// The other tunnel with `t`'s configured outer pair, if any.
+fn pair_user(tx: &Transaction, t: &TunnelSpec) -> anyhow::Result<Option<u32>> {
+    match t.static_pair() {
+        Some((local, remote)) => store::tunnel_by_pair(tx, local, remote),
+        None => Ok(None),
+    }
+}
+
 fn pair_taken(other: u32, t: &TunnelSpec) -> Error {
+    let remote = t.remote.map_or_else(|| "?".into(), |r| r.to_string());
     Error::Conflict(format!(
-        "tunnel {other} already uses {} -> {}",
-        t.local, t.remote
+        "tunnel {other} already uses {} -> {remote}",
+        t.local
     ))
 }

@@ -16,11 +16,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::{api::TunnelSpec, datapath::Tunnel, prefix::Ipv6Prefix};
 
-/// How the library sees a configured tunnel.
+/// How the library sees a configured tunnel. The library carries 6in4
+/// only; the store holds no other kind until the datapath has it
+/// (`validate::kind` refuses them), so a missing remote does not occur.
 pub fn to_tunnel(t: &TunnelSpec) -> Tunnel {
     Tunnel {
         local: t.local,
-        remote: t.remote,
+        remote: t.remote.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
         prefix: t.prefix,
         mtu: t.mtu,
         ttl: t.ttl,

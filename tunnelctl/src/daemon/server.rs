@@ -219,6 +219,36 @@ mod tests {
         assert!(matches!(ok, Ok(Request::Status)));
     }
 
+    /// What a tunnelctl of API 1 reads: its own response type (no codes
+    /// then) parses ours, and the message it prints names both versions.
+    #[test]
+    fn an_api_1_client_reads_the_refusal() {
+        #[derive(serde::Deserialize)]
+        #[serde(tag = "result", rename_all = "snake_case")]
+        enum V1Response {
+            Error { message: String },
+        }
+        #[derive(serde::Deserialize)]
+        struct V1Envelope {
+            #[serde(flatten)]
+            body: V1Response,
+        }
+        let refusal = parse(r#"{"version":1,"request":"tunnel_list"}"#).unwrap_err();
+        let line = serde_json::to_string(&Envelope {
+            version: API_VERSION,
+            body: error(refusal),
+        })
+        .unwrap();
+        let V1Envelope {
+            body: V1Response::Error { message },
+        } = serde_json::from_str(&line).unwrap();
+        assert!(
+            message.contains("version 1 is not supported")
+                && message.contains(&format!("version {API_VERSION}")),
+            "{message}"
+        );
+    }
+
     #[test]
     fn a_held_engine_answers_busy() {
         let m = Mutex::new(0u32);

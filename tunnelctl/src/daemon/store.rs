@@ -11,19 +11,12 @@ use std::{
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use crate::{api::TunnelSpec, prefix::Ipv6Prefix};
+use crate::{
+    api::{TunnelKind, TunnelSpec},
+    prefix::Ipv6Prefix,
+};
 
-const SCHEMA_VERSION: i64 = 2;
-
-/// Schema version 1 → 2: the NDP proxy (tunnels' `proxy_ndp`, manual
-/// entries).
-const MIGRATE_1_TO_2: &str = "ALTER TABLE tunnels ADD COLUMN proxy_ndp INTEGER NOT NULL DEFAULT 0;
-     CREATE TABLE proxies (
-        target TEXT NOT NULL,
-        uplink TEXT NOT NULL,
-        router INTEGER NOT NULL,
-        PRIMARY KEY (target, uplink)
-     );";
+mod schema;
 
 pub struct Store {
     conn: Connection,
@@ -34,43 +27,11 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut conn =
+            Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if v == 0 {
-            conn.execute_batch(
-                "CREATE TABLE tunnels (
-                    id INTEGER PRIMARY KEY,
-                    local TEXT NOT NULL,
-                    remote TEXT NOT NULL,
-                    prefix TEXT NOT NULL UNIQUE,
-                    mtu INTEGER NOT NULL,
-                    ttl INTEGER NOT NULL,
-                    pmtudisc INTEGER NOT NULL,
-                    enabled INTEGER NOT NULL,
-                    UNIQUE (local, remote)
-                 );
-                 CREATE TABLE routed (
-                    prefix TEXT PRIMARY KEY,
-                    tunnel INTEGER NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE
-                 );",
-            )?;
-            conn.execute_batch(MIGRATE_1_TO_2)?;
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        } else if v == 1 {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(MIGRATE_1_TO_2)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            tx.commit()
-                .with_context(|| format!("migrating {} to schema 2", path.display()))?;
-        } else if v != SCHEMA_VERSION {
-            anyhow::bail!(
-                "{}: schema version {v}, this tunnelctl knows {SCHEMA_VERSION}",
-                path.display()
-            );
-        }
+        schema::migrate(&mut conn).with_context(|| format!("{}", path.display()))?;
         Ok(Self { conn })
     }
 
@@ -108,29 +69,43 @@ pub fn count(conn: &Connection) -> Result<(u64, u64)> {
 /// Every tunnel (`None`) or one, as `conn` sees them, sorted by id.
 pub fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSpec>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp FROM tunnels
-         WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
+        "SELECT id, kind, local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp, secret
+         FROM tunnels WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map(params![only], |r| {
         Ok((
-            r.get::<_, u32>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, u16>(4)?,
-            r.get::<_, u8>(5)?,
-            r.get::<_, bool>(6)?,
-            r.get::<_, bool>(7)?,
-            r.get::<_, bool>(8)?,
+            (
+                r.get::<_, u32>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+            ),
+            (
+                r.get::<_, u16>(5)?,
+                r.get::<_, u8>(6)?,
+                r.get::<_, bool>(7)?,
+                r.get::<_, bool>(8)?,
+                r.get::<_, bool>(9)?,
+                r.get::<_, Option<String>>(10)?,
+            ),
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp) = row?;
+        let ((id, kind, local, remote, prefix), (mtu, ttl, pmtudisc, enabled, proxy_ndp, secret)) =
+            row?;
+        let remote = match remote {
+            Some(r) => Some(r.parse().context("stored remote address")?),
+            None => None,
+        };
         out.push(TunnelSpec {
             id,
+            kind: kind
+                .parse()
+                .map_err(|e| anyhow::anyhow!("stored tunnel {id}: {e}"))?,
             local: local.parse().context("stored local address")?,
-            remote: remote.parse().context("stored remote address")?,
+            remote,
             prefix: prefix.parse().context("stored prefix")?,
             mtu,
             ttl,
@@ -138,6 +113,7 @@ pub fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSp
             enabled,
             routed: Vec::new(),
             proxy_ndp,
+            secret,
         });
     }
     let mut stmt = conn.prepare_cached(
@@ -173,18 +149,20 @@ pub fn routed_owner(conn: &Connection, p: &Ipv6Prefix) -> Result<Option<u32>> {
 /// Writes inside a transaction (the caller commits after the maps agree).
 pub fn insert_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
     tx.execute(
-        "INSERT INTO tunnels (id, local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO tunnels (id, kind, local, remote, prefix, mtu, ttl, pmtudisc, enabled,
+         proxy_ndp, secret) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             t.id,
+            t.kind.name(),
             t.local.to_string(),
-            t.remote.to_string(),
+            t.remote.map(|r| r.to_string()),
             t.prefix.to_string(),
             t.mtu,
             t.ttl,
             t.pmtudisc,
             t.enabled,
-            t.proxy_ndp
+            t.proxy_ndp,
+            t.secret
         ],
     )?;
     for p in &t.routed {
@@ -193,18 +171,20 @@ pub fn insert_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
     Ok(())
 }
 
+/// What `tunnel set` can change (not the id, kind, local address or /64).
 pub fn update_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
     tx.execute(
         "UPDATE tunnels SET remote = ?2, mtu = ?3, ttl = ?4, pmtudisc = ?5, enabled = ?6,
-         proxy_ndp = ?7 WHERE id = ?1",
+         proxy_ndp = ?7, secret = ?8 WHERE id = ?1",
         params![
             t.id,
-            t.remote.to_string(),
+            t.remote.map(|r| r.to_string()),
             t.mtu,
             t.ttl,
             t.pmtudisc,
             t.enabled,
-            t.proxy_ndp
+            t.proxy_ndp,
+            t.secret
         ],
     )?;
     Ok(())
@@ -232,12 +212,17 @@ pub fn delete_routed(tx: &Transaction, p: &Ipv6Prefix) -> Result<Option<u32>> {
     Ok(id)
 }
 
-/// Which tunnel, if any, uses the outer pair.
+/// Which static 6in4 tunnel, if any, has the outer pair (learned remotes
+/// are not configuration, and may be shared).
 pub fn tunnel_by_pair(tx: &Transaction, local: Ipv4Addr, remote: Ipv4Addr) -> Result<Option<u32>> {
     Ok(tx
         .query_row(
-            "SELECT id FROM tunnels WHERE local = ?1 AND remote = ?2",
-            params![local.to_string(), remote.to_string()],
+            "SELECT id FROM tunnels WHERE local = ?1 AND remote = ?2 AND kind = ?3",
+            params![
+                local.to_string(),
+                remote.to_string(),
+                TunnelKind::Sixin4.name()
+            ],
             |r| r.get(0),
         )
         .optional()?)
@@ -316,8 +301,9 @@ mod tests {
     fn spec(id: u32, remote: &str, prefix: &str) -> TunnelSpec {
         TunnelSpec {
             id,
+            kind: TunnelKind::Sixin4,
             local: "192.0.2.1".parse().unwrap(),
-            remote: remote.parse().unwrap(),
+            remote: Some(remote.parse().unwrap()),
             prefix: prefix.parse().unwrap(),
             mtu: 1480,
             ttl: 64,
@@ -325,6 +311,7 @@ mod tests {
             enabled: true,
             routed: vec!["2001:db8:100::/48".parse().unwrap()],
             proxy_ndp: false,
+            secret: None,
         }
     }
 

@@ -5,10 +5,15 @@ use anyhow::{bail, Result};
 use tunnel_common::tunnel::{MTU_MAX, MTU_MIN};
 
 use super::config::Config;
-use crate::{api::TunnelSpec, prefix::Ipv6Prefix};
+use crate::{
+    api::{TunnelKind, TunnelSpec},
+    prefix::Ipv6Prefix,
+};
 
 /// Checks a tunnel on its own (not against other tunnels).
 pub fn tunnel(cfg: &Config, t: &TunnelSpec) -> Result<()> {
+    // First: a kind this daemon does not run yet is all there is to say.
+    kind(t)?;
     if t.id >= cfg.max_tunnels {
         bail!(
             "tunnel id {} is out of range 0..{} (max_tunnels)",
@@ -29,13 +34,6 @@ pub fn tunnel(cfg: &Config, t: &TunnelSpec) -> Result<()> {
             cfg.pop_ipv4
         );
     }
-    if t.remote.is_unspecified()
-        || t.remote.is_broadcast()
-        || t.remote.is_multicast()
-        || t.remote.is_loopback()
-    {
-        bail!("remote address {} cannot be a tunnel endpoint", t.remote);
-    }
     let mut all = vec![t.prefix];
     for p in &t.routed {
         routed_prefix(p)?;
@@ -45,6 +43,36 @@ pub fn tunnel(cfg: &Config, t: &TunnelSpec) -> Result<()> {
         all.push(*p);
     }
     Ok(())
+}
+
+/// What depends on the kind: where the remote comes from, whether there is
+/// a secret, and whether this daemon runs the kind yet.
+pub fn kind(t: &TunnelSpec) -> Result<()> {
+    if t.kind != TunnelKind::Sixin4 {
+        bail!("{} tunnels are not supported yet (only sixin4)", t.kind);
+    }
+    fields(t)
+}
+
+/// The kind's fields, whether or not the kind runs yet: a configured
+/// remote where it is not learned, a secret exactly where the user
+/// authenticates.
+fn fields(t: &TunnelSpec) -> Result<()> {
+    match (t.remote, t.kind.learns_remote()) {
+        (None, false) => bail!("a {} tunnel needs a remote address", t.kind),
+        (Some(r), _)
+            if r.is_unspecified() || r.is_broadcast() || r.is_multicast() || r.is_loopback() =>
+        {
+            bail!("remote address {r} cannot be a tunnel endpoint")
+        }
+        _ => {}
+    }
+    match (&t.secret, t.kind.has_secret()) {
+        (Some(_), false) => bail!("a {} tunnel has no secret", t.kind),
+        (None, true) => bail!("a {} tunnel needs a secret (its password or key)", t.kind),
+        (Some(k), true) if k.is_empty() => bail!("the secret of a {} tunnel is empty", t.kind),
+        _ => Ok(()),
+    }
 }
 
 pub fn routed_prefix(p: &Ipv6Prefix) -> Result<()> {
@@ -70,4 +98,48 @@ pub fn overlap(existing: &[(Ipv6Prefix, u32)], p: &Ipv6Prefix, id: u32) -> Resul
         bail!("prefix {q} is already routed to tunnel {id}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> TunnelSpec {
+        let base = r#""id":1,"local":"192.0.2.1","prefix":"2001:db8:1::/64""#;
+        serde_json::from_str(&format!("{{{base},{json}}}")).unwrap()
+    }
+
+    #[test]
+    fn fields_per_kind() {
+        let ok = [
+            r#""remote":"198.51.100.2""#,
+            r#""kind":"heartbeat","secret":"pw""#,
+            r#""kind":"heartbeat","remote":"198.51.100.2","secret":"pw""#,
+            r#""kind":"ayiya","secret":"k""#,
+        ];
+        for j in ok {
+            fields(&spec(j)).unwrap_or_else(|e| panic!("{j}: {e}"));
+        }
+        let bad = [
+            (r#""kind":"sixin4""#, "needs a remote address"),
+            (r#""remote":"0.0.0.0""#, "cannot be a tunnel endpoint"),
+            (r#""remote":"224.0.0.1""#, "cannot be a tunnel endpoint"),
+            (r#""remote":"198.51.100.2","secret":"x""#, "has no secret"),
+            (r#""kind":"heartbeat""#, "needs a secret"),
+            (r#""kind":"ayiya","secret":"""#, "is empty"),
+        ];
+        for (j, msg) in bad {
+            let e = fields(&spec(j)).unwrap_err().to_string();
+            assert!(e.contains(msg), "{j}: {e}");
+        }
+    }
+
+    #[test]
+    fn only_sixin4_runs_yet() {
+        kind(&spec(r#""remote":"198.51.100.2""#)).unwrap();
+        for j in [r#""kind":"heartbeat","secret":"pw""#, r#""kind":"ayiya""#] {
+            let e = kind(&spec(j)).unwrap_err().to_string();
+            assert!(e.contains("not supported yet"), "{j}: {e}");
+        }
+    }
 }

@@ -7,8 +7,9 @@ use super::*;
 fn spec(id: u32, remote: u8, prefix: u16, routed: &[u16]) -> TunnelSpec {
     TunnelSpec {
         id,
+        kind: Default::default(),
         local: Ipv4Addr::new(192, 0, 2, 1),
-        remote: Ipv4Addr::new(198, 51, 100, remote),
+        remote: Some(Ipv4Addr::new(198, 51, 100, remote)),
         prefix: p64(prefix),
         mtu: 1480,
         ttl: 64,
@@ -16,6 +17,7 @@ fn spec(id: u32, remote: u8, prefix: u16, routed: &[u16]) -> TunnelSpec {
         enabled: true,
         routed: routed.iter().map(|r| p48(*r)).collect(),
         proxy_ndp: false,
+        secret: None,
     }
 }
 
@@ -59,7 +61,7 @@ fn changes_in_place_where_the_datapath_allows() {
     let old = spec(1, 2, 1, &[0x100]);
     let mut new = old.clone();
     new.mtu = 1400;
-    new.remote = Ipv4Addr::new(198, 51, 100, 9);
+    new.remote = Some(Ipv4Addr::new(198, 51, 100, 9));
     new.routed = vec![p48(0x200)];
     assert_eq!(
         ops(&[old.clone()], &[new.clone()]),

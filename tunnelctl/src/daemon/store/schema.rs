@@ -1,0 +1,94 @@
+//! The store's schema and its migrations. Version n is reached from n - 1
+//! by `STEPS[n - 1]`; a new database goes through every step, so the path an
+//! old PoP's database takes on upgrade is the one every database takes.
+//! Steps are never edited once released: a change is a new step.
+
+use anyhow::{bail, Context, Result};
+use rusqlite::Connection;
+
+pub const VERSION: i64 = 3;
+
+const STEPS: [&str; VERSION as usize] = [SCHEMA_1, MIGRATE_1_TO_2, MIGRATE_2_TO_3];
+
+/// 1: 6in4 tunnels and their routed prefixes.
+const SCHEMA_1: &str = "CREATE TABLE tunnels (
+        id INTEGER PRIMARY KEY,
+        local TEXT NOT NULL,
+        remote TEXT NOT NULL,
+        prefix TEXT NOT NULL UNIQUE,
+        mtu INTEGER NOT NULL,
+        ttl INTEGER NOT NULL,
+        pmtudisc INTEGER NOT NULL,
+        enabled INTEGER NOT NULL,
+        UNIQUE (local, remote)
+     );
+     CREATE TABLE routed (
+        prefix TEXT PRIMARY KEY,
+        tunnel INTEGER NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE
+     );";
+
+/// 1 → 2: the NDP proxy (tunnels' `proxy_ndp`, manual entries).
+const MIGRATE_1_TO_2: &str = "ALTER TABLE tunnels ADD COLUMN proxy_ndp INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE proxies (
+        target TEXT NOT NULL,
+        uplink TEXT NOT NULL,
+        router INTEGER NOT NULL,
+        PRIMARY KEY (target, uplink)
+     );";
+
+/// 2 → 3: tunnel kinds. A `kind` (every existing tunnel is 6in4), a
+/// `remote` that may be NULL (learned, for heartbeat and AYIYA tunnels), a
+/// `secret` (their password or key); the outer pair unique only among
+/// static 6in4 tunnels, by a partial index instead of the table constraint.
+/// SQLite cannot drop a constraint in place, so the table is rebuilt (its
+/// documented procedure: new table, copy, drop, rename), with foreign keys
+/// off so that dropping the old table does not cascade into `routed`.
+const MIGRATE_2_TO_3: &str = "CREATE TABLE tunnels_v3 (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        local TEXT NOT NULL,
+        remote TEXT,
+        prefix TEXT NOT NULL UNIQUE,
+        mtu INTEGER NOT NULL,
+        ttl INTEGER NOT NULL,
+        pmtudisc INTEGER NOT NULL,
+        enabled INTEGER NOT NULL,
+        proxy_ndp INTEGER NOT NULL DEFAULT 0,
+        secret TEXT
+     );
+     INSERT INTO tunnels_v3 (id, kind, local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp)
+        SELECT id, 'sixin4', local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp
+        FROM tunnels;
+     DROP TABLE tunnels;
+     ALTER TABLE tunnels_v3 RENAME TO tunnels;
+     CREATE UNIQUE INDEX tunnels_static_pair ON tunnels (local, remote) WHERE kind = 'sixin4';";
+
+/// Brings the database to `VERSION`, all steps in one transaction, and
+/// leaves foreign keys on. A database newer than this build is refused,
+/// never read.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if v > VERSION {
+        bail!("schema version {v} is newer than this tunnelctl's ({VERSION}): run the release that wrote it");
+    }
+    if v < VERSION {
+        // Not inside the transaction: SQLite ignores this pragma there.
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        let tx = conn.transaction()?;
+        for (i, step) in STEPS.iter().enumerate().skip(v as usize) {
+            tx.execute_batch(step)
+                .with_context(|| format!("migrating to schema {}", i + 1))?;
+        }
+        if tx.prepare("PRAGMA foreign_key_check")?.exists([])? {
+            bail!("migrating to schema {VERSION}: foreign keys broken; nothing changed");
+        }
+        tx.pragma_update(None, "user_version", VERSION)?;
+        tx.commit()
+            .with_context(|| format!("migrating to schema {VERSION}"))?;
+    }
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

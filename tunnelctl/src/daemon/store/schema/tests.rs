@@ -1,0 +1,137 @@
+use std::path::Path;
+
+use rusqlite::params;
+
+use super::*;
+use crate::{
+    api::TunnelKind,
+    daemon::store::{self, Store},
+};
+
+/// A database as release `version` left it: its steps, then rows of the
+/// shape that version had (a tunnel with a routed prefix; from 2 on, a
+/// tunnel with `proxy_ndp` and a manual proxy entry).
+fn old_database(path: &Path, version: usize) {
+    let c = Connection::open(path).unwrap();
+    c.pragma_update(None, "foreign_keys", "ON").unwrap();
+    for step in &STEPS[..version] {
+        c.execute_batch(step).unwrap();
+    }
+    c.execute_batch(
+        "INSERT INTO tunnels (id, local, remote, prefix, mtu, ttl, pmtudisc, enabled)
+            VALUES (1, '192.0.2.1', '198.51.100.2', '2001:db8:1::/64', 1400, 0, 0, 1);
+         INSERT INTO routed VALUES ('2001:db8:100::/48', 1);",
+    )
+    .unwrap();
+    if version >= 2 {
+        c.execute_batch(
+            "INSERT INTO tunnels (id, local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp)
+                VALUES (2, '192.0.2.1', '198.51.100.3', '2001:db8:2::/64', 1480, 64, 1, 0, 1);
+             INSERT INTO proxies VALUES ('2001:db8::5', 'eth0', 1);",
+        )
+        .unwrap();
+    }
+    c.pragma_update(None, "user_version", version as i64)
+        .unwrap();
+}
+
+#[test]
+fn every_earlier_schema_migrates_with_its_rows() {
+    for version in 1..VERSION as usize {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        old_database(&path, version);
+        let mut s = Store::open(&path).unwrap_or_else(|e| panic!("from {version}: {e:#}"));
+        let v: i64 = s
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, VERSION);
+
+        let t = s.tunnel(1).unwrap().expect("tunnel 1 kept");
+        assert_eq!(t.kind, TunnelKind::Sixin4, "from {version}");
+        assert_eq!(t.remote, Some("198.51.100.2".parse().unwrap()));
+        assert_eq!(
+            (t.mtu, t.ttl, t.pmtudisc, t.enabled),
+            (1400, 0, false, true)
+        );
+        // The table rebuild did not cascade into the routed prefixes.
+        assert_eq!(
+            t.routed,
+            ["2001:db8:100::/48".parse().unwrap()],
+            "from {version}"
+        );
+        assert_eq!((t.proxy_ndp, t.secret), (false, None));
+        if version >= 2 {
+            let t2 = s.tunnel(2).unwrap().unwrap();
+            assert!(t2.proxy_ndp && !t2.enabled, "from {version}");
+            assert_eq!(store::proxies(s.conn()).unwrap().len(), 1);
+        }
+
+        let tx = s.transaction().unwrap();
+        // The pair stays unique among static 6in4 tunnels...
+        let dup = tx.execute(
+            "INSERT INTO tunnels (id, kind, local, remote, prefix, mtu, ttl, pmtudisc, enabled)
+             VALUES (5, 'sixin4', '192.0.2.1', '198.51.100.2', '2001:db8:5::/64', 1480, 64, 1, 1)",
+            [],
+        );
+        assert!(dup.is_err(), "from {version}: duplicate pair accepted");
+        // ...while learned remotes may be absent, or shared.
+        for (id, remote) in [(6, None), (7, None), (8, Some("198.51.100.2"))] {
+            tx.execute(
+                "INSERT INTO tunnels (id, kind, local, remote, prefix, mtu, ttl, pmtudisc,
+                 enabled, secret) VALUES (?1, 'heartbeat', '192.0.2.1', ?2, ?3, 1480, 64, 1, 1, 'pw')",
+                params![id, remote, format!("2001:db8:{id}::/64")],
+            )
+            .unwrap_or_else(|e| panic!("from {version}: tunnel {id}: {e}"));
+        }
+        // Foreign keys are back on: a tunnel takes its routed prefixes along.
+        store::delete_tunnel(&tx, 1).unwrap();
+        assert_eq!(
+            store::routed_owner(&tx, &"2001:db8:100::/48".parse().unwrap()).unwrap(),
+            None
+        );
+        let read = store::read_tunnels(&tx, Some(6)).unwrap();
+        assert_eq!(
+            (read[0].kind, read[0].remote),
+            (TunnelKind::Heartbeat, None)
+        );
+        tx.commit().unwrap();
+        drop(s);
+        // Opening again changes nothing.
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.tunnels().unwrap().len(), 3 + (version >= 2) as usize);
+    }
+}
+
+#[test]
+fn a_new_database_is_the_latest_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("state.db")).unwrap();
+    let fk: i64 = s
+        .conn()
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .unwrap();
+    let v: i64 = s
+        .conn()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!((v, fk), (VERSION, 1));
+}
+
+#[test]
+fn a_newer_schema_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", VERSION + 1)
+        .unwrap();
+    let e = format!("{:#}", Store::open(&path).err().expect("refused"));
+    assert!(e.contains("newer than this tunnelctl"), "{e}");
+    let v: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, VERSION + 1);
+}
