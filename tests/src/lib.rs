@@ -1,6 +1,8 @@
 //! Test harness of the PoP: network namespaces, the 6in4 test bed, a
 //! userspace 6in4 peer (the host kernel has no sit device), packet builders.
 //! Everything here needs root.
+// Test and tooling code: raw syscalls (bpf, setns, sockets) and libc calls.
+#![allow(unsafe_code)]
 
 pub mod bench;
 pub mod cases;

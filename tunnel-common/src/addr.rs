@@ -12,6 +12,20 @@ pub fn is_invalid_tunnel_source(a: &[u8; 16]) -> bool {
     zero80 && ((a[10] == 0 && a[11] == 0) || (a[10] == 0xff && a[11] == 0xff))
 }
 
+/// Whether the first `N` bytes of `a` and `b` are equal. Branch-free, no
+/// call: a slice `==` becomes a call to a byte-at-a-time `memcmp` loop on
+/// the BPF target.
+#[inline(always)]
+pub fn same_prefix<const N: usize>(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    let mut d = 0u8;
+    let mut i = 0;
+    while i < N {
+        d |= a[i] ^ b[i];
+        i += 1;
+    }
+    d == 0
+}
+
 /// fe80::/10.
 #[inline(always)]
 pub fn is_link_local(a: &[u8; 16]) -> bool {
@@ -32,6 +46,15 @@ mod tests {
 
     fn o(s: &str) -> [u8; 16] {
         s.parse::<Ipv6Addr>().unwrap().octets()
+    }
+
+    #[test]
+    fn prefixes_compare_their_first_bytes_only() {
+        let (a, b) = (o("2001:db8:1:2::1"), o("2001:db8:1:2:ffff::9"));
+        assert!(same_prefix::<8>(&a, &b));
+        assert!(!same_prefix::<9>(&a, &b));
+        assert!(same_prefix::<16>(&a, &a));
+        assert!(!same_prefix::<8>(&a, &o("2001:db8:1:3::1")));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod tunnel;
 pub const ABI_VERSION: u32 = 3;
 
 #[cfg(feature = "user")]
+#[allow(unsafe_code)] // Pod promises, each type asserted to have no padding
 mod pod {
     // SAFETY: all these types are #[repr(C)], Copy, contain only integers and
     // byte arrays, and have no implicit padding (asserted next to each type).

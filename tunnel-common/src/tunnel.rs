@@ -30,8 +30,10 @@ pub const MTU_DEFAULT: u16 = 1480;
 /// Outer TTL when none is given; 0 means "inherit the inner hop limit".
 pub const TTL_DEFAULT: u8 = 64;
 
-/// Value of `TUNNELS` (an array indexed by tunnel id).
-#[repr(C)]
+/// Value of `TUNNELS` (an array indexed by tunnel id). Aligned to 8 so
+/// that copies are four word moves: at alignment 2, LLVM's BPF backend
+/// copies it with a byte-at-a-time `memmove` call (~100 instructions).
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct TunnelInfo {
     /// PoP's outer IPv4, network order.
@@ -83,7 +85,7 @@ mod tests {
         assert_eq!(offset_of!(TunnelInfo, kind), 26);
         assert_eq!(offset_of!(TunnelInfo, flags), 27);
         assert_eq!(offset_of!(TunnelInfo, ttl), 28);
-        assert_eq!(core::mem::align_of::<TunnelInfo>(), 2);
+        assert_eq!(core::mem::align_of::<TunnelInfo>(), 8);
     }
 
     #[test]

@@ -33,6 +33,7 @@ mod maps;
 #[cfg(target_arch = "bpf")]
 mod ndp;
 #[cfg(target_arch = "bpf")]
+#[allow(unsafe_code)] // the packet-access layer: the only unsafe blocks
 mod packet;
 #[cfg(target_arch = "bpf")]
 mod route;
@@ -46,6 +47,9 @@ mod testbed;
 mod tunnel;
 
 #[cfg(target_arch = "bpf")]
+// Program sections, the license and the panic handler need unsafe
+// attributes (link_section, no_mangle); no unsafe block lives here.
+#[allow(unsafe_code)]
 mod entry {
     use aya_ebpf::{
         bindings::{xdp_action, TC_ACT_SHOT},

@@ -105,7 +105,7 @@ fn check_inner_source(inner: &Ipv6Hdr, id: u32, info: &TunnelInfo) -> Result<(),
     }
     // Fast path: the tunnel's own /64 (where ::2 lives) is the tunnel's by
     // construction (prefixes never overlap across tunnels), so no trie walk.
-    if inner.src_addr[..8] == info.pop_v6[..8] {
+    if addr::same_prefix::<8>(&inner.src_addr, &info.pop_v6) {
         return Ok(());
     }
     match owner(&inner.src_addr) {

@@ -8,6 +8,8 @@
 //! Files it reads, all written by xtask/src/vm/initramfs.rs:
 //! - `/etc/vm-modules`: module files, one a line, dependencies first;
 //! - `/etc/vm-plan`: one step a line, `label<TAB>program<TAB>arg<TAB>...`.
+// Test and tooling code: raw syscalls (bpf, setns, sockets) and libc calls.
+#![allow(unsafe_code)]
 
 use std::{
     ffi::CString,

@@ -1,6 +1,8 @@
 //! `cargo xtask <verb>`: the project's entry points. One module per verb;
 //! each runs cargo with the right packages, profiles and test-thread limits
 //! so that nobody has to remember them.
+// Test and tooling code: raw syscalls (bpf, setns, sockets) and libc calls.
+#![allow(unsafe_code)]
 
 mod bench;
 mod demo;

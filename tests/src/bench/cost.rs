@@ -176,7 +176,12 @@ fn references(bed: &mut Bed, spread_decap: &[Vec<u8>]) -> Result<Vec<Case>> {
     )?;
     let fib6 = raw(
         "ref_fib6",
-        asm::fib_lookup(&tunnel(TUN_A).user_address().octets(), &INTERNET_V6.octets(), 17, 100),
+        asm::fib_lookup(
+            &tunnel(TUN_A).user_address().octets(),
+            &INTERNET_V6.octets(),
+            17,
+            100,
+        ),
     )?;
     let r = |name: &str, program, frames| Case {
         name: format!("ref: {name}"),
@@ -185,7 +190,11 @@ fn references(bed: &mut Bed, spread_decap: &[Vec<u8>]) -> Result<Vec<Case>> {
         expect: XDP_DROP,
     };
     Ok(vec![
-        r("hash lookup (TUN_BY_V4), warm", hash, vec![bed.frame_decap_tx()]),
+        r(
+            "hash lookup (TUN_BY_V4), warm",
+            hash,
+            vec![bed.frame_decap_tx()],
+        ),
         r(
             &format!("hash lookup (TUN_BY_V4), random of {}", bed.tunnels),
             hash_cold,

@@ -486,10 +486,30 @@ const RATE_GOALS: &[(Path, Path, &str, f64)] = &[
     (Path::Decap, Path::TxBase, "decap_vs_xdp_tx", 0.9),
     (Path::Encap, Path::TxBase, "encap_vs_xdp_tx", 0.9),
     (Path::T2t, Path::TxBase, "tunnel_to_tunnel_vs_xdp_tx", 0.8),
-    (Path::DecapRedirect, Path::RedirectBase, "decap_redirect_vs_redirect", f64::NAN),
-    (Path::Decap, Path::Kernel, "decap_vs_kernel_forwarding", f64::NAN),
-    (Path::Encap, Path::Kernel, "encap_vs_kernel_forwarding", f64::NAN),
-    (Path::T2t, Path::Kernel, "tunnel_to_tunnel_vs_kernel_forwarding", f64::NAN),
+    (
+        Path::DecapRedirect,
+        Path::RedirectBase,
+        "decap_redirect_vs_redirect",
+        f64::NAN,
+    ),
+    (
+        Path::Decap,
+        Path::Kernel,
+        "decap_vs_kernel_forwarding",
+        f64::NAN,
+    ),
+    (
+        Path::Encap,
+        Path::Kernel,
+        "encap_vs_kernel_forwarding",
+        f64::NAN,
+    ),
+    (
+        Path::T2t,
+        Path::Kernel,
+        "tunnel_to_tunnel_vs_kernel_forwarding",
+        f64::NAN,
+    ),
 ];
 
 /// One figure for `--json`: name, value, goal (a comparison, or none),
@@ -524,10 +544,17 @@ pub fn json_figures(
             out.push(figure(&format!("rate.{name}"), v, g));
         }
     }
-    let drop = costs.iter().find(|c| c.name.starts_with("XDP_DROP")).map(|c| c.ns);
+    let drop = costs
+        .iter()
+        .find(|c| c.name.starts_with("XDP_DROP"))
+        .map(|c| c.ns);
     for c in costs {
         let over = drop.map(|d| c.ns - d);
-        out.push(figure(&format!("cost_ns_over_xdp_drop.{}", c.name), over, None));
+        out.push(figure(
+            &format!("cost_ns_over_xdp_drop.{}", c.name),
+            over,
+            None,
+        ));
     }
     let Some(r) = scale else { return out };
     if let Ok(d) = &r.daemon {
@@ -559,7 +586,10 @@ pub fn json_figures(
             Some(t.memory.per_slot()),
             Some(("<=", GOAL_BYTES)),
         ));
-        for (v, name) in [(Variant::BigOne, "one_flow"), (Variant::BigMany, "spread_flows")] {
+        for (v, name) in [
+            (Variant::BigOne, "one_flow"),
+            (Variant::BigMany, "spread_flows"),
+        ] {
             let med = spread(table_ratios(t, v, true)).map(|x| x.median);
             out.push(figure(
                 &format!("scale.decap_big_over_small.{name}"),

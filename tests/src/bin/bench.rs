@@ -96,7 +96,10 @@ fn main() -> Result<()> {
         let figures = bench::report::json_figures(&r.measurements, &r.costs, r.scale.as_ref());
         std::fs::write(&path, serde_json::to_string_pretty(&figures)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("figures with their goals (JSON) written to {}", path.display());
+        println!(
+            "figures with their goals (JSON) written to {}",
+            path.display()
+        );
     }
     if r.failed() {
         bail!("a scale measurement failed (see the report)");

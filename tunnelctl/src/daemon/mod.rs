@@ -215,6 +215,7 @@ fn init_logging() {
 
 /// bpffs is not mounted at boot on every system (it is not on this kind of
 /// machine); pinning needs it.
+#[allow(unsafe_code)] // FFI: libc calls, each with a SAFETY note
 fn ensure_bpffs(dir: &Path) -> Result<()> {
     const BPF_FS_MAGIC: i64 = 0xcafe4a11;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

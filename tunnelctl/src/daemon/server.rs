@@ -61,6 +61,7 @@ pub fn bind(path: &Path, group: &str) -> Result<(UnixListener, Option<u32>)> {
     Ok((listener, gid))
 }
 
+#[allow(unsafe_code)] // FFI: libc calls, each with a SAFETY note
 fn group_id(name: &str) -> Result<u32> {
     let c = CString::new(name)?;
     // SAFETY: valid C string; the result is read at once.

@@ -328,6 +328,7 @@ impl Datapath {
     }
 }
 
+#[allow(unsafe_code)] // FFI: libc calls, each with a SAFETY note
 pub fn ifindex(ifname: &str) -> Result<u32> {
     let c = std::ffi::CString::new(ifname).context("interface name")?;
     // SAFETY: `c` is a valid NUL-terminated string.
@@ -340,6 +341,7 @@ pub fn ifindex(ifname: &str) -> Result<u32> {
 
 /// The hardware address of `ifname` in the calling thread's network
 /// namespace (SIOCGIFHWADDR; sysfs would show the mounting namespace's).
+#[allow(unsafe_code)] // FFI: libc calls, each with a SAFETY note
 pub fn mac_address(ifname: &str) -> Result<[u8; 6]> {
     if ifname.len() >= libc::IFNAMSIZ {
         bail!("interface name {ifname:?} is too long");
@@ -371,6 +373,7 @@ pub fn mac_address(ifname: &str) -> Result<[u8; 6]> {
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
+#[allow(unsafe_code)] // FFI: libc calls, each with a SAFETY note
 fn raise_memlock() {
     let r = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,
