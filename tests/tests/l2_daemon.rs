@@ -334,7 +334,7 @@ fn bad_input_gets_one_line_error_and_changes_nothing() {
         ),
         (
             "routed prefix not global",
-            vec!["prefix", "add", "1", "fe80::/48"],
+            vec!["prefix", "add", "1", "fd00::/48"],
             "not global unicast",
         ),
         (

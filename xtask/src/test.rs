@@ -55,6 +55,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l2_local",
             "--test",
             "l2_daemon",
+            "--test",
+            "l2_operator",
             "--",
             "--test-threads=1",
         ])?;

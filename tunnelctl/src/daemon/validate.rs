@@ -24,6 +24,7 @@ pub fn tunnel(cfg: &Config, t: &TunnelSpec) -> Result<()> {
     if !(MTU_MIN..=MTU_MAX).contains(&t.mtu) {
         bail!("MTU {} is out of range {MTU_MIN}..={MTU_MAX}", t.mtu);
     }
+    special_use("tunnel prefix", &t.prefix)?;
     if t.prefix.len() != 64 {
         bail!("tunnel prefix {} must be a /64", t.prefix);
     }
@@ -76,11 +77,48 @@ fn fields(t: &TunnelSpec) -> Result<()> {
 }
 
 pub fn routed_prefix(p: &Ipv6Prefix) -> Result<()> {
+    special_use("routed prefix", p)?;
     if p.len() < 16 || p.len() > 64 {
         bail!("routed prefix {p}: length must be between /16 and /64");
     }
     if p.addr().segments()[0] & 0xe000 != 0x2000 {
         bail!("routed prefix {p} is not global unicast (2000::/3)");
+    }
+    Ok(())
+}
+
+/// Ranges no tunnel may be given, even in part: packets to or from them
+/// never cross a tunnel (RFC 4291 §2.4-2.5, RFC 4213 §3.6), and a route
+/// for them would capture the PoP's own traffic. Longest first, so that
+/// the first range holding a prefix is the most specific name for it.
+const SPECIAL_USE: [(u128, u8, &str); 6] = [
+    (0, 128, "unspecified"),
+    (1, 128, "loopback"),
+    (0xffff_0000_0000, 96, "IPv4-mapped"),
+    (0, 96, "IPv4-compatible"),
+    (0xfe80 << 112, 10, "link-local"),
+    (0xff00 << 112, 8, "multicast"),
+];
+
+/// Refuses a tunnel or routed prefix that overlaps a special-use range.
+/// The one place this is decided, for `tunnel add|set`, `prefix add` and
+/// `apply`.
+pub fn special_use(what: &str, p: &Ipv6Prefix) -> Result<()> {
+    let ranges = SPECIAL_USE.map(|(addr, len, name)| {
+        (
+            Ipv6Prefix::new(addr.into(), len).expect("a valid range"),
+            name,
+        )
+    });
+    if let Some((r, name)) = ranges
+        .iter()
+        .find(|(r, _)| r.len() <= p.len() && r.overlaps(p))
+    {
+        bail!("{what} {p} is {name} ({r}): not usable for a tunnel");
+    }
+    // A prefix wider than a range: name the widest range it covers.
+    if let Some((r, name)) = ranges.iter().rev().find(|(r, _)| r.overlaps(p)) {
+        bail!("{what} {p} covers {r} ({name}): not usable for a tunnel");
     }
     Ok(())
 }
@@ -141,5 +179,59 @@ mod tests {
             let e = kind(&spec(j)).unwrap_err().to_string();
             assert!(e.contains("not supported yet"), "{j}: {e}");
         }
+    }
+
+    fn with_prefix(prefix: &str) -> TunnelSpec {
+        serde_json::from_value(serde_json::json!({
+            "id": 1, "local": "192.0.2.1", "remote": "198.51.100.2", "prefix": prefix,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn special_use_prefixes_are_refused_as_tunnel_and_routed() {
+        let cfg = Config::default();
+        let cases = [
+            ("ff02::/64", "multicast"),
+            ("ff00::/8", "multicast"),
+            ("fe80::/64", "link-local"),
+            ("febf:ffff::/32", "link-local"),
+            ("::1/128", "loopback"),
+            ("::/128", "unspecified"),
+            ("::/64", "covers ::/96 (IPv4-compatible)"),
+            ("::/96", "is IPv4-compatible"),
+            ("::ffff:0:0/96", "IPv4-mapped"),
+            ("::ffff:192.0.2.0/120", "IPv4-mapped"),
+            ("::192.0.2.0/120", "IPv4-compatible"),
+            ("::/0", "covers ff00::/8 (multicast)"),
+            ("fe00::/8", "covers fe80::/10 (link-local)"),
+        ];
+        for (p, class) in cases {
+            let prefix: Ipv6Prefix = p.parse().unwrap();
+            let e = special_use("tunnel prefix", &prefix)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(class), "{p}: {e}");
+            let e = routed_prefix(&prefix).unwrap_err().to_string();
+            assert!(e.contains(class), "{p} routed: {e}");
+            if prefix.len() == 64 {
+                let e = tunnel(&cfg, &with_prefix(p)).unwrap_err().to_string();
+                assert!(e.contains(class), "{p} as a tunnel: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_prefixes_pass() {
+        let cfg = Config::default();
+        for p in ["2001:db8:1::/64", "fd00:1::/64", "fec0::/64", "fe00::/64"] {
+            tunnel(&cfg, &with_prefix(p)).unwrap();
+        }
+        for p in ["2001:db8:100::/48", "2001:db8::/32"] {
+            routed_prefix(&p.parse().unwrap()).unwrap();
+        }
+        // Outside 2000::/3 but not special: still refused as routed.
+        let e = routed_prefix(&"fd00::/48".parse().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("not global unicast"), "{e}");
     }
 }

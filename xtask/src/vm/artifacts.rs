@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 
 /// Test binaries of tunnel-tests run in the VM, with the step names that
 /// `--only` selects them by.
-pub const TESTS: [(&str, &str); 9] = [
+pub const TESTS: [(&str, &str); 10] = [
     ("l1_sixin4", "l1"),
     ("l1_robustness", "l1"),
     ("l1_ndp", "l1"),
@@ -22,6 +22,7 @@ pub const TESTS: [(&str, &str); 9] = [
     ("l2_sixin4", "l2"),
     ("l2_local", "l2"),
     ("l2_daemon", "l2"),
+    ("l2_operator", "l2"),
     ("vm_sit", "sit"),
 ];
 

@@ -1,0 +1,99 @@
+//! L2: what an operator can get wrong around a running PoP (issue 13):
+//! special-use prefixes are refused.
+
+use tunnel_tests::{daemon::Daemon, topology::Namespaces};
+use tunnelctl::{Datapath, DatapathOptions};
+
+struct Bed {
+    ns: Namespaces,
+    daemon: Daemon,
+    _peers: Datapath,
+}
+
+/// The test bed with the daemon running and tunnel 1 added.
+fn bed() -> Bed {
+    let ns = Namespaces::new().expect("namespaces");
+    let mut peers = Datapath::load(DatapathOptions {
+        max_tunnels: 1,
+        max_prefixes: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    ns.attach_peers(&mut peers).unwrap();
+    let mut daemon = Daemon::new(&ns.pop, &["p0", "p1"], 8, 32).unwrap();
+    daemon.start().unwrap();
+    daemon
+        .ok(&[
+            "tunnel",
+            "add",
+            "1",
+            "--local",
+            "192.0.2.1",
+            "--remote",
+            "192.0.2.2",
+            "--prefix",
+            "2001:db8:1::/64",
+            "--routed",
+            "2001:db8:100::/48",
+        ])
+        .unwrap();
+    Bed {
+        ns,
+        daemon,
+        _peers: peers,
+    }
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn special_use_prefixes_are_refused() {
+    let b = bed();
+    let d = &b.daemon;
+    let before = d.ok(&["tunnel", "list", "--json"]).unwrap();
+    let cases = [
+        ("ff02::/64", "multicast"),
+        ("fe80::/64", "link-local"),
+        ("::1/128", "loopback"),
+        ("::/128", "unspecified"),
+        ("::ffff:0:0/96", "IPv4-mapped"),
+        ("::/96", "IPv4-compatible"),
+    ];
+    let apply = d.dir.join("apply.json");
+    for (p, class) in cases {
+        let add = [
+            "tunnel",
+            "add",
+            "2",
+            "--local",
+            "192.0.2.1",
+            "--remote",
+            "198.51.100.2",
+            "--prefix",
+            p,
+        ];
+        let routed = ["prefix", "add", "1", p];
+        let state = serde_json::json!({ "tunnels": [{
+            "id": 2, "local": "192.0.2.1", "remote": "198.51.100.2", "prefix": p,
+        }]});
+        std::fs::write(&apply, state.to_string()).unwrap();
+        let apply = ["apply", "-f", apply.to_str().unwrap()];
+        for args in [&add[..], &routed[..], &apply[..]] {
+            let out = d.ctl(args).unwrap();
+            let err = stderr(&out);
+            assert!(!out.status.success(), "{args:?}: accepted");
+            assert!(err.contains(class), "{args:?}: {err}");
+            assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        }
+        assert_eq!(d.ok(&["tunnel", "list", "--json"]).unwrap(), before, "{p}");
+    }
+    // Nor did any reach the kernel's routes: tunnel 1's two only.
+    let out =
+        b.ns.pop
+            .output(&["ip", "-6", "route", "show", "proto", "116"])
+            .unwrap();
+    let routes = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(routes.lines().count(), 2, "{routes}");
+}
