@@ -595,7 +595,7 @@ fn kernel_routes_follow_the_store_and_carry_the_pops_traffic() {
         ],
     );
     b.daemon
-        .ok(&["prefix", "remove", "2001:db8:200::/48"])
+        .ok(&["prefix", "remove", "1", "2001:db8:200::/48"])
         .unwrap();
 
     // Routes lost or left behind while the daemon is away are repaired at

@@ -1,5 +1,5 @@
 //! L2: what an operator can get wrong around a running PoP (issue 13):
-//! special-use prefixes are refused.
+//! special-use prefixes are refused, `prefix remove` names the tunnel.
 
 use tunnel_tests::{daemon::Daemon, topology::Namespaces};
 use tunnelctl::{Datapath, DatapathOptions};
@@ -96,4 +96,54 @@ fn special_use_prefixes_are_refused() {
             .unwrap();
     let routes = String::from_utf8_lossy(&out.stdout);
     assert_eq!(routes.lines().count(), 2, "{routes}");
+}
+
+#[test]
+fn prefix_remove_names_the_tunnel() {
+    let b = bed();
+    let d = &b.daemon;
+    d.ok(&[
+        "tunnel",
+        "add",
+        "2",
+        "--local",
+        "192.0.2.1",
+        "--remote",
+        "198.51.100.2",
+        "--prefix",
+        "2001:db8:2::/64",
+    ])
+    .unwrap();
+    let routed = |id: &str| -> String {
+        let v: serde_json::Value =
+            serde_json::from_str(&d.ok(&["tunnel", "show", id, "--json"]).unwrap()).unwrap();
+        v["routed"].to_string()
+    };
+    assert_eq!(routed("1"), r#"["2001:db8:100::/48"]"#);
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["prefix", "remove", "2", "2001:db8:100::/48"],
+            "2001:db8:100::/48 is routed to tunnel 1, not 2",
+        ),
+        (
+            &["prefix", "remove", "2001:db8:100::/48"],
+            "invalid value '2001:db8:100::/48'",
+        ),
+        (
+            &["prefix", "remove", "1", "2001:db8:2::/64"],
+            "not a routed prefix",
+        ),
+    ];
+    for (args, msg) in cases {
+        let out = d.ctl(args).unwrap();
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?}: succeeded");
+        assert!(err.contains(msg), "{args:?}: {err}");
+        assert_eq!(routed("1"), r#"["2001:db8:100::/48"]"#, "{args:?}");
+    }
+    let out = d
+        .ok(&["prefix", "remove", "1", "2001:db8:100::/48"])
+        .unwrap();
+    assert!(out.contains("removed from tunnel 1"), "{out}");
+    assert_eq!(routed("1"), "[]");
 }

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::prefix::Ipv6Prefix;
 
 /// 2: tunnels have a `kind`, `remote` is optional (learned for some kinds),
-/// errors carry a `code`.
+/// errors carry a `code`, `prefix_remove` names the tunnel (`id`) as
+/// `prefix_add` does.
 pub const API_VERSION: u32 = 2;
 
 /// How a tunnel carries IPv6. Every kind has an id, a local address, a /64,
@@ -204,6 +205,7 @@ pub enum Request {
         prefix: Ipv6Prefix,
     },
     PrefixRemove {
+        id: u32,
         prefix: Ipv6Prefix,
     },
     ProxyAdd {

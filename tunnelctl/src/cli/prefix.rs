@@ -10,8 +10,8 @@ use crate::{api::Request, prefix::Ipv6Prefix};
 pub enum PrefixCmd {
     /// Route a prefix into a tunnel (also accepted as its inner source).
     Add { id: u32, prefix: Ipv6Prefix },
-    /// Stop routing a prefix.
-    Remove { prefix: Ipv6Prefix },
+    /// Stop routing a prefix into a tunnel.
+    Remove { id: u32, prefix: Ipv6Prefix },
 }
 
 pub fn run(c: &mut Client, cmd: PrefixCmd) -> Result<()> {
@@ -20,9 +20,9 @@ pub fn run(c: &mut Client, cmd: PrefixCmd) -> Result<()> {
             c.simple(Request::PrefixAdd { id, prefix })?;
             println!("{prefix} routed to tunnel {id}");
         }
-        PrefixCmd::Remove { prefix } => {
-            c.simple(Request::PrefixRemove { prefix })?;
-            println!("{prefix} removed");
+        PrefixCmd::Remove { id, prefix } => {
+            c.simple(Request::PrefixRemove { id, prefix })?;
+            println!("{prefix} removed from tunnel {id}");
         }
     }
     Ok(())

@@ -196,13 +196,22 @@ impl Engine {
         })
     }
 
-    pub fn remove_prefix(&mut self, p: &Ipv6Prefix) -> ApiResult<()> {
+    pub fn remove_prefix(&mut self, id: u32, p: &Ipv6Prefix) -> ApiResult<()> {
         // The owner first: the scope is read before the store changes.
-        let Some(id) = store::routed_owner(self.store.conn(), p)? else {
-            return Err(Error::NotFound(format!(
-                "{p} is not a routed prefix (a tunnel's /64 goes with the tunnel)"
-            )));
-        };
+        match store::routed_owner(self.store.conn(), p)? {
+            Some(owner) if owner == id => {}
+            // Not "not found": the prefix is there, and stays routed.
+            Some(owner) => {
+                return Err(Error::Conflict(format!(
+                    "{p} is routed to tunnel {owner}, not {id}"
+                )))
+            }
+            None => {
+                return Err(Error::NotFound(format!(
+                    "{p} is not a routed prefix (a tunnel's /64 goes with the tunnel)"
+                )))
+            }
+        }
         self.transact_one(Scope::Tunnels(vec![id]), false, |tx| {
             store::delete_routed(tx, p)?;
             Ok(())

@@ -176,7 +176,7 @@ pub fn handle(e: &mut Engine, req: Request, progress: &UnboundedSender<Response>
             .and_then(|t| e.view(t))
             .map(|tunnel| Response::Tunnel { tunnel }),
         Request::PrefixAdd { id, prefix } => e.add_prefix(id, &prefix).map(|_| Response::Ok),
-        Request::PrefixRemove { prefix } => e.remove_prefix(&prefix).map(|_| Response::Ok),
+        Request::PrefixRemove { id, prefix } => e.remove_prefix(id, &prefix).map(|_| Response::Ok),
         Request::ProxyAdd { proxy } => e.add_proxy(&proxy).map(|_| Response::Ok),
         Request::ProxyRemove { target, uplink } => e
             .remove_proxy(target, uplink.as_deref())
