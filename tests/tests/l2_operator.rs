@@ -1,8 +1,15 @@
 //! L2: what an operator can get wrong around a running PoP (issue 13):
-//! special-use prefixes are refused, `prefix remove` names the tunnel.
+//! special-use prefixes and over-long API lines are refused, `prefix
+//! remove` names the tunnel.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    os::unix::net::UnixStream,
+    time::Duration,
+};
 
 use tunnel_tests::{daemon::Daemon, topology::Namespaces};
-use tunnelctl::{Datapath, DatapathOptions};
+use tunnelctl::{api::API_VERSION, Datapath, DatapathOptions};
 
 struct Bed {
     ns: Namespaces,
@@ -146,4 +153,51 @@ fn prefix_remove_names_the_tunnel() {
         .unwrap();
     assert!(out.contains("removed from tunnel 1"), "{out}");
     assert_eq!(routed("1"), "[]");
+}
+
+/// Sends raw lines on one API connection; the answer to each.
+fn api_lines(d: &Daemon, lines: &[String]) -> Vec<serde_json::Value> {
+    let s = UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    lines
+        .iter()
+        .map(|l| {
+            w.write_all(l.as_bytes()).unwrap();
+            w.write_all(b"\n").unwrap();
+            let mut answer = String::new();
+            r.read_line(&mut answer).unwrap();
+            serde_json::from_str(&answer).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn over_long_api_lines_get_an_error_and_the_daemon_keeps_serving() {
+    let b = bed();
+    let d = &b.daemon;
+    // JSON allows the padding: only the length is wrong.
+    let pad = " ".repeat(3 << 19);
+    let status = format!("{{\"version\":{API_VERSION},\"request\":\"status\"}}");
+    let long_status = format!("{{\"version\":{API_VERSION},\"request\":\"status\"{pad}}}");
+    // An apply carries the whole state: it may be longer.
+    let long_apply = format!(
+        "{{\"version\":{API_VERSION},\"request\":\"apply\",\"state\":{{\"tunnels\":[]}},\"dry_run\":true{pad}}}"
+    );
+    let answers = api_lines(d, &[long_status, status.clone(), long_apply]);
+    assert_eq!(answers[0]["result"], "error", "{}", answers[0]);
+    let msg = answers[0]["message"].as_str().unwrap();
+    assert!(msg.contains("longer than 1 MiB"), "{msg}");
+    assert_eq!(answers[1]["result"], "status", "{}", answers[1]);
+    assert_eq!(answers[2]["result"], "plan", "{}", answers[2]);
+    // A line that never ends is read to its end without being kept.
+    let huge = format!(
+        "{{\"version\":{API_VERSION},\"request\":\"status\"{}}}",
+        " ".repeat(80 << 20)
+    );
+    let answers = api_lines(d, &[huge, status]);
+    assert_eq!(answers[0]["result"], "error", "{}", answers[0]);
+    assert_eq!(answers[1]["result"], "status", "{}", answers[1]);
+    assert_eq!(d.tunnel_ids().unwrap(), [1]);
 }

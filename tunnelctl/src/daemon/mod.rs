@@ -8,6 +8,7 @@
 mod apply;
 pub mod config;
 pub mod engine;
+pub mod lines;
 pub mod metrics;
 pub mod netlink;
 pub mod nexthops;

@@ -12,21 +12,20 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use tokio::{
-    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncWriteExt, BufReader},
     net::{UnixListener, UnixStream},
     sync::mpsc,
 };
 use tracing::{info, warn};
 
-use super::engine::Engine;
+use super::{
+    engine::Engine,
+    lines::{read_line, Line, LIMITS},
+};
 use crate::{
     api::{Envelope, Request, Response, API_VERSION},
     error::Error,
 };
-
-/// Bytes read from one connection, all its requests together (an `apply`
-/// of ~100k tunnels fits); bounds what a client can make the daemon buffer.
-const MAX_REQUEST: usize = 64 << 20;
 
 /// How long a request waits for the engine (held by another request, say a
 /// large apply) before it is answered `busy`: a script can retry, instead
@@ -105,9 +104,17 @@ async fn connection(
         write(&mut wr, &error(e)).await?;
         return Ok(());
     }
-    let mut lines = BufReader::new(rd.take(MAX_REQUEST as u64)).lines();
-    while let Some(line) = lines.next_line().await? {
-        let req = match parse(&line) {
+    let mut rd = BufReader::new(rd);
+    let mut line = Vec::new();
+    loop {
+        let parsed = match read_line(&mut rd, &mut line, LIMITS).await? {
+            Line::End => break,
+            Line::Full => std::str::from_utf8(&line)
+                .map_err(|e| Error::Invalid(format!("bad request: {e}")))
+                .and_then(parse),
+            Line::TooLong(limit) => Err(Error::Invalid(too_long(limit))),
+        };
+        let req = match parsed {
             Ok(r) => r,
             Err(e) => {
                 write(&mut wr, &error(e)).await?;
@@ -127,6 +134,22 @@ async fn connection(
         write(&mut wr, &resp).await?;
     }
     Ok(())
+}
+
+fn too_long(limit: usize) -> String {
+    let mib = |n: usize| n >> 20;
+    if limit < LIMITS.apply {
+        format!(
+            "bad request: line longer than {} MiB, discarded (only apply may be longer, up to {} MiB)",
+            mib(limit),
+            mib(LIMITS.apply)
+        )
+    } else {
+        format!(
+            "bad request: apply line longer than {} MiB, discarded",
+            mib(limit)
+        )
+    }
 }
 
 /// The version alone is read first, so a client of another version is
