@@ -15,6 +15,15 @@ use crate::netns::Netns;
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
+/// How the daemon enters its network namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Launch {
+    /// `nsenter --net=…`: the host's mount namespace, pins persist.
+    Nsenter,
+    /// `ip netns exec`: a mount namespace of its own, /sys remounted.
+    IpNetnsExec,
+}
+
 pub struct Daemon {
     pub dir: PathBuf,
     pub pin_dir: PathBuf,
@@ -76,17 +85,90 @@ impl Daemon {
         })
     }
 
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("tunnelctl.toml")
+    }
+
+    /// This daemon's config with `key = value` lines replaced (or added),
+    /// written to `<dir>/<name>`; returns its path.
+    pub fn config_with(&self, name: &str, changes: &[(&str, &str)]) -> Result<PathBuf> {
+        let mut lines: Vec<String> = std::fs::read_to_string(self.config_path())?
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        for (key, value) in changes {
+            let line = format!("{key} = {value}");
+            match lines
+                .iter_mut()
+                .find(|l| l.split('=').next().map(str::trim) == Some(key))
+            {
+                Some(l) => *l = line,
+                None => lines.push(line),
+            }
+        }
+        let path = self.dir.join(name);
+        std::fs::write(&path, lines.join("\n") + "\n")?;
+        Ok(path)
+    }
+
+    /// The running daemon's pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn command(&self, how: Launch, config: &std::path::Path) -> Result<Command> {
+        let mut c = match how {
+            Launch::Nsenter => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{}", self.netns));
+                c
+            }
+            Launch::IpNetnsExec => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &self.netns]);
+                c
+            }
+        };
+        c.arg(tunnelctl_bin()?).args(["daemon", "-c"]).arg(config);
+        Ok(c)
+    }
+
+    /// Runs a daemon with `config` in this daemon's namespace, expecting it
+    /// to refuse to start: its output once it exits. One still running
+    /// after 20 s is killed and reported as an error.
+    pub fn run_refused(&self, config: &std::path::Path, how: Launch) -> Result<Output> {
+        let mut child = self
+            .command(how, config)?
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if child.try_wait()?.is_some() {
+                return Ok(child.wait_with_output()?);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.kill()?;
+        let out = child.wait_with_output()?;
+        bail!(
+            "the daemon started instead of refusing:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
     /// Starts the daemon and waits until its API answers.
     pub fn start(&mut self) -> Result<()> {
+        self.start_with(Launch::Nsenter)
+    }
+
+    pub fn start_with(&mut self, how: Launch) -> Result<()> {
         let log = std::fs::File::options()
             .create(true)
             .append(true)
             .open(self.dir.join("daemon.log"))?;
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.netns))
-            .arg(tunnelctl_bin()?)
-            .args(["daemon", "-c"])
-            .arg(self.dir.join("tunnelctl.toml"))
+        let child = self
+            .command(how, &self.config_path())?
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()

@@ -1,4 +1,5 @@
-//! L2: what an operator can get wrong around a running PoP (issue 13):
+//! L2: what an operator can get wrong around a running PoP (issue 13): a
+//! second daemon or a broken config must not touch the live datapath,
 //! special-use prefixes and over-long API lines are refused, `prefix
 //! remove` names the tunnel.
 
@@ -8,7 +9,14 @@ use std::{
     time::Duration,
 };
 
-use tunnel_tests::{daemon::Daemon, topology::Namespaces};
+use aya::maps::{Array, Map, MapData};
+use tunnel_common::tunnel::TunnelInfo;
+use tunnel_tests::{
+    daemon::{Daemon, Launch},
+    netns::Netns,
+    peer6in4::{Peer6in4, PeerConfig},
+    topology::{Namespaces, CLIENT_V4, POP_V4, UPSTREAM_V6},
+};
 use tunnelctl::{api::API_VERSION, Datapath, DatapathOptions};
 
 struct Bed {
@@ -51,8 +59,186 @@ fn bed() -> Bed {
     }
 }
 
+fn peer(ns: &Netns) -> Peer6in4 {
+    Peer6in4::start(
+        ns,
+        &PeerConfig {
+            ifname: "tun6in4",
+            local: CLIENT_V4,
+            remote: POP_V4,
+            address: "2001:db8:1::2/64",
+            mtu: 1480,
+        },
+    )
+    .unwrap()
+}
+
+/// Pings upstream from the user through the tunnel; the summary line.
+fn ping_through(ns: &Netns, count: &str) -> String {
+    let out = ns
+        .output(&[
+            "ping",
+            "-6",
+            "-n",
+            "-W",
+            "2",
+            "-i",
+            "0.2",
+            "-c",
+            count,
+            UPSTREAM_V6,
+        ])
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Tunnel ids in the pinned TUNNELS map (what the datapath uses).
+fn pinned_tunnel_ids(d: &Daemon) -> Vec<u32> {
+    let path = d
+        .pin_dir
+        .join(format!("v{}", tunnel_common::ABI_VERSION))
+        .join("maps")
+        .join("TUNNELS");
+    let a: Array<MapData, TunnelInfo> =
+        Array::try_from(Map::Array(MapData::from_pin(&path).unwrap())).unwrap();
+    (0..a.len())
+        .filter(|i| a.get(i, 0).unwrap().kind != 0)
+        .collect()
+}
+
+/// The id of the XDP program on `ifname`, if any: it changes whenever a
+/// daemon (re)attaches, even onto the pinned link.
+fn xdp_prog(ns: &Netns, ifname: &str) -> Option<String> {
+    let out = ns.output(&["ip", "-d", "link", "show", ifname]).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let at = text.find("prog/xdp id ")?;
+    text[at + 12..].split_whitespace().next().map(str::to_owned)
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_second_daemon_is_refused_and_names_the_first() {
+    let b = bed();
+    let _peer = peer(&b.ns.client);
+    assert!(ping_through(&b.ns.client, "2").contains("2 received"));
+    let pid = b.daemon.pid().unwrap();
+    let prog = xdp_prog(&b.ns.pop, "p0").expect("xdp on p0");
+    let d = &b.daemon;
+    let other = |name: &str, state: bool, pins: bool| {
+        let dir = d.dir.display().to_string();
+        let mut changes = vec![
+            ("socket_path", format!("\"{dir}/other-{name}.sock\"")),
+            ("metrics_listen", "\"127.0.0.1:9642\"".to_owned()),
+        ];
+        if state {
+            changes.push(("state_path", format!("\"{dir}/other-{name}.db\"")));
+        }
+        if pins {
+            let pins = format!("\"{}-{name}\"", d.pin_dir.display());
+            changes.push(("pin_dir", pins));
+        }
+        let changes: Vec<(&str, &str)> = changes.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        d.config_with(&format!("{name}.toml"), &changes).unwrap()
+    };
+    let cases = [
+        ("the same config", d.config_path(), "state_path"),
+        (
+            "another socket",
+            other("socket", false, false),
+            "state_path",
+        ),
+        ("another state", other("state", true, false), "pin_dir"),
+        ("another pin_dir", other("pins", false, true), "state_path"),
+    ];
+    for (name, config, what) in cases {
+        let out = d.run_refused(&config, Launch::Nsenter).unwrap();
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{what} ")) && err.contains(&format!("(pid {pid})")),
+            "{name}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
+    }
+    // The first daemon and its datapath never noticed.
+    assert_eq!(xdp_prog(&b.ns.pop, "p0").as_ref(), Some(&prog));
+    assert_eq!(pinned_tunnel_ids(d), [1]);
+    assert_eq!(d.tunnel_ids().unwrap(), [1]);
+    assert!(ping_through(&b.ns.client, "3").contains("3 received"));
+    assert_eq!(d.log().matches("datapath loaded").count(), 1, "{}", d.log());
+}
+
+#[test]
+fn a_start_that_fails_changes_nothing() {
+    let mut b = bed();
+    let _peer = peer(&b.ns.client);
+    assert!(ping_through(&b.ns.client, "2").contains("2 received"));
+    // Stopped, the daemon leaves the datapath running: what a broken
+    // start would have found on a real PoP.
+    b.daemon.stop().unwrap();
+    let prog = xdp_prog(&b.ns.pop, "p0").expect("xdp on p0");
+    let d = &b.daemon;
+    let dir = d.dir.display().to_string();
+    let empty_state = format!("\"{dir}/empty.db\"");
+    let cases = [
+        (
+            "a missing uplink, the live pins and an empty store",
+            d.config_with(
+                "missing.toml",
+                &[
+                    ("uplinks", "[\"p0\", \"nosuch0\"]"),
+                    ("state_path", &empty_state),
+                ],
+            )
+            .unwrap(),
+            "uplinks: nosuch0",
+        ),
+        (
+            "a tunnel device that is not a veth",
+            d.config_with("lo.toml", &[("local_device", "\"lo\"")])
+                .unwrap(),
+            "local_device lo exists and is not a veth",
+        ),
+        (
+            "map sizes other than the pins'",
+            d.config_with("sizes.toml", &[("max_tunnels", "16")])
+                .unwrap(),
+            "does not match",
+        ),
+        (
+            "a store too big for the maps",
+            d.config_with(
+                "small.toml",
+                &[
+                    ("max_tunnels", "1"),
+                    ("max_prefixes", "32"),
+                    ("pin_dir", &format!("\"{}-small\"", d.pin_dir.display())),
+                ],
+            )
+            .unwrap(),
+            "max_tunnels",
+        ),
+    ];
+    for (name, config, msg) in cases {
+        let out = d.run_refused(&config, Launch::Nsenter).unwrap();
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{name}: {err}");
+        assert_eq!(pinned_tunnel_ids(d), [1], "{name}: maps changed: {err}");
+        assert_eq!(
+            xdp_prog(&b.ns.pop, "p0").as_ref(),
+            Some(&prog),
+            "{name}: reattached: {err}"
+        );
+        assert!(err.contains(msg), "{name}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(format!("{}-small", d.pin_dir.display()));
+    assert!(ping_through(&b.ns.client, "3").contains("3 received"));
+    b.daemon.start().unwrap();
+    assert_eq!(b.daemon.tunnel_ids().unwrap(), [1]);
+    assert!(ping_through(&b.ns.client, "2").contains("2 received"));
 }
 
 #[test]

@@ -119,6 +119,15 @@ impl Config {
         if d.len() > 14 || d.contains(['/', ':']) || d.chars().any(char::is_whitespace) {
             bail!("local_device: '{d}' is not an interface name of at most 14 characters");
         }
+        if self.uplinks.contains(d) {
+            bail!("local_device: {d} is also an uplink; the daemon owns its tunnel device");
+        }
+        if !self.pin_dir.is_absolute() || self.pin_dir.parent().is_none() {
+            bail!(
+                "pin_dir: {} must be an absolute path below a bpffs mount point",
+                self.pin_dir.display()
+            );
+        }
         if self.route_protocol <= 4 {
             bail!(
                 "route_protocol: {} is reserved for the kernel (0-4); use 5..=255",
@@ -172,6 +181,9 @@ mod tests {
                 "local_device",
             ),
             ("uplinks = [\"eth0\"]\nroute_protocol = 4", "route_protocol"),
+            ("uplinks = [\"tnl0\"]", "also an uplink"),
+            ("uplinks = [\"eth0\"]\npin_dir = \"/\"", "pin_dir"),
+            ("uplinks = [\"eth0\"]\npin_dir = \"pins\"", "pin_dir"),
         ];
         for (text, msg) in cases {
             let e = format!("{:#}", Config::parse(text).unwrap_err());

@@ -1,7 +1,8 @@
-//! `tunnelctl daemon`: loads or reuses the pinned datapath, reconciles the
-//! store into it, attaches the uplinks, sets up the tunnel device (TC egress
-//! program, kernel routes reconciled with the store), and serves the API
-//! and metrics.
+//! `tunnelctl daemon`: locks the PoP (state and pins) and checks the
+//! whole configuration, then loads or reuses the pinned datapath,
+//! reconciles the store into it, attaches the uplinks, sets up the tunnel
+//! device (TC egress program, kernel routes reconciled with the store), and
+//! serves the API and metrics.
 //! Stopping the daemon leaves the programs attached and the maps pinned:
 //! traffic keeps flowing until the next start takes over.
 
@@ -9,10 +10,12 @@ mod apply;
 pub mod config;
 pub mod engine;
 pub mod lines;
+pub mod lock;
 pub mod metrics;
 pub mod netlink;
 pub mod nexthops;
 pub mod plan;
+pub mod preflight;
 pub mod proxies;
 pub mod reconcile;
 pub mod routes;
@@ -40,8 +43,14 @@ use crate::{
 pub fn run(config_path: &Path) -> Result<()> {
     init_logging();
     let cfg = Config::load(config_path)?;
-    ensure_bpffs(cfg.pin_dir.parent().unwrap_or(Path::new("/sys/fs/bpf")))?;
+    // Nothing before this point reads or changes the PoP; nothing before
+    // `Datapath::load` changes it. A second daemon stops at a lock, a bad
+    // config at a check, and the running PoP never notices either.
+    let _state_lock = lock::state(&cfg.state_path)?;
+    ensure_bpffs(cfg.pin_dir.parent().context("pin_dir has no parent")?)?;
+    let _pin_lock = lock::pins(&cfg.pin_dir)?;
     let store = store::Store::open(&cfg.state_path)?;
+    let nl = Netlink::open()?;
     let opts = DatapathOptions {
         max_tunnels: cfg.max_tunnels,
         max_prefixes: cfg.max_prefixes,
@@ -52,6 +61,18 @@ pub fn run(config_path: &Path) -> Result<()> {
         },
         pin_dir: Some(cfg.pin_dir.clone()),
     };
+    preflight::check(&cfg, &opts, &store, &nl)?;
+    let (api, gid, _socket_file) = server::bind(&cfg.socket_path, &cfg.socket_group)?;
+    let metrics_listener = match cfg.metrics_listen.as_str() {
+        "" => None,
+        addr => {
+            let l = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("metrics_listen {addr}"))?;
+            l.set_nonblocking(true)?;
+            Some(l)
+        }
+    };
+
     let mut dp = Datapath::load(opts)?;
     info!(reused = dp.reused_pins(), pins = %dp.pin_dir().map(|p| p.display().to_string()).unwrap_or_default(), "datapath loaded");
     let changes =
@@ -61,7 +82,6 @@ pub fn run(config_path: &Path) -> Result<()> {
         config::XdpModeName::Native => XdpMode::Driver,
         config::XdpModeName::Skb => XdpMode::Skb,
     };
-    let nl = Netlink::open()?;
     let mut uplinks = Vec::new();
     for ifname in &cfg.uplinks {
         dp.attach(ifname, mode)?;
@@ -92,14 +112,12 @@ pub fn run(config_path: &Path) -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let (listener, gid) = server::bind(&cfg.socket_path, &cfg.socket_group)?;
+        let listener = tokio::net::UnixListener::from_std(api)?;
         server::log_listening(&cfg.socket_path);
         tokio::spawn(server::serve(listener, gid, engine.clone()));
         tokio::spawn(nexthops::keep(engine.clone()));
-        if !cfg.metrics_listen.is_empty() {
-            let l = tokio::net::TcpListener::bind(&cfg.metrics_listen)
-                .await
-                .with_context(|| format!("metrics_listen {}", cfg.metrics_listen))?;
+        if let Some(l) = metrics_listener {
+            let l = tokio::net::TcpListener::from_std(l)?;
             info!(listen = %cfg.metrics_listen, "metrics listening");
             tokio::spawn(metrics::serve(l, engine.clone()));
         }
@@ -109,7 +127,6 @@ pub fn run(config_path: &Path) -> Result<()> {
             _ = term.recv() => {},
         }
         info!("stopping; the datapath stays attached and pinned");
-        let _ = std::fs::remove_file(&cfg.socket_path);
         Ok::<_, anyhow::Error>(())
     })
 }

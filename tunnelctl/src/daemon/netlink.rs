@@ -79,12 +79,9 @@ impl Netlink {
     /// program) and MTU `mtu`. Returns its index. An existing device of
     /// another kind is refused rather than reconfigured.
     pub fn ensure_tunnel_device(&self, name: &str, peer: &str, mtu: u32) -> Result<u32> {
+        self.check_tunnel_device(name)?;
         match self.link(name)? {
-            Some(l) if is_veth(&l) => {}
-            Some(_) => bail!(
-                "local_device {name} exists and is not a veth: the daemon owns its tunnel device; \
-                 choose another name"
-            ),
+            Some(_) => {}
             None => {
                 let msg = LinkVeth::new(name, peer).arp(false).mtu(mtu).build();
                 self.rt
@@ -109,6 +106,18 @@ impl Netlink {
             .block_on(self.handle.link().set(set).execute())
             .with_context(|| format!("bringing up {peer}"))?;
         Ok(index)
+    }
+
+    /// Refuses `name` for the tunnel device if it exists and is not a
+    /// veth; checked before a start changes anything.
+    pub fn check_tunnel_device(&self, name: &str) -> Result<()> {
+        match self.link(name)? {
+            Some(l) if !is_veth(&l) => bail!(
+                "local_device {name} exists and is not a veth: the daemon owns its tunnel device; \
+                 choose another name"
+            ),
+            _ => Ok(()),
+        }
     }
 
     /// Our routes (protocol `proto`, main table) by prefix.

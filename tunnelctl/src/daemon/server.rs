@@ -5,7 +5,7 @@
 use std::{
     ffi::CString,
     os::unix::fs::PermissionsExt,
-    path::Path,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard, TryLockError},
     time::{Duration, Instant},
 };
@@ -32,7 +32,28 @@ use crate::{
 /// of hanging on an operation it cannot see.
 const BUSY_AFTER: Duration = Duration::from_secs(5);
 
-pub fn bind(path: &Path, group: &str) -> Result<(UnixListener, Option<u32>)> {
+/// The API socket's file, removed when dropped: at a clean stop, and when
+/// a start fails after binding it.
+pub struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Binds the API socket (before the daemon changes anything, so that a
+/// socket in use stops a start early). Turned into a tokio listener with
+/// `UnixListener::from_std` once the runtime runs.
+pub fn bind(
+    path: &Path,
+    group: &str,
+) -> Result<(std::os::unix::net::UnixListener, Option<u32>, SocketFile)> {
+    let gid = if group.is_empty() {
+        None
+    } else {
+        Some(group_id(group)?)
+    };
     if path.exists() {
         // A live daemon answers; a stale socket from a crash does not.
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
@@ -43,13 +64,10 @@ pub fn bind(path: &Path, group: &str) -> Result<(UnixListener, Option<u32>)> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let listener =
-        UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
-    let gid = if group.is_empty() {
-        None
-    } else {
-        Some(group_id(group)?)
-    };
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .with_context(|| format!("binding {}", path.display()))?;
+    let file = SocketFile(path.to_owned());
+    listener.set_nonblocking(true)?;
     std::fs::set_permissions(
         path,
         std::fs::Permissions::from_mode(if gid.is_some() { 0o660 } else { 0o600 }),
@@ -57,7 +75,7 @@ pub fn bind(path: &Path, group: &str) -> Result<(UnixListener, Option<u32>)> {
     if let Some(gid) = gid {
         std::os::unix::fs::chown(path, Some(0), Some(gid))?;
     }
-    Ok((listener, gid))
+    Ok((listener, gid, file))
 }
 
 #[allow(unsafe_code)] // FFI: libc calls, each with a SAFETY note
