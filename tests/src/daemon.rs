@@ -1,6 +1,7 @@
 //! The real daemon in a test namespace: `tunnelctl daemon` started with
 //! `nsenter --net` (not `ip netns exec`, whose private mount namespace would
-//! hide the pins from the next start), driven by the real CLI.
+//! hide the pins from the next start; the daemon refuses it unless told to
+//! accept ephemeral pins), driven by the real CLI.
 
 use std::{
     path::PathBuf,

@@ -1,12 +1,12 @@
 //! L2: what an operator can get wrong around a running PoP (issue 13): a
-//! second daemon or a broken config must not touch the live datapath,
-//! special-use prefixes and over-long API lines are refused, `prefix
-//! remove` names the tunnel.
+//! second daemon or a broken config must not touch the live datapath, pins
+//! must not silently die with the daemon, special-use prefixes and
+//! over-long API lines are refused, `prefix remove` names the tunnel.
 
 use std::{
     io::{BufRead, BufReader, Write},
     os::unix::net::UnixStream,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use aya::maps::{Array, Map, MapData};
@@ -386,4 +386,109 @@ fn over_long_api_lines_get_an_error_and_the_daemon_keeps_serving() {
     assert_eq!(answers[0]["result"], "error", "{}", answers[0]);
     assert_eq!(answers[1]["result"], "status", "{}", answers[1]);
     assert_eq!(d.tunnel_ids().unwrap(), [1]);
+}
+
+/// A namespace with one veth pair, for a daemon that needs an uplink only.
+fn one_uplink() -> Netns {
+    let ns = Netns::new("pop").unwrap();
+    ns.ip("link add p0 type veth peer name p0x").unwrap();
+    ns.ip("link set p0 up").unwrap();
+    ns.ip("link set p0x up").unwrap();
+    ns
+}
+
+#[test]
+fn pins_that_would_die_with_the_daemon_are_refused_unless_allowed() {
+    let ns = one_uplink();
+    let mut d = Daemon::new(&ns, &["p0"], 4, 8).unwrap();
+    // `ip netns exec` remounts /sys: the daemon would mount a bpffs of its
+    // own on /sys/fs/bpf, gone when it exits.
+    let out = d
+        .run_refused(&d.config_path(), Launch::IpNetnsExec)
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("private to this process's mount namespace")
+            && err.contains("nsenter")
+            && err.contains("allow_ephemeral_pins"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(xdp_prog(&ns, "p0"), None, "attached before refusing");
+
+    // Allowed: it runs, says loudly what a restart costs, and indeed its
+    // datapath goes with it.
+    let allowed = d
+        .config_with("tunnelctl.toml", &[("allow_ephemeral_pins", "true")])
+        .unwrap();
+    assert_eq!(allowed, d.config_path());
+    d.start_with(Launch::IpNetnsExec).unwrap();
+    assert!(d.log().contains("EPHEMERAL PINS"), "{}", d.log());
+    assert!(xdp_prog(&ns, "p0").is_some());
+    d.stop().unwrap();
+    assert!(d.log().contains("the datapath goes with this process"));
+    wait_detached(&ns);
+    assert_eq!(
+        xdp_prog(&ns, "p0"),
+        None,
+        "the ephemeral pins outlived the daemon"
+    );
+
+    // From the host's mount namespace the same config keeps its pins.
+    d.start_with(Launch::Nsenter).unwrap();
+    assert_eq!(d.log().matches("EPHEMERAL PINS").count(), 1, "{}", d.log());
+    d.stop().unwrap();
+    assert!(xdp_prog(&ns, "p0").is_some(), "pinned datapath detached");
+    std::fs::remove_dir_all(&d.pin_dir).unwrap();
+    wait_detached(&ns);
+
+    // `ip netns exec` leaves the mounts outside /sys alone: pins on a bpffs
+    // the host mounted there persist, and are accepted (README's advice).
+    let host_bpf = HostBpffs::mount(&d.dir.join("bpf"));
+    let pin_dir = format!("\"{}/pop\"", host_bpf.0.display());
+    let config = d
+        .config_with(
+            "tunnelctl.toml",
+            &[("allow_ephemeral_pins", "false"), ("pin_dir", &pin_dir)],
+        )
+        .unwrap();
+    assert_eq!(config, d.config_path());
+    d.start_with(Launch::IpNetnsExec).unwrap();
+    d.stop().unwrap();
+    assert_eq!(d.log().matches("EPHEMERAL PINS").count(), 1, "{}", d.log());
+    assert!(xdp_prog(&ns, "p0").is_some(), "pinned datapath detached");
+}
+
+fn wait_detached(ns: &Netns) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while xdp_prog(ns, "p0").is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A bpffs mounted by the test in the host's mount namespace; unmounting it
+/// drops its pins, which detaches what they held.
+struct HostBpffs(std::path::PathBuf);
+
+impl HostBpffs {
+    fn mount(dir: &std::path::Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount -t bpf on {}", dir.display());
+        Self(dir.to_owned())
+    }
+}
+
+impl Drop for HostBpffs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
 }

@@ -30,6 +30,10 @@ pub struct Config {
     pub metrics_listen: String,
     /// bpffs directory for pinned maps and links (ABI-versioned inside).
     pub pin_dir: PathBuf,
+    /// Start even when the bpffs holding `pin_dir` dies with the daemon
+    /// (a mount namespace of its own, as under `ip netns exec`): then every
+    /// restart detaches the programs and drops traffic. For labs only.
+    pub allow_ephemeral_pins: bool,
     /// Tunnel id range 0..max_tunnels; fixed for the pinned maps' lifetime.
     pub max_tunnels: u32,
     /// Prefix trie capacity (each tunnel's /64 plus routed prefixes).
@@ -69,6 +73,7 @@ impl Default for Config {
             socket_group: String::new(),
             metrics_listen: "127.0.0.1:9641".into(),
             pin_dir: "/sys/fs/bpf/tunnel-pop".into(),
+            allow_ephemeral_pins: false,
             max_tunnels: tunnel_common::maps::DEFAULT_MAX_TUNNELS,
             max_prefixes: tunnel_common::maps::DEFAULT_MAX_PREFIXES,
             max_proxies: tunnel_common::maps::DEFAULT_MAX_PROXIES,
@@ -184,6 +189,10 @@ mod tests {
             ("uplinks = [\"tnl0\"]", "also an uplink"),
             ("uplinks = [\"eth0\"]\npin_dir = \"/\"", "pin_dir"),
             ("uplinks = [\"eth0\"]\npin_dir = \"pins\"", "pin_dir"),
+            (
+                "uplinks = [\"eth0\"]\nallow_ephemeral_pins = 1",
+                "invalid type",
+            ),
         ];
         for (text, msg) in cases {
             let e = format!("{:#}", Config::parse(text).unwrap_err());

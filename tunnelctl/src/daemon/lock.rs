@@ -82,6 +82,7 @@ fn who(pid: Option<u32>) -> String {
 }
 
 /// Takes the lock without waiting; `false` if someone else holds it.
+#[allow(unsafe_code)] // FFI: libc calls, each with a SAFETY note
 fn try_lock(file: &File) -> Result<bool> {
     // SAFETY: flock(2) on an fd we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {

@@ -7,6 +7,7 @@
 //! traffic keeps flowing until the next start takes over.
 
 mod apply;
+pub mod bpffs;
 pub mod config;
 pub mod engine;
 pub mod lines;
@@ -29,10 +30,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use aya::programs::XdpMode;
 use tokio::sync::mpsc::UnboundedSender;
-use tracing::info;
+use tracing::{info, warn};
 
 use self::{config::Config, engine::Engine, netlink::Netlink, routes::Routes, store::Store};
 use crate::{
@@ -47,7 +48,9 @@ pub fn run(config_path: &Path) -> Result<()> {
     // `Datapath::load` changes it. A second daemon stops at a lock, a bad
     // config at a check, and the running PoP never notices either.
     let _state_lock = lock::state(&cfg.state_path)?;
-    ensure_bpffs(cfg.pin_dir.parent().context("pin_dir has no parent")?)?;
+    let bpf_root = cfg.pin_dir.parent().context("pin_dir has no parent")?;
+    bpffs::ensure(bpf_root)?;
+    let ephemeral = bpffs::check_lifetime(bpf_root, &cfg.pin_dir, cfg.allow_ephemeral_pins)?;
     let _pin_lock = lock::pins(&cfg.pin_dir)?;
     let store = store::Store::open(&cfg.state_path)?;
     let nl = Netlink::open()?;
@@ -126,7 +129,11 @@ pub fn run(config_path: &Path) -> Result<()> {
             _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},
         }
-        info!("stopping; the datapath stays attached and pinned");
+        if ephemeral {
+            warn!("stopping; the pins are ephemeral (allow_ephemeral_pins): the datapath goes with this process, traffic stops");
+        } else {
+            info!("stopping; the datapath stays attached and pinned");
+        }
         Ok::<_, anyhow::Error>(())
     })
 }
@@ -229,29 +236,4 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_target(false)
         .try_init();
-}
-
-/// bpffs is not mounted at boot on every system (it is not on this kind of
-/// machine); pinning needs it.
-#[allow(unsafe_code)] // FFI: libc calls, each with a SAFETY note
-fn ensure_bpffs(dir: &Path) -> Result<()> {
-    const BPF_FS_MAGIC: i64 = 0xcafe4a11;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())?;
-    // SAFETY: valid path and an out struct of the right type.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0 && st.f_type == BPF_FS_MAGIC {
-        return Ok(());
-    }
-    let fs = std::ffi::CString::new("bpf")?;
-    // SAFETY: valid C strings; mounting bpffs has no data argument.
-    if unsafe { libc::mount(fs.as_ptr(), c.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) } != 0 {
-        bail!(
-            "mounting bpffs on {}: {}",
-            dir.display(),
-            std::io::Error::last_os_error()
-        );
-    }
-    info!(dir = %dir.display(), "mounted bpffs");
-    Ok(())
 }
