@@ -276,7 +276,7 @@ fn special_use_prefixes_are_refused() {
         for args in [&add[..], &routed[..], &apply[..]] {
             let out = d.ctl(args).unwrap();
             let err = stderr(&out);
-            assert!(!out.status.success(), "{args:?}: accepted");
+            assert_eq!(out.status.code(), Some(2), "{args:?}: not invalid: {err}");
             assert!(err.contains(class), "{args:?}: {err}");
             assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         }
@@ -313,24 +313,28 @@ fn prefix_remove_names_the_tunnel() {
         v["routed"].to_string()
     };
     assert_eq!(routed("1"), r#"["2001:db8:100::/48"]"#);
-    let cases: [(&[&str], &str); 3] = [
+    // Exit statuses: conflict (it is there, and stays), usage, not found.
+    let cases: [(&[&str], &str, i32); 3] = [
         (
             &["prefix", "remove", "2", "2001:db8:100::/48"],
             "2001:db8:100::/48 is routed to tunnel 1, not 2",
+            4,
         ),
         (
             &["prefix", "remove", "2001:db8:100::/48"],
             "invalid value '2001:db8:100::/48'",
+            2,
         ),
         (
             &["prefix", "remove", "1", "2001:db8:2::/64"],
             "not a routed prefix",
+            3,
         ),
     ];
-    for (args, msg) in cases {
+    for (args, msg, status) in cases {
         let out = d.ctl(args).unwrap();
         let err = stderr(&out);
-        assert!(!out.status.success(), "{args:?}: succeeded");
+        assert_eq!(out.status.code(), Some(status), "{args:?}: {err}");
         assert!(err.contains(msg), "{args:?}: {err}");
         assert_eq!(routed("1"), r#"["2001:db8:100::/48"]"#, "{args:?}");
     }
