@@ -33,8 +33,16 @@ pub fn uplink(pkt: Packet) -> Path {
             // Other protocols, and IPv4 too short to tell, are the kernel's.
             _ => Path::Route(Step::Done(stats::pass_not_ours())),
         },
+        // A version other than 6 is no IPv6 packet: the kernel drops it.
+        ETHERTYPE_IPV6 if !is_ipv6(pkt) => Path::Route(Step::Done(stats::pass_not_ours())),
         ETHERTYPE_IPV6 if ndp::is_solicitation(pkt) => Path::Jump(JUMP_NDP),
         ETHERTYPE_IPV6 => Path::Route(route::from_uplink_v6(pkt)),
         _ => Path::Route(Step::Done(stats::pass_not_ours())),
     }
+}
+
+/// Whether the network header says version 6 (RFC 8200 §3).
+#[inline(always)]
+fn is_ipv6(pkt: Packet) -> bool {
+    matches!(pkt.read::<u8>(ETH_LEN), Ok(b) if b >> 4 == 6)
 }

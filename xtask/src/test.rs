@@ -38,6 +38,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l1_tc",
             "--test",
             "l1_nexthop",
+            "--test",
+            "l1_fuzz_found",
             "--",
             "--test-threads=1",
         ])?;
