@@ -35,6 +35,38 @@ fn not_version_6() -> Case {
     }
 }
 
+/// An NS for a proxied target, 72 bytes long (over the proxy's 64), in a
+/// frame with 4 bytes after it: "to the kernel untouched", but the
+/// program cut the trailing bytes before deciding it was too long.
+fn long_ns_with_trailer() -> Case {
+    let mut opts = [&[1u8, 1][..], &UPSTREAM_MAC].concat();
+    for i in 0..5 {
+        opts.extend_from_slice(&[14, 1, i, 2, 3, 4, 5, 6]);
+    }
+    let ns = neighbor_solicitation(UPSTREAM, solicited_node(PROXIED_A), 255, PROXIED_A, &opts);
+    assert_eq!(ns.len(), 40 + 72);
+    let mut frame = eth(
+        UPSTREAM_MAC,
+        multicast_mac(solicited_node(PROXIED_A)),
+        EtherType::IPV6,
+        &ns,
+    );
+    frame.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    Case {
+        name: "ns over 64 bytes with trailing bytes: passed untouched",
+        setup: nothing,
+        input: frame.clone(),
+        ingress: x1,
+        expect: Expect {
+            action: XDP_PASS,
+            output: Some(frame),
+            drops: &[],
+            events: &[(Event::NotOurs, 1), (Event::NdpAdvertised, 0)],
+            tunnel: None,
+        },
+    }
+}
+
 fn run(case: Case) {
     let mut bed = ProgBed::new().expect("prog bed");
     check(&mut bed, vec![case]);
@@ -43,4 +75,9 @@ fn run(case: Case) {
 #[test]
 fn found_ipv6_frame_of_another_version() {
     run(not_version_6());
+}
+
+#[test]
+fn found_long_ns_cut_before_the_pass() {
+    run(long_ns_with_trailer());
 }

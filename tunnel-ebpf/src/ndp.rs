@@ -7,7 +7,7 @@
 use aya_ebpf::bindings::xdp_action;
 use network_types::ip::Ipv6Hdr;
 use tunnel_common::{
-    ndp::{self, NsError, NsIp, ProxyKey, NA_LEN},
+    ndp::{self, NsError, NsIp, ProxyKey, NA_LEN, NS_MAX},
     stats::{Drop, Event},
 };
 
@@ -79,6 +79,10 @@ fn check(pkt: Packet) -> u32 {
     let payload_len = u16::from_be_bytes(ip6.payload_len) as usize;
     if ETH_LEN + IPV6_LEN + payload_len > pkt.len() {
         return Verdict::MALFORMED;
+    }
+    // The kernel's, untouched: decided before the cut below.
+    if payload_len > NS_MAX {
+        return Verdict::TOO_LONG;
     }
     // Cut Ethernet padding first: the copy takes whole words up to the
     // packet's end, and bytes past the payload must not enter the checksum.
