@@ -4,11 +4,12 @@
 
 use std::net::Ipv6Addr;
 
-use etherparse::EtherType;
+use etherparse::{EtherType, IcmpEchoHeader, Icmpv6Header, Icmpv6Type, IpNumber};
 use tunnel_common::stats::Event;
 use tunnel_tests::{cases::*, packets::*, prog::*};
 
 const USER_A: &str = "2001:db8:1::2";
+const POP_A: &str = "2001:db8:1::1";
 
 fn a6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
@@ -67,6 +68,60 @@ fn long_ns_with_trailer() -> Case {
     }
 }
 
+/// A user's echo request to the PoP's `::1` marked ECT(1): the reply
+/// keeps the request's traffic class (as Linux's does), and its outer
+/// header must copy that ECN field (RFC 6040 §4.1). It had Not-ECT.
+fn echo_reply_ecn() -> Case {
+    let (user, pop) = (a6(USER_A), a6(POP_A));
+    let request = with_ipv6_ecn(ipv6_echo(user, pop, 64, 20), 1);
+    let input = eth(
+        CLIENT_A_MAC,
+        X0_MAC,
+        EtherType::IPV4,
+        &sixin4(V4::new(CLIENT_A, POP_V4), &request),
+    );
+    let data: Vec<u8> = (0..20).map(|i| (i * 7 + 3) as u8).collect();
+    let icmp = Icmpv6Header::with_checksum(
+        Icmpv6Type::EchoReply(IcmpEchoHeader { id: 0x1234, seq: 1 }),
+        pop.octets(),
+        user.octets(),
+        &data,
+    )
+    .unwrap();
+    let reply = with_ipv6_ecn(
+        ipv6(
+            pop,
+            user,
+            64,
+            IpNumber::IPV6_ICMP,
+            &[icmp.to_bytes().as_slice(), &data].concat(),
+        ),
+        1,
+    );
+    let outer = V4 {
+        ecn: 1,
+        ..V4::new(POP_V4, CLIENT_A)
+    };
+    Case {
+        name: "echo reply with ECT(1) into the tunnel: outer ECN copied",
+        setup: nothing,
+        input,
+        ingress: x0,
+        expect: Expect {
+            action: XDP_TX,
+            output: Some(eth(
+                X0_MAC,
+                CLIENT_A_MAC,
+                EtherType::IPV4,
+                &sixin4(outer, &reply),
+            )),
+            drops: &[],
+            events: &[(Event::Decap, 1), (Event::EchoReply, 1), (Event::Encap, 1)],
+            tunnel: Some((TUNNEL_A, 1, 1)),
+        },
+    }
+}
+
 fn run(case: Case) {
     let mut bed = ProgBed::new().expect("prog bed");
     check(&mut bed, vec![case]);
@@ -80,4 +135,9 @@ fn found_ipv6_frame_of_another_version() {
 #[test]
 fn found_long_ns_cut_before_the_pass() {
     run(long_ns_with_trailer());
+}
+
+#[test]
+fn found_echo_reply_ecn_not_copied() {
+    run(echo_reply_ecn());
 }

@@ -217,11 +217,14 @@ pub fn answer(pkt: Packet, error: Option<IcmpError>, src_tunnel: u32, origin: Or
 #[inline(always)]
 fn send_back(pkt: Packet, origin: Origin) -> Result<u32, Drop> {
     let len = pkt.len() - ETH_LEN;
+    let ip6 = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
     if let Some(id) = origin.tunnel_id() {
         let info = tunnel(id)?;
-        return kinds::deliver(pkt, id, &info, icmp6::HOP_LIMIT, 0, len);
+        // An echo reply keeps the request's traffic class: the outer
+        // header copies its ECN field (RFC 6040), as for any packet.
+        let tclass = ip6.vcf[0] << 4 | ip6.vcf[1] >> 4;
+        return kinds::deliver(pkt, id, &info, icmp6::HOP_LIMIT, tclass, len);
     }
-    let ip6 = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
     match fib::lookup_v6(pkt, ip6) {
         Ok(hop) => fib::send(pkt, &hop, ETHERTYPE_IPV6),
         Err(action) => Ok(action),
