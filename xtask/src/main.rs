@@ -7,6 +7,7 @@
 mod bench;
 mod demo;
 mod exec;
+mod fuzz;
 mod test;
 mod vm;
 
@@ -32,6 +33,9 @@ enum Verb {
     Demo(demo::Options),
     /// Packet-rate and program-cost benchmarks against baselines (root).
     Bench(bench::Options),
+    /// The L1 fuzz's long run: mutated frames of every path through
+    /// BPF_PROG_TEST_RUN, invariants checked on each (root).
+    Fuzz(fuzz::Options),
     /// Boot Debian's kernels (6.1, 6.12) in QEMU and run the L1 and L2
     /// suites, the kernel-sit interop test and the verifier statistics in
     /// each.
@@ -44,6 +48,7 @@ fn main() -> Result<()> {
         Verb::Test(o) => test::run(&o),
         Verb::Demo(o) => demo::run(&o),
         Verb::Bench(o) => bench::run(&o),
+        Verb::Fuzz(o) => fuzz::run(&o),
         Verb::Vm(o) => vm::run(&o),
     }
 }

@@ -40,6 +40,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l1_nexthop",
             "--test",
             "l1_fuzz_found",
+            "--test",
+            "l1_fuzz",
             "--",
             "--test-threads=1",
         ])?;
