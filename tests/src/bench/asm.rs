@@ -265,3 +265,40 @@ pub fn fib_lookup(src: &[u8], dst: &[u8], l4: u8, tot_len: u16) -> Vec<Insn> {
     p.push(exit());
     p
 }
+
+/// Reference: the per-tunnel state a decap touches, one map after another:
+/// the `TUN_BY_V4` lookup, then for each of `by_id` (array maps keyed by
+/// the tunnel id: `TUNNELS`, `TUN_STATS`) a lookup and a load of the
+/// value's first word, then XDP_DROP. Over random tunnels this shows what
+/// each cold per-tunnel structure costs.
+pub fn per_tunnel_chain(by_v4: i32, by_id: &[i32]) -> Vec<Insn> {
+    let mut p = prologue(34);
+    p.push(ldx(4, 4, 2, 30));
+    p.push(stx(4, 10, 4, -8));
+    p.push(ldx(4, 4, 2, 26));
+    p.push(stx(4, 10, 4, -4));
+    p.extend(ld_imm64(1, PSEUDO_MAP_FD, by_v4 as u32 as u64));
+    p.push(mov64_reg(2, 10));
+    p.push(add64_imm(2, -8));
+    p.push(call(HELPER_MAP_LOOKUP_ELEM));
+    let mut to_drop = vec![p.len()];
+    p.push(jeq_imm(0, 0, 0));
+    p.push(ldx(4, 1, 0, 0));
+    p.push(stx(4, 10, 1, -12));
+    for fd in by_id {
+        p.extend(ld_imm64(1, PSEUDO_MAP_FD, *fd as u32 as u64));
+        p.push(mov64_reg(2, 10));
+        p.push(add64_imm(2, -12));
+        p.push(call(HELPER_MAP_LOOKUP_ELEM));
+        to_drop.push(p.len());
+        p.push(jeq_imm(0, 0, 0));
+        p.push(ldx(8, 1, 0, 0));
+    }
+    let end = p.len();
+    for i in to_drop {
+        p[i].off = (end - i - 1) as i16;
+    }
+    p.push(mov64_imm(0, XDP_DROP));
+    p.push(exit());
+    finish(p)
+}

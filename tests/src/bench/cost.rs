@@ -14,7 +14,7 @@ use tunnelctl::datapath::PROGRAM_UPLINK;
 use std::os::fd::{AsFd, AsRawFd};
 
 use aya::maps::Map;
-use tunnel_common::maps::TUN_BY_V4;
+use tunnel_common::maps::{TUNNELS, TUN_BY_V4, TUN_STATS};
 
 use super::{
     asm,
@@ -161,6 +161,14 @@ fn references(bed: &mut Bed, spread_decap: &[Vec<u8>]) -> Result<Vec<Case>> {
         Some(Map::HashMap(m)) => m.fd().as_fd().as_raw_fd(),
         _ => bail!("{TUN_BY_V4} is not a hash map"),
     };
+    let fd_of = |bed: &mut Bed, name: &str| -> Result<i32> {
+        Ok(match bed.dp.ebpf_mut().map(name) {
+            Some(Map::Array(m)) | Some(Map::PerCpuArray(m)) => m.fd().as_fd().as_raw_fd(),
+            _ => bail!("{name} is not an array"),
+        })
+    };
+    let tunnels = fd_of(bed, TUNNELS)?;
+    let stats = fd_of(bed, TUN_STATS)?;
     let raw = |name: &str, insns: Vec<sys::Insn>| -> Result<Prog> {
         Ok(Prog::Raw(std::rc::Rc::new(sys::load_xdp(name, &insns)?)))
     };
@@ -189,7 +197,23 @@ fn references(bed: &mut Bed, spread_decap: &[Vec<u8>]) -> Result<Vec<Case>> {
         frames,
         expect: XDP_DROP,
     };
+    let n = bed.tunnels;
+    let chain1 = raw("ref_chain1", asm::per_tunnel_chain(by_v4, &[tunnels]))?;
+    let chain2 = raw(
+        "ref_chain2",
+        asm::per_tunnel_chain(by_v4, &[tunnels, stats]),
+    )?;
     Ok(vec![
+        r(
+            &format!("TUN_BY_V4 + TUNNELS, random of {n}"),
+            chain1,
+            spread_decap.to_vec(),
+        ),
+        r(
+            &format!("TUN_BY_V4 + TUNNELS + TUN_STATS, random of {n}"),
+            chain2,
+            spread_decap.to_vec(),
+        ),
         r(
             "hash lookup (TUN_BY_V4), warm",
             hash,
