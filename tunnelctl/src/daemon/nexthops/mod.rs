@@ -2,12 +2,17 @@
 //! links and rules (rtnetlink events, plus a full pass every few seconds
 //! as a safety net) and keeps `ROUTES4`, `ROUTES6` and `NEXTHOPS` equal to
 //! what `plan` makes of them. A change is in the maps a few milliseconds
-//! after the kernel announces it.
+//! after the kernel announces it. The gateways the cache sends to are
+//! marked in use on every pass, so the kernel keeps checking they are
+//! still there (a router replaced without announcing its new MAC is
+//! found by the kernel's probes, then re-resolved).
 
 mod gather;
 pub mod plan;
 
 use std::{
+    collections::BTreeSet,
+    net::IpAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -15,7 +20,15 @@ use std::{
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
 use netlink_sys::{AsyncSocket, SocketAddr};
-use tracing::{info, warn};
+use rtnetlink::{
+    packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST},
+    packet_route::{
+        neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage},
+        AddressFamily, RouteNetlinkMessage,
+    },
+    Handle,
+};
+use tracing::{debug, info, warn};
 
 use super::engine::Engine;
 
@@ -72,6 +85,7 @@ async fn run(engine: Arc<Mutex<Engine>>) -> Result<()> {
                     ),
                     Err(e) => warn!("writing the next-hop cache: {e:#}"),
                 }
+                keep_in_use(&handle, &tables.gateways).await;
             }
             Err(e) => warn!("reading routes and neighbours: {e:#}"),
         }
@@ -101,4 +115,41 @@ pub fn fill_once(dp: &mut crate::datapath::Datapath) -> Result<plan::Tables> {
     let tables = plan::plan(&kernel, &mut plan::Slots::default());
     dp.sync_nexthops(&tables)?;
     Ok(tables)
+}
+
+/// Tells the kernel the cached gateways' neighbour entries are in use
+/// (`NTF_USE`, as if it had sent a packet through each): an entry the data
+/// path relies on goes through the kernel's unreachability detection
+/// (STALE → DELAY → unicast probes) instead of staying STALE forever with a
+/// MAC nobody checks. Without `NLM_F_CREATE`: an entry gone meanwhile is
+/// not brought back (the next pass drops its slot). Failures only cost the
+/// re-validation, so they are logged at debug.
+async fn keep_in_use(h: &Handle, gateways: &BTreeSet<(u32, IpAddr)>) {
+    for (ifindex, gw) in gateways {
+        let mut m = NeighbourMessage::default();
+        m.header.ifindex = *ifindex;
+        m.header.flags = NeighbourFlags::Use;
+        let (family, dst) = match gw {
+            IpAddr::V4(a) => (AddressFamily::Inet, NeighbourAddress::Inet(*a)),
+            IpAddr::V6(a) => (AddressFamily::Inet6, NeighbourAddress::Inet6(*a)),
+        };
+        m.header.family = family;
+        m.attributes.push(NeighbourAttribute::Destination(dst));
+        let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewNeighbour(m));
+        req.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        let mut answers = match h.clone().request(req) {
+            Ok(a) => a,
+            Err(e) => {
+                debug!(%gw, ifindex, "marking the neighbour in use: {e}");
+                continue;
+            }
+        };
+        while let Some(a) = answers.next().await {
+            if let NetlinkPayload::Error(e) = a.payload {
+                if e.code.is_some() {
+                    debug!(%gw, ifindex, "marking the neighbour in use: {e}");
+                }
+            }
+        }
+    }
 }

@@ -11,7 +11,7 @@
 //! hold, a family is not cached at all.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     net::IpAddr,
 };
 
@@ -73,6 +73,12 @@ pub struct Tables {
     pub nexthops: BTreeMap<u32, NextHopEntry>,
     /// Families left uncached, and why (for the log and `status`).
     pub uncached: Vec<String>,
+    /// The (interface, gateway) neighbours the cached slots were made
+    /// from. The data path sends to them without the kernel ever using
+    /// the entries, so the keeper marks them in use: the kernel's
+    /// neighbour unreachability detection then re-validates them as it
+    /// would if it forwarded through them itself.
+    pub gateways: BTreeSet<(u32, IpAddr)>,
 }
 
 /// Keeps each (interface, gateway) on the same slot from round to round,
@@ -133,6 +139,7 @@ pub fn plan(k: &Kernel, slots: &mut Slots) -> Tables {
         }
     }
     slots.keep_only(&used);
+    t.gateways = used.into_iter().collect();
     t
 }
 
@@ -305,6 +312,19 @@ mod tests {
         let s = before.routes6[&([0; 16], 0)];
         assert_eq!(after.routes6[&([0; 16], 0)], s);
         assert_eq!(after.nexthops[&s].dmac, [2, 0, 0, 0, 1, 9]);
+    }
+
+    #[test]
+    fn the_gateways_of_cached_slots_are_listed_to_keep_in_use() {
+        let mut slots = Slots::default();
+        let t = plan(&pop(), &mut slots);
+        let want: BTreeSet<(u32, IpAddr)> = [(UP, ip("fe80::1")), (UP, ip("192.0.2.254"))].into();
+        assert_eq!(t.gateways, want);
+        // An unresolved gateway is the kernel's to resolve: not listed.
+        let mut k = pop();
+        k.neighbours.retain(|n| n.addr.is_ipv4());
+        let t = plan(&k, &mut slots);
+        assert_eq!(t.gateways, [(UP, ip("192.0.2.254"))].into());
     }
 
     #[test]
