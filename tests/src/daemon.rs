@@ -175,7 +175,9 @@ impl Daemon {
             .spawn()
             .context("starting the daemon")?;
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
+        // Loading verifies every program: seconds on the host, more than
+        // 15 s under the VM tests' software emulation.
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if self.ctl(&["status"])?.status.success() {
                 return Ok(());
@@ -189,7 +191,7 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("daemon did not answer within 15 s:\n{}", self.log())
+        bail!("daemon did not answer within 60 s:\n{}", self.log())
     }
 
     /// SIGTERM, then wait: a clean stop.
