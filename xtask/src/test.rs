@@ -61,6 +61,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l2_daemon",
             "--test",
             "l2_operator",
+            "--test",
+            "l2_operator_net",
             "--",
             "--test-threads=1",
         ])?;
