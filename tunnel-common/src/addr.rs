@@ -26,6 +26,18 @@ pub fn same_prefix<const N: usize>(a: &[u8; 16], b: &[u8; 16]) -> bool {
     d == 0
 }
 
+/// Whether `a` lies in the /64 `net` (its first 8 bytes).
+#[inline(always)]
+pub fn in_net64(a: &[u8; 16], net: &[u8; 8]) -> bool {
+    let mut d = 0u8;
+    let mut i = 0;
+    while i < 8 {
+        d |= a[i] ^ net[i];
+        i += 1;
+    }
+    d == 0
+}
+
 /// fe80::/10.
 #[inline(always)]
 pub fn is_link_local(a: &[u8; 16]) -> bool {
@@ -55,6 +67,14 @@ mod tests {
         assert!(!same_prefix::<9>(&a, &b));
         assert!(same_prefix::<16>(&a, &a));
         assert!(!same_prefix::<8>(&a, &o("2001:db8:1:3::1")));
+        let net: [u8; 8] = a[..8].try_into().unwrap();
+        assert!(in_net64(&b, &net));
+        assert!(!in_net64(&o("2001:db8:1:3::2"), &net));
+        // The last byte of the /64 counts too.
+        assert!(!in_net64(
+            &o("2001:db8:1:2:100::"),
+            &[0x20, 1, 0x0d, 0xb8, 0, 1, 0, 3]
+        ));
     }
 
     #[test]

@@ -17,22 +17,33 @@ pub mod tunnel;
 
 /// Bumped whenever a map layout or a map's meaning changes, so that pinned
 /// maps of another layout are never reused (pins live under `v{ABI_VERSION}`).
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 #[cfg(feature = "user")]
 #[allow(unsafe_code)] // Pod promises, each type asserted to have no padding
 mod pod {
-    // SAFETY: all these types are #[repr(C)], Copy, contain only integers and
-    // byte arrays, and have no implicit padding (asserted next to each type).
-    unsafe impl aya::Pod for crate::tunnel::TunnelV4Key {}
-    unsafe impl aya::Pod for crate::tunnel::TunnelInfo {}
-    unsafe impl aya::Pod for crate::stats::TunnelCounters {}
-    unsafe impl aya::Pod for crate::config::RuntimeConfig {}
-    unsafe impl aya::Pod for crate::config::RateLimitState {}
-    unsafe impl aya::Pod for crate::ndp::ProxyKey {}
-    unsafe impl aya::Pod for crate::ndp::UplinkInfo {}
-    unsafe impl aya::Pod for crate::jump::JumpArgs {}
-    unsafe impl aya::Pod for crate::nets::NetKey {}
-    unsafe impl aya::Pod for crate::nets::Pools {}
-    unsafe impl aya::Pod for crate::nexthop::NextHopEntry {}
+    /// `aya::Pod` for map keys and values.
+    macro_rules! pod {
+        ($($t:ty),* $(,)?) => {$(
+            // SAFETY: each type is #[repr(C)], Copy, holds only integers and
+            // byte arrays, and has no implicit padding (asserted next to it).
+            unsafe impl aya::Pod for $t {}
+        )*};
+    }
+    pod!(
+        crate::tunnel::TunnelV4Key,
+        crate::tunnel::TunnelInfo,
+        crate::tunnel::DecapRef,
+        crate::tunnel::Endpoint,
+        crate::tunnel::TunnelSecret,
+        crate::stats::TunnelCounters,
+        crate::config::RuntimeConfig,
+        crate::config::RateLimitState,
+        crate::ndp::ProxyKey,
+        crate::ndp::UplinkInfo,
+        crate::jump::JumpArgs,
+        crate::nets::NetKey,
+        crate::nets::Pools,
+        crate::nexthop::NextHopEntry,
+    );
 }

@@ -4,7 +4,8 @@
 
 /// tunnel id (u32, array index) → [`crate::tunnel::TunnelInfo`].
 pub const TUNNELS: &str = "TUNNELS";
-/// [`crate::tunnel::TunnelV4Key`] (local, remote IPv4) → tunnel id: 6in4 decap.
+/// [`crate::tunnel::TunnelV4Key`] (local, remote IPv4) →
+/// [`crate::tunnel::DecapRef`] (tunnel id and its hot fields): 6in4 decap.
 pub const TUN_BY_V4: &str = "TUN_BY_V4";
 /// LPM trie: IPv6 prefix → tunnel id, for prefixes whose length is not one
 /// of the exact-lookup lengths of `POOLS` (see [`crate::nets`]).
@@ -47,12 +48,17 @@ pub const NEXTHOPS: &str = "NEXTHOPS";
 pub const ROUTES4: &str = "ROUTES4";
 /// LPM trie, IPv6 route → `NEXTHOPS` slot (0: ask the kernel's FIB).
 pub const ROUTES6: &str = "ROUTES6";
+/// Array, tunnel id → [`crate::tunnel::Endpoint`]: learned endpoints.
+pub const ENDPOINTS: &str = "ENDPOINTS";
+/// Array, tunnel id → [`crate::tunnel::TunnelSecret`]: signing keys.
+pub const SECRETS: &str = "SECRETS";
 pub use crate::jump::{JUMP_NDP, MAX_JUMPS};
 
 /// Every map of the object, by name.
 pub const ALL: &[&str] = &[
     TUNNELS, TUN_BY_V4, PREFIXES, TUN_STATS, DROPS, EVENTS, CONFIG, ICMP_RATE, TX_PORTS, PROXIES,
-    UPLINKS, JUMPS, SCRATCH, JUMP_ARGS, NETS, POOLS, NEXTHOPS, ROUTES4, ROUTES6,
+    UPLINKS, JUMPS, SCRATCH, JUMP_ARGS, NETS, POOLS, NEXTHOPS, ROUTES4, ROUTES6, ENDPOINTS,
+    SECRETS,
 ];
 
 /// Default capacity of the per-tunnel maps; the loader can change it.

@@ -66,6 +66,102 @@ impl TunnelInfo {
     }
 }
 
+/// Value of `TUN_BY_V4`: the tunnel id and what decapsulation reads of the
+/// tunnel, found by the same lookup. A packet from a user touches this one
+/// hash element instead of the element and then the tunnel's `TUNNELS`
+/// slot: at scale each is a cache and TLB miss of its own. The daemon
+/// derives it from the same `TunnelInfo` it writes to `TUNNELS`
+/// ([`DecapRef::new`]), so the two cannot disagree.
+///
+/// 16 bytes: with the 8-byte key the kernel's hash element stays within 72
+/// bytes, the key and the value next to each other.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct DecapRef {
+    pub id: u32,
+    /// `TUNNEL_KIND_*` of the tunnel.
+    pub kind: u8,
+    /// `TUNNEL_F_*` of the tunnel.
+    pub flags: u8,
+    pub _pad: [u8; 2],
+    /// The tunnel's /64 (the first half of its `pop_v6`): the inner source
+    /// check's fast path.
+    pub net64: [u8; 8],
+}
+const _: () = assert!(core::mem::size_of::<DecapRef>() == 16);
+
+impl DecapRef {
+    pub fn new(id: u32, info: &TunnelInfo) -> Self {
+        let mut net64 = [0; 8];
+        net64.copy_from_slice(&info.pop_v6[..8]);
+        Self {
+            id,
+            kind: info.kind,
+            flags: info.flags,
+            _pad: [0; 2],
+            net64,
+        }
+    }
+    #[inline(always)]
+    pub fn is_enabled(&self) -> bool {
+        self.kind != 0 && self.flags & TUNNEL_F_ENABLED != 0
+    }
+}
+
+/// `Endpoint::family` values (0: nothing learned).
+pub const ENDPOINT_V4: u8 = 4;
+pub const ENDPOINT_V6: u8 = 6;
+/// `Endpoint::via`: what taught the PoP this endpoint.
+pub const ENDPOINT_VIA_AYIYA: u8 = 1;
+pub const ENDPOINT_VIA_HEARTBEAT: u8 = 2;
+
+/// Value of `ENDPOINTS` (an array indexed by tunnel id): where the tunnel's
+/// user was last seen, learned from authenticated packets (AYIYA) or beats
+/// (heartbeat). Learned state, apart from the configuration: the data path
+/// and the daemon's protocol handlers write it; reconciliation never does
+/// (it only clears the slot of a tunnel that is removed or added, so a
+/// reused id does not inherit the previous user's address).
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Endpoint {
+    /// The user's address; IPv4 as `::ffff:a.b.c.d`. Network order.
+    pub remote: [u8; 16],
+    /// The PoP's address the user sent to (the source of what goes back).
+    pub local: [u8; 16],
+    /// Network order.
+    pub remote_port: [u8; 2],
+    pub local_port: [u8; 2],
+    /// `ENDPOINT_V4`, `ENDPOINT_V6`; 0 when nothing has been learned.
+    pub family: u8,
+    /// `ENDPOINT_VIA_*`.
+    pub via: u8,
+    pub _pad: [u8; 2],
+    /// `CLOCK_BOOTTIME` in ns (`bpf_ktime_get_boot_ns`) of the last packet
+    /// or beat that confirmed it.
+    pub last_seen_ns: u64,
+}
+const _: () = assert!(core::mem::size_of::<Endpoint>() == 48);
+
+impl Endpoint {
+    pub fn is_learned(&self) -> bool {
+        self.family != 0
+    }
+}
+
+/// Value of `SECRETS` (an array indexed by tunnel id): the key a tunnel's
+/// packets are signed with (AYIYA: K = SHA-1 of the password). In its own
+/// map so that the hot per-tunnel record stays small and a dump of the
+/// tunnel table shows no key.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TunnelSecret {
+    pub key: [u8; 20],
+    /// Bytes of `key` in use (20 for SHA-1); 0 for no key.
+    pub len: u8,
+    pub _pad: [u8; 3],
+}
+const _: () = assert!(core::mem::size_of::<TunnelSecret>() == 24);
+
 #[cfg(test)]
 mod tests {
     use core::mem::offset_of;
@@ -86,6 +182,42 @@ mod tests {
         assert_eq!(offset_of!(TunnelInfo, flags), 27);
         assert_eq!(offset_of!(TunnelInfo, ttl), 28);
         assert_eq!(core::mem::align_of::<TunnelInfo>(), 8);
+        assert_eq!(offset_of!(DecapRef, id), 0);
+        assert_eq!(offset_of!(DecapRef, kind), 4);
+        assert_eq!(offset_of!(DecapRef, flags), 5);
+        assert_eq!(offset_of!(DecapRef, net64), 8);
+        assert_eq!(offset_of!(Endpoint, remote), 0);
+        assert_eq!(offset_of!(Endpoint, local), 16);
+        assert_eq!(offset_of!(Endpoint, remote_port), 32);
+        assert_eq!(offset_of!(Endpoint, local_port), 34);
+        assert_eq!(offset_of!(Endpoint, family), 36);
+        assert_eq!(offset_of!(Endpoint, via), 37);
+        assert_eq!(offset_of!(Endpoint, last_seen_ns), 40);
+        assert_eq!(offset_of!(TunnelSecret, key), 0);
+        assert_eq!(offset_of!(TunnelSecret, len), 20);
+    }
+
+    /// The decap record says what the tunnel's entry says.
+    #[test]
+    fn decap_ref_follows_the_tunnel() {
+        let mut pop_v6 = [0u8; 16];
+        pop_v6[..8].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2]);
+        pop_v6[15] = 1;
+        let mut info = TunnelInfo {
+            pop_v6,
+            kind: TUNNEL_KIND_6IN4,
+            flags: TUNNEL_F_ENABLED | TUNNEL_F_PMTUDISC,
+            ..Default::default()
+        };
+        let r = DecapRef::new(7, &info);
+        assert_eq!((r.id, r.kind, r.flags), (7, TUNNEL_KIND_6IN4, info.flags));
+        assert_eq!(r.net64, pop_v6[..8]);
+        assert!(r.is_enabled());
+        info.flags = TUNNEL_F_PMTUDISC;
+        assert!(!DecapRef::new(7, &info).is_enabled());
+        info.kind = 0;
+        info.flags = TUNNEL_F_ENABLED;
+        assert!(!DecapRef::new(7, &info).is_enabled());
     }
 
     #[test]

@@ -19,14 +19,15 @@ use tunnel_common::{
     nets::{NetKey, Pools},
     nexthop::{NextHopEntry, MAX_ROUTES, NEXTHOP_SLOTS},
     stats::TunnelCounters,
-    tunnel::{TunnelInfo, TunnelV4Key},
+    tunnel::{DecapRef, Endpoint, TunnelInfo, TunnelSecret, TunnelV4Key},
 };
 
 #[map(name = "TUNNELS")]
 pub static TUNNELS: Array<TunnelInfo> = Array::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
 
 #[map(name = "TUN_BY_V4")]
-pub static TUN_BY_V4: HashMap<TunnelV4Key, u32> = HashMap::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
+pub static TUN_BY_V4: HashMap<TunnelV4Key, DecapRef> =
+    HashMap::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
 
 /// Keyed by `Key<[u8; 16]>` (prefix length in bits, address bytes). Only
 /// the prefixes of lengths `NETS` does not take (see `tunnel_common::nets`).
@@ -87,3 +88,11 @@ pub static ROUTES4: LpmTrie<[u8; 4], u32> =
 #[map(name = "ROUTES6")]
 pub static ROUTES6: LpmTrie<[u8; 16], u32> =
     LpmTrie::with_max_entries(MAX_ROUTES, BPF_F_NO_PREALLOC);
+
+/// Learned state, written by the data path and the daemon's protocol
+/// handlers, never by reconciliation.
+#[map(name = "ENDPOINTS")]
+pub static ENDPOINTS: Array<Endpoint> = Array::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
+
+#[map(name = "SECRETS")]
+pub static SECRETS: Array<TunnelSecret> = Array::with_max_entries(DEFAULT_MAX_TUNNELS, 0);

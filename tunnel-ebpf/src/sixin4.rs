@@ -8,7 +8,7 @@ use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr};
 use tunnel_common::{
     addr, csum, ecn,
     stats::{Drop, Event},
-    tunnel::{TunnelInfo, TunnelV4Key},
+    tunnel::{DecapRef, TunnelInfo, TunnelV4Key},
 };
 
 use crate::{
@@ -19,7 +19,7 @@ use crate::{
         IPV6_LEN,
     },
     stats,
-    tunnel::{owner, tunnel, Decap},
+    tunnel::{owner, Decap},
 };
 
 pub const PROTO_IPV6: u8 = 41;
@@ -59,9 +59,11 @@ pub fn decap(pkt: Packet) -> Result<Decap, Drop> {
         local: outer.dst_addr,
         remote: outer.src_addr,
     };
-    let id = hash_get(&TUN_BY_V4, &key).ok_or(Drop::UnknownTunnel)?;
-    let info = tunnel(id)?;
-    if !info.is_enabled() {
+    // Everything decap needs of the tunnel comes with this lookup (see
+    // `DecapRef`): its `TUNNELS` slot stays untouched on this path.
+    let tun: DecapRef = hash_get(&TUN_BY_V4, &key).ok_or(Drop::UnknownTunnel)?;
+    let id = tun.id;
+    if !tun.is_enabled() {
         return Err(Drop::TunnelDisabled);
     }
     let (outer_len, outer_ecn) = (u16::from_be_bytes(outer.tot_len) as usize, outer.tos & 0b11);
@@ -73,7 +75,7 @@ pub fn decap(pkt: Packet) -> Result<Decap, Drop> {
     {
         return Err(Drop::Malformed);
     }
-    check_inner_source(inner, id, &info)?;
+    check_inner_source(inner, &tun)?;
     let inner_ecn = (inner.vcf[1] >> 4) & 0b11;
     let ecn = ecn::decap(inner_ecn, outer_ecn).ok_or(Drop::EcnCe)?;
     inner.vcf[1] = (inner.vcf[1] & 0xcf) | (ecn << 4);
@@ -93,7 +95,7 @@ pub fn decap(pkt: Packet) -> Result<Decap, Drop> {
 /// RFC 4213 §3.6 plus the broker's rule: the inner source must belong to the
 /// tunnel it came from.
 #[inline(always)]
-fn check_inner_source(inner: &Ipv6Hdr, id: u32, info: &TunnelInfo) -> Result<(), Drop> {
+fn check_inner_source(inner: &Ipv6Hdr, tun: &DecapRef) -> Result<(), Drop> {
     if addr::is_invalid_tunnel_source(&inner.src_addr) {
         return Err(Drop::InvalidSource);
     }
@@ -105,11 +107,11 @@ fn check_inner_source(inner: &Ipv6Hdr, id: u32, info: &TunnelInfo) -> Result<(),
     }
     // Fast path: the tunnel's own /64 (where ::2 lives) is the tunnel's by
     // construction (prefixes never overlap across tunnels), so no trie walk.
-    if addr::same_prefix::<8>(&inner.src_addr, &info.pop_v6) {
+    if addr::in_net64(&inner.src_addr, &tun.net64) {
         return Ok(());
     }
     match owner(&inner.src_addr) {
-        Some(owner) if owner == id => Ok(()),
+        Some(owner) if owner == tun.id => Ok(()),
         _ => Err(Drop::SpoofedSource),
     }
 }

@@ -238,6 +238,23 @@ pub struct TunnelView {
     #[serde(flatten)]
     pub spec: TunnelSpec,
     pub stats: TunnelStats,
+    /// Where the user was last seen, when the data path or a protocol
+    /// handler learned it (AYIYA, heartbeat); absent for static tunnels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<EndpointView>,
+}
+
+/// A learned endpoint as reported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointView {
+    /// The user's address and port (`192.0.2.7:5072`, `[2001:db8::7]:5072`).
+    pub remote: String,
+    /// The PoP's address and port the user sent to.
+    pub local: String,
+    /// What taught it: `ayiya`, `heartbeat`.
+    pub via: String,
+    /// Seconds since the last packet or beat that confirmed it.
+    pub seen_s_ago: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

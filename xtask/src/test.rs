@@ -63,6 +63,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l2_operator",
             "--test",
             "l2_operator_net",
+            "--test",
+            "l2_learned",
             "--",
             "--test-threads=1",
         ])?;

@@ -223,6 +223,8 @@ fn references(bed: &mut Bed, spread: usize) -> Result<Vec<Case>> {
         "ref_chain2",
         asm::per_tunnel_chain(by_v4, &[tunnels, stats]),
     )?;
+    // What decap touches since `TUN_BY_V4` carries the hot fields.
+    let chain3 = raw("ref_chain3", asm::per_tunnel_chain(by_v4, &[stats]))?;
     Ok(vec![
         r(
             &format!("TUN_BY_V4 + TUNNELS, random of {n}"),
@@ -233,6 +235,11 @@ fn references(bed: &mut Bed, spread: usize) -> Result<Vec<Case>> {
             &format!("TUN_BY_V4 + TUNNELS + TUN_STATS, random of {n}"),
             chain2,
             random(bed, 0x2127_599b_f432_5c37),
+        ),
+        r(
+            &format!("TUN_BY_V4 + TUN_STATS, random of {n}"),
+            chain3,
+            random(bed, 0x9fb2_1c65_1e98_df25),
         ),
         r(
             "hash lookup (TUN_BY_V4), warm",

@@ -226,6 +226,12 @@ fn show(t: &TunnelView) {
     for p in &s.routed {
         println!("  routed    {p}");
     }
+    if let Some(e) = &t.endpoint {
+        println!(
+            "  learned   {} -> {} via {}, {} s ago",
+            e.remote, e.local, e.via, e.seen_s_ago
+        );
+    }
     println!(
         "  rx        {} packets, {} bytes",
         t.stats.rx_packets, t.stats.rx_bytes

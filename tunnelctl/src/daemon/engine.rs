@@ -19,8 +19,8 @@ use super::{
 };
 use crate::{
     api::{
-        ProxySpec, ProxyView, StatsView, StatusView, TunnelChanges, TunnelSpec, TunnelStats,
-        TunnelView, API_VERSION,
+        EndpointView, ProxySpec, ProxyView, StatsView, StatusView, TunnelChanges, TunnelSpec,
+        TunnelStats, TunnelView, API_VERSION,
     },
     datapath::Datapath,
     error::{ApiResult, Error},
@@ -257,8 +257,13 @@ impl Engine {
     /// (the socket's group may manage tunnels without holding users' keys).
     pub fn view(&mut self, mut t: TunnelSpec) -> ApiResult<TunnelView> {
         let s = stats(self.dp.tunnel_counters(t.id)?);
+        let endpoint = self.dp.endpoint(t.id)?.map(|e| endpoint_view(&e));
         t.secret = None;
-        Ok(TunnelView { spec: t, stats: s })
+        Ok(TunnelView {
+            spec: t,
+            stats: s,
+            endpoint,
+        })
     }
 
     pub fn list(&mut self) -> ApiResult<Vec<TunnelView>> {
@@ -354,4 +359,39 @@ fn pair_taken(other: u32, t: &TunnelSpec) -> Error {
         "tunnel {other} already uses {} -> {remote}",
         t.local
     ))
+}
+
+/// A learned endpoint for clients: addresses with ports, and its age from
+/// the boot-time clock the data path stamps it with.
+fn endpoint_view(e: &tunnel_common::tunnel::Endpoint) -> EndpointView {
+    use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+    use tunnel_common::tunnel::{ENDPOINT_V4, ENDPOINT_VIA_AYIYA, ENDPOINT_VIA_HEARTBEAT};
+    let addr = |a: [u8; 16], port: [u8; 2]| {
+        let v6 = Ipv6Addr::from(a);
+        let ip = match (e.family, v6.to_ipv4_mapped()) {
+            (ENDPOINT_V4, Some(v4)) => IpAddr::V4(v4),
+            _ => IpAddr::V6(v6),
+        };
+        SocketAddr::new(ip, u16::from_be_bytes(port)).to_string()
+    };
+    let now_ns = boot_time_ns().unwrap_or(0);
+    EndpointView {
+        remote: addr(e.remote, e.remote_port),
+        local: addr(e.local, e.local_port),
+        via: match e.via {
+            ENDPOINT_VIA_AYIYA => "ayiya",
+            ENDPOINT_VIA_HEARTBEAT => "heartbeat",
+            _ => "unknown",
+        }
+        .into(),
+        seen_s_ago: now_ns.saturating_sub(e.last_seen_ns) / 1_000_000_000,
+    }
+}
+
+/// `CLOCK_BOOTTIME` (what `bpf_ktime_get_boot_ns` reads), from /proc/uptime:
+/// centiseconds are plenty for an age in seconds.
+fn boot_time_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/uptime").ok()?;
+    let secs: f64 = s.split_whitespace().next()?.parse().ok()?;
+    Some((secs * 1e9) as u64)
 }

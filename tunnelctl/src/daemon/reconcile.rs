@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use anyhow::Result;
-use tunnel_common::tunnel::TunnelV4Key;
+use tunnel_common::tunnel::{DecapRef, TunnelV4Key};
 
 use super::{plan::to_tunnel, store::Store};
 use crate::{datapath::Datapath, prefix::Ipv6Prefix};
@@ -33,9 +33,14 @@ pub fn reconcile(dp: &mut Datapath, store: &Store) -> Result<Changes> {
         .iter()
         .map(|t| (t.id, to_tunnel(t).to_info()))
         .collect();
-    let want_pairs: HashMap<TunnelV4Key, u32> =
-        want.iter().map(|t| (to_tunnel(t).v4_key(), t.id)).collect();
-    let have_pairs: HashMap<TunnelV4Key, u32> = snap.pairs.iter().copied().collect();
+    let want_pairs: HashMap<TunnelV4Key, DecapRef> = want
+        .iter()
+        .map(|t| {
+            let tun = to_tunnel(t);
+            (tun.v4_key(), tun.decap_ref(t.id))
+        })
+        .collect();
+    let have_pairs: HashMap<TunnelV4Key, DecapRef> = snap.pairs.iter().copied().collect();
     let mut want_prefixes: HashMap<Ipv6Prefix, u32> = HashMap::new();
     for t in &want {
         want_prefixes.insert(t.prefix, t.id);
@@ -53,9 +58,9 @@ pub fn reconcile(dp: &mut Datapath, store: &Store) -> Result<Changes> {
         }
     }
     // 2. Reverse entries that lead to them.
-    for (k, id) in &want_pairs {
-        if have_pairs.get(k) != Some(id) {
-            dp.put_pair(*k, *id)?;
+    for (k, r) in &want_pairs {
+        if have_pairs.get(k) != Some(r) {
+            dp.put_pair(*k, *r)?;
             ch.pairs_written += 1;
         }
     }
@@ -81,6 +86,9 @@ pub fn reconcile(dp: &mut Datapath, store: &Store) -> Result<Changes> {
     let want_ids: HashSet<u32> = want.iter().map(|t| t.id).collect();
     for id in have_info.keys().filter(|id| !want_ids.contains(id)) {
         dp.clear_info(*id)?;
+        // The only write reconciliation makes to learned state: the slot's
+        // tunnel is gone, and a later one must not inherit its user.
+        dp.clear_learned(*id)?;
         ch.tunnels_cleared += 1;
     }
     Ok(ch)

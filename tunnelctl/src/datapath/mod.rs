@@ -155,6 +155,8 @@ impl Datapath {
             .map_max_entries(maps::TUNNELS, opts.max_tunnels)
             .map_max_entries(maps::TUN_BY_V4, opts.max_tunnels)
             .map_max_entries(maps::TUN_STATS, opts.max_tunnels)
+            .map_max_entries(maps::ENDPOINTS, opts.max_tunnels)
+            .map_max_entries(maps::SECRETS, opts.max_tunnels)
             .map_max_entries(maps::PREFIXES, opts.max_prefixes)
             .map_max_entries(maps::NETS, opts.max_prefixes)
             .map_max_entries(maps::PROXIES, opts.max_proxies);

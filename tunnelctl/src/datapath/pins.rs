@@ -18,7 +18,7 @@ use tunnel_common::{
     nets::{NetKey, Pools},
     nexthop::{self, NextHopEntry},
     stats::TunnelCounters,
-    tunnel::{TunnelInfo, TunnelV4Key},
+    tunnel::{DecapRef, Endpoint, TunnelInfo, TunnelSecret, TunnelV4Key},
     ABI_VERSION,
 };
 
@@ -47,7 +47,14 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
     };
     vec![
         l(maps::TUNNELS, 4, size::<TunnelInfo>(), opts.max_tunnels),
-        l(maps::TUN_BY_V4, size::<TunnelV4Key>(), 4, opts.max_tunnels),
+        l(
+            maps::TUN_BY_V4,
+            size::<TunnelV4Key>(),
+            size::<DecapRef>(),
+            opts.max_tunnels,
+        ),
+        l(maps::ENDPOINTS, 4, size::<Endpoint>(), opts.max_tunnels),
+        l(maps::SECRETS, 4, size::<TunnelSecret>(), opts.max_tunnels),
         // LPM key: prefix length (u32) then the address.
         l(maps::PREFIXES, 4 + 16, 4, opts.max_prefixes),
         l(

@@ -6,8 +6,8 @@ use aya::maps::{Array, HashMap, MapData, MapError};
 use tunnel_common::{
     maps,
     tunnel::{
-        TunnelInfo, TunnelV4Key, MTU_MAX, MTU_MIN, TUNNEL_F_ENABLED, TUNNEL_F_PMTUDISC,
-        TUNNEL_KIND_6IN4,
+        DecapRef, Endpoint, TunnelInfo, TunnelSecret, TunnelV4Key, MTU_MAX, MTU_MIN,
+        TUNNEL_F_ENABLED, TUNNEL_F_PMTUDISC, TUNNEL_KIND_6IN4,
     },
 };
 
@@ -44,6 +44,11 @@ impl Tunnel {
         }
     }
 
+    /// `TUN_BY_V4`'s value for this tunnel as `id`.
+    pub fn decap_ref(&self, id: u32) -> DecapRef {
+        DecapRef::new(id, &self.to_info())
+    }
+
     pub fn validate(&self) -> Result<()> {
         if !(MTU_MIN..=MTU_MAX).contains(&self.mtu) {
             bail!(
@@ -62,7 +67,7 @@ impl Tunnel {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub tunnels: Vec<(u32, TunnelInfo)>,
-    pub pairs: Vec<(TunnelV4Key, u32)>,
+    pub pairs: Vec<(TunnelV4Key, DecapRef)>,
     pub prefixes: Vec<(Ipv6Prefix, u32)>,
 }
 
@@ -72,12 +77,71 @@ impl Datapath {
             self.ebpf.map_mut(maps::TUNNELS).context(maps::TUNNELS)?,
         )?)
     }
-    fn by_v4(&mut self) -> Result<HashMap<&mut MapData, TunnelV4Key, u32>> {
+    fn by_v4(&mut self) -> Result<HashMap<&mut MapData, TunnelV4Key, DecapRef>> {
         Ok(HashMap::try_from(
             self.ebpf
                 .map_mut(maps::TUN_BY_V4)
                 .context(maps::TUN_BY_V4)?,
         )?)
+    }
+
+    fn endpoints(&mut self) -> Result<Array<&mut MapData, Endpoint>> {
+        Ok(Array::try_from(
+            self.ebpf
+                .map_mut(maps::ENDPOINTS)
+                .context(maps::ENDPOINTS)?,
+        )?)
+    }
+    fn secrets(&mut self) -> Result<Array<&mut MapData, TunnelSecret>> {
+        Ok(Array::try_from(
+            self.ebpf.map_mut(maps::SECRETS).context(maps::SECRETS)?,
+        )?)
+    }
+
+    /// What the data path or a protocol handler learned about where tunnel
+    /// `id`'s user is, if anything.
+    pub fn endpoint(&mut self, id: u32) -> Result<Option<Endpoint>> {
+        self.check_id(id)?;
+        let e = self.endpoints()?.get(&id, 0)?;
+        Ok(e.is_learned().then_some(e))
+    }
+
+    /// Records a learned endpoint (the daemon's protocol handlers: heartbeat).
+    pub fn learn_endpoint(&mut self, id: u32, e: &Endpoint) -> Result<()> {
+        self.check_id(id)?;
+        self.endpoints()?.set(id, *e, 0)?;
+        Ok(())
+    }
+
+    /// Forgets what was learned for slot `id` and its key: only when the
+    /// tunnel in that slot is removed or a new one is added.
+    pub fn clear_learned(&mut self, id: u32) -> Result<()> {
+        self.check_id(id)?;
+        self.endpoints()?.set(id, Endpoint::default(), 0)?;
+        self.secrets()?.set(id, TunnelSecret::default(), 0)?;
+        Ok(())
+    }
+
+    /// Tunnel `id`'s signing key (`None`: the kind signs nothing).
+    pub fn put_secret(&mut self, id: u32, key: Option<&[u8]>) -> Result<()> {
+        self.check_id(id)?;
+        let mut s = TunnelSecret::default();
+        if let Some(k) = key {
+            if k.len() > s.key.len() {
+                bail!("a key of {} bytes does not fit {}", k.len(), s.key.len());
+            }
+            s.key[..k.len()].copy_from_slice(k);
+            s.len = k.len() as u8;
+        }
+        self.secrets()?.set(id, s, 0)?;
+        Ok(())
+    }
+
+    /// Tunnel `id`'s signing key as the data path sees it.
+    pub fn secret(&mut self, id: u32) -> Result<Option<Vec<u8>>> {
+        self.check_id(id)?;
+        let s = self.secrets()?.get(&id, 0)?;
+        Ok((s.len != 0).then(|| s.key[..(s.len as usize).min(20)].to_vec()))
     }
 
     fn check_id(&self, id: u32) -> Result<()> {
@@ -106,18 +170,27 @@ impl Datapath {
             bail!("tunnel id {id} is already in use");
         }
         match self.by_v4()?.get(&t.v4_key(), 0) {
-            Ok(other) => bail!("tunnel {other} already uses {} -> {}", t.local, t.remote),
+            Ok(other) => bail!(
+                "tunnel {} already uses {} -> {}",
+                other.id,
+                t.local,
+                t.remote
+            ),
             Err(MapError::KeyNotFound) => {}
             Err(e) => return Err(e).context("looking up the address pair"),
         }
-        // A reused slot starts from zero.
+        // A reused slot starts from zero and knows nothing of its last user.
         self.reset_tunnel_counters(id)?;
+        self.clear_learned(id)?;
         self.tunnels()?.set(id, t.to_info(), 0)?;
         if let Err(e) = self.add_prefix(id, &t.prefix) {
             self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
             return Err(e);
         }
-        if let Err(e) = self.by_v4()?.insert(t.v4_key(), id, BPF_NOEXIST) {
+        if let Err(e) = self
+            .by_v4()?
+            .insert(t.v4_key(), t.decap_ref(id), BPF_NOEXIST)
+        {
             self.remove_prefix(&t.prefix)?;
             self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
             return Err(e).context("adding the outer address pair");
@@ -143,18 +216,25 @@ impl Datapath {
         };
         if old_key != t.v4_key() {
             match self.by_v4()?.get(&t.v4_key(), 0) {
-                Ok(other) => bail!("tunnel {other} already uses {} -> {}", t.local, t.remote),
+                Ok(other) => bail!(
+                    "tunnel {} already uses {} -> {}",
+                    other.id,
+                    t.local,
+                    t.remote
+                ),
                 Err(MapError::KeyNotFound) => {}
                 Err(e) => return Err(e).context("looking up the address pair"),
             }
             self.tunnels()?.set(id, t.to_info(), 0)?;
             self.by_v4()?
-                .insert(t.v4_key(), id, BPF_NOEXIST)
+                .insert(t.v4_key(), t.decap_ref(id), BPF_NOEXIST)
                 .context("adding the new address pair")?;
             ignore_missing(self.by_v4()?.remove(&old_key))?;
             return Ok(());
         }
         self.tunnels()?.set(id, t.to_info(), 0)?;
+        // The pair's copy of the hot fields (enabled, kind) follows.
+        self.by_v4()?.insert(t.v4_key(), t.decap_ref(id), 0)?;
         Ok(())
     }
 
@@ -188,8 +268,8 @@ impl Datapath {
         self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
         Ok(())
     }
-    pub fn put_pair(&mut self, key: TunnelV4Key, id: u32) -> Result<()> {
-        self.by_v4()?.insert(key, id, 0)?;
+    pub fn put_pair(&mut self, key: TunnelV4Key, value: DecapRef) -> Result<()> {
+        self.by_v4()?.insert(key, value, 0)?;
         Ok(())
     }
     pub fn remove_pair(&mut self, key: &TunnelV4Key) -> Result<()> {
@@ -220,6 +300,7 @@ impl Datapath {
         ignore_missing(self.by_v4()?.remove(&key))?;
         ignore_missing(self.prefix_remove(&prefix)?)?;
         self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
+        self.clear_learned(id)?;
         Ok(())
     }
 
