@@ -12,6 +12,7 @@ pub mod maps;
 pub mod ndp;
 pub mod nets;
 pub mod nexthop;
+pub mod sha1;
 pub mod stats;
 pub mod tunnel;
 
