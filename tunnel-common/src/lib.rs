@@ -4,6 +4,7 @@
 #![cfg_attr(not(any(feature = "user", test)), no_std)]
 
 pub mod addr;
+pub mod ayiya;
 pub mod config;
 pub mod csum;
 pub mod ecn;
