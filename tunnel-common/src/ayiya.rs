@@ -4,9 +4,13 @@
 //!
 //! Here: the header layout, its constants, the checks the eBPF decap runs
 //! before it hashes anything, the clock window, and the error classes that
-//! become drop reasons.
+//! become drop reasons. Signing and verifying on the host: `sign`.
 
 mod error;
+#[cfg(any(feature = "user", test))]
+pub mod sign;
+#[cfg(test)]
+mod vectors;
 
 pub use error::AyiyaError;
 
