@@ -120,8 +120,9 @@ impl ProgBed {
         Tunnel::new(POP_V4, CLIENT_B, PREFIX_B.parse().unwrap())
     }
 
-    /// Back to the default state: tunnels A (with routed /48) and B,
-    /// user A's address proxied on x1, default config, zero counters.
+    /// Back to the default state: tunnels A (with routed /48) and B and no
+    /// other prefix, user A's address proxied on x1, default config, no
+    /// next-hop cache, zero counters.
     pub fn reset(&mut self) -> Result<()> {
         for e in self.dp.proxies()? {
             self.dp.remove_proxy(e.ifindex, e.target)?;
@@ -131,7 +132,10 @@ impl ProgBed {
             target: PROXIED_A,
             router: false,
         })?;
-        let _ = self.dp.remove_prefix(&ROUTED_A.parse()?);
+        // Every routed prefix, whoever added it, then the tunnels.
+        for (p, _) in self.dp.snapshot()?.prefixes {
+            self.dp.remove_prefix_if_present(&p)?;
+        }
         let _ = self.dp.remove_tunnel(TUNNEL_A);
         let _ = self.dp.remove_tunnel(TUNNEL_B);
         self.dp.add_tunnel(TUNNEL_A, &Self::tunnel_a())?;

@@ -186,10 +186,6 @@ impl Variant {
 
     /// Puts the bed in this configuration, from whatever state it was in.
     pub fn apply(&self, bed: &mut ProgBed) -> Result<()> {
-        // `reset` knows only the bed's own prefixes.
-        for p in B_EXTRA {
-            let _ = bed.dp.remove_prefix(&p.parse()?);
-        }
         bed.reset()?;
         for t in &self.tunnels {
             bed.dp.update_tunnel(t.id, &t.tunnel())?;
