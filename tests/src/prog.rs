@@ -120,6 +120,29 @@ impl ProgBed {
         Tunnel::new(POP_V4, CLIENT_B, PREFIX_B.parse().unwrap())
     }
 
+    /// Tunnel A or B changed from its default (as `reset` installs it) by
+    /// `f`. Panics on failure (a case's set-up reports it).
+    pub fn change_tunnel(&mut self, id: u32, f: impl FnOnce(&mut Tunnel)) {
+        let mut t = match id {
+            TUNNEL_A => Self::tunnel_a(),
+            TUNNEL_B => Self::tunnel_b(),
+            _ => panic!("the bed has tunnels {TUNNEL_A} and {TUNNEL_B}, not {id}"),
+        };
+        f(&mut t);
+        self.dp.update_tunnel(id, &t).unwrap();
+    }
+
+    /// No ICMP error budget: every error the datapath would send is a
+    /// counted drop instead.
+    pub fn no_icmp_budget(&mut self) {
+        self.dp
+            .set_config(&RuntimeConfig {
+                icmp_rate_per_sec: 0,
+                icmp_burst: 0,
+            })
+            .unwrap();
+    }
+
     /// Back to the default state: tunnels A (with routed /48) and B and no
     /// other prefix, user A's address proxied on x1, default config, no
     /// next-hop cache, zero counters.

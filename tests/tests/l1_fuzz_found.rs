@@ -21,19 +21,14 @@ fn not_version_6() -> Case {
     let mut p = ipv6_echo(UPSTREAM, a6(USER_A), 64, 16);
     p[0] = 0x40 | (p[0] & 0x0f);
     let frame = eth(UPSTREAM_MAC, X1_MAC, EtherType::IPV6, &p);
-    Case {
-        name: "ipv6 frame of version 4 toward a tunnel: passed untouched",
-        setup: nothing,
-        input: frame.clone(),
-        ingress: x1,
-        expect: Expect {
-            action: XDP_PASS,
-            output: Some(frame),
-            drops: &[],
-            events: &[(Event::NotOurs, 1), (Event::Encap, 0)],
-            tunnel: Some((TUNNEL_A, 0, 0)),
-        },
-    }
+    Case::xdp(
+        "ipv6 frame of version 4 toward a tunnel: passed untouched",
+        frame,
+    )
+    .on(x1)
+    .pass_unchanged()
+    .events(&[(Event::NotOurs, 1), (Event::Encap, 0)])
+    .tunnel(TUNNEL_A, 0, 0)
 }
 
 /// An NS for a proxied target, 72 bytes long (over the proxy's 64), in a
@@ -53,19 +48,13 @@ fn long_ns_with_trailer() -> Case {
         &ns,
     );
     frame.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
-    Case {
-        name: "ns over 64 bytes with trailing bytes: passed untouched",
-        setup: nothing,
-        input: frame.clone(),
-        ingress: x1,
-        expect: Expect {
-            action: XDP_PASS,
-            output: Some(frame),
-            drops: &[],
-            events: &[(Event::NotOurs, 1), (Event::NdpAdvertised, 0)],
-            tunnel: None,
-        },
-    }
+    Case::xdp(
+        "ns over 64 bytes with trailing bytes: passed untouched",
+        frame,
+    )
+    .on(x1)
+    .pass_unchanged()
+    .events(&[(Event::NotOurs, 1), (Event::NdpAdvertised, 0)])
 }
 
 /// A user's echo request to the PoP's `::1` marked ECT(1): the reply
@@ -102,24 +91,19 @@ fn echo_reply_ecn() -> Case {
         ecn: 1,
         ..V4::new(POP_V4, CLIENT_A)
     };
-    Case {
-        name: "echo reply with ECT(1) into the tunnel: outer ECN copied",
-        setup: nothing,
+    Case::xdp(
+        "echo reply with ECT(1) into the tunnel: outer ECN copied",
         input,
-        ingress: x0,
-        expect: Expect {
-            action: XDP_TX,
-            output: Some(eth(
-                X0_MAC,
-                CLIENT_A_MAC,
-                EtherType::IPV4,
-                &sixin4(outer, &reply),
-            )),
-            drops: &[],
-            events: &[(Event::Decap, 1), (Event::EchoReply, 1), (Event::Encap, 1)],
-            tunnel: Some((TUNNEL_A, 1, 1)),
-        },
-    }
+    )
+    .on(x0)
+    .tx(eth(
+        X0_MAC,
+        CLIENT_A_MAC,
+        EtherType::IPV4,
+        &sixin4(outer, &reply),
+    ))
+    .events(&[(Event::Decap, 1), (Event::EchoReply, 1), (Event::Encap, 1)])
+    .tunnel(TUNNEL_A, 1, 1)
 }
 
 fn run(case: Case) {

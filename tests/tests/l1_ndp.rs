@@ -62,34 +62,28 @@ fn na_frame(dst_mac: Mac, target: Ipv6Addr, dst: Ipv6Addr, flags: u8) -> Vec<u8>
     )
 }
 
-fn answered(output: Vec<u8>) -> Expect {
-    Expect {
-        action: XDP_TX,
-        output: Some(output),
-        drops: &[],
-        events: &[(Event::NdpAdvertised, 1)],
-        tunnel: None,
-    }
+/// An NS on x1 answered with the advertisement `na`.
+fn answered(name: &str, ns: Vec<u8>, na: Vec<u8>) -> Case {
+    Case::xdp(name, ns)
+        .on(x1)
+        .tx(na)
+        .events(&[(Event::NdpAdvertised, 1)])
 }
 
-fn invalid() -> Expect {
-    Expect {
-        action: XDP_DROP,
-        output: None,
-        drops: &[(Drop::NdpInvalid, 1)],
-        events: &[(Event::NdpAdvertised, 0)],
-        tunnel: None,
-    }
+/// An NS on x1 that breaks RFC 4861 §7.1.1: a counted drop.
+fn invalid(name: &str, ns: Vec<u8>) -> Case {
+    Case::xdp(name, ns)
+        .on(x1)
+        .dropped(Drop::NdpInvalid)
+        .events(&[(Event::NdpAdvertised, 0)])
 }
 
-fn passed() -> Expect {
-    Expect {
-        action: XDP_PASS,
-        output: None,
-        drops: &[],
-        events: &[(Event::NdpAdvertised, 0), (Event::NotOurs, 1)],
-        tunnel: None,
-    }
+/// An NS on `on` that is the kernel's: passed on untouched.
+fn passed(name: &str, ns: Vec<u8>, on: fn(&ProgBed) -> u32) -> Case {
+    Case::xdp(name, ns)
+        .on(on)
+        .pass_unchanged()
+        .events(&[(Event::NdpAdvertised, 0), (Event::NotOurs, 1)])
 }
 
 fn routed_target() -> Ipv6Addr {
@@ -119,25 +113,21 @@ fn solicitation_table() {
     let mut truncated = ns_for(t, 255, &sll());
     truncated.truncate(truncated.len() - 4);
     let nine_options: Vec<u8> = (0..9).flat_map(|_| NONCE).collect();
+    let na_to_router = na_frame(UPSTREAM_MAC, t, router_ll(), NA_SOLICITED);
     let cases = vec![
-        Case {
-            name: "multicast NS with source link-layer address: NA to the solicitor",
-            setup: nothing,
-            input: ns_for(t, 255, &sll()),
-            ingress: x1,
-            expect: answered(na_frame(UPSTREAM_MAC, t, router_ll(), NA_SOLICITED)),
-        },
-        Case {
-            name: "unicast NUD probe without options",
-            setup: nothing,
-            input: ns_frame(X1_MAC, router_ll(), t, 255, t, &[]),
-            ingress: x1,
-            expect: answered(na_frame(UPSTREAM_MAC, t, router_ll(), NA_SOLICITED)),
-        },
-        Case {
-            name: "global source address, options sll + nonce",
-            setup: nothing,
-            input: ns_frame(
+        answered(
+            "multicast NS with source link-layer address: NA to the solicitor",
+            ns_for(t, 255, &sll()),
+            na_to_router.clone(),
+        ),
+        answered(
+            "unicast NUD probe without options",
+            ns_frame(X1_MAC, router_ll(), t, 255, t, &[]),
+            na_to_router.clone(),
+        ),
+        answered(
+            "global source address, options sll + nonce",
+            ns_frame(
                 multicast_mac(group),
                 UPSTREAM,
                 group,
@@ -145,13 +135,11 @@ fn solicitation_table() {
                 t,
                 &[sll(), NONCE.to_vec()].concat(),
             ),
-            ingress: x1,
-            expect: answered(na_frame(UPSTREAM_MAC, t, UPSTREAM, NA_SOLICITED)),
-        },
-        Case {
-            name: "DAD probe: NA to all-nodes, not solicited",
-            setup: nothing,
-            input: ns_frame(
+            na_frame(UPSTREAM_MAC, t, UPSTREAM, NA_SOLICITED),
+        ),
+        answered(
+            "DAD probe: NA to all-nodes, not solicited",
+            ns_frame(
                 multicast_mac(group),
                 Ipv6Addr::UNSPECIFIED,
                 group,
@@ -159,81 +147,64 @@ fn solicitation_table() {
                 t,
                 &NONCE,
             ),
-            ingress: x1,
-            expect: answered(na_frame(multicast_mac(ALL_NODES), t, ALL_NODES, 0)),
-        },
-        Case {
-            name: "target proxied as a router: R flag",
-            setup: proxy_router,
-            input: ns_for(routed_target(), 255, &sll()),
-            ingress: x1,
-            expect: answered(na_frame(
+            na_frame(multicast_mac(ALL_NODES), t, ALL_NODES, 0),
+        ),
+        answered(
+            "target proxied as a router: R flag",
+            ns_for(routed_target(), 255, &sll()),
+            na_frame(
                 UPSTREAM_MAC,
                 routed_target(),
                 router_ll(),
                 NA_ROUTER | NA_SOLICITED,
-            )),
-        },
-        Case {
-            name: "Ethernet padding after the NS is not part of it",
-            setup: nothing,
-            input: padded,
-            ingress: x1,
-            expect: answered(na_frame(UPSTREAM_MAC, t, router_ll(), NA_SOLICITED)),
-        },
-        Case {
-            name: "target not proxied: the kernel's",
-            setup: nothing,
-            input: ns_for(a6("2001:db8:1::3"), 255, &sll()),
-            ingress: x1,
-            expect: passed(),
-        },
-        Case {
-            name: "proxied on x1, arriving on x0: the kernel's",
-            setup: nothing,
-            input: ns_for(t, 255, &sll()),
-            ingress: x0,
-            expect: passed(),
-        },
-        Case {
-            name: "longer than the datapath handles (SEND-sized): the kernel's",
-            setup: nothing,
-            input: ns_for(t, 255, &nine_options),
-            ingress: x1,
-            expect: passed(),
-        },
-        Case {
-            name: "hop limit 254: came through a router",
-            setup: nothing,
-            input: ns_for(t, 254, &sll()),
-            ingress: x1,
-            expect: invalid(),
-        },
-        Case {
-            name: "bad checksum",
-            setup: nothing,
-            input: bad_sum,
-            ingress: x1,
-            expect: invalid(),
-        },
-        Case {
-            name: "option of length zero",
-            setup: nothing,
-            input: ns_for(t, 255, &[1, 0, 0, 0, 0, 0, 0, 0]),
-            ingress: x1,
-            expect: invalid(),
-        },
-        Case {
-            name: "option running past the end",
-            setup: nothing,
-            input: ns_for(t, 255, &[1, 2, 0, 0, 0, 0, 0, 0]),
-            ingress: x1,
-            expect: invalid(),
-        },
-        Case {
-            name: "DAD probe with a source link-layer address",
-            setup: nothing,
-            input: ns_frame(
+            ),
+        )
+        .setup(proxy_router),
+        answered(
+            "Ethernet padding after the NS is not part of it",
+            padded,
+            na_to_router.clone(),
+        ),
+        passed(
+            "target not proxied: the kernel's",
+            ns_for(a6("2001:db8:1::3"), 255, &sll()),
+            x1,
+        ),
+        passed(
+            "proxied on x1, arriving on x0: the kernel's",
+            ns_for(t, 255, &sll()),
+            x0,
+        ),
+        passed(
+            "longer than the datapath handles (SEND-sized): the kernel's",
+            ns_for(t, 255, &nine_options),
+            x1,
+        ),
+        passed(
+            "proxy entry removed: the kernel's",
+            ns_for(t, 255, &sll()),
+            x1,
+        )
+        .setup(|b| {
+            b.dp.remove_proxy(b.x1, PROXIED_A).unwrap();
+            assert!(b.dp.proxies().unwrap().is_empty());
+        }),
+        invalid(
+            "hop limit 254: came through a router",
+            ns_for(t, 254, &sll()),
+        ),
+        invalid("bad checksum", bad_sum),
+        invalid(
+            "option of length zero",
+            ns_for(t, 255, &[1, 0, 0, 0, 0, 0, 0, 0]),
+        ),
+        invalid(
+            "option running past the end",
+            ns_for(t, 255, &[1, 2, 0, 0, 0, 0, 0, 0]),
+        ),
+        invalid(
+            "DAD probe with a source link-layer address",
+            ns_frame(
                 multicast_mac(group),
                 Ipv6Addr::UNSPECIFIED,
                 group,
@@ -241,41 +212,14 @@ fn solicitation_table() {
                 t,
                 &sll(),
             ),
-            ingress: x1,
-            expect: invalid(),
-        },
-        Case {
-            name: "destination neither the target nor its group",
-            setup: nothing,
-            input: ns_frame(X1_MAC, router_ll(), a6("2001:db8:ffff::1"), 255, t, &sll()),
-            ingress: x1,
-            expect: invalid(),
-        },
-        Case {
-            name: "IPv6 payload length past the frame's end",
-            setup: nothing,
-            input: truncated,
-            ingress: x1,
-            expect: Expect {
-                action: XDP_DROP,
-                output: None,
-                drops: &[(Drop::Malformed, 1)],
-                events: &[],
-                tunnel: None,
-            },
-        },
+        ),
+        invalid(
+            "destination neither the target nor its group",
+            ns_frame(X1_MAC, router_ll(), a6("2001:db8:ffff::1"), 255, t, &sll()),
+        ),
+        Case::xdp("IPv6 payload length past the frame's end", truncated)
+            .on(x1)
+            .dropped(Drop::Malformed),
     ];
     check(&mut bed, cases);
-}
-
-/// A removed proxy entry stops the answers; the NS goes to the kernel.
-#[test]
-fn removed_proxy_is_not_answered() {
-    let mut bed = ProgBed::new().expect("prog bed");
-    let x1 = bed.x1;
-    let frame = ns_for(PROXIED_A, 255, &sll());
-    assert_eq!(bed.run(&frame, x1).unwrap().action, XDP_TX);
-    bed.dp.remove_proxy(x1, PROXIED_A).unwrap();
-    assert!(bed.dp.proxies().unwrap().is_empty());
-    assert_eq!(bed.run(&frame, x1).unwrap().action, XDP_PASS);
 }

@@ -80,50 +80,41 @@ fn decap_input() -> (Vec<u8>, Vec<u8>) {
     (frame, inner)
 }
 
+/// Which of the two answered: the cache or `bpf_fib_lookup`.
+fn answered_by(event: Event) -> &'static [(Event, u64)] {
+    match event {
+        Event::NexthopCached => &[(Event::NexthopCached, 1), (Event::NexthopKernel, 0)],
+        _ => &[(Event::NexthopCached, 0), (Event::NexthopKernel, 1)],
+    }
+}
+
 fn decap_case(name: &'static str, setup: fn(&mut ProgBed), dmac: Mac, event: Event) -> Case {
     let (input, inner) = decap_input();
-    Case {
-        name,
-        setup,
-        input,
-        ingress: x0,
-        expect: Expect {
-            action: XDP_REDIRECT,
-            output: Some(eth(X1_MAC, dmac, EtherType::IPV6, &hop_decremented(&inner))),
-            drops: &[],
-            events: match event {
-                Event::NexthopCached => &[(Event::NexthopCached, 1), (Event::NexthopKernel, 0)],
-                _ => &[(Event::NexthopCached, 0), (Event::NexthopKernel, 1)],
-            },
-            tunnel: Some((TUNNEL_A, 1, 0)),
-        },
-    }
+    Case::xdp(name, input)
+        .on(x0)
+        .setup(setup)
+        .redirect(eth(X1_MAC, dmac, EtherType::IPV6, &hop_decremented(&inner)))
+        .events(answered_by(event))
+        .tunnel(TUNNEL_A, 1, 0)
 }
 
 fn encap_case(name: &'static str, setup: fn(&mut ProgBed), dmac: Mac, event: Event) -> Case {
     let inner = ipv6_echo(UPSTREAM, a6("2001:db8:1::2"), 64, 32);
-    Case {
-        name,
-        setup,
-        input: eth(UPSTREAM_MAC, X1_MAC, EtherType::IPV6, &inner),
-        ingress: x1,
-        expect: Expect {
-            action: XDP_REDIRECT,
-            output: Some(eth(
-                X0_MAC,
-                dmac,
-                EtherType::IPV4,
-                &sixin4(V4::new(POP_V4, CLIENT_A), &hop_decremented(&inner)),
-            )),
-            drops: &[],
-            events: match event {
-                Event::NexthopCached => &[(Event::NexthopCached, 1), (Event::NexthopKernel, 0)],
-                _ => &[(Event::NexthopCached, 0), (Event::NexthopKernel, 1)],
-            },
-            tunnel: Some((TUNNEL_A, 0, 1)),
-        },
-    }
+    Case::xdp(name, eth(UPSTREAM_MAC, X1_MAC, EtherType::IPV6, &inner))
+        .on(x1)
+        .setup(setup)
+        .redirect(eth(
+            X0_MAC,
+            dmac,
+            EtherType::IPV4,
+            &sixin4(V4::new(POP_V4, CLIENT_A), &hop_decremented(&inner)),
+        ))
+        .events(answered_by(event))
+        .tunnel(TUNNEL_A, 0, 1)
 }
+
+/// No next-hop cache (as `reset` leaves the bed).
+fn nothing(_: &mut ProgBed) {}
 
 #[test]
 fn nexthop_cache_table() {

@@ -3,15 +3,11 @@
 //! encapsulated and redirected to the uplink; the verdict, the exact output
 //! bytes and the counters. Needs root.
 
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use etherparse::{EtherType, IpNumber};
 use tunnel_common::stats::{Drop, Event};
-use tunnel_tests::{
-    cases::{check_counters, hex},
-    packets::*,
-    prog::*,
-};
+use tunnel_tests::{cases::*, packets::*, prog::*};
 
 fn a6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
@@ -38,63 +34,6 @@ fn to_client_a(inner: &[u8]) -> Vec<u8> {
     eth(X0_MAC, CLIENT_A_MAC, EtherType::IPV4, &sixin4(o, inner))
 }
 
-struct Expect {
-    action: u32,
-    output: Option<Vec<u8>>,
-    drops: &'static [(Drop, u64)],
-    events: &'static [(Event, u64)],
-    /// Tunnel A's tx packets.
-    tx_a: u64,
-}
-
-struct Case {
-    name: &'static str,
-    setup: fn(&mut ProgBed),
-    input: Vec<u8>,
-    gso_size: u32,
-    expect: Expect,
-}
-
-fn nothing(_: &mut ProgBed) {}
-
-fn check(bed: &mut ProgBed, cases: Vec<Case>) {
-    for c in cases {
-        bed.reset().unwrap();
-        (c.setup)(bed);
-        // The tunnel device stands in as x1: any device of the namespace
-        // does for the FIB lookup (forwarding is on everywhere).
-        let run = bed.run_tc(&c.input, bed.x1, c.gso_size).unwrap();
-        let counters = bed.counters();
-        assert_eq!(
-            tc_action_name(run.action),
-            tc_action_name(c.expect.action),
-            "{}: verdict (drops {:?})",
-            c.name,
-            counters
-                .drops
-                .iter()
-                .filter(|d| d.1 > 0)
-                .collect::<Vec<_>>()
-        );
-        if let Some(want) = &c.expect.output {
-            assert_eq!(hex(&run.output), hex(want), "{}: output bytes", c.name);
-        }
-        check_counters(bed, c.name, c.expect.drops, c.expect.events);
-        assert_eq!(
-            bed.tunnel(TUNNEL_A).tx_packets,
-            c.expect.tx_a,
-            "{}: tunnel A tx",
-            c.name
-        );
-    }
-}
-
-fn set_a(bed: &mut ProgBed, f: impl FnOnce(&mut tunnelctl::Tunnel)) {
-    let mut t = ProgBed::tunnel_a();
-    f(&mut t);
-    bed.dp.update_tunnel(TUNNEL_A, &t).unwrap();
-}
-
 #[test]
 fn local_egress_table() {
     let mut bed = ProgBed::new().expect("prog bed");
@@ -106,142 +45,77 @@ fn local_egress_table() {
     // may be longer, are for L2: a test run cannot set the skb's gso_type,
     // and bpf_skb_adjust_room refuses a GSO skb without one.)
     let big = ipv6(a6(POP_LOCAL), a6(USER_A), 64, IpNumber::UDP, &[7u8; 1441]);
+    let unresolved: Ipv4Addr = "192.0.2.77".parse().unwrap();
+    let arp = eth(TNL_MAC, TNL_MAC, EtherType::ARP, &[0u8; 28]);
     let cases = vec![
-        Case {
-            name: "to a tunnel's user: encapsulated, redirected to the uplink",
-            setup: nothing,
-            input: local(&echo),
-            gso_size: 0,
-            expect: Expect {
-                action: TC_ACT_REDIRECT,
-                output: Some(to_client_a(&echo)),
-                drops: &[],
-                events: &[(Event::Encap, 1), (Event::LocalEncap, 1)],
-                tx_a: 1,
-            },
-        },
-        Case {
-            name: "to a routed prefix of the tunnel",
-            setup: nothing,
-            input: local(&routed),
-            gso_size: 0,
-            expect: Expect {
-                action: TC_ACT_REDIRECT,
-                output: Some(to_client_a(&routed)),
-                drops: &[],
-                events: &[(Event::LocalEncap, 1)],
-                tx_a: 1,
-            },
-        },
-        Case {
-            name: "ECN copied to the outer header (RFC 6040)",
-            setup: nothing,
-            input: local(&ect0),
-            gso_size: 0,
-            expect: Expect {
-                action: TC_ACT_REDIRECT,
-                output: Some(to_client_a(&ect0)),
-                drops: &[],
-                events: &[],
-                tx_a: 1,
-            },
-        },
-        Case {
-            name: "ttl inherit: the outer TTL is the hop limit as the kernel left it",
-            setup: |b| set_a(b, |t| t.ttl = 0),
-            input: local(&ect0),
-            gso_size: 0,
-            expect: Expect {
-                action: TC_ACT_REDIRECT,
-                output: Some({
-                    let mut o = V4::new(POP_V4, CLIENT_A);
-                    o.ttl = 5;
-                    o.ecn = 2;
-                    eth(X0_MAC, CLIENT_A_MAC, EtherType::IPV4, &sixin4(o, &ect0))
-                }),
-                drops: &[],
-                events: &[],
-                tx_a: 1,
-            },
-        },
-        Case {
-            name: "disabled tunnel: counted drop",
-            setup: |b| set_a(b, |t| t.enabled = false),
-            input: local(&echo),
-            gso_size: 0,
-            expect: Expect {
-                action: TC_ACT_SHOT,
-                output: None,
-                drops: &[(Drop::TunnelDisabled, 1)],
-                events: &[(Event::Encap, 0)],
-                tx_a: 0,
-            },
-        },
-        Case {
-            name: "not for a tunnel: passed untouched",
-            setup: nothing,
-            input: local(&upstream),
-            gso_size: 0,
-            expect: Expect {
-                action: TC_ACT_OK,
-                output: Some(local(&upstream)),
-                drops: &[],
-                events: &[(Event::NotOurs, 1), (Event::Encap, 0)],
-                tx_a: 0,
-            },
-        },
-        Case {
-            name: "not IPv6: passed untouched",
-            setup: nothing,
-            input: eth(TNL_MAC, TNL_MAC, EtherType::ARP, &[0u8; 28]),
-            gso_size: 0,
-            expect: Expect {
-                action: TC_ACT_OK,
-                output: Some(eth(TNL_MAC, TNL_MAC, EtherType::ARP, &[0u8; 28])),
-                drops: &[],
-                events: &[(Event::NotOurs, 1)],
-                tx_a: 0,
-            },
-        },
-        Case {
-            name: "bigger than the tunnel MTU: the route should have said so; drop",
-            setup: nothing,
-            input: local(&big),
-            gso_size: 0,
-            expect: Expect {
-                action: TC_ACT_SHOT,
-                output: None,
-                drops: &[(Drop::LocalTooBig, 1)],
-                events: &[],
-                tx_a: 0,
-            },
-        },
-        Case {
-            name: "no IPv4 route to the tunnel's remote: counted drop",
-            setup: |b| set_a(b, |t| t.remote = "203.0.113.9".parse().unwrap()),
-            input: local(&echo),
-            gso_size: 0,
-            expect: Expect {
-                action: TC_ACT_SHOT,
-                output: None,
-                drops: &[(Drop::LocalFib, 1)],
-                events: &[],
-                tx_a: 0,
-            },
-        },
-        Case {
-            name: "next hop not resolved: the kernel resolves it (redirect_neigh)",
-            setup: |b| set_a(b, |t| t.remote = "192.0.2.77".parse().unwrap()),
-            input: local(&echo),
-            gso_size: 0,
-            expect: Expect {
-                action: TC_ACT_REDIRECT,
-                output: None,
-                drops: &[],
-                events: &[(Event::FibNoNeigh, 1), (Event::LocalEncap, 1)],
-                tx_a: 1,
-            },
-        },
+        Case::tc(
+            "to a tunnel's user: encapsulated, redirected to the uplink",
+            local(&echo),
+        )
+        .redirect(to_client_a(&echo))
+        .events(&[(Event::Encap, 1), (Event::LocalEncap, 1)])
+        .tunnel(TUNNEL_A, 0, 1),
+        Case::tc("to a routed prefix of the tunnel", local(&routed))
+            .redirect(to_client_a(&routed))
+            .events(&[(Event::LocalEncap, 1)])
+            .tunnel(TUNNEL_A, 0, 1),
+        Case::tc("ECN copied to the outer header (RFC 6040)", local(&ect0))
+            .redirect(to_client_a(&ect0))
+            .tunnel(TUNNEL_A, 0, 1),
+        Case::tc(
+            "ttl inherit: the outer TTL is the hop limit as the kernel left it",
+            local(&ect0),
+        )
+        .setup(|b| b.change_tunnel(TUNNEL_A, |t| t.ttl = 0))
+        .redirect({
+            let mut o = V4::new(POP_V4, CLIENT_A);
+            o.ttl = 5;
+            o.ecn = 2;
+            eth(X0_MAC, CLIENT_A_MAC, EtherType::IPV4, &sixin4(o, &ect0))
+        })
+        .tunnel(TUNNEL_A, 0, 1),
+        Case::tc("disabled tunnel: counted drop", local(&echo))
+            .setup(|b| b.change_tunnel(TUNNEL_A, |t| t.enabled = false))
+            .dropped(Drop::TunnelDisabled)
+            .events(&[(Event::Encap, 0)])
+            .tunnel(TUNNEL_A, 0, 0),
+        Case::tc("not for a tunnel: passed untouched", local(&upstream))
+            .pass_unchanged()
+            .events(&[(Event::NotOurs, 1), (Event::Encap, 0)])
+            .tunnel(TUNNEL_A, 0, 0),
+        Case::tc("not IPv6: passed untouched", arp)
+            .pass_unchanged()
+            .events(&[(Event::NotOurs, 1)])
+            .tunnel(TUNNEL_A, 0, 0),
+        Case::tc(
+            "bigger than the tunnel MTU: the route should have said so; drop",
+            local(&big),
+        )
+        .dropped(Drop::LocalTooBig)
+        .tunnel(TUNNEL_A, 0, 0),
+        Case::tc(
+            "no IPv4 route to the tunnel's remote: counted drop",
+            local(&echo),
+        )
+        .setup(|b| b.change_tunnel(TUNNEL_A, |t| t.remote = "203.0.113.9".parse().unwrap()))
+        .dropped(Drop::LocalFib)
+        .tunnel(TUNNEL_A, 0, 0),
+        // The kernel writes the Ethernet header when it has resolved the
+        // next hop: the program leaves the addresses as the tunnel device
+        // had them, with the type of what it now carries.
+        Case::tc(
+            "next hop not resolved: the kernel resolves it (redirect_neigh)",
+            local(&echo),
+        )
+        .setup(move |b| b.change_tunnel(TUNNEL_A, |t| t.remote = unresolved))
+        .redirect(eth(
+            TNL_MAC,
+            TNL_MAC,
+            EtherType::IPV4,
+            &sixin4(V4::new(POP_V4, unresolved), &echo),
+        ))
+        .events(&[(Event::FibNoNeigh, 1), (Event::LocalEncap, 1)])
+        .tunnel(TUNNEL_A, 0, 1),
     ];
     check(&mut bed, cases);
 }
