@@ -4,12 +4,13 @@
 
 use std::net::Ipv6Addr;
 
-use etherparse::{EtherType, Ipv4HeaderSlice};
+use etherparse::{EtherType, Icmpv6Type, Ipv4HeaderSlice};
 use tunnel_common::{
     maps,
     stats::{Drop, Event},
 };
-use tunnel_tests::{packets::*, prog::*};
+use tunnel_tests::{cases::*, packets::*, prog::*};
+use tunnelctl::prefix::Ipv6Prefix;
 
 fn a6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
@@ -142,19 +143,32 @@ fn icmp_errors_are_rate_limited() {
     let mut t = ProgBed::tunnel_a();
     t.mtu = 1280;
     bed.dp.update_tunnel(TUNNEL_A, &t).unwrap();
-    let frame = eth(
-        UPSTREAM_MAC,
+    let big = ipv6_echo(UPSTREAM, a6("2001:db8:1::2"), 64, 1300);
+    let frame = eth(UPSTREAM_MAC, X1_MAC, EtherType::IPV6, &big);
+    let ptb = eth(
         X1_MAC,
+        UPSTREAM_MAC,
         EtherType::IPV6,
-        &ipv6_echo(UPSTREAM, a6("2001:db8:1::2"), 64, 1300),
+        &icmpv6_error(
+            a6("2001:db8:1::1"),
+            UPSTREAM,
+            Icmpv6Type::PacketTooBig { mtu: 1280 },
+            &big,
+        ),
     );
-    let actions: Vec<u32> = (0..6)
-        .map(|_| bed.run(&frame, bed.x1).unwrap().action)
-        .collect();
+    let runs: Vec<Run> = (0..6).map(|_| bed.run(&frame, bed.x1).unwrap()).collect();
+    let actions: Vec<&str> = runs.iter().map(|r| action_name(r.action)).collect();
     assert_eq!(
         actions,
-        [XDP_TX, XDP_TX, XDP_TX, XDP_DROP, XDP_DROP, XDP_DROP]
+        ["XDP_TX", "XDP_TX", "XDP_TX", "XDP_DROP", "XDP_DROP", "XDP_DROP"]
     );
+    for (i, r) in runs.iter().take(3).enumerate() {
+        assert!(
+            r.output == ptb,
+            "packet too big {i}:\n{}",
+            hex_diff(&ptb, &r.output)
+        );
+    }
     let c = bed.counters();
     assert_eq!(c.event(Event::IcmpPacketTooBig), 3);
     assert_eq!(c.drop(tunnel_common::stats::Drop::TooBig), 3);
@@ -185,6 +199,7 @@ fn maps_are_named_as_the_constants() {
 #[test]
 fn routed_prefixes_of_every_length() {
     let mut bed = ProgBed::new().expect("prog bed");
+    let mut cases = Vec::new();
     for (prefix, inside) in [
         ("2001:db8:300::/40", "2001:db8:300:1::5"),
         ("2001:db8:400::/48", "2001:db8:400:1::5"),
@@ -193,42 +208,64 @@ fn routed_prefixes_of_every_length() {
         ("2001:db8:700::/64", "2001:db8:700::5"),
         ("2001:db8:800::/80", "2001:db8:800::1:0:5"),
     ] {
-        bed.reset().unwrap();
-        let p = prefix.parse().unwrap();
-        bed.dp.add_prefix(TUNNEL_B, &p).unwrap();
-        let inner = ipv6_echo(UPSTREAM, a6(inside), 64, 16);
-        let frame = eth(UPSTREAM_MAC, X1_MAC, EtherType::IPV6, &inner);
-        let run = bed.run(&frame, bed.x1).unwrap();
-        let want = eth(
-            X0_MAC,
-            CLIENT_B_MAC,
-            EtherType::IPV4,
-            &sixin4(V4::new(POP_V4, CLIENT_B), &hop_decremented(&inner)),
-        );
-        assert_eq!(action_name(run.action), "XDP_REDIRECT", "{prefix}");
-        assert_eq!(run.output, want, "{prefix}: encapsulated toward client B");
-        // From the prefix, inside tunnel B: accepted, forwarded upstream.
-        let back = ipv6_echo(a6(inside), UPSTREAM, 64, 16);
-        let from_b = eth(
-            CLIENT_B_MAC,
-            X0_MAC,
-            EtherType::IPV4,
-            &sixin4(V4::new(CLIENT_B, POP_V4), &back),
-        );
-        let run = bed.run(&from_b, bed.x0).unwrap();
-        assert_eq!(action_name(run.action), "XDP_REDIRECT", "{prefix}: decap");
-        // The same source inside tunnel A is spoofed.
-        let from_a = eth(
-            CLIENT_A_MAC,
-            X0_MAC,
-            EtherType::IPV4,
-            &sixin4(V4::new(CLIENT_A, POP_V4), &back),
-        );
-        let run = bed.run(&from_a, bed.x0).unwrap();
-        assert_eq!(action_name(run.action), "XDP_DROP", "{prefix}: spoof");
-        assert_eq!(bed.counters().drop(Drop::SpoofedSource), 1, "{prefix}");
-        bed.dp.remove_prefix(&p).unwrap();
-        let run = bed.run(&frame, bed.x1).unwrap();
-        assert_eq!(action_name(run.action), "XDP_PASS", "{prefix}: removed");
+        let p: Ipv6Prefix = prefix.parse().unwrap();
+        let add = move |b: &mut ProgBed| b.dp.add_prefix(TUNNEL_B, &p).unwrap();
+        let to_prefix = ipv6_echo(UPSTREAM, a6(inside), 64, 16);
+        let from_prefix = ipv6_echo(a6(inside), UPSTREAM, 64, 16);
+        let inside_tunnel = |client, mac| {
+            eth(
+                mac,
+                X0_MAC,
+                EtherType::IPV4,
+                &sixin4(V4::new(client, POP_V4), &from_prefix),
+            )
+        };
+        cases.extend([
+            Case::xdp(
+                format!("{prefix}: encapsulated toward client B"),
+                eth(UPSTREAM_MAC, X1_MAC, EtherType::IPV6, &to_prefix),
+            )
+            .on(x1)
+            .setup(add)
+            .redirect(eth(
+                X0_MAC,
+                CLIENT_B_MAC,
+                EtherType::IPV4,
+                &sixin4(V4::new(POP_V4, CLIENT_B), &hop_decremented(&to_prefix)),
+            ))
+            .tunnel(TUNNEL_B, 0, 1),
+            Case::xdp(
+                format!("{prefix}: from inside tunnel B, forwarded upstream"),
+                inside_tunnel(CLIENT_B, CLIENT_B_MAC),
+            )
+            .on(x0)
+            .setup(add)
+            .redirect(eth(
+                X1_MAC,
+                UPSTREAM_MAC,
+                EtherType::IPV6,
+                &hop_decremented(&from_prefix),
+            ))
+            .tunnel(TUNNEL_B, 1, 0),
+            Case::xdp(
+                format!("{prefix}: from inside tunnel A, spoofed"),
+                inside_tunnel(CLIENT_A, CLIENT_A_MAC),
+            )
+            .on(x0)
+            .setup(add)
+            .dropped(Drop::SpoofedSource),
+            Case::xdp(
+                format!("{prefix}: removed, no longer ours"),
+                eth(UPSTREAM_MAC, X1_MAC, EtherType::IPV6, &to_prefix),
+            )
+            .on(x1)
+            .setup(move |b| {
+                add(b);
+                b.dp.remove_prefix(&p).unwrap();
+            })
+            .pass_unchanged()
+            .events(&[(Event::NotOurs, 1)]),
+        ]);
     }
+    check(&mut bed, cases);
 }
