@@ -45,6 +45,9 @@ fn setup() -> Result<(), String> {
         ("proc", "/proc", "proc"),
         ("sysfs", "/sys", "sysfs"),
         ("devtmpfs", "/dev", "devtmpfs"),
+        // /dev/ptmx opens only with devpts on /dev/pts (l2_daemon reads
+        // `tunnelctl apply`'s progress bar through a pty).
+        ("devpts", "/dev/pts", "devpts"),
         ("tmpfs", "/run", "tmpfs"),
         ("tmpfs", "/tmp", "tmpfs"),
         ("bpf", "/sys/fs/bpf", "bpf"),
