@@ -11,5 +11,6 @@ pub mod netns;
 pub mod packets;
 pub mod peer6in4;
 pub mod prog;
+pub mod pty;
 pub mod topology;
 pub mod traffic;

@@ -5,7 +5,7 @@
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use aya::maps::{Array, Map, MapData};
@@ -14,6 +14,7 @@ use tunnel_tests::{
     daemon::Daemon,
     netns::Netns,
     peer6in4::{Peer6in4, PeerConfig},
+    pty::Pty,
     topology::{Namespaces, CLIENT_V4, LOCAL_DEV, POP_V4, UPSTREAM_V6},
 };
 use tunnelctl::{
@@ -189,6 +190,20 @@ fn pinned_tunnel_ids(d: &Daemon, max: u32) -> Vec<u32> {
         .collect()
 }
 
+/// The first `done/total tunnels` with a total that `tunnelctl apply`'s
+/// progress bar drew on the terminal (one draw per progress line from
+/// the daemon, between control sequences).
+fn first_progress(shown: &str) -> Option<(u64, u64)> {
+    shown.match_indices(" tunnels").find_map(|(i, _)| {
+        let token = shown[..i]
+            .rsplit(|c: char| c.is_whitespace() || c.is_control())
+            .next()?;
+        let (done, total) = token.split_once('/')?;
+        let (done, total) = (done.parse().ok()?, total.parse().ok()?);
+        (total > 0).then_some((done, total))
+    })
+}
+
 #[test]
 fn kill9_during_bulk_apply_leaves_store_and_maps_consistent() {
     const N: u32 = 3000;
@@ -204,26 +219,61 @@ fn kill9_during_bulk_apply_leaves_store_and_maps_consistent() {
         .collect();
     let file = b.daemon.dir.join("bulk.json");
     std::fs::write(&file, serde_json::json!({ "tunnels": tunnels }).to_string()).unwrap();
-    // Start the apply, kill the daemon while it runs.
+    // Start the apply; kill the daemon at its first progress line, while
+    // the datapath follows the new rows and before the commit. The bar
+    // is drawn only on a terminal: stderr goes to a pty.
+    let pty = Pty::open().unwrap();
     let ctl = tunnel_tests::daemon::tunnelctl_bin().unwrap();
-    let mut apply = std::process::Command::new(ctl)
+    let apply = std::process::Command::new(ctl)
         .arg("--socket")
         .arg(&b.daemon.socket)
-        .args(["apply", "--json", "-f"])
+        .args(["apply", "-f"])
         .arg(&file)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(pty.terminal().unwrap())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(150));
+    let (chunks, reader) = pty.stream();
+    let mut shown = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (done, total) = loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match chunks.recv_timeout(wait) {
+            Ok(c) => shown.extend_from_slice(&c),
+            Err(e) => panic!(
+                "no progress line from tunnelctl apply ({e}); it printed {:?}",
+                String::from_utf8_lossy(&shown)
+            ),
+        }
+        if let Some(p) = first_progress(&String::from_utf8_lossy(&shown)) {
+            break p;
+        }
+    };
     b.daemon.kill9().unwrap();
-    let _ = apply.wait();
-    // Whatever the moment of death, after a start store and maps agree.
+    let out = apply.wait_with_output().unwrap();
+    reader.join().unwrap();
+    shown.extend(chunks.try_iter().flatten());
+    let printed = format!(
+        "stdout {:?}, terminal {:?}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&shown)
+    );
+    // The kill landed mid-apply: at the first progress line the datapath
+    // had work left, and the apply never got its answer.
+    assert_eq!(total, N as u64, "progress total: {printed}");
+    assert!(done < total, "first progress {done}/{total}: {printed}");
+    assert!(
+        !out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("add "),
+        "the apply finished before the kill ({}): {printed}",
+        out.status
+    );
+    // After a start store and maps agree: the apply never committed, so
+    // neither holds any of its tunnels.
     b.daemon.start().unwrap();
     let listed = b.daemon.tunnel_ids().unwrap();
     assert!(
-        listed.is_empty() || listed.len() == N as usize,
-        "apply is atomic in the store: {} tunnels",
+        listed.is_empty(),
+        "apply is atomic in the store, and this one was killed: {} tunnels",
         listed.len()
     );
     assert_eq!(
