@@ -38,6 +38,8 @@ impl Ipv6Prefix {
     pub fn addr(&self) -> Ipv6Addr {
         self.addr
     }
+    /// The prefix length in bits (a prefix is never "empty": `::/0` is all).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u8 {
         self.len
     }
@@ -86,6 +88,19 @@ impl fmt::Display for Ipv6Prefix {
     }
 }
 
+impl serde::Serialize for Ipv6Prefix {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Ipv6Prefix {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,18 +141,5 @@ mod tests {
         let r: Ipv6Prefix = "2001:db8:1::/48".parse().unwrap();
         assert!(p.overlaps(&q) && q.overlaps(&p));
         assert!(!r.overlaps(&p));
-    }
-}
-
-impl serde::Serialize for Ipv6Prefix {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Ipv6Prefix {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
     }
 }

@@ -280,19 +280,21 @@ impl Engine {
 
     pub fn stats(&mut self) -> ApiResult<StatsView> {
         let c = self.dp.counters()?;
-        let mut v = StatsView::default();
-        v.drops = c
-            .drops
-            .iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(d, n)| (d.name().to_owned(), *n))
-            .collect();
-        v.events = c
-            .events
-            .iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(e, n)| (e.name().to_owned(), *n))
-            .collect();
+        let mut v = StatsView {
+            drops: c
+                .drops
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(d, n)| (d.name().to_owned(), *n))
+                .collect(),
+            events: c
+                .events
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(e, n)| (e.name().to_owned(), *n))
+                .collect(),
+            tunnels: Vec::new(),
+        };
         for t in self.store.tunnels()? {
             v.tunnels
                 .push((t.id, stats(self.dp.tunnel_counters(t.id)?)));

@@ -38,7 +38,7 @@ fn add_and_remove_follow_the_write_order() {
     let t = spec(1, 2, 1, &[0x100, 0x200]);
     let tun = to_tunnel(&t);
     assert_eq!(
-        ops(&[], &[t.clone()]),
+        ops(&[], std::slice::from_ref(&t)),
         [
             MapOp::AddTunnel(1, tun),
             MapOp::AddPrefix(1, p48(0x100)),
@@ -46,14 +46,14 @@ fn add_and_remove_follow_the_write_order() {
         ]
     );
     assert_eq!(
-        ops(&[t.clone()], &[]),
+        ops(std::slice::from_ref(&t), &[]),
         [
             MapOp::RemovePrefix(1, p48(0x100)),
             MapOp::RemovePrefix(1, p48(0x200)),
             MapOp::RemoveTunnel(1),
         ]
     );
-    assert!(ops(&[t.clone()], &[t]).is_empty());
+    assert!(ops(std::slice::from_ref(&t), std::slice::from_ref(&t)).is_empty());
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn changes_in_place_where_the_datapath_allows() {
     new.remote = Some(Ipv4Addr::new(198, 51, 100, 9));
     new.routed = vec![p48(0x200)];
     assert_eq!(
-        ops(&[old.clone()], &[new.clone()]),
+        ops(std::slice::from_ref(&old), std::slice::from_ref(&new)),
         [
             MapOp::RemovePrefix(1, p48(0x100)),
             MapOp::UpdateTunnel(1, to_tunnel(&new)),
@@ -74,7 +74,7 @@ fn changes_in_place_where_the_datapath_allows() {
     // A new /64 is another tunnel for the datapath: remove, then add.
     let moved = spec(1, 2, 7, &[0x100]);
     assert_eq!(
-        ops(&[old], &[moved.clone()]),
+        ops(&[old], std::slice::from_ref(&moved)),
         [
             MapOp::RemovePrefix(1, p48(0x100)),
             MapOp::RemoveTunnel(1),
