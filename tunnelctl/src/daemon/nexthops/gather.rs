@@ -1,6 +1,6 @@
 //! Reads what the planner needs from the kernel over rtnetlink: routes of
-//! both families (all tables), neighbours with a usable address, links,
-//! the policy rules, the IPv6 forwarding switch.
+//! both families (all tables), neighbours with a usable address, links
+//! (with their IPv6 MTU), the policy rules, the IPv6 forwarding switch.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use futures_util::TryStreamExt;
 use rtnetlink::{
     packet_route::{
-        link::LinkAttribute,
+        link::{AfSpecInet6, AfSpecUnspec, LinkAttribute},
         neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState},
         route::{RouteAddress, RouteAttribute, RouteMessage, RouteMetric, RouteType},
         rule::RuleAttribute,
@@ -87,12 +87,14 @@ pub async fn kernel(h: &Handle) -> Result<Kernel> {
         .filter_map(|l| {
             let mut mac = None;
             let mut mtu = None;
+            let mut mtu6 = None;
             for a in &l.attributes {
                 match a {
                     LinkAttribute::Address(m) if m.len() == 6 => {
                         mac = Some([m[0], m[1], m[2], m[3], m[4], m[5]])
                     }
                     LinkAttribute::Mtu(v) => mtu = Some(*v),
+                    LinkAttribute::AfSpecUnspec(specs) => mtu6 = ipv6_mtu(specs),
                     _ => {}
                 }
             }
@@ -100,6 +102,7 @@ pub async fn kernel(h: &Handle) -> Result<Kernel> {
                 ifindex: l.header.index,
                 mac: mac?,
                 mtu: mtu?,
+                mtu6,
             })
         })
         .collect();
@@ -113,6 +116,22 @@ pub async fn kernel(h: &Handle) -> Result<Kernel> {
             .map(|s| s.trim() == "1")
             .unwrap_or(false),
     })
+}
+
+/// The device's IPv6 MTU (`net.ipv6.conf.<dev>.mtu`, in the link dump's
+/// IPv6 configuration); `None` if IPv6 is off on it.
+fn ipv6_mtu(specs: &[AfSpecUnspec]) -> Option<u32> {
+    specs
+        .iter()
+        .filter_map(|s| match s {
+            AfSpecUnspec::Inet6(v) => Some(v),
+            _ => None,
+        })
+        .flatten()
+        .find_map(|a| match a {
+            AfSpecInet6::DevConf(c) if c.disable_ipv6 == 0 => u32::try_from(c.mtu6).ok(),
+            _ => None,
+        })
 }
 
 fn route(r: &RouteMessage) -> Option<KRoute> {

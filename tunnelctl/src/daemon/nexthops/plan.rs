@@ -45,6 +45,10 @@ pub struct KLink {
     pub ifindex: u32,
     pub mac: [u8; 6],
     pub mtu: u32,
+    /// The device's IPv6 MTU (`net.ipv6.conf.<dev>.mtu`), which the kernel
+    /// takes for IPv6 routes without an MTU of their own and which may be
+    /// below `mtu`; `None`: IPv6 is off on the device.
+    pub mtu6: Option<u32>,
 }
 
 /// What the kernel holds, for one planning round.
@@ -194,11 +198,7 @@ fn hop_of(
         // Unresolved: the kernel resolves it when asked.
         return NEXTHOP_KERNEL;
     };
-    let mtu = if r.mtu != 0 {
-        r.mtu.min(link.mtu)
-    } else {
-        link.mtu
-    };
+    let mtu = hop_mtu(r, link);
     let Some(slot) = slots.slot(oif, gw, nexthops) else {
         return NEXTHOP_KERNEL;
     };
@@ -214,6 +214,22 @@ fn hop_of(
         },
     );
     slot
+}
+
+/// The largest packet a cached hop takes: the route's MTU if it has one,
+/// never above the device's; for IPv6 never above the device's IPv6 MTU
+/// (`net.ipv6.conf.<dev>.mtu`, what `bpf_fib_lookup` checks against),
+/// which can be lower than the link's.
+fn hop_mtu(r: &KRoute, link: &KLink) -> u32 {
+    let dev = match (r.dst, link.mtu6) {
+        (IpAddr::V6(_), Some(m6)) => link.mtu.min(m6),
+        _ => link.mtu,
+    };
+    if r.mtu != 0 {
+        r.mtu.min(dev)
+    } else {
+        dev
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +285,7 @@ mod tests {
                 ifindex: UP,
                 mac: UP_MAC,
                 mtu: 1500,
+                mtu6: Some(1500),
             }],
             default_rules_v4: true,
             default_rules_v6: true,
@@ -350,6 +367,34 @@ mod tests {
         let mut k = pop();
         k.forwarding_v6 = false;
         assert!(plan(&k, &mut slots).routes6.is_empty());
+    }
+
+    /// The device's IPv6 MTU below its link MTU bounds the IPv6 hops (not
+    /// the IPv4 ones); a route MTU lower still wins.
+    #[test]
+    fn the_ipv6_mtu_of_the_device_bounds_ipv6_hops() {
+        let cases: [(Option<u32>, u32, u16, u16); 5] = [
+            // (device IPv6 MTU, IPv6 route MTU, IPv6 hop, IPv4 hop)
+            (Some(1500), 0, 1500, 1500),
+            (Some(1400), 0, 1400, 1500),
+            (Some(1400), 1300, 1300, 1500),
+            (Some(1400), 1450, 1400, 1500),
+            // IPv6 off on the device: no IPv6 MTU to heed.
+            (None, 0, 1500, 1500),
+        ];
+        for (mtu6, route, want6, want4) in cases {
+            let mut k = pop();
+            k.links[0].mtu6 = mtu6;
+            k.routes[0].mtu = route;
+            let t = plan(&k, &mut Slots::default());
+            let hop6 = t.nexthops[&t.routes6[&([0; 16], 0)]];
+            let hop4 = t.nexthops[&t.routes4[&([0; 4], 0)]];
+            assert_eq!(
+                (hop6.mtu, hop4.mtu),
+                (want6, want4),
+                "mtu6 {mtu6:?}, route {route}"
+            );
+        }
     }
 
     #[test]
