@@ -283,6 +283,33 @@ pub struct StatusView {
     pub uptime_s: u64,
     /// Whether the maps were reused from pins at start (a restart) or new.
     pub reused_pins: bool,
+    /// What the data path needs from the kernel, as it stands now
+    /// (`daemon::checks`). Absent from daemons before the checks.
+    #[serde(default)]
+    pub checks: Vec<CheckView>,
+}
+
+/// One of the daemon's checks of what the data path needs from the kernel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckView {
+    /// Stable name: `ipv6_forwarding`, `ipv4_forwarding`, `bpf_jit`,
+    /// `bpffs`, and per uplink `uplink`, `uplink_ipv6_forwarding`,
+    /// `xdp_mode`, `uplink_mtu`.
+    pub name: String,
+    /// The uplink a per-uplink check is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplink: Option<String>,
+    pub status: CheckStatus,
+    /// What was found and, when it is not what the data path needs, what
+    /// that costs and what to change.
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Ok,
+    Warn,
 }
 
 /// What `apply` changes (or would change, with `dry_run`).

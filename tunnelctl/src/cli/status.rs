@@ -1,9 +1,10 @@
-//! `tunnelctl status`: is the daemon up, and what it runs.
+//! `tunnelctl status`: is the daemon up, what it runs, and what the data
+//! path has of what it needs from the kernel (the checks).
 
 use anyhow::{bail, Result};
 
 use super::{output, Client};
-use crate::api::{Request, Response};
+use crate::api::{CheckStatus, CheckView, Request, Response};
 
 pub fn run(c: &mut Client, json: bool) -> Result<()> {
     let Response::Status { status: s } = c.simple(Request::Status)? else {
@@ -29,5 +30,20 @@ pub fn run(c: &mut Client, json: bool) -> Result<()> {
             "created at start"
         }
     );
+    if !s.checks.is_empty() {
+        println!("checks");
+        let label = |c: &CheckView| match &c.uplink {
+            Some(u) => format!("{} {u}", c.name),
+            None => c.name.clone(),
+        };
+        let width = s.checks.iter().map(|c| label(c).len()).max().unwrap_or(0);
+        for c in &s.checks {
+            let status = match c.status {
+                CheckStatus::Ok => "ok",
+                CheckStatus::Warn => "WARN",
+            };
+            println!("  {status:<4}  {:<width$}  {}", label(c), c.detail);
+        }
+    }
     Ok(())
 }

@@ -39,7 +39,7 @@ pub fn ensure(dir: &Path) -> Result<()> {
 }
 
 /// How long the pins on a bpffs last.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Lifetime {
     /// Mounted where PID 1 sees it: the pins outlive the daemon.
     Host,
@@ -73,10 +73,11 @@ pub fn mounted_in(mountinfo: &str, major: u32, minor: u32) -> bool {
 }
 
 /// Refuses pins that die with the daemon unless `allow` (the config's
-/// `allow_ephemeral_pins`). Returns whether they do.
-pub fn check_lifetime(dir: &Path, pin_dir: &Path, allow: bool) -> Result<bool> {
-    match lifetime(dir) {
-        Lifetime::Host => Ok(false),
+/// `allow_ephemeral_pins`). Returns their lifetime.
+pub fn check_lifetime(dir: &Path, pin_dir: &Path, allow: bool) -> Result<Lifetime> {
+    let l = lifetime(dir);
+    match &l {
+        Lifetime::Host => Ok(l),
         Lifetime::Process if allow => {
             warn!(
                 pin_dir = %pin_dir.display(),
@@ -84,7 +85,7 @@ pub fn check_lifetime(dir: &Path, pin_dir: &Path, allow: bool) -> Result<bool> {
                  this daemon's mount namespace; when the daemon stops, the programs detach and \
                  the maps go: a restart drops all traffic"
             );
-            Ok(true)
+            Ok(l)
         }
         Lifetime::Process => bail!(
             "pin_dir {}: the bpffs at {} is private to this process's mount namespace (PID 1 \
@@ -98,7 +99,7 @@ pub fn check_lifetime(dir: &Path, pin_dir: &Path, allow: bool) -> Result<bool> {
         ),
         Lifetime::Unknown(why) => {
             warn!("cannot tell whether the pins outlive the daemon ({why})");
-            Ok(false)
+            Ok(l)
         }
     }
 }

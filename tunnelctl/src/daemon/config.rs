@@ -34,6 +34,11 @@ pub struct Config {
     /// (a mount namespace of its own, as under `ip netns exec`): then every
     /// restart detaches the programs and drops traffic. For labs only.
     pub allow_ephemeral_pins: bool,
+    /// Let the daemon turn on, at start, the sysctls the data path needs
+    /// and finds off: IPv6 forwarding (host-wide and on the uplinks) and
+    /// the BPF JIT (only visible in the host's network namespace). Off:
+    /// it only says what is missing and what that costs (`status`).
+    pub set_sysctls: bool,
     /// Tunnel id range 0..max_tunnels; fixed for the pinned maps' lifetime.
     pub max_tunnels: u32,
     /// Prefix trie capacity (each tunnel's /64 plus routed prefixes).
@@ -74,6 +79,7 @@ impl Default for Config {
             metrics_listen: "127.0.0.1:9641".into(),
             pin_dir: "/sys/fs/bpf/tunnel-pop".into(),
             allow_ephemeral_pins: false,
+            set_sysctls: false,
             max_tunnels: tunnel_common::maps::DEFAULT_MAX_TUNNELS,
             max_prefixes: tunnel_common::maps::DEFAULT_MAX_PREFIXES,
             max_proxies: tunnel_common::maps::DEFAULT_MAX_PROXIES,
@@ -191,6 +197,10 @@ mod tests {
             ("uplinks = [\"eth0\"]\npin_dir = \"pins\"", "pin_dir"),
             (
                 "uplinks = [\"eth0\"]\nallow_ephemeral_pins = 1",
+                "invalid type",
+            ),
+            (
+                "uplinks = [\"eth0\"]\nset_sysctls = \"yes\"",
                 "invalid type",
             ),
         ];

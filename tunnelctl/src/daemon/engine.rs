@@ -10,6 +10,7 @@ use rusqlite::Transaction;
 use tunnel_common::stats::TunnelCounters;
 
 use super::{
+    checks,
     config::Config,
     proxies::{self, Uplink},
     routes::Routes,
@@ -36,6 +37,9 @@ pub struct Engine {
     pub routes: Option<Routes>,
     /// The uplinks the NDP proxy answers on.
     pub uplinks: Vec<Uplink>,
+    /// What the start found and did, for the checks `status` shows; `None`
+    /// outside the daemon (no checks then).
+    pub startup: Option<checks::Startup>,
     started: Instant,
 }
 
@@ -84,6 +88,7 @@ impl Engine {
             dp,
             routes,
             uplinks,
+            startup: None,
             started: Instant::now(),
         }
     }
@@ -323,6 +328,12 @@ impl Engine {
                 .unwrap_or_default(),
             uptime_s: self.started.elapsed().as_secs(),
             reused_pins: self.dp.reused_pins(),
+            checks: match &self.startup {
+                Some(s) => {
+                    checks::evaluate(&checks::read::read(&self.cfg, &mut self.dp, &self.store), s)
+                }
+                None => Vec::new(),
+            },
         })
     }
 }

@@ -17,6 +17,7 @@ use tokio::{
 use tracing::warn;
 
 use super::engine::Engine;
+use crate::api::CheckStatus;
 
 /// tunnel id → (rx packets at the last change, unix time of that change).
 pub type LastSeen = HashMap<u32, (u64, u64)>;
@@ -171,5 +172,18 @@ pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
         "tunnelpop_map_capacity{{map=\"proxies\"}} {}",
         st.max_proxies
     );
+    let _ = writeln!(
+        s,
+        "# HELP tunnelpop_check_ok 1 if what the data path needs from the kernel is there, 0 if not (tunnelctl status says what it costs); uplink \"\" for host-wide checks.\n# TYPE tunnelpop_check_ok gauge"
+    );
+    for c in &st.checks {
+        let _ = writeln!(
+            s,
+            "tunnelpop_check_ok{{check=\"{}\",uplink=\"{}\"}} {}",
+            c.name,
+            c.uplink.as_deref().unwrap_or(""),
+            u8::from(c.status == CheckStatus::Ok)
+        );
+    }
     Ok(s)
 }

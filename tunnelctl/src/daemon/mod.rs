@@ -8,6 +8,7 @@
 
 mod apply;
 pub mod bpffs;
+pub mod checks;
 pub mod config;
 pub mod engine;
 pub mod lines;
@@ -50,7 +51,8 @@ pub fn run(config_path: &Path) -> Result<()> {
     let _state_lock = lock::state(&cfg.state_path)?;
     let bpf_root = cfg.pin_dir.parent().context("pin_dir has no parent")?;
     bpffs::ensure(bpf_root)?;
-    let ephemeral = bpffs::check_lifetime(bpf_root, &cfg.pin_dir, cfg.allow_ephemeral_pins)?;
+    let pins_lifetime = bpffs::check_lifetime(bpf_root, &cfg.pin_dir, cfg.allow_ephemeral_pins)?;
+    let ephemeral = pins_lifetime == bpffs::Lifetime::Process;
     let _pin_lock = lock::pins(&cfg.pin_dir)?;
     let store = store::Store::open(&cfg.state_path)?;
     let nl = Netlink::open()?;
@@ -76,6 +78,13 @@ pub fn run(config_path: &Path) -> Result<()> {
         }
     };
 
+    // What the config lets the daemon set, before the programs load (the
+    // JIT compiles what loads after it is on).
+    let set = if cfg.set_sysctls {
+        checks::read::set_sysctls(&cfg)
+    } else {
+        Vec::new()
+    };
     let mut dp = Datapath::load(opts)?;
     info!(reused = dp.reused_pins(), pins = %dp.pin_dir().map(|p| p.display().to_string()).unwrap_or_default(), "datapath loaded");
     let changes =
@@ -102,13 +111,20 @@ pub fn run(config_path: &Path) -> Result<()> {
     );
     warn_missing_addresses(&nl, &cfg);
     let routes = setup_local(nl, &cfg, &mut dp, &store)?;
-    let engine = Arc::new(Mutex::new(Engine::new(
-        cfg.clone(),
-        store,
-        dp,
-        routes,
-        uplinks,
-    )));
+    let startup = checks::Startup {
+        xdp_mode: cfg.xdp_mode,
+        set_sysctls: cfg.set_sysctls,
+        set,
+        pins: pins_lifetime,
+        bpffs: bpf_root.to_owned(),
+    };
+    checks::log(&checks::evaluate(
+        &checks::read::read(&cfg, &mut dp, &store),
+        &startup,
+    ));
+    let mut engine = Engine::new(cfg.clone(), store, dp, routes, uplinks);
+    engine.startup = Some(startup);
+    let engine = Arc::new(Mutex::new(engine));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

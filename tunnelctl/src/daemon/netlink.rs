@@ -65,6 +65,14 @@ impl Netlink {
         }
     }
 
+    /// Every interface, with its attributes (MTU, XDP, per-family
+    /// configuration).
+    pub fn links(&self) -> Result<Vec<LinkMessage>> {
+        self.rt
+            .block_on(self.handle.link().get().execute().try_collect())
+            .context("dumping interfaces")
+    }
+
     /// Index of interface `name`.
     pub fn ifindex(&self, name: &str) -> Result<u32> {
         match self.link(name)? {

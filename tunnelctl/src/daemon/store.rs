@@ -56,6 +56,13 @@ impl Store {
     pub fn count(&self) -> Result<(u64, u64)> {
         count(&self.conn)
     }
+
+    /// The largest tunnel MTU; `None` without tunnels.
+    pub fn max_mtu(&self) -> Result<Option<u16>> {
+        Ok(self
+            .conn
+            .query_row("SELECT max(mtu) FROM tunnels", [], |r| r.get(0))?)
+    }
 }
 
 /// (tunnels, prefixes) as `conn` sees them (inside a transaction: with
@@ -320,10 +327,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("state.db")).unwrap();
         let t = spec(1, "198.51.100.2", "2001:db8:1::/64");
+        assert_eq!(s.max_mtu().unwrap(), None);
         let tx = s.transaction().unwrap();
         insert_tunnel(&tx, &t).unwrap();
         tx.commit().unwrap();
         assert_eq!(s.tunnels().unwrap(), vec![t.clone()]);
+        assert_eq!(s.max_mtu().unwrap(), Some(1480));
         // A transaction dropped without commit leaves nothing behind.
         {
             let tx = s.transaction().unwrap();
