@@ -441,8 +441,8 @@ fn uplink_mtu(uplink: &str, mtu: u32, max_tunnel: Option<u16>) -> CheckView {
         false,
         format!(
             "{mtu} < {sum}: 6in4 packets sent out of {uplink} from tunnels with an MTU above \
-             {fits} can be too big for it; XDP hands those to the kernel and they are dropped \
-             (event local_fib), no Packet Too Big is sent; lower those tunnels' MTU to {fits} \
+             {fits} can be too big for it; XDP hands those to the kernel (event fib_pass) and \
+             they are dropped (drop local_fib), no Packet Too Big is sent; lower those tunnels' MTU to {fits} \
              or raise {uplink}'s MTU to {need}"
         ),
     )
