@@ -112,6 +112,15 @@ impl Daemon {
         Ok(path)
     }
 
+    /// Moves this daemon's pins to `pin_dir` (a config change, before a
+    /// start): where the tests look for them, and what drop removes.
+    pub fn set_pin_dir(&mut self, pin_dir: &std::path::Path) -> Result<()> {
+        let value = format!("\"{}\"", pin_dir.display());
+        self.config_with("tunnelctl.toml", &[("pin_dir", &value)])?;
+        self.pin_dir = pin_dir.to_owned();
+        Ok(())
+    }
+
     /// The running daemon's pid.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -256,5 +265,48 @@ impl Drop for Daemon {
         // Unpinning the links detaches the programs; the maps go with them.
         let _ = std::fs::remove_dir_all(&self.pin_dir);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A bpffs mounted by the test in the host's mount namespace, outside
+/// /sys: what README tells operators who start the daemon with `ip netns
+/// exec` (which remounts /sys but leaves other mounts alone), so pins on
+/// it outlive the daemon. Unmounting it drops its pins, which detaches
+/// what they held; drop unmounts it (after the daemons using it).
+pub struct HostBpffs(PathBuf);
+
+impl HostBpffs {
+    /// Mounts a bpffs on `dir` (created).
+    pub fn mount(dir: &std::path::Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let st = Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(dir)
+            .status()?;
+        if !st.success() {
+            bail!("mount -t bpf bpf {}: {st}", dir.display());
+        }
+        Ok(Self(dir.to_owned()))
+    }
+
+    /// Mounts one on a directory of its own under the temporary directory.
+    pub fn new() -> Result<Self> {
+        let tag = format!(
+            "{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        Self::mount(&std::env::temp_dir().join(format!("tp-bpffs-{tag}")))
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for HostBpffs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
     }
 }

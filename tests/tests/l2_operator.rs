@@ -12,7 +12,7 @@ use std::{
 use aya::maps::{Array, Map, MapData};
 use tunnel_common::tunnel::TunnelInfo;
 use tunnel_tests::{
-    daemon::{Daemon, Launch},
+    daemon::{Daemon, HostBpffs, Launch},
     netns::Netns,
     peer6in4::{Peer6in4, PeerConfig},
     topology::{Namespaces, CLIENT_V4, POP_V4, UPSTREAM_V6},
@@ -449,8 +449,8 @@ fn pins_that_would_die_with_the_daemon_are_refused_unless_allowed() {
 
     // `ip netns exec` leaves the mounts outside /sys alone: pins on a bpffs
     // the host mounted there persist, and are accepted (README's advice).
-    let host_bpf = HostBpffs::mount(&d.dir.join("bpf"));
-    let pin_dir = format!("\"{}/pop\"", host_bpf.0.display());
+    let host_bpf = HostBpffs::mount(&d.dir.join("bpf")).unwrap();
+    let pin_dir = format!("\"{}/pop\"", host_bpf.path().display());
     let config = d
         .config_with(
             "tunnelctl.toml",
@@ -468,31 +468,5 @@ fn wait_detached(ns: &Netns) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while xdp_prog(ns, "p0").is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A bpffs mounted by the test in the host's mount namespace; unmounting it
-/// drops its pins, which detaches what they held.
-struct HostBpffs(std::path::PathBuf);
-
-impl HostBpffs {
-    fn mount(dir: &std::path::Path) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        let st = std::process::Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(dir)
-            .status()
-            .unwrap();
-        assert!(st.success(), "mount -t bpf on {}", dir.display());
-        Self(dir.to_owned())
-    }
-}
-
-impl Drop for HostBpffs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
     }
 }

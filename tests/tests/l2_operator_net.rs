@@ -21,8 +21,9 @@
 //! PoP forwards no IPv4 (`net.ipv4.ip_forward=0`), its IPv6 default route
 //! goes via the upstream router's link-local address and its IPv4 route to
 //! the client via a gateway. The daemon runs from a config file as README
-//! says to run it in a namespace (`nsenter --net=… tunnelctl daemon -c …`);
-//! tunnel 1 (192.0.2.1 ↔ 198.51.100.7, 2001:db8:1::/64) is added with the
+//! says to run it in a namespace: `nsenter --net=… tunnelctl daemon -c …`,
+//! or (the restart and the checks) `ip netns exec … tunnelctl daemon -c …`
+//! with `pin_dir` on a bpffs mounted on the host outside /sys; tunnel 1 (192.0.2.1 ↔ 198.51.100.7, 2001:db8:1::/64) is added with the
 //! CLI. The routers' veths that receive what XDP sends (redirects and
 //! XDP_TX) run `testbed_pass`; offloads are off on every veth
 //! (`netns::veth`).
@@ -48,7 +49,7 @@ use tunnel_common::{
     ABI_VERSION,
 };
 use tunnel_tests::{
-    daemon::Daemon,
+    daemon::{Daemon, HostBpffs, Launch},
     netns::{veth, Netns},
     peer6in4::{Peer6in4, PeerConfig},
     traffic::{ping, Ping},
@@ -110,10 +111,14 @@ static PASS: Mutex<Option<Datapath>> = Mutex::new(None);
 
 /// The operator's network, the daemon running with tunnel 1 and the
 /// client's 6in4 peer relaying. Fields drop in order: the peer, the
-/// daemon, then the namespaces.
+/// daemon, its bpffs, then the namespaces.
 struct Net {
     peer: Peer6in4,
     daemon: Daemon,
+    /// How the daemon was started (and is restarted).
+    launch: Launch,
+    /// The host bpffs outside /sys the pins live on under `ip netns exec`.
+    _bpffs: Option<HostBpffs>,
     client: Netns,
     isp: Netns,
     pop: Netns,
@@ -123,8 +128,16 @@ struct Net {
 }
 
 impl Net {
-    /// Builds the network; `second_router` adds r2 on the PoP's `p2`.
+    /// Builds the network; `second_router` adds r2 on the PoP's `p2`. The
+    /// daemon is started with `nsenter --net`.
     fn new(second_router: bool) -> Self {
+        Self::build(second_router, Launch::Nsenter)
+    }
+
+    /// Builds the network with the daemon started as `launch` says. Under
+    /// `ip netns exec`, its pins go on a bpffs mounted on the host outside
+    /// /sys, as README tells operators who start it so.
+    fn build(second_router: bool, launch: Launch) -> Self {
         let client = Netns::new("client").unwrap();
         let isp = Netns::new("isp").unwrap();
         let pop = Netns::new("pop").unwrap();
@@ -233,7 +246,12 @@ impl Net {
             &["p0", "p1"]
         };
         let mut daemon = Daemon::new(&pop, uplinks, 8, 32).unwrap();
-        daemon.start().unwrap();
+        let bpffs = (launch == Launch::IpNetnsExec).then(|| {
+            let b = HostBpffs::new().unwrap();
+            daemon.set_pin_dir(&b.path().join("pop")).unwrap();
+            b
+        });
+        daemon.start_with(launch).unwrap();
         daemon
             .ok(&[
                 "tunnel",
@@ -270,6 +288,8 @@ impl Net {
         let net = Net {
             peer,
             daemon,
+            launch,
+            _bpffs: bpffs,
             client,
             isp,
             pop,
@@ -320,10 +340,19 @@ impl Net {
     }
 
     fn events(&self) -> Events {
+        self.counters("events")
+    }
+
+    /// Drop counters by reason, in the same shape.
+    fn drops(&self) -> Events {
+        self.counters("drops")
+    }
+
+    fn counters(&self, kind: &str) -> Events {
         let out = self.daemon.ok(&["stats", "--json"]).unwrap();
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         Events(
-            v["events"]
+            v[kind]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -367,6 +396,45 @@ impl Net {
         })
     }
 
+    /// The daemon's /metrics page.
+    fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let _in = self.pop.enter().unwrap();
+        let mut s = std::net::TcpStream::connect("127.0.0.1:9641").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    }
+
+    /// The daemon's checks (`status --json`): (status, detail) of the
+    /// check `name` on `uplink` (`None`: host-wide).
+    fn check(&self, name: &str, uplink: Option<&str>) -> (String, String) {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.daemon.ok(&["status", "--json"]).unwrap()).unwrap();
+        let checks = v["checks"].as_array().expect("status has checks");
+        let c = checks
+            .iter()
+            .find(|c| c["name"] == name && c["uplink"].as_str() == uplink)
+            .unwrap_or_else(|| panic!("no check {name} {uplink:?}: {checks:#?}"));
+        (
+            c["status"].as_str().unwrap().to_owned(),
+            c["detail"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Stops the daemon (SIGTERM) and starts it again as it was started,
+    /// with the same config: an operator's restart. Returns how long it
+    /// took until the API answered again.
+    fn restart(&mut self) -> Duration {
+        let t = Instant::now();
+        self.daemon.stop().unwrap();
+        self.daemon.start_with(self.launch).unwrap();
+        t.elapsed()
+    }
+
     fn pop_neighbour(&self, addr: &str, dev: &str) -> String {
         let out = self
             .pop
@@ -376,7 +444,7 @@ impl Net {
     }
 }
 
-/// Counters of the daemon's `stats --json`, by event name.
+/// Counters of the daemon's `stats --json` (events or drops), by name.
 struct Events(HashMap<String, u64>);
 
 impl Events {
@@ -712,17 +780,7 @@ fn first_packets_arrive_cold_and_steady_traffic_stays_cached() {
     assert_eq!(sysctl(&n.pop, "net.ipv4.conf.p0.forwarding"), "0");
 
     // The same counters on /metrics.
-    let m = {
-        use std::io::{Read, Write};
-        let _in = n.pop.enter().unwrap();
-        let mut s = std::net::TcpStream::connect("127.0.0.1:9641").unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut body = String::new();
-        s.read_to_string(&mut body).unwrap();
-        body
-    };
+    let m = n.metrics();
     for ev in ["nexthop_cached", "nexthop_kernel"] {
         let line = format!(
             "tunnelpop_events_total{{event=\"{ev}\"}} {}",
@@ -919,4 +977,259 @@ fn silent_upstream_mac_change_is_found_by_the_kernels_probes() {
     );
     let max_loss = (found.as_millis() / STREAM_INTERVAL.as_millis()) as u32 * slow();
     s.assert_recovered("silent mac change", count, max_loss);
+}
+
+/// Issue 13's last figure: a restart under load in the operator topology,
+/// 0 lost. The daemon is started as a namespace lab starts it (`ip netns
+/// exec`, its pins on a bpffs mounted on the host outside /sys, as README
+/// says), neighbours are dynamic and the PoP forwards no IPv4. A 10 ms
+/// stream runs each way through the tunnel (client → host: decap, replies
+/// encap; host → user: encap, replies decap); mid-stream the daemon gets
+/// SIGTERM and is started again with the same config. A quiet restart
+/// first sizes the streams: twice its time plus 3 s, at least 300 each.
+#[test]
+fn restart_under_load_loses_nothing() {
+    let mut n = Net::build(false, Launch::IpNetnsExec);
+    // Warm: both gateways resolved and cached, as on a running PoP.
+    assert_eq!(one_ping(&n.client, &[], HOST).received(), 1);
+    assert_eq!(one_ping(&n.host, &[], USER).received(), 1);
+    poll(Duration::from_secs(3), "both gateways in the cache", || {
+        let c = n.cache();
+        c.hop6(HOST).is_some() && c.hop4(CLIENT_V4).is_some()
+    });
+    let quiet = n.restart();
+    let count = ((quiet * 2 + Duration::from_secs(3)).as_millis() / STREAM_INTERVAL.as_millis())
+        .max(u128::from(STREAM)) as u32;
+
+    let (interval, count_s) = (STREAM_INTERVAL.as_secs_f64().to_string(), count.to_string());
+    let args = |dst| ["-i", &interval, "-c", &count_s, "-W", "1", dst];
+    let (args_up, args_down) = (args(HOST), args(USER));
+    let (client, host, peer, launch) = (&n.client, &n.host, &n.peer, n.launch);
+    let daemon = &mut n.daemon;
+    let rx = || {
+        peer.stats
+            .decapsulated
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let (up, down, restart) = thread::scope(|s| {
+        let before = rx();
+        let up = s.spawn(|| ping(client, &args_up).unwrap());
+        let down = s.spawn(|| ping(host, &args_down).unwrap());
+        poll(Duration::from_secs(5), "both streams to flow", || {
+            rx() >= before + 2 * STREAM_WARM
+        });
+        let t = Instant::now();
+        daemon.stop().unwrap();
+        daemon.start_with(launch).unwrap();
+        let restart = t.elapsed();
+        assert!(
+            !up.is_finished() && !down.is_finished(),
+            "a stream ended before the daemon was back ({restart:?})"
+        );
+        (
+            Stream::of(up.join().unwrap()),
+            Stream::of(down.join().unwrap()),
+            restart,
+        )
+    });
+    println!(
+        "measured: restart under load (ip netns exec, pins on a host bpffs; quiet restart \
+         {quiet:?}, under load {restart:?}): client → host {} of {} lost (seq {}), host → user \
+         {} of {} lost (seq {})",
+        up.lost(),
+        up.transmitted,
+        up.gaps(),
+        down.lost(),
+        down.transmitted,
+        down.gaps()
+    );
+    for (what, s) in [("client → host", &up), ("host → user", &down)] {
+        assert_eq!(s.transmitted, count, "{what}: {}", s.ping.stdout);
+        assert_eq!(
+            s.lost(),
+            0,
+            "{what}: {} of {count} lost across the restart (seq {})\n{}",
+            s.lost(),
+            s.gaps(),
+            n.daemon.log()
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&n.daemon.ok(&["status", "--json"]).unwrap()).unwrap();
+    assert_eq!(v["reused_pins"], true, "{v}");
+}
+
+/// Point 4: `status` (human and `--json`) and /metrics show what the data
+/// path needs from the kernel, as it stands. In the operator topology
+/// (daemon under `ip netns exec`): IPv4 forwarding off is fine for 6in4,
+/// the JIT compiled the program, XDP is native on both uplinks (the
+/// program ids `ip link` shows), their MTUs fit, the pins outlive the
+/// daemon. Then, under the running daemon: an uplink MTU below tunnel MTU
+/// + 20 and IPv6 forwarding off (on an uplink, then host-wide) each show
+/// as a warning, and the cost they state is checked with traffic; with
+/// `set_sysctls` the next start turns IPv6 forwarding back on and says so.
+#[test]
+fn status_shows_the_checks_and_what_they_cost() {
+    let mut n = Net::build(false, Launch::IpNetnsExec);
+    let ok = |n: &Net, name: &str, uplink: Option<&str>| -> String {
+        let (status, detail) = n.check(name, uplink);
+        assert_eq!(status, "ok", "{name} {uplink:?}: {detail}");
+        detail
+    };
+    let warn = |n: &Net, name: &str, uplink: Option<&str>| -> String {
+        let (status, detail) = n.check(name, uplink);
+        assert_eq!(status, "warn", "{name} {uplink:?}: {detail}");
+        detail
+    };
+
+    let d = ok(&n, "ipv4_forwarding", None);
+    assert!(
+        d.starts_with("off (net.ipv4.ip_forward = 0)") && d.contains("not needed for 6in4"),
+        "{d}"
+    );
+    ok(&n, "ipv6_forwarding", None);
+    ok(&n, "bpffs", None);
+    let jit = std::fs::read_to_string("/proc/sys/net/core/bpf_jit_enable").unwrap_or_default();
+    if jit.trim() == "0" {
+        assert!(warn(&n, "bpf_jit", None).contains("interpreter"));
+    } else {
+        let d = ok(&n, "bpf_jit", None);
+        assert!(
+            d.starts_with("JIT-compiled") && d.contains("not visible in this network namespace"),
+            "{d}"
+        );
+    }
+    for up in ["p0", "p1"] {
+        ok(&n, "uplink", Some(up));
+        ok(&n, "ipv6_forwarding", Some(up));
+        let id = xdp_prog_id(&n.pop, up);
+        assert_eq!(
+            ok(&n, "xdp_mode", Some(up)),
+            format!("native (driver) XDP, program id {id}")
+        );
+        assert_eq!(
+            ok(&n, "uplink_mtu", Some(up)),
+            "1500 ≥ 1500 = the largest tunnel MTU 1480 + 20 for the 6in4 outer header"
+        );
+    }
+    let human = n.daemon.ok(&["status"]).unwrap();
+    assert!(human.contains("\nchecks\n"), "{human}");
+    for label in [
+        "ipv4_forwarding ",
+        "bpf_jit ",
+        "xdp_mode p0 ",
+        "uplink_mtu p1 ",
+    ] {
+        assert!(
+            human
+                .lines()
+                .any(|l| l.trim_start().starts_with("ok") && l.contains(label)),
+            "{label}: {human}"
+        );
+    }
+    let m = n.metrics();
+    for line in [
+        "tunnelpop_check_ok{check=\"ipv4_forwarding\",uplink=\"\"} 1",
+        "tunnelpop_check_ok{check=\"xdp_mode\",uplink=\"p0\"} 1",
+        "tunnelpop_check_ok{check=\"uplink_mtu\",uplink=\"p0\"} 1",
+    ] {
+        assert!(m.contains(line), "{line} not in /metrics:\n{m}");
+    }
+    // The fallbacks the checks' details name are counted on /metrics.
+    for ev in ["nexthop_kernel", "fib_pass", "fib_no_neigh", "local_encap"] {
+        let line = format!("tunnelpop_events_total{{event=\"{ev}\"}} ");
+        assert!(m.contains(&line), "{line} not in /metrics:\n{m}");
+    }
+
+    // The 6in4 uplink's MTU below tunnel MTU + 20 (and its link's).
+    assert_eq!(one_ping(&n.host, &[], USER).received(), 1);
+    n.pop.ip("link set p0 mtu 1400").unwrap();
+    n.isp.ip("link set i1 mtu 1400").unwrap();
+    let d = warn(&n, "uplink_mtu", Some("p0"));
+    assert!(
+        d.starts_with("1400 < 1500 = the largest tunnel MTU 1480 + 20")
+            && d.contains("above 1380")
+            && d.contains("local_fib"),
+        "{d}"
+    );
+    assert!(n
+        .metrics()
+        .contains("tunnelpop_check_ok{check=\"uplink_mtu\",uplink=\"p0\"} 0"));
+    poll(Duration::from_secs(3), "the cache to take MTU 1400", || {
+        n.cache().hop4(CLIENT_V4).is_some_and(|h| h.mtu == 1400)
+    });
+    // What it says it costs: an inner packet of 1400 bytes (outer 1420)
+    // is dropped, counted local_fib; one of 1380 (outer 1400) arrives.
+    let (e0, d0) = (n.events(), n.drops());
+    let p = one_ping(&n.host, &["-s", "1352"], USER);
+    let (e1, d1) = (n.events(), n.drops());
+    assert_eq!(p.received(), 0, "{}", p.stdout);
+    assert!(
+        d1.since(&d0, "local_fib") >= 1 && e1.since(&e0, "fib_pass") >= 1,
+        "not counted fib_pass then local_fib: events {}; drops {}",
+        e1.grown(&e0),
+        d1.grown(&d0)
+    );
+    assert_eq!(one_ping(&n.host, &["-s", "1332"], USER).received(), 1);
+    n.pop.ip("link set p0 mtu 1500").unwrap();
+    n.isp.ip("link set i1 mtu 1500").unwrap();
+    ok(&n, "uplink_mtu", Some("p0"));
+
+    // IPv6 forwarding off on the upstream uplink: bpf_fib_lookup would
+    // refuse what arrives there.
+    n.pop.sysctl("net.ipv6.conf.p1.forwarding", "0").unwrap();
+    let d = warn(&n, "ipv6_forwarding", Some("p1"));
+    assert!(
+        d.starts_with("off (net.ipv6.conf.p1.forwarding = 0)") && d.contains("fib_pass"),
+        "{d}"
+    );
+    n.pop.sysctl("net.ipv6.conf.p1.forwarding", "1").unwrap();
+    ok(&n, "ipv6_forwarding", Some("p1"));
+
+    // Host-wide: once the keeper has seen it (sysctls send no event), what
+    // users send out of their tunnels is dropped.
+    n.pop.sysctl("net.ipv6.conf.all.forwarding", "0").unwrap();
+    let d = warn(&n, "ipv6_forwarding", None);
+    assert!(
+        d.contains("dropped") && d.contains("set_sysctls = true"),
+        "{d}"
+    );
+    poll(Duration::from_secs(5), "the cache to drop IPv6", || {
+        n.cache().hop6(HOST).is_none()
+    });
+    let e0 = n.events();
+    assert_eq!(one_ping(&n.client, &["-W", "1"], HOST).received(), 0);
+    let e1 = n.events();
+    assert!(e1.since(&e0, "fib_pass") >= 1, "{}", e1.grown(&e0));
+
+    // set_sysctls: the next start turns it on again, and says so.
+    n.daemon
+        .config_with("tunnelctl.toml", &[("set_sysctls", "true")])
+        .unwrap();
+    n.restart();
+    assert_eq!(sysctl(&n.pop, "net.ipv6.conf.all.forwarding"), "1");
+    let d = ok(&n, "ipv6_forwarding", None);
+    assert!(d.contains("set at start: set_sysctls"), "{d}");
+    ok(&n, "ipv6_forwarding", Some("p0"));
+    ok(&n, "ipv6_forwarding", Some("p1"));
+    assert!(
+        n.daemon.log().contains("set to 1 (set_sysctls)"),
+        "{}",
+        n.daemon.log()
+    );
+    assert_eq!(one_ping(&n.client, &[], HOST).received(), 1);
+}
+
+/// The id of the XDP program `ip link` shows on `ifname`.
+fn xdp_prog_id(ns: &Netns, ifname: &str) -> String {
+    let out = ns.run(&["ip", "-d", "link", "show", ifname]).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let at = text
+        .find("prog/xdp id ")
+        .unwrap_or_else(|| panic!("no XDP on {ifname}: {text}"));
+    text[at + 12..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
 }
