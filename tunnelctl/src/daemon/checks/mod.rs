@@ -393,8 +393,8 @@ fn xdp_mode(uplink: &str, xdp: Xdp, prog: Option<Program>, want: XdpModeName) ->
                 false,
                 format!(
                     "generic (skb) XDP, program id {id}, {why}: the kernel builds an skb for \
-                     every packet before the program runs, which costs most of what XDP saves; \
-                     use native mode where the driver has it"
+                     every packet before the program runs, which takes away most of XDP's \
+                     advantage (not measured here); use native mode where the driver has it"
                 ),
             )
         }
@@ -540,7 +540,17 @@ mod tests {
     #[test]
     fn each_departure_is_named_with_its_cost() {
         type Change = fn(&mut Readings, &mut Startup);
-        let cases: &[(&str, Change, &str, Option<&str>, CheckStatus, &[&str])] = &[
+        /// (what, the change, the check it affects: name and uplink, its
+        /// status, words its detail has)
+        type Case<'a> = (
+            &'a str,
+            Change,
+            &'a str,
+            Option<&'a str>,
+            CheckStatus,
+            &'a [&'a str],
+        );
+        let cases: &[Case] = &[
             (
                 "ipv6 forwarding off",
                 |r, _| r.ipv6_forwarding = Some(false),
