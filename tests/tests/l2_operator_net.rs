@@ -1064,10 +1064,11 @@ fn restart_under_load_loses_nothing() {
 /// (daemon under `ip netns exec`): IPv4 forwarding off is fine for 6in4,
 /// the JIT compiled the program, XDP is native on both uplinks (the
 /// program ids `ip link` shows), their MTUs fit, the pins outlive the
-/// daemon. Then, under the running daemon: an uplink MTU below tunnel MTU
-/// + 20 and IPv6 forwarding off (on an uplink, then host-wide) each show
-/// as a warning, and the cost they state is checked with traffic; with
-/// `set_sysctls` the next start turns IPv6 forwarding back on and says so.
+/// daemon. Then, under the running daemon: an uplink MTU below the tunnel
+/// MTU plus 20 and IPv6 forwarding off (on an uplink, then host-wide) each
+/// show as a warning, and the cost they state is checked with traffic;
+/// with `set_sysctls` the next start turns IPv6 forwarding back on and
+/// says so.
 #[test]
 fn status_shows_the_checks_and_what_they_cost() {
     let mut n = Net::build(false, Launch::IpNetnsExec);
