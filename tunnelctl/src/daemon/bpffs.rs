@@ -20,9 +20,11 @@ pub fn ensure(dir: &Path) -> Result<()> {
     const BPF_FS_MAGIC: i64 = 0xcafe4a11;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())?;
-    // SAFETY: valid path and an out struct of the right type.
+    // SAFETY: statfs is plain integers; all-zero is a valid value.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0 && st.f_type == BPF_FS_MAGIC {
+    // SAFETY: a valid C path and an out struct of the right type.
+    let found = unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0;
+    if found && st.f_type == BPF_FS_MAGIC {
         return Ok(());
     }
     let fs = std::ffi::CString::new("bpf")?;
