@@ -175,6 +175,12 @@ impl Packet {
         c
     }
 
+    /// Consumed without a loss: XDP_DROP, and no drop counted (an AYIYA
+    /// beat, whose work is done once it is authenticated).
+    pub fn consumed(self) -> Case {
+        self.verdict(Verdict::Drop)
+    }
+
     /// Passed on untouched: the output is the input.
     pub fn pass_unchanged(self) -> Case {
         self.verdict(Verdict::Pass(Output::Unchanged))

@@ -193,3 +193,23 @@ pub fn multicast_mac(a: Ipv6Addr) -> Mac {
     let o = a.octets();
     [0x33, 0x33, o[12], o[13], o[14], o[15]]
 }
+
+/// A UDP datagram in IPv4 (DF, TTL 64), checksums set.
+pub fn udp4(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ipv4(src.0.octets(), dst.0.octets(), 64).udp(src.1, dst.1);
+    let mut v = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut v, payload).unwrap();
+    // etherparse leaves DF off; senders (AICCU's kernel) set it.
+    v[6] |= 0x40;
+    let check = Ipv4Header::from_slice(&v).unwrap().0.calc_header_checksum();
+    v[10..12].copy_from_slice(&check.to_be_bytes());
+    v
+}
+
+/// A UDP datagram in IPv6 (hop limit 64), checksum set.
+pub fn udp6(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), payload: &[u8]) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ipv6(src.0.octets(), dst.0.octets(), 64).udp(src.1, dst.1);
+    let mut v = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut v, payload).unwrap();
+    v
+}

@@ -35,6 +35,11 @@ pub const UPSTREAM: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 
 pub const PROXIED_A: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
 pub const TUNNEL_A: u32 = 1;
 pub const TUNNEL_B: u32 = 2;
+/// An AYIYA tunnel, installed by the cases that want it (`add_ayiya_c`):
+/// the spec's worked examples' T5072 (ayiya-spec.md §1.10).
+pub const TUNNEL_C: u32 = 3;
+pub const PREFIX_C: &str = "2001:db8:2ff:1::/64";
+pub const PASSWORD_C: &str = "f3d47c2de40fb698e1ab15d757a09bfc";
 pub const PREFIX_A: &str = "2001:db8:1::/64";
 pub const PREFIX_B: &str = "2001:db8:2::/64";
 pub const ROUTED_A: &str = "2001:db8:100::/48";
@@ -132,6 +137,28 @@ impl ProgBed {
         self.dp.update_tunnel(id, &t).unwrap();
     }
 
+    /// Installs AYIYA tunnel C (the spec's examples' prefix and password).
+    pub fn add_ayiya_c(&mut self) {
+        let key = tunnel_common::ayiya::sign::Key::from_password(PASSWORD_C).0;
+        self.dp
+            .add_tunnel(TUNNEL_C, &Tunnel::ayiya(PREFIX_C.parse().unwrap(), key))
+            .unwrap();
+    }
+
+    /// Sets the data path's clock so that it reads Unix time `unix_s` now.
+    pub fn set_unix_time(&mut self, unix_s: u64) {
+        let up: f64 = std::fs::read_to_string("/proc/uptime")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        self.dp
+            .set_clock(unix_s * 1_000_000_000 - (up * 1e9) as u64)
+            .unwrap();
+    }
+
     /// No ICMP error budget: every error the datapath would send is a
     /// counted drop instead.
     pub fn no_icmp_budget(&mut self) {
@@ -161,10 +188,13 @@ impl ProgBed {
         }
         let _ = self.dp.remove_tunnel(TUNNEL_A);
         let _ = self.dp.remove_tunnel(TUNNEL_B);
+        let _ = self.dp.remove_tunnel(TUNNEL_C);
         self.dp.add_tunnel(TUNNEL_A, &Self::tunnel_a())?;
         self.dp.add_prefix(TUNNEL_A, &ROUTED_A.parse()?)?;
         self.dp.add_tunnel(TUNNEL_B, &Self::tunnel_b())?;
         self.dp.set_config(&RuntimeConfig::default())?;
+        // No clock: AYIYA cases set the time they need.
+        self.dp.set_clock(0)?;
         // No next-hop cache: cases that want one install it in `setup`.
         self.dp
             .sync_nexthops(&tunnelctl::daemon::nexthops::plan::Tables::default())?;

@@ -23,6 +23,10 @@ pub const JUMP_AYIYA_DECAP: u32 = 4;
 pub const JUMP_HEARTBEAT: u32 = 5;
 pub const JUMP_NAT64_6TO4: u32 = 6;
 pub const JUMP_NAT64_4TO6: u32 = 7;
+/// AYIYA's signature check and what follows it (`ayiya_auth`): a program
+/// of its own, entered on one path whatever the outer family or opcode, so
+/// the verifier walks the hash once.
+pub const JUMP_AYIYA_AUTH: u32 = 8;
 /// Per-kind encapsulation programs for kinds not built into the router
 /// start here (`JUMP_ENCAP_BASE + kind`).
 pub const JUMP_ENCAP_BASE: u32 = 16;
@@ -48,5 +52,8 @@ pub struct JumpArgs {
     pub icmp: u32,
     /// `JUMP_ICMP`: the tunnel whose `::1` is the error's source.
     pub src_tunnel: u32,
+    /// `JUMP_AYIYA_AUTH`: offset and length of the AYIYA datagram.
+    pub data_off: u32,
+    pub data_len: u32,
 }
-const _: () = assert!(core::mem::size_of::<JumpArgs>() == 16);
+const _: () = assert!(core::mem::size_of::<JumpArgs>() == 24);

@@ -47,5 +47,7 @@ mod pod {
         crate::nets::NetKey,
         crate::nets::Pools,
         crate::nexthop::NextHopEntry,
+        crate::sha1::Sha1Scratch,
+        crate::ayiya::SignWork,
     );
 }

@@ -52,13 +52,22 @@ pub const ROUTES6: &str = "ROUTES6";
 pub const ENDPOINTS: &str = "ENDPOINTS";
 /// Array, tunnel id → [`crate::tunnel::TunnelSecret`]: signing keys.
 pub const SECRETS: &str = "SECRETS";
+/// Hash, AYIYA identity (the user's `::2`) → [`crate::tunnel::DecapRef`].
+pub const TUN_BY_ID6: &str = "TUN_BY_ID6";
+/// Array(1) of u64: `CLOCK_REALTIME - CLOCK_BOOTTIME` in ns, kept by the
+/// daemon, so the data path can check Unix epochs (AYIYA) with
+/// `bpf_ktime_get_boot_ns`. 0 until the daemon sets it: every epoch is off.
+pub const CLOCK: &str = "CLOCK";
+/// Per-CPU array(1) of [`crate::ayiya::SignWork`]: the hash of the
+/// datagram being checked or signed.
+pub const SHA_WORK: &str = "SHA_WORK";
 pub use crate::jump::{JUMP_NDP, MAX_JUMPS};
 
 /// Every map of the object, by name.
 pub const ALL: &[&str] = &[
     TUNNELS, TUN_BY_V4, PREFIXES, TUN_STATS, DROPS, EVENTS, CONFIG, ICMP_RATE, TX_PORTS, PROXIES,
     UPLINKS, JUMPS, SCRATCH, JUMP_ARGS, NETS, POOLS, NEXTHOPS, ROUTES4, ROUTES6, ENDPOINTS,
-    SECRETS,
+    SECRETS, TUN_BY_ID6, CLOCK, SHA_WORK,
 ];
 
 /// Default capacity of the per-tunnel maps; the loader can change it.

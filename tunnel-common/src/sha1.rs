@@ -206,7 +206,24 @@ impl Sha1Scratch {
     /// Starts a new hash (a reused map slot holds the previous packet's).
     #[inline(always)]
     pub fn reset(&mut self) {
-        self.h = H0;
+        // Word by word: a copy of the `H0` array would be a load from
+        // `.rodata`, which the eBPF object must not have (a map of its own).
+        self.h[0] = 0x6745_2301;
+        self.h[1] = 0xefcd_ab89;
+        self.h[2] = 0x98ba_dcfe;
+        self.h[3] = 0x1032_5476;
+        self.h[4] = 0xc3d2_e1f0;
+    }
+
+    /// Zeroes `block` with word stores (an array literal becomes a
+    /// byte-at-a-time memset, or a stack temporary, for the BPF target).
+    #[inline(always)]
+    pub fn clear_block(&mut self) {
+        let mut i = 0;
+        while i < BLOCK_LEN {
+            self.block[i] = 0;
+            i += 1;
+        }
     }
 
     /// Compresses `block` into the chaining value.
@@ -222,7 +239,7 @@ impl Sha1Scratch {
     pub fn finish(&mut self, n: usize, total: u64) -> [u8; DIGEST_LEN] {
         if !pad_block(&mut self.block, n) {
             self.compress_block();
-            self.block = [0; BLOCK_LEN];
+            self.clear_block();
         }
         put_len(&mut self.block, total);
         self.compress_block();

@@ -87,6 +87,27 @@ counter_enum! {
         JumpFailed = "jump_failed",
         /// A tunnel of a kind this build cannot encapsulate.
         UnknownKind = "unknown_kind",
+        // AYIYA (UDP 5072): the classes of `ayiya::AyiyaError`, by its names.
+        /// UDP payload shorter than the 44-byte AYIYA header.
+        AyiyaShort = "ayiya_short",
+        /// Not `41 52 1{0..3} {29|3b|04}`.
+        AyiyaBadHeader = "ayiya_bad_header",
+        /// No tunnel has this identity.
+        AyiyaUnknownIdentity = "ayiya_unknown_identity",
+        /// The identity belongs to a tunnel of another kind.
+        AyiyaNotAyiya = "ayiya_not_ayiya",
+        /// Next header 41 and the payload is not IPv6.
+        AyiyaNotIpv6Payload = "ayiya_not_ipv6_payload",
+        /// The payload's IPv6 length disagrees with the datagram's.
+        AyiyaLengthMismatch = "ayiya_length_mismatch",
+        /// Epoch more than 120 s off the PoP's clock (or the daemon has not
+        /// set the clock yet).
+        AyiyaClockOff = "ayiya_clock_off",
+        /// Wrong signature: a wrong password, or a changed packet.
+        AyiyaHashFail = "ayiya_hash_fail",
+        /// Op 1 with a next header the PoP does not forward (4, 59), or an
+        /// opcode a client does not send.
+        AyiyaInvalidForward = "ayiya_invalid_forward",
     }
 }
 
@@ -128,6 +149,13 @@ counter_enum! {
         /// cached (no route in the cache, an on-link destination, a
         /// gateway not resolved, a packet over the cached MTU).
         NexthopKernel = "nexthop_kernel",
+        /// AYIYA datagrams authenticated (any opcode).
+        AyiyaAuthenticated = "ayiya_authenticated",
+        /// Of those, beats (op 0): the endpoint is learned, nothing else.
+        AyiyaBeat = "ayiya_beat",
+        /// Of those, the user's address or port changed (a NAT rebinding,
+        /// a new client): the tunnel follows at once.
+        AyiyaEndpointMoved = "ayiya_endpoint_moved",
     }
 }
 
@@ -147,5 +175,22 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), n);
+    }
+
+    /// The data path's AYIYA drop reasons are the classes the host-side
+    /// codec names (`ayiya::AyiyaError`): one vocabulary for the counters,
+    /// the client's log and the docs.
+    #[test]
+    fn ayiya_drops_are_ayiya_error_classes() {
+        let classes: Vec<&str> = crate::ayiya::AyiyaError::ALL.iter().map(|e| e.name()).collect();
+        let drops: Vec<&str> = Drop::ALL
+            .iter()
+            .map(|d| d.name())
+            .filter(|n| n.starts_with("ayiya_"))
+            .collect();
+        assert!(drops.len() >= 8, "{drops:?}");
+        for d in drops {
+            assert!(classes.contains(&d), "drop {d} is no AyiyaError class");
+        }
     }
 }

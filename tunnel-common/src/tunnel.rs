@@ -21,6 +21,8 @@ pub const TUNNEL_F_PMTUDISC: u8 = 1 << 1;
 
 /// Tunnel kinds (`kind`).
 pub const TUNNEL_KIND_6IN4: u8 = 1;
+/// AYIYA (IPv6 in UDP 5072, signed; its endpoint learned, `ENDPOINTS`).
+pub const TUNNEL_KIND_AYIYA: u8 = 2;
 
 /// Smallest and largest tunnel MTU, RFC 4213 §3.2.1.
 pub const MTU_MIN: u16 = 1280;

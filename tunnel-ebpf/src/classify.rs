@@ -3,10 +3,10 @@
 //! design: what is not ours leaves after a few loads and one pool test.
 
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
-use tunnel_common::jump::{JUMP_NDP, JUMP_SIXIN4_DECAP};
+use tunnel_common::jump::{JUMP_AYIYA_DECAP, JUMP_NDP, JUMP_SIXIN4_DECAP};
 
 use crate::{
-    ndp,
+    ayiya, ndp,
     packet::{Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN},
     route::{self, Step},
     sixin4, stats,
@@ -30,13 +30,19 @@ pub fn uplink(pkt: Packet) -> Path {
     match eth.ether_type {
         ETHERTYPE_IPV4 => match pkt.view::<Ipv4Hdr>(ETH_LEN) {
             Ok(h) if sixin4::is_ours(h) => Path::Jump(JUMP_SIXIN4_DECAP),
+            Ok(h) if ayiya::is_ours_v4(pkt, h) => Path::Jump(JUMP_AYIYA_DECAP),
             // Other protocols, and IPv4 too short to tell, are the kernel's.
             _ => Path::Route(Step::Done(stats::pass_not_ours())),
         },
         // A version other than 6 is no IPv6 packet: the kernel drops it.
         ETHERTYPE_IPV6 if !is_ipv6(pkt) => Path::Route(Step::Done(stats::pass_not_ours())),
         ETHERTYPE_IPV6 if ndp::is_solicitation(pkt) => Path::Jump(JUMP_NDP),
-        ETHERTYPE_IPV6 => Path::Route(route::from_uplink_v6(pkt)),
+        ETHERTYPE_IPV6 => match route::tunnel_of_uplink_v6(pkt) {
+            Some(step) => Path::Route(step),
+            // Not for a tunnel: AYIYA over IPv6 to the PoP, or the kernel's.
+            None if ayiya::is_ours_v6(pkt) => Path::Jump(JUMP_AYIYA_DECAP),
+            None => Path::Route(Step::Done(stats::pass_not_ours())),
+        },
         _ => Path::Route(Step::Done(stats::pass_not_ours())),
     }
 }

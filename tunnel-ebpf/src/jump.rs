@@ -5,7 +5,7 @@
 
 use aya_ebpf::bindings::xdp_action;
 use tunnel_common::{
-    jump::{JumpArgs, ICMP_REPLY, JUMP_ICMP, JUMP_ROUTE},
+    jump::{JumpArgs, ICMP_REPLY, JUMP_AYIYA_AUTH, JUMP_ICMP, JUMP_ROUTE},
     stats::Drop,
 };
 
@@ -70,6 +70,19 @@ pub fn follow(pkt: Packet, step: Step) -> u32 {
             jump(pkt, JUMP_ICMP)
         }
     }
+}
+
+/// Hands an AYIYA datagram of tunnel `id` (`len` bytes at `off`) to its
+/// signature check; returns only when the jump failed (counted).
+#[inline(always)]
+pub fn to_ayiya_auth(pkt: Packet, id: u32, off: u32, len: u32) -> u32 {
+    put(JumpArgs {
+        tunnel: id,
+        data_off: off,
+        data_len: len,
+        ..Default::default()
+    });
+    jump(pkt, JUMP_AYIYA_AUTH)
 }
 
 /// Hands the packet to `slot` with no arguments; returns if the slot is

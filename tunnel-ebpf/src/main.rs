@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! tunnel_xdp ─┬─ proto 41 ────────────▶ sixin4_decap ─┬─▶ next hop (FIB)
+//!             ├─ UDP 5072 ──▶ ayiya_decap ▶ ayiya_auth ┤
 //!             ├─ IPv6 to a tunnel ──┐                  │
 //!             │                     └──▶ tunnel_route ◀┘ (into a tunnel: encap by kind)
 //!             ├─ NS ────────────────▶ ndp_proxy
@@ -18,6 +19,8 @@
 //! On the host (clippy, `cargo build --workspace`) this is an empty binary.
 #![cfg_attr(target_arch = "bpf", no_std, no_main)]
 
+#[cfg(target_arch = "bpf")]
+mod ayiya;
 #[cfg(target_arch = "bpf")]
 mod classify;
 #[cfg(target_arch = "bpf")]
@@ -60,6 +63,7 @@ mod entry {
     use tunnel_common::stats::Drop;
 
     use crate::{
+        ayiya,
         classify::{self, Path},
         icmp6::IcmpError,
         jump, ndp,
@@ -92,6 +96,32 @@ mod entry {
             Decap::Action(action) => Ok(Step::Done(action)),
             Decap::From(id) => route::from_tunnel_v6(pkt, Origin::tunnel(id)),
         });
+        settle(pkt, step)
+    }
+
+    /// AYIYA (UDP 5072) from the uplink, over IPv4 or IPv6: the cheap
+    /// checks, then the signature's program.
+    #[xdp]
+    pub fn ayiya_decap(ctx: XdpContext) -> u32 {
+        let pkt = Packet::new(&ctx);
+        match ayiya::check(pkt) {
+            Ok(ayiya::Checked::Done(action)) => action,
+            Ok(ayiya::Checked::Auth { id, off, len }) => jump::to_ayiya_auth(pkt, id, off, len),
+            Err(reason) => dropped(reason),
+        }
+    }
+
+    /// AYIYA's signature, the endpoint learned, op 1 decapsulated and
+    /// routed (`JumpArgs::tunnel`, `data_off`, `data_len`).
+    #[xdp]
+    pub fn ayiya_auth(ctx: XdpContext) -> u32 {
+        let pkt = Packet::new(&ctx);
+        let a = jump::args();
+        let step =
+            ayiya::authenticate(pkt, a.tunnel, a.data_off, a.data_len).and_then(|d| match d {
+                Decap::Action(action) => Ok(Step::Done(action)),
+                Decap::From(id) => route::from_tunnel_v6(pkt, Origin::tunnel(id)),
+            });
         settle(pkt, step)
     }
 

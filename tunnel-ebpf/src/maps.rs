@@ -9,6 +9,7 @@ use aya_ebpf::{
     maps::{lpm_trie::LpmTrie, Array, DevMapHash, HashMap, PerCpuArray, ProgramArray},
 };
 use tunnel_common::{
+    ayiya::SignWork,
     config::{RateLimitState, RuntimeConfig},
     jump::JumpArgs,
     maps::{
@@ -96,3 +97,14 @@ pub static ENDPOINTS: Array<Endpoint> = Array::with_max_entries(DEFAULT_MAX_TUNN
 
 #[map(name = "SECRETS")]
 pub static SECRETS: Array<TunnelSecret> = Array::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
+
+/// AYIYA identity (the user's `::2`) → the tunnel's decap record.
+#[map(name = "TUN_BY_ID6")]
+pub static TUN_BY_ID6: HashMap<[u8; 16], DecapRef> =
+    HashMap::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
+
+#[map(name = "CLOCK")]
+pub static CLOCK: Array<u64> = Array::with_max_entries(1, 0);
+
+#[map(name = "SHA_WORK")]
+pub static SHA_WORK: PerCpuArray<SignWork> = PerCpuArray::with_max_entries(1, 0);

@@ -18,8 +18,9 @@ use aya_ebpf::{
         BPF_F_ADJ_ROOM_FIXED_GSO,
     },
     helpers::generated::{
-        bpf_fib_lookup, bpf_get_prandom_u32, bpf_ktime_get_ns, bpf_redirect, bpf_redirect_neigh,
-        bpf_skb_adjust_room, bpf_skb_pull_data, bpf_xdp_adjust_head, bpf_xdp_adjust_tail,
+        bpf_fib_lookup, bpf_get_prandom_u32, bpf_ktime_get_boot_ns, bpf_ktime_get_ns, bpf_redirect,
+        bpf_redirect_neigh, bpf_skb_adjust_room, bpf_skb_pull_data, bpf_xdp_adjust_head,
+        bpf_xdp_adjust_tail, bpf_xdp_load_bytes,
     },
     maps::{HashMap, ProgramArray},
     programs::{TcContext, XdpContext},
@@ -166,6 +167,28 @@ impl Packet<Xdp> {
         // SAFETY: a tail call does not return on success; on failure the
         // program continues with its context untouched.
         unsafe { jumps.tail_call(&XdpContext::new(self.cx.0), slot) };
+    }
+
+    /// Copies the 64 bytes at `off` into `buf` (`bpf_xdp_load_bytes`:
+    /// whatever the packet's layout).
+    #[inline(always)]
+    pub fn load_block(&self, off: u32, buf: &mut [u8; BLOCK]) -> Result<(), Drop> {
+        load_bytes(self.cx.0, off, buf, BLOCK as u32)
+    }
+
+    /// Copies the `len` (0..64) bytes at `off` into `buf`, zeros after them.
+    #[inline(always)]
+    pub fn load_tail(&self, off: u32, buf: &mut [u8; BLOCK], len: u32) -> Result<(), Drop> {
+        let words = buf.as_mut_ptr() as *mut u64;
+        for i in 0..BLOCK / 8 {
+            // SAFETY: `buf` is 64 bytes and i < 8; unaligned stores (an
+            // array literal would be a byte-wise memset).
+            unsafe { words.add(i).write_unaligned(0) };
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        load_bytes(self.cx.0, off, buf, len)
     }
 
     /// Trims the packet so it ends `len` bytes after its start; no-op if it
@@ -435,6 +458,32 @@ pub fn scratch<T>(slot: Option<*mut T>) -> Option<&'static mut T> {
     // SAFETY: as in `with_slot`: valid and aligned; the slot belongs to
     // this CPU, and one program invocation runs at a time per CPU.
     slot.map(|p| unsafe { &mut *p })
+}
+
+/// Size of `load_block` (a SHA-1 block).
+pub const BLOCK: usize = 64;
+
+#[inline(always)]
+fn load_bytes(ctx: *mut xdp_md, off: u32, buf: &mut [u8; BLOCK], len: u32) -> Result<(), Drop> {
+    // Bounded for the verifier: 1..=64 bytes into a 64-byte buffer.
+    let len = len & (BLOCK as u32 * 2 - 1);
+    if len == 0 || len > BLOCK as u32 {
+        return Err(Drop::Malformed);
+    }
+    // SAFETY: `buf` has room for `len` bytes; the helper checks the packet
+    // bounds itself.
+    match unsafe { bpf_xdp_load_bytes(ctx, off, buf.as_mut_ptr() as *mut _, len) } {
+        0 => Ok(()),
+        _ => Err(Drop::Malformed),
+    }
+}
+
+/// `CLOCK_BOOTTIME` in ns: counts suspend, as the daemon's clock offset
+/// (`CLOCK` map) assumes.
+#[inline(always)]
+pub fn boot_ns() -> u64 {
+    // SAFETY: no arguments, no memory access.
+    unsafe { bpf_ktime_get_boot_ns() }
 }
 
 /// Copy of a hash map value. aya-ebpf marks `HashMap::get` unsafe because

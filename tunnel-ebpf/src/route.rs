@@ -46,21 +46,18 @@ pub enum Step {
     },
 }
 
-/// IPv6 from the uplink, as the root program classifies it: for a tunnel,
-/// or not ours.
+/// IPv6 from the uplink, as the root program classifies it: into the
+/// tunnel that owns its destination, or `None` (not for a tunnel).
 #[inline(always)]
-pub fn from_uplink_v6(pkt: Packet) -> Step {
-    match pkt
+pub fn tunnel_of_uplink_v6(pkt: Packet) -> Option<Step> {
+    let id = pkt
         .view::<Ipv6Hdr>(ETH_LEN)
         .ok()
-        .and_then(|h| owner(&h.dst_addr))
-    {
-        Some(id) => Step::ToTunnel {
-            id,
-            origin: Origin::uplink(),
-        },
-        None => Step::Done(stats::pass_not_ours()),
-    }
+        .and_then(|h| owner(&h.dst_addr))?;
+    Some(Step::ToTunnel {
+        id,
+        origin: Origin::uplink(),
+    })
 }
 
 /// A decapsulated packet: into another tunnel, or out through the FIB.

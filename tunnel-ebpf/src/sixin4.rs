@@ -6,7 +6,7 @@
 use aya_ebpf::bindings::xdp_action;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr};
 use tunnel_common::{
-    addr, csum, ecn,
+    csum, ecn,
     stats::{Drop, Event},
     tunnel::{DecapRef, TunnelInfo, TunnelV4Key},
 };
@@ -19,7 +19,7 @@ use crate::{
         IPV6_LEN,
     },
     stats,
-    tunnel::{owner, Decap},
+    tunnel::{check_inner_source, Decap},
 };
 
 pub const PROTO_IPV6: u8 = 41;
@@ -90,30 +90,6 @@ pub fn decap(pkt: Packet) -> Result<Decap, Drop> {
     stats::tunnel_rx(id, inner_len);
     stats::event(Event::Decap);
     Ok(Decap::From(id))
-}
-
-/// RFC 4213 §3.6 plus the broker's rule: the inner source must belong to the
-/// tunnel it came from.
-#[inline(always)]
-fn check_inner_source(inner: &Ipv6Hdr, tun: &DecapRef) -> Result<(), Drop> {
-    if addr::is_invalid_tunnel_source(&inner.src_addr) {
-        return Err(Drop::InvalidSource);
-    }
-    if addr::is_link_local(&inner.src_addr)
-        || addr::is_link_local(&inner.dst_addr)
-        || addr::is_multicast(&inner.dst_addr)
-    {
-        return Err(Drop::LinkScope);
-    }
-    // Fast path: the tunnel's own /64 (where ::2 lives) is the tunnel's by
-    // construction (prefixes never overlap across tunnels), so no trie walk.
-    if addr::in_net64(&inner.src_addr, &tun.net64) {
-        return Ok(());
-    }
-    match owner(&inner.src_addr) {
-        Some(owner) if owner == tun.id => Ok(()),
-        _ => Err(Drop::SpoofedSource),
-    }
 }
 
 /// Sends the IPv6 packet (Ethernet + IPv6 of `inner_len` bytes) into

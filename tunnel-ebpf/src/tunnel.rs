@@ -2,11 +2,13 @@
 //! where a packet came from. Imports no protocol module.
 
 use aya_ebpf::maps::lpm_trie::Key;
+use network_types::ip::Ipv6Hdr;
 use tunnel_common::{
+    addr,
     jump::ORIGIN_UPLINK,
     nets::{net_key, FAST_LENGTHS, POOLS_F_TRIE},
     stats::Drop,
-    tunnel::TunnelInfo,
+    tunnel::{DecapRef, TunnelInfo},
 };
 
 use crate::{
@@ -73,6 +75,30 @@ pub fn owner(addr: &[u8; 16]) -> Option<u32> {
         return None;
     }
     PREFIXES.get(Key::new(128, *addr)).copied()
+}
+
+/// RFC 4213 §3.6 plus the broker's rule, for every kind: the inner source
+/// must belong to the tunnel it came from.
+#[inline(always)]
+pub fn check_inner_source(inner: &Ipv6Hdr, tun: &DecapRef) -> Result<(), Drop> {
+    if addr::is_invalid_tunnel_source(&inner.src_addr) {
+        return Err(Drop::InvalidSource);
+    }
+    if addr::is_link_local(&inner.src_addr)
+        || addr::is_link_local(&inner.dst_addr)
+        || addr::is_multicast(&inner.dst_addr)
+    {
+        return Err(Drop::LinkScope);
+    }
+    // Fast path: the tunnel's own /64 (where ::2 lives) is the tunnel's by
+    // construction (prefixes never overlap across tunnels), so no trie walk.
+    if addr::in_net64(&inner.src_addr, &tun.net64) {
+        return Ok(());
+    }
+    match owner(&inner.src_addr) {
+        Some(owner) if owner == tun.id => Ok(()),
+        _ => Err(Drop::SpoofedSource),
+    }
 }
 
 /// What a protocol's decapsulation hands back to its program's entry.

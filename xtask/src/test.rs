@@ -39,6 +39,8 @@ pub fn run(o: &Options) -> Result<()> {
             "--test",
             "l1_nexthop",
             "--test",
+            "l1_ayiya",
+            "--test",
             "l1_fuzz_found",
             "--test",
             "l1_fuzz",

@@ -215,7 +215,7 @@ fn load_big(bed: &Bed, sp: &Spread) -> Result<Datapath> {
         let t = sp.tunnel(id);
         dp.put_info(id, &t)?;
         dp.put_prefix(&t.prefix, id)?;
-        dp.put_pair(t.v4_key(), t.decap_ref(id))
+        dp.put_pair(t.decap_key(), t.decap_ref(id))
             .with_context(|| format!("big table: tunnel {id}"))?;
     }
     Ok(dp)

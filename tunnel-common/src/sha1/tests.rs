@@ -106,3 +106,12 @@ proptest! {
         prop_assert_eq!(sha1(&data), reference(&data));
     }
 }
+
+/// `reset`'s word-by-word constants are FIPS 180's initial value.
+#[test]
+fn reset_is_the_initial_value() {
+    let mut s = Sha1Scratch::new();
+    s.h = [0; 5];
+    s.reset();
+    assert_eq!(s.h, H0);
+}

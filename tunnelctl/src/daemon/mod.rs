@@ -9,6 +9,7 @@
 mod apply;
 pub mod bpffs;
 pub mod checks;
+mod clock;
 pub mod config;
 pub mod engine;
 pub mod lines;
@@ -135,6 +136,7 @@ pub fn run(config_path: &Path) -> Result<()> {
         server::log_listening(&cfg.socket_path);
         tokio::spawn(server::serve(listener, gid, engine.clone()));
         tokio::spawn(nexthops::keep(engine.clone()));
+        tokio::spawn(clock::keep(engine.clone()));
         if let Some(l) = metrics_listener {
             let l = tokio::net::TcpListener::from_std(l)?;
             info!(listen = %cfg.metrics_listen, "metrics listening");

@@ -21,6 +21,7 @@ use crate::{api::TunnelSpec, datapath::Tunnel, prefix::Ipv6Prefix};
 /// (`validate::kind` refuses them), so a missing remote does not occur.
 pub fn to_tunnel(t: &TunnelSpec) -> Tunnel {
     Tunnel {
+        kind: crate::datapath::Kind::Sixin4,
         local: t.local,
         remote: t.remote.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
         prefix: t.prefix,

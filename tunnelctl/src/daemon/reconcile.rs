@@ -7,10 +7,13 @@
 use std::collections::{HashMap, HashSet};
 
 use anyhow::Result;
-use tunnel_common::tunnel::{DecapRef, TunnelV4Key};
+use tunnel_common::tunnel::DecapRef;
 
 use super::{plan::to_tunnel, store::Store};
-use crate::{datapath::Datapath, prefix::Ipv6Prefix};
+use crate::{
+    datapath::{Datapath, DecapKey},
+    prefix::Ipv6Prefix,
+};
 
 /// What reconciliation changed, for the log.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -33,14 +36,14 @@ pub fn reconcile(dp: &mut Datapath, store: &Store) -> Result<Changes> {
         .iter()
         .map(|t| (t.id, to_tunnel(t).to_info()))
         .collect();
-    let want_pairs: HashMap<TunnelV4Key, DecapRef> = want
+    let want_pairs: HashMap<DecapKey, DecapRef> = want
         .iter()
         .map(|t| {
             let tun = to_tunnel(t);
-            (tun.v4_key(), tun.decap_ref(t.id))
+            (tun.decap_key(), tun.decap_ref(t.id))
         })
         .collect();
-    let have_pairs: HashMap<TunnelV4Key, DecapRef> = snap.pairs.iter().copied().collect();
+    let have_pairs: HashMap<DecapKey, DecapRef> = snap.pairs.iter().copied().collect();
     let mut want_prefixes: HashMap<Ipv6Prefix, u32> = HashMap::new();
     for t in &want {
         want_prefixes.insert(t.prefix, t.id);

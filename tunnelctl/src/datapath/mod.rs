@@ -5,6 +5,7 @@
 //! packet to an id), and deleted after them, so no packet ever finds an id
 //! whose entry is missing or stale.
 
+mod clock;
 mod counters;
 mod egress;
 mod nexthops;
@@ -33,7 +34,7 @@ pub use counters::Counters;
 pub use proxies::ProxyEntry;
 pub use stats::{format_table, verifier_stats, ProgramStats};
 use tunnel_common::{config::RuntimeConfig, jump, maps};
-pub use tunnels::Snapshot;
+pub use tunnels::{DecapKey, Snapshot};
 
 use crate::prefix::Ipv6Prefix;
 
@@ -45,21 +46,25 @@ pub const PROGRAM_UPLINK: &str = "tunnel_xdp";
 /// The NDP proxy, tail-called from the uplink program (`JUMPS`).
 pub const PROGRAM_NDP: &str = "ndp_proxy";
 /// The programs behind the uplink's `JUMPS`, by slot.
-pub const JUMP_PROGRAMS: [(u32, &str); 4] = [
+pub const JUMP_PROGRAMS: [(u32, &str); 6] = [
     (jump::JUMP_NDP, PROGRAM_NDP),
     (jump::JUMP_SIXIN4_DECAP, "sixin4_decap"),
     (jump::JUMP_ROUTE, "tunnel_route"),
     (jump::JUMP_ICMP, "tunnel_icmp"),
+    (jump::JUMP_AYIYA_DECAP, "ayiya_decap"),
+    (jump::JUMP_AYIYA_AUTH, "ayiya_auth"),
 ];
 /// The TC entry point for the egress of the tunnel device (what the PoP's
 /// own kernel sends toward tunnels).
 pub const PROGRAM_LOCAL: &str = "tunnel_tc";
 /// The XDP programs of the object: the uplink's, the paths it jumps to and
 /// the test beds'.
-const XDP_PROGRAMS: [&str; 8] = [
+const XDP_PROGRAMS: [&str; 10] = [
     PROGRAM_UPLINK,
     PROGRAM_NDP,
     "sixin4_decap",
+    "ayiya_decap",
+    "ayiya_auth",
     "tunnel_route",
     "tunnel_icmp",
     "testbed_pass",
@@ -93,9 +98,21 @@ impl Default for DatapathOptions {
     }
 }
 
-/// One 6in4 tunnel as the operator describes it.
+/// What a tunnel is carried in, and what the data path needs for it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// 6in4 between `local` and `remote`.
+    #[default]
+    Sixin4,
+    /// AYIYA: found by its user's address (`::2`) as identity, signed
+    /// with `key` (K = SHA-1 of the password); the endpoint is learned.
+    Ayiya { key: [u8; 20] },
+}
+
+/// One tunnel as the operator describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tunnel {
+    pub kind: Kind,
     /// The PoP's IPv4 address (outer source toward the user).
     pub local: Ipv4Addr,
     /// The user's IPv4 address.
@@ -115,6 +132,7 @@ impl Tunnel {
     /// A tunnel with the defaults of sit and HE: MTU 1480, TTL 64, DF set.
     pub fn new(local: Ipv4Addr, remote: Ipv4Addr, prefix: Ipv6Prefix) -> Self {
         Self {
+            kind: Kind::Sixin4,
             local,
             remote,
             prefix,
@@ -122,6 +140,14 @@ impl Tunnel {
             ttl: tunnel_common::tunnel::TTL_DEFAULT,
             pmtudisc: true,
             enabled: true,
+        }
+    }
+    /// An AYIYA tunnel with AICCU's defaults (MTU 1280).
+    pub fn ayiya(prefix: Ipv6Prefix, key: [u8; 20]) -> Self {
+        Self {
+            kind: Kind::Ayiya { key },
+            mtu: tunnel_common::tunnel::MTU_MIN,
+            ..Self::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, prefix)
         }
     }
     pub fn pop_address(&self) -> Ipv6Addr {
@@ -154,6 +180,7 @@ impl Datapath {
         loader
             .map_max_entries(maps::TUNNELS, opts.max_tunnels)
             .map_max_entries(maps::TUN_BY_V4, opts.max_tunnels)
+            .map_max_entries(maps::TUN_BY_ID6, opts.max_tunnels)
             .map_max_entries(maps::TUN_STATS, opts.max_tunnels)
             .map_max_entries(maps::ENDPOINTS, opts.max_tunnels)
             .map_max_entries(maps::SECRETS, opts.max_tunnels)

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use aya::maps::MapInfo;
 use tunnel_common::{
+    ayiya::SignWork,
     config::{RateLimitState, RuntimeConfig},
     jump::JumpArgs,
     maps,
@@ -55,6 +56,9 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
         ),
         l(maps::ENDPOINTS, 4, size::<Endpoint>(), opts.max_tunnels),
         l(maps::SECRETS, 4, size::<TunnelSecret>(), opts.max_tunnels),
+        l(maps::TUN_BY_ID6, 16, size::<DecapRef>(), opts.max_tunnels),
+        l(maps::CLOCK, 4, 8, 1),
+        l(maps::SHA_WORK, 4, size::<SignWork>(), 1),
         // LPM key: prefix length (u32) then the address.
         l(maps::PREFIXES, 4 + 16, 4, opts.max_prefixes),
         l(

@@ -7,11 +7,11 @@ use tunnel_common::{
     maps,
     tunnel::{
         DecapRef, Endpoint, TunnelInfo, TunnelSecret, TunnelV4Key, MTU_MAX, MTU_MIN,
-        TUNNEL_F_ENABLED, TUNNEL_F_PMTUDISC, TUNNEL_KIND_6IN4,
+        TUNNEL_F_ENABLED, TUNNEL_F_PMTUDISC, TUNNEL_KIND_6IN4, TUNNEL_KIND_AYIYA,
     },
 };
 
-use super::{Datapath, Tunnel};
+use super::{Datapath, Kind, Tunnel};
 use crate::prefix::Ipv6Prefix;
 
 const BPF_NOEXIST: u64 = 1;
@@ -30,7 +30,10 @@ impl Tunnel {
             remote_v4: self.remote.octets(),
             pop_v6: self.pop_address().octets(),
             mtu: self.mtu,
-            kind: TUNNEL_KIND_6IN4,
+            kind: match self.kind {
+                Kind::Sixin4 => TUNNEL_KIND_6IN4,
+                Kind::Ayiya { .. } => TUNNEL_KIND_AYIYA,
+            },
             flags,
             ttl: self.ttl,
             _pad: [0; 3],
@@ -41,6 +44,23 @@ impl Tunnel {
         TunnelV4Key {
             local: self.local.octets(),
             remote: self.remote.octets(),
+        }
+    }
+
+    /// The key of the map that finds this tunnel from what its user sends:
+    /// the outer pair (`TUN_BY_V4`) or the identity (`TUN_BY_ID6`).
+    pub fn decap_key(&self) -> DecapKey {
+        match self.kind {
+            Kind::Sixin4 => DecapKey::V4(self.v4_key()),
+            Kind::Ayiya { .. } => DecapKey::Identity(self.user_address().octets()),
+        }
+    }
+
+    /// The signing key the data path needs, if the kind has one.
+    pub fn key(&self) -> Option<&[u8]> {
+        match &self.kind {
+            Kind::Sixin4 => None,
+            Kind::Ayiya { key } => Some(key),
         }
     }
 
@@ -63,11 +83,20 @@ impl Tunnel {
     }
 }
 
+/// Where decap finds a tunnel: by outer addresses (6in4) or by identity
+/// (AYIYA).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DecapKey {
+    V4(TunnelV4Key),
+    Identity([u8; 16]),
+}
+
 /// What the maps hold, read back.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub tunnels: Vec<(u32, TunnelInfo)>,
-    pub pairs: Vec<(TunnelV4Key, DecapRef)>,
+    /// `TUN_BY_V4` and `TUN_BY_ID6`.
+    pub pairs: Vec<(DecapKey, DecapRef)>,
     pub prefixes: Vec<(Ipv6Prefix, u32)>,
 }
 
@@ -83,6 +112,46 @@ impl Datapath {
                 .map_mut(maps::TUN_BY_V4)
                 .context(maps::TUN_BY_V4)?,
         )?)
+    }
+
+    fn by_id6(&mut self) -> Result<HashMap<&mut MapData, [u8; 16], DecapRef>> {
+        Ok(HashMap::try_from(
+            self.ebpf
+                .map_mut(maps::TUN_BY_ID6)
+                .context(maps::TUN_BY_ID6)?,
+        )?)
+    }
+
+    /// The decap record under `key`, if any.
+    fn decap_entry(&mut self, key: &DecapKey) -> Result<Option<DecapRef>> {
+        let r = match key {
+            DecapKey::V4(k) => self.by_v4()?.get(k, 0),
+            DecapKey::Identity(k) => self.by_id6()?.get(k, 0),
+        };
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(e).context("looking up a decap key"),
+        }
+    }
+
+    fn insert_decap(
+        &mut self,
+        key: &DecapKey,
+        value: DecapRef,
+        flags: u64,
+    ) -> Result<(), MapError> {
+        match key {
+            DecapKey::V4(k) => self.by_v4().map_err(other)?.insert(k, value, flags),
+            DecapKey::Identity(k) => self.by_id6().map_err(other)?.insert(k, value, flags),
+        }
+    }
+
+    fn remove_decap(&mut self, key: &DecapKey) -> Result<()> {
+        match key {
+            DecapKey::V4(k) => ignore_missing(self.by_v4()?.remove(k)),
+            DecapKey::Identity(k) => ignore_missing(self.by_id6()?.remove(k)),
+        }
     }
 
     fn endpoints(&mut self) -> Result<Array<&mut MapData, Endpoint>> {
@@ -169,72 +238,58 @@ impl Datapath {
         if self.tunnel_info(id)?.is_some() {
             bail!("tunnel id {id} is already in use");
         }
-        match self.by_v4()?.get(&t.v4_key(), 0) {
-            Ok(other) => bail!(
-                "tunnel {} already uses {} -> {}",
-                other.id,
-                t.local,
-                t.remote
-            ),
-            Err(MapError::KeyNotFound) => {}
-            Err(e) => return Err(e).context("looking up the address pair"),
+        let key = t.decap_key();
+        if let Some(other) = self.decap_entry(&key)? {
+            bail!("tunnel {} already uses {}", other.id, describe(t));
         }
         // A reused slot starts from zero and knows nothing of its last user.
         self.reset_tunnel_counters(id)?;
         self.clear_learned(id)?;
+        self.put_secret(id, t.key())?;
         self.tunnels()?.set(id, t.to_info(), 0)?;
         if let Err(e) = self.add_prefix(id, &t.prefix) {
             self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
             return Err(e);
         }
-        if let Err(e) = self
-            .by_v4()?
-            .insert(t.v4_key(), t.decap_ref(id), BPF_NOEXIST)
-        {
+        if let Err(e) = self.insert_decap(&key, t.decap_ref(id), BPF_NOEXIST) {
             self.remove_prefix(&t.prefix)?;
             self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
-            return Err(e).context("adding the outer address pair");
+            return Err(e).context(format!("adding {}", describe(t)));
         }
         Ok(())
     }
 
     /// Rewrites tunnel `id`'s entry (enable/disable, MTU, TTL, DF, remote
-    /// IPv4). A new remote is looked up before the old one is forgotten, so
-    /// packets from either match during the change. The /64 and the local
-    /// address cannot change here: remove and re-add.
+    /// IPv4, key). A new remote is looked up before the old one is
+    /// forgotten, so packets from either match during the change. The
+    /// kind, the /64 and the local address cannot change here: remove and
+    /// re-add.
     pub fn update_tunnel(&mut self, id: u32, t: &Tunnel) -> Result<()> {
         t.validate()?;
         let Some(old) = self.tunnel_info(id)? else {
             bail!("no tunnel {id}")
         };
-        if old.local_v4 != t.local.octets() || old.pop_v6 != t.pop_address().octets() {
-            bail!("tunnel {id}: local address or prefix differ; remove and add it instead");
+        if old.local_v4 != t.local.octets()
+            || old.pop_v6 != t.pop_address().octets()
+            || old.kind != t.to_info().kind
+        {
+            bail!("tunnel {id}: kind, local address or prefix differ; remove and add it instead");
         }
-        let old_key = TunnelV4Key {
-            local: old.local_v4,
-            remote: old.remote_v4,
-        };
-        if old_key != t.v4_key() {
-            match self.by_v4()?.get(&t.v4_key(), 0) {
-                Ok(other) => bail!(
-                    "tunnel {} already uses {} -> {}",
-                    other.id,
-                    t.local,
-                    t.remote
-                ),
-                Err(MapError::KeyNotFound) => {}
-                Err(e) => return Err(e).context("looking up the address pair"),
+        let (old_key, key) = (decap_key_of(&old), t.decap_key());
+        self.put_secret(id, t.key())?;
+        if old_key != key {
+            if let Some(other) = self.decap_entry(&key)? {
+                bail!("tunnel {} already uses {}", other.id, describe(t));
             }
             self.tunnels()?.set(id, t.to_info(), 0)?;
-            self.by_v4()?
-                .insert(t.v4_key(), t.decap_ref(id), BPF_NOEXIST)
+            self.insert_decap(&key, t.decap_ref(id), BPF_NOEXIST)
                 .context("adding the new address pair")?;
-            ignore_missing(self.by_v4()?.remove(&old_key))?;
+            self.remove_decap(&old_key)?;
             return Ok(());
         }
         self.tunnels()?.set(id, t.to_info(), 0)?;
-        // The pair's copy of the hot fields (enabled, kind) follows.
-        self.by_v4()?.insert(t.v4_key(), t.decap_ref(id), 0)?;
+        // The decap record's copy of the hot fields (enabled, kind) follows.
+        self.insert_decap(&key, t.decap_ref(id), 0)?;
         Ok(())
     }
 
@@ -249,9 +304,13 @@ impl Datapath {
                 snap.tunnels.push((id, info));
             }
         }
-        let by_v4 = self.by_v4()?;
-        for kv in by_v4.iter() {
-            snap.pairs.push(kv?);
+        for kv in self.by_v4()?.iter() {
+            let (k, v) = kv?;
+            snap.pairs.push((DecapKey::V4(k), v));
+        }
+        for kv in self.by_id6()?.iter() {
+            let (k, v) = kv?;
+            snap.pairs.push((DecapKey::Identity(k), v));
         }
         snap.prefixes = self.prefix_entries()?;
         Ok(snap)
@@ -268,12 +327,12 @@ impl Datapath {
         self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
         Ok(())
     }
-    pub fn put_pair(&mut self, key: TunnelV4Key, value: DecapRef) -> Result<()> {
-        self.by_v4()?.insert(key, value, 0)?;
+    pub fn put_pair(&mut self, key: DecapKey, value: DecapRef) -> Result<()> {
+        self.insert_decap(&key, value, 0)?;
         Ok(())
     }
-    pub fn remove_pair(&mut self, key: &TunnelV4Key) -> Result<()> {
-        ignore_missing(self.by_v4()?.remove(key))
+    pub fn remove_pair(&mut self, key: &DecapKey) -> Result<()> {
+        self.remove_decap(key)
     }
     pub fn put_prefix(&mut self, p: &Ipv6Prefix, id: u32) -> Result<()> {
         self.prefix_insert(p, id, 0)??;
@@ -290,14 +349,11 @@ impl Datapath {
         let Some(info) = self.tunnel_info(id)? else {
             bail!("no tunnel {id}")
         };
-        let key = TunnelV4Key {
-            local: info.local_v4,
-            remote: info.remote_v4,
-        };
+        let key = decap_key_of(&info);
         // The PoP's address is `prefix::1`: its first 64 bits are the /64.
         let net = u128::from_be_bytes(info.pop_v6) & !(u64::MAX as u128);
         let prefix = Ipv6Prefix::new(std::net::Ipv6Addr::from(net), 64)?;
-        ignore_missing(self.by_v4()?.remove(&key))?;
+        self.remove_decap(&key)?;
         ignore_missing(self.prefix_remove(&prefix)?)?;
         self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
         self.clear_learned(id)?;
@@ -342,4 +398,35 @@ pub(super) fn ignore_missing(r: Result<(), MapError>) -> Result<()> {
         Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// The decap key of an installed tunnel, from its own entry.
+fn decap_key_of(info: &TunnelInfo) -> DecapKey {
+    match info.kind {
+        TUNNEL_KIND_AYIYA => {
+            // The user is `prefix::2`.
+            let mut user = info.pop_v6;
+            user[8..].copy_from_slice(&[0, 0, 0, 0, 0, 0, 0, 2]);
+            DecapKey::Identity(user)
+        }
+        _ => DecapKey::V4(TunnelV4Key {
+            local: info.local_v4,
+            remote: info.remote_v4,
+        }),
+    }
+}
+
+/// What a tunnel's decap key is, for messages.
+fn describe(t: &Tunnel) -> String {
+    match t.kind {
+        Kind::Sixin4 => format!("{} -> {}", t.local, t.remote),
+        Kind::Ayiya { .. } => format!("identity {}", t.user_address()),
+    }
+}
+
+fn other(e: anyhow::Error) -> MapError {
+    MapError::SyscallError(aya::sys::SyscallError {
+        call: "map",
+        io_error: std::io::Error::other(e.to_string()),
+    })
 }

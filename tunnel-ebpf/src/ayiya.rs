@@ -1,0 +1,356 @@
+//! AYIYA (IPv6 in UDP 5072, SixXS; ../shared/docs/ayiya-spec.md):
+//! authentication and decapsulation of what users send (the `ayiya_decap`
+//! program). Cheap checks first (header constants, identity, tunnel,
+//! lengths, clock), the SHA-1 over the whole datagram last. Every
+//! authenticated datagram teaches the tunnel where its user is
+//! (`ENDPOINTS`), so a NAT rebinding moves the tunnel at once. Decap ends
+//! at "decapsulated from tunnel N"; the program's entry hands that to the
+//! router, as for 6in4.
+
+use aya_ebpf::bindings::xdp_action;
+use network_types::{
+    eth::EthHdr,
+    ip::{Ipv4Hdr, Ipv6Hdr},
+    udp::UdpHdr,
+};
+use tunnel_common::{
+    ayiya::{
+        epoch_ok, word_ok, AyiyaHdr, HEADER_LEN, NH_IPV6, NH_NONE, OP_FORWARD, OP_NOOP, PORT,
+        SIGNATURE_LEN, SIGNATURE_OFFSET,
+    },
+    csum,
+    stats::{Drop, Event},
+    tunnel::{DecapRef, ENDPOINT_V4, ENDPOINT_V6, ENDPOINT_VIA_AYIYA, TUNNEL_KIND_AYIYA},
+};
+
+use crate::{
+    maps::{CLOCK, ENDPOINTS, SECRETS, SHA_WORK, TUN_BY_ID6},
+    packet::{
+        boot_ns, hash_get, scratch, Packet, BLOCK, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN,
+        IPV4_LEN, IPV6_LEN,
+    },
+    stats,
+    tunnel::{check_inner_source, Decap},
+};
+
+const PROTO_UDP: u8 = 17;
+const UDP_LEN: usize = 8;
+/// The largest datagram hashed: a 1500-byte outer IPv4 packet's UDP payload.
+const MAX_DATAGRAM: usize = 1500 - IPV4_LEN - UDP_LEN;
+/// Its full 64-byte blocks.
+const MAX_FULL_BLOCKS: u32 = (MAX_DATAGRAM / BLOCK) as u32;
+
+/// Whether the root program should hand this IPv4 packet to `decap`: UDP
+/// to port 5072, a 20-byte header, not a fragment (the kernel reassembles
+/// those and has no AYIYA socket: they go there, counted).
+#[inline(always)]
+pub fn is_ours_v4(pkt: Packet, outer: &Ipv4Hdr) -> bool {
+    outer.proto == PROTO_UDP
+        && outer.vihl == 0x45
+        && matches!(pkt.view::<UdpHdr>(ETH_LEN + IPV4_LEN), Ok(u) if u.dst == PORT.to_be_bytes())
+}
+
+/// The same for IPv6 (no extension headers: AYIYA senders use none).
+#[inline(always)]
+pub fn is_ours_v6(pkt: Packet) -> bool {
+    matches!(pkt.view::<Ipv6Hdr>(ETH_LEN), Ok(h) if h.next_hdr == PROTO_UDP)
+        && matches!(pkt.view::<UdpHdr>(ETH_LEN + IPV6_LEN), Ok(u) if u.dst == PORT.to_be_bytes())
+}
+
+/// Where the datagram sits, from the outer headers.
+#[derive(Clone, Copy)]
+struct Outer {
+    /// Offset of the AYIYA header.
+    off: usize,
+    /// UDP payload length (the AYIYA datagram).
+    len: usize,
+}
+
+/// What the first stage (`check`) decides.
+pub enum Checked {
+    /// Done with the packet: the action (a fragment for the kernel).
+    Done(u32),
+    /// To the signature check (`ayiya_auth`): tunnel `id`'s datagram of
+    /// `len` bytes at `off`.
+    Auth { id: u32, off: u32, len: u32 },
+}
+
+/// The first stage (the `ayiya_decap` program): the cheap checks of the
+/// receive path (spec §1.7) in order: header, identity, tunnel, payload,
+/// clock. What passes goes to `ayiya_auth` by a tail call, on one path
+/// whatever the outer family or opcode, so the verifier walks the hash
+/// there once.
+#[inline(always)]
+pub fn check(pkt: Packet) -> Result<Checked, Drop> {
+    let eth: EthHdr = pkt.read(0)?;
+    let outer = match eth.ether_type {
+        ETHERTYPE_IPV4 => outer_v4(pkt)?,
+        ETHERTYPE_IPV6 => outer_v6(pkt)?,
+        _ => return Ok(Checked::Done(stats::pass_not_ours())),
+    };
+    let Some(outer) = outer else {
+        // A fragment: the kernel's.
+        stats::event(Event::OuterFragment);
+        return Ok(Checked::Done(xdp_action::XDP_PASS));
+    };
+    if outer.len < HEADER_LEN || outer.len > MAX_DATAGRAM {
+        return Err(Drop::AyiyaShort);
+    }
+    let hdr = pkt.view::<AyiyaHdr>(outer.off)?;
+    let word = u32::from_be_bytes([hdr.id, hdr.sig, hdr.auth_op, hdr.next_header]);
+    if !word_ok(word) {
+        return Err(Drop::AyiyaBadHeader);
+    }
+    let (op, nh, epoch) = (
+        hdr.auth_op & 0xf,
+        hdr.next_header,
+        u32::from_be_bytes(hdr.epoch),
+    );
+    // Identity → tunnel: the user's `::2`, exactly (stricter than sixxsd,
+    // which takes any address of the tunnel's /64).
+    let identity = hdr.identity;
+    let tun: DecapRef = hash_get(&TUN_BY_ID6, &identity).ok_or(Drop::AyiyaUnknownIdentity)?;
+    if tun.kind != TUNNEL_KIND_AYIYA {
+        return Err(Drop::AyiyaNotAyiya);
+    }
+    if !tun.is_enabled() {
+        return Err(Drop::TunnelDisabled);
+    }
+    if op == OP_FORWARD && nh == NH_IPV6 {
+        check_payload(pkt, &outer)?;
+    } else if !(op == OP_NOOP && nh == NH_NONE) {
+        // Echo requests (ops 2, 3) wait for the signing side; forwarding
+        // IPv4 (next header 4) or nothing is not a PoP's job.
+        return Err(Drop::AyiyaInvalidForward);
+    }
+    let offset = CLOCK.get(0).copied().unwrap_or(0);
+    let unix_s = (boot_ns() + offset) / 1_000_000_000;
+    if offset == 0 || !epoch_ok(unix_s as u32, epoch) {
+        return Err(Drop::AyiyaClockOff);
+    }
+    Ok(Checked::Auth {
+        id: tun.id,
+        off: outer.off as u32,
+        len: outer.len as u32,
+    })
+}
+
+/// The second stage (the `ayiya_auth` program): the signature of tunnel
+/// `id`'s datagram (`len` bytes at `off`, checked by `check`), then the
+/// endpoint learned; a beat ends there, op 1 is decapsulated for the
+/// router.
+#[inline(always)]
+pub fn authenticate(pkt: Packet, id: u32, off: u32, len: u32) -> Result<Decap, Drop> {
+    // Bounds the verifier can use (what `check` established).
+    let (off, len) = (off & 0x7f, len & 0x7ff);
+    verify(pkt, off, len, id)?;
+    stats::event(Event::AyiyaAuthenticated);
+    let now_ns = boot_ns();
+    let eth: EthHdr = pkt.read(0)?;
+    let v6 = eth.ether_type == ETHERTYPE_IPV6;
+    // Constant offsets per outer family from here on: the verifier tracks
+    // packet bounds on those.
+    let op = if v6 {
+        learn::<OFF_V6>(pkt, true, id, now_ns)?
+    } else {
+        learn::<OFF_V4>(pkt, false, id, now_ns)?
+    };
+    if op != OP_FORWARD {
+        stats::event(Event::AyiyaBeat);
+        return Ok(Decap::Action(xdp_action::XDP_DROP));
+    }
+    let tun = hash_get(&TUN_BY_ID6, &user_of(pkt, v6)?).ok_or(Drop::AyiyaUnknownIdentity)?;
+    if v6 {
+        strip::<OFF_V6>(pkt, &tun)
+    } else {
+        strip::<OFF_V4>(pkt, &tun)
+    }
+}
+
+/// The identity of the datagram (the key of `TUN_BY_ID6`).
+#[inline(always)]
+fn user_of(pkt: Packet, v6: bool) -> Result<[u8; 16], Drop> {
+    let off = if v6 { OFF_V6 } else { OFF_V4 };
+    Ok(pkt.view::<AyiyaHdr>(off)?.identity)
+}
+
+/// Offsets of the AYIYA header behind each outer family.
+const OFF_V4: usize = ETH_LEN + IPV4_LEN + UDP_LEN;
+const OFF_V6: usize = ETH_LEN + IPV6_LEN + UDP_LEN;
+
+/// The inner packet of an authenticated op 1, whose AYIYA header is at
+/// `OFF`: its source checked, the outer headers stripped.
+#[inline(always)]
+fn strip<const OFF: usize>(pkt: Packet, tun: &DecapRef) -> Result<Decap, Drop> {
+    let inner = pkt.view::<Ipv6Hdr>(OFF + HEADER_LEN)?;
+    check_inner_source(inner, tun)?;
+    let inner_len = IPV6_LEN + u16::from_be_bytes(inner.payload_len) as usize;
+    // The Ethernet header moves up to the inner packet, then the head
+    // follows.
+    let strip = OFF + HEADER_LEN - ETH_LEN;
+    let mut eth: EthHdr = pkt.read(0)?;
+    eth.ether_type = ETHERTYPE_IPV6;
+    pkt.write(strip, &eth)?;
+    pkt.adjust_head(strip as i32)?;
+    pkt.truncate(ETH_LEN + inner_len)?;
+    stats::tunnel_rx(tun.id, inner_len);
+    stats::event(Event::Decap);
+    Ok(Decap::From(tun.id))
+}
+
+/// IPv4 and UDP headers: `None` for a fragment.
+#[inline(always)]
+fn outer_v4(pkt: Packet) -> Result<Option<Outer>, Drop> {
+    let ip = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
+    if ip.vihl != 0x45 {
+        return Err(Drop::Malformed);
+    }
+    if ip.frags[0] & 0x3f != 0 || ip.frags[1] != 0 {
+        return Ok(None);
+    }
+    if csum::ipv4_header(pkt.view::<[u8; IPV4_LEN]>(ETH_LEN)?) != u16::from_be_bytes(ip.check) {
+        return Err(Drop::BadChecksum);
+    }
+    let tot = u16::from_be_bytes(ip.tot_len) as usize;
+    let udp = pkt.view::<UdpHdr>(ETH_LEN + IPV4_LEN)?;
+    let udp_len = u16::from_be_bytes(udp.len) as usize;
+    // The UDP checksum is not checked: the signature covers every payload
+    // byte, and the IPv4 header checksum the addresses learned from it.
+    if udp_len < UDP_LEN || IPV4_LEN + udp_len != tot || ETH_LEN + tot > pkt.len() {
+        return Err(Drop::Malformed);
+    }
+    Ok(Some(Outer {
+        off: OFF_V4,
+        len: udp_len - UDP_LEN,
+    }))
+}
+
+/// IPv6 and UDP headers (no extension headers, see `is_ours_v6`).
+#[inline(always)]
+fn outer_v6(pkt: Packet) -> Result<Option<Outer>, Drop> {
+    let ip = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
+    let plen = u16::from_be_bytes(ip.payload_len) as usize;
+    let udp = pkt.view::<UdpHdr>(ETH_LEN + IPV6_LEN)?;
+    let udp_len = u16::from_be_bytes(udp.len) as usize;
+    if udp_len < UDP_LEN || udp_len != plen || ETH_LEN + IPV6_LEN + plen > pkt.len() {
+        return Err(Drop::Malformed);
+    }
+    Ok(Some(Outer {
+        off: OFF_V6,
+        len: udp_len - UDP_LEN,
+    }))
+}
+
+/// Op 1, next header 41: an IPv6 packet that fills the datagram exactly
+/// (spec §1.3: `44 + 40 + plen == UDP payload`).
+#[inline(always)]
+fn check_payload(pkt: Packet, outer: &Outer) -> Result<(), Drop> {
+    let inner = pkt.view::<Ipv6Hdr>(outer.off + HEADER_LEN)?;
+    if inner.vcf[0] >> 4 != 6 {
+        return Err(Drop::AyiyaNotIpv6Payload);
+    }
+    if HEADER_LEN + IPV6_LEN + u16::from_be_bytes(inner.payload_len) as usize != outer.len {
+        return Err(Drop::AyiyaLengthMismatch);
+    }
+    Ok(())
+}
+
+/// SHA-1 over the whole datagram (`len` bytes at `off`) with the tunnel's
+/// K in the signature field (spec §1.3), compared with the signature
+/// received. A function of its own: its frame does not add to the
+/// router's that follows.
+#[inline(never)]
+fn verify(pkt: Packet, off: u32, len: u32, id: u32) -> Result<(), Drop> {
+    let secret = SECRETS.get(id).ok_or(Drop::AyiyaHashFail)?;
+    if secret.len as usize != SIGNATURE_LEN {
+        return Err(Drop::AyiyaHashFail);
+    }
+    let work = scratch(SHA_WORK.get_ptr_mut(0)).ok_or(Drop::AyiyaHashFail)?;
+    let len = len & 0x7ff;
+    work.start(&secret.key, len);
+    // Full blocks, one loop step each with no other branch, so the
+    // verifier walks each once; the tail after the loop does not depend
+    // on the loop's counter, so it is walked once too.
+    let full = work.full_blocks();
+    let mut i = 0;
+    while i < MAX_FULL_BLOCKS {
+        if i >= full {
+            break;
+        }
+        pkt.load_block(off + i * BLOCK as u32, &mut work.sha.block)?;
+        work.absorb_full(i);
+        i += 1;
+    }
+    // The tail's offset from the length, not from `full`: on each exit of
+    // the loop the verifier knows `full` exactly, and a tail computed from
+    // it would be walked once per exit.
+    let (tail_off, tail) = (off + (len & !(BLOCK as u32 - 1)), len % BLOCK as u32);
+    pkt.load_tail(tail_off, &mut work.sha.block, tail)?;
+    work.absorb_tail();
+    let digest = work.digest();
+    let received = pkt.view::<[u8; SIGNATURE_LEN]>(off as usize + SIGNATURE_OFFSET)?;
+    let mut diff = 0u8;
+    let mut i = 0;
+    while i < SIGNATURE_LEN {
+        diff |= digest[i] ^ received[i];
+        i += 1;
+    }
+    if diff != 0 {
+        return Err(Drop::AyiyaHashFail);
+    }
+    Ok(())
+}
+
+/// Records where the user is, from the outer headers of an authenticated
+/// datagram whose AYIYA header is at `OFF`, in place in the tunnel's
+/// `ENDPOINTS` slot. The address fields are rewritten only when they
+/// moved, the time always. Returns the datagram's opcode.
+#[inline(always)]
+fn learn<const OFF: usize>(pkt: Packet, v6: bool, id: u32, now_ns: u64) -> Result<u8, Drop> {
+    let op = pkt.view::<AyiyaHdr>(OFF)?.auth_op & 0xf;
+    let Some(e) = scratch(ENDPOINTS.get_ptr_mut(id)) else {
+        return Ok(op);
+    };
+    let udp = pkt.view::<UdpHdr>(OFF - UDP_LEN)?;
+    let (sport, dport) = (udp.src, udp.dst);
+    let mut moved = e.remote_port != sport || e.local_port != dport;
+    if v6 {
+        let ip = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
+        moved |= e.family != ENDPOINT_V6;
+        let mut i = 0;
+        while i < 16 {
+            moved |= e.remote[i] != ip.src_addr[i] || e.local[i] != ip.dst_addr[i];
+            e.remote[i] = ip.src_addr[i];
+            e.local[i] = ip.dst_addr[i];
+            i += 1;
+        }
+        e.family = ENDPOINT_V6;
+    } else {
+        let ip = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
+        moved |= e.family != ENDPOINT_V4;
+        let mut i = 0;
+        while i < 4 {
+            moved |= e.remote[12 + i] != ip.src_addr[i] || e.local[12 + i] != ip.dst_addr[i];
+            e.remote[12 + i] = ip.src_addr[i];
+            e.local[12 + i] = ip.dst_addr[i];
+            i += 1;
+        }
+        // `::ffff:a.b.c.d`.
+        let mut i = 0;
+        while i < 12 {
+            let b = if i >= 10 { 0xff } else { 0 };
+            e.remote[i] = b;
+            e.local[i] = b;
+            i += 1;
+        }
+        e.family = ENDPOINT_V4;
+    }
+    if moved {
+        stats::event(Event::AyiyaEndpointMoved);
+    }
+    e.remote_port = sport;
+    e.local_port = dport;
+    e.via = ENDPOINT_VIA_AYIYA;
+    e.last_seen_ns = now_ns;
+    Ok(op)
+}
