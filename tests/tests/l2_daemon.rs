@@ -557,11 +557,10 @@ fn api_errors_have_codes_and_exit_statuses() {
         &format!(r#"{{"version":{v},"request":"prefix_add","id":1,"prefix":"2001:db8:300::/48"}}"#),
     );
     assert_eq!(r["code"], "map_full", "{r}");
-    let ayiya =
-        r#"{"id":3,"kind":"ayiya","local":"192.0.2.1","prefix":"2001:db8:3::/64","secret":"k"}"#;
+    let heartbeat = r#"{"id":3,"kind":"heartbeat","local":"192.0.2.1","prefix":"2001:db8:3::/64","secret":"k"}"#;
     let r = raw_request(
         &b.daemon,
-        &format!(r#"{{"version":{v},"request":"tunnel_add","tunnel":{ayiya}}}"#),
+        &format!(r#"{{"version":{v},"request":"tunnel_add","tunnel":{heartbeat}}}"#),
     );
     assert_eq!(r["code"], "invalid", "{r}");
     assert!(

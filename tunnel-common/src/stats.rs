@@ -182,7 +182,10 @@ mod tests {
     /// the client's log and the docs.
     #[test]
     fn ayiya_drops_are_ayiya_error_classes() {
-        let classes: Vec<&str> = crate::ayiya::AyiyaError::ALL.iter().map(|e| e.name()).collect();
+        let classes: Vec<&str> = crate::ayiya::AyiyaError::ALL
+            .iter()
+            .map(|e| e.name())
+            .collect();
         let drops: Vec<&str> = Drop::ALL
             .iter()
             .map(|d| d.name())

@@ -465,11 +465,13 @@ pub const BLOCK: usize = 64;
 
 #[inline(always)]
 fn load_bytes(ctx: *mut xdp_md, off: u32, buf: &mut [u8; BLOCK], len: u32) -> Result<(), Drop> {
-    // Bounded for the verifier: 1..=64 bytes into a 64-byte buffer.
-    let len = len & (BLOCK as u32 * 2 - 1);
     if len == 0 || len > BLOCK as u32 {
         return Err(Drop::Malformed);
     }
+    // The same value, in a shape every verifier bounds to 1..=64: 6.1 does
+    // not learn `len >= 1` from the `len == 0` test above, and refuses a
+    // size that may be 0. `black_box` keeps LLVM from folding it back.
+    let len = ((core::hint::black_box(len) - 1) & (BLOCK as u32 - 1)) + 1;
     // SAFETY: `buf` has room for `len` bytes; the helper checks the packet
     // bounds itself.
     match unsafe { bpf_xdp_load_bytes(ctx, off, buf.as_mut_ptr() as *mut _, len) } {

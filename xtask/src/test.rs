@@ -67,6 +67,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l2_operator_net",
             "--test",
             "l2_learned",
+            "--test",
+            "l2_ayiya",
             "--",
             "--test-threads=1",
         ])?;

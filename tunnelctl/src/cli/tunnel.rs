@@ -37,9 +37,13 @@ pub enum TunnelCmd {
 pub struct AddArgs {
     /// Tunnel id (0..max_tunnels).
     pub id: u32,
-    /// sixin4 (heartbeat and ayiya: not supported yet).
+    /// sixin4 or ayiya (heartbeat: not supported yet).
     #[arg(long, default_value_t = TunnelKind::Sixin4)]
     pub kind: TunnelKind,
+    /// ayiya: the tunnel's password (the daemon keeps only its SHA-1, the
+    /// key the protocol signs with; `sha1:<hex>` gives that key directly).
+    #[arg(long)]
+    pub password: Option<String>,
     /// The PoP's IPv4 address for the tunnel.
     #[arg(long)]
     pub local: Ipv4Addr,
@@ -105,7 +109,7 @@ pub fn run(c: &mut Client, cmd: TunnelCmd) -> Result<()> {
                 enabled: !a.disabled,
                 routed: a.routed,
                 proxy_ndp: a.proxy_ndp,
-                secret: None,
+                secret: a.password,
             };
             c.simple(Request::TunnelAdd { tunnel })?;
             println!("tunnel {} added", a.id);

@@ -22,6 +22,7 @@ pub mod preflight;
 pub mod proxies;
 pub mod reconcile;
 pub mod routes;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod sync;
@@ -210,7 +211,9 @@ fn warn_missing_addresses(nl: &Netlink, cfg: &Config) {
 /// Answers one API request.
 pub fn handle(e: &mut Engine, req: Request, progress: &UnboundedSender<Response>) -> Response {
     let r = match req {
-        Request::TunnelAdd { tunnel } => e.add_tunnel(&tunnel).map(|_| Response::Ok),
+        Request::TunnelAdd { tunnel } => e
+            .add_tunnel(&secrets::stored(&tunnel))
+            .map(|_| Response::Ok),
         Request::TunnelRemove { id } => e.remove_tunnel(id).map(|_| Response::Ok),
         Request::TunnelList => e.list().map(|tunnels| Response::Tunnels { tunnels }),
         Request::TunnelShow { id } => e.show(id).map(|tunnel| Response::Tunnel { tunnel }),
@@ -229,7 +232,11 @@ pub fn handle(e: &mut Engine, req: Request, progress: &UnboundedSender<Response>
             .map(|proxies| Response::Proxies { proxies }),
         Request::Stats => e.stats().map(|stats| Response::Stats { stats }),
         Request::Status => e.status().map(|status| Response::Status { status }),
-        Request::Apply { state, dry_run } => {
+        Request::Apply { mut state, dry_run } => {
+            // Secrets compared and stored in the stored form.
+            for t in &mut state.tunnels {
+                *t = secrets::stored(t);
+            }
             let mut last = 0;
             e.apply(&state, dry_run, |done, total| {
                 // At most ~100 progress lines per apply.

@@ -14,14 +14,25 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::{api::TunnelSpec, datapath::Tunnel, prefix::Ipv6Prefix};
+use crate::{
+    api::{TunnelKind, TunnelSpec},
+    datapath::{Kind, Tunnel},
+    prefix::Ipv6Prefix,
+};
 
-/// How the library sees a configured tunnel. The library carries 6in4
-/// only; the store holds no other kind until the datapath has it
-/// (`validate::kind` refuses them), so a missing remote does not occur.
+/// How the library sees a configured tunnel. The store holds only kinds
+/// the datapath has (`validate::kind` refuses the others): 6in4 with its
+/// remote, AYIYA with its key in the stored form (`secrets`; a malformed
+/// one, which the daemon never writes, gives a key no client matches).
 pub fn to_tunnel(t: &TunnelSpec) -> Tunnel {
+    let kind = match t.kind {
+        TunnelKind::Ayiya => Kind::Ayiya {
+            key: super::secrets::ayiya_key(t).unwrap_or([0; 20]),
+        },
+        _ => Kind::Sixin4,
+    };
     Tunnel {
-        kind: crate::datapath::Kind::Sixin4,
+        kind,
         local: t.local,
         remote: t.remote.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
         prefix: t.prefix,
@@ -105,12 +116,12 @@ impl MapOp {
 /// The datapath calls that turn `have` into `want`.
 pub fn map_ops(have: &Model, want: &Model) -> Vec<MapOp> {
     let (mut removes, mut updates, mut adds) = (Vec::new(), Vec::new(), Vec::new());
-    // Which id holds each outer pair now: an update may take a pair in
-    // place only if no other tunnel holds it (a swap of remotes between
-    // two tunnels is two replacements).
+    // Which id holds each decap key (outer pair, AYIYA identity) now: an
+    // update may take a key in place only if no other tunnel holds it (a
+    // swap of remotes between two tunnels is two replacements).
     let pairs: HashMap<_, u32> = have
         .iter()
-        .map(|(id, i)| ((i.tunnel.local, i.tunnel.remote), *id))
+        .map(|(id, i)| (i.tunnel.decap_key(), *id))
         .collect();
     let ids: BTreeSet<u32> = have.keys().chain(want.keys()).copied().collect();
     for id in ids {
@@ -119,10 +130,10 @@ pub fn map_ops(have: &Model, want: &Model) -> Vec<MapOp> {
             (None, Some(w)) => add(&mut adds, id, w),
             (Some(h), Some(w)) => {
                 let (ht, wt) = (&h.tunnel, &w.tunnel);
-                let pair_taken = pairs
-                    .get(&(wt.local, wt.remote))
-                    .is_some_and(|other| *other != id);
-                if ht.local != wt.local || ht.prefix != wt.prefix || pair_taken {
+                let pair_taken = pairs.get(&wt.decap_key()).is_some_and(|other| *other != id);
+                let kind_changed =
+                    std::mem::discriminant(&ht.kind) != std::mem::discriminant(&wt.kind);
+                if ht.local != wt.local || ht.prefix != wt.prefix || pair_taken || kind_changed {
                     remove(&mut removes, id, h);
                     add(&mut adds, id, w);
                     continue;

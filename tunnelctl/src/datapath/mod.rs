@@ -14,6 +14,7 @@ mod prefixes;
 mod proxies;
 mod stats;
 mod tunnels;
+mod verifier;
 
 use std::{
     net::{Ipv4Addr, Ipv6Addr},
@@ -213,6 +214,7 @@ impl Datapath {
                 .with_context(|| format!("program {name} missing from the object"))?
                 .try_into()?;
             prog.load()
+                .map_err(verifier::short)
                 .with_context(|| format!("verifier rejected {name}"))?;
         }
         let tc: &mut SchedClassifier = ebpf
@@ -220,6 +222,7 @@ impl Datapath {
             .with_context(|| format!("program {PROGRAM_LOCAL} missing from the object"))?
             .try_into()?;
         tc.load()
+            .map_err(verifier::short)
             .with_context(|| format!("verifier rejected {PROGRAM_LOCAL}"))?;
         let mut dp = Self {
             ebpf,

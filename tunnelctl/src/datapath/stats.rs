@@ -61,11 +61,11 @@ pub fn verifier_stats(opts: &DatapathOptions) -> Result<Vec<ProgramStats>> {
 fn load(prog: &mut Program) -> Result<ProgramInfo> {
     Ok(match prog {
         Program::Xdp(p) => {
-            p.load()?;
+            p.load().map_err(super::verifier::short)?;
             p.info()?
         }
         Program::SchedClassifier(p) => {
-            p.load()?;
+            p.load().map_err(super::verifier::short)?;
             p.info()?
         }
         other => anyhow::bail!("unexpected program type {:?}", other.prog_type()),

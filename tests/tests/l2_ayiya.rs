@@ -1,0 +1,130 @@
+//! L2: an AYIYA tunnel run by the daemon, as an operator adds it
+//! (`tunnel add --kind ayiya --password`), and a user that speaks AYIYA
+//! over a plain UDP socket from the client namespace (signed with the
+//! host-side codec, `tunnel_common::ayiya::sign`). The daemon keeps only
+//! the key; the data path checks the user's signatures against the clock
+//! the daemon gives it, learns the user's address and port, and forwards
+//! what the user sends upstream. (The way back, AYIYA encapsulation, is
+//! the next step of the AYIYA issue.)
+
+use std::{
+    net::{Ipv6Addr, SocketAddr, UdpSocket},
+    time::{Duration, Instant},
+};
+
+use tunnel_common::ayiya::{
+    sign::{beat, encode, unix_now, Key},
+    AyiyaHdr, NH_IPV6, OP_FORWARD, PORT,
+};
+use tunnel_tests::{
+    daemon::Daemon,
+    netns::Netns,
+    packets::ipv6_echo,
+    topology::{Namespaces, CLIENT_V4, POP_V4, UPSTREAM_V6},
+};
+use tunnelctl::{Datapath, DatapathOptions};
+
+const PASSWORD: &str = "f3d47c2de40fb698e1ab15d757a09bfc";
+const USER: &str = "2001:db8:1::2";
+const CLIENT_PORT: u16 = 40072;
+
+/// A UDP socket in the client namespace, bound to the client's address.
+fn client_socket(client: &Netns) -> UdpSocket {
+    let _in = client.enter().unwrap();
+    let s = UdpSocket::bind(SocketAddr::from((CLIENT_V4, CLIENT_PORT))).unwrap();
+    s.connect(SocketAddr::from((POP_V4, PORT))).unwrap();
+    s
+}
+
+/// The upstream kernel's count of ICMPv6 echo requests received.
+fn upstream_echoes(upstream: &Netns) -> u64 {
+    let out = upstream.run(&["cat", "/proc/net/snmp6"]).unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Icmp6InEchos"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "waited for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ayiya_user_is_learned_and_forwarded_upstream() {
+    let ns = Namespaces::new().expect("namespaces");
+    let mut peers = Datapath::load(DatapathOptions {
+        max_tunnels: 1,
+        max_prefixes: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    ns.attach_peers(&mut peers).unwrap();
+    let mut d = Daemon::new(&ns.pop, &["p0", "p1"], 64, 256).unwrap();
+    d.start().unwrap();
+    d.ok(&[
+        "tunnel",
+        "add",
+        "1",
+        "--kind",
+        "ayiya",
+        "--local",
+        "192.0.2.1",
+        "--password",
+        PASSWORD,
+        "--prefix",
+        "2001:db8:1::/64",
+    ])
+    .unwrap();
+    // The password is not kept, nor shown; the key is, in the store only.
+    let shown = d.ok(&["tunnel", "show", "1", "--json"]).unwrap();
+    assert!(
+        !shown.contains(PASSWORD) && !shown.contains("sha1:"),
+        "{shown}"
+    );
+    assert!(!std::fs::read(d.dir.join("state.db"))
+        .unwrap()
+        .windows(PASSWORD.len())
+        .any(|w| w == PASSWORD.as_bytes()));
+
+    let user: Ipv6Addr = USER.parse().unwrap();
+    let key = Key::from_password(PASSWORD);
+    let sock = client_socket(&ns.client);
+
+    // A beat: the tunnel learns where its user is.
+    sock.send(&beat(user.octets(), unix_now(), &key)).unwrap();
+    wait_for("the learned endpoint", || {
+        let v: serde_json::Value =
+            serde_json::from_str(&d.ok(&["tunnel", "show", "1", "--json"]).unwrap()).unwrap();
+        v["endpoint"]["remote"] == format!("{CLIENT_V4}:{CLIENT_PORT}")
+    });
+
+    // An echo request to the upstream host, in op 1: decapsulated and
+    // forwarded; the upstream kernel sees it.
+    let before = upstream_echoes(&ns.upstream);
+    let echo = ipv6_echo(user, UPSTREAM_V6.parse().unwrap(), 64, 16);
+    let h = AyiyaHdr::new(OP_FORWARD, NH_IPV6, unix_now(), user.octets());
+    sock.send(&encode(&h, &echo, &key)).unwrap();
+    wait_for("the echo upstream", || {
+        upstream_echoes(&ns.upstream) > before
+    });
+
+    // Signed with another password: dropped, counted, nothing learned.
+    let forged = encode(&h, &echo, &Key::from_password("guess"));
+    sock.send(&forged).unwrap();
+    wait_for("the hash failure counted", || {
+        d.ok(&["stats", "--json"])
+            .unwrap()
+            .contains("ayiya_hash_fail")
+    });
+    let shown = d.ok(&["tunnel", "show", "1"]).unwrap();
+    assert!(shown.contains("rx        1 packets"), "{shown}");
+    d.stop().unwrap();
+}
