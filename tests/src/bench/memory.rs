@@ -8,8 +8,11 @@
 //! charged in full at creation), `TUN_STATS` (per-CPU array: one value per
 //! possible CPU), `NETS` (exact hash of the prefixes, not preallocated:
 //! its bucket array is charged for max_prefixes, its entries per prefix
-//! loaded) and `PREFIXES` (LPM trie for the rare lengths, not
-//! preallocated: charged per entry in use).
+//! loaded), `PREFIXES` (LPM trie for the rare lengths, not
+//! preallocated: charged per entry in use), and the maps sized by the
+//! tunnel table for the kinds with a learned endpoint or a key:
+//! `ENDPOINTS` and `SECRETS` (arrays) and `TUN_BY_ID6` (AYIYA identities,
+//! hash, preallocated).
 //! Every other map of the object (counters, config, TX_PORTS, the NDP
 //! proxy's PROXIES, sized by max_proxies, …) is listed apart and left out
 //! of the per-tunnel figure.
@@ -26,12 +29,15 @@ use tunnel_common::maps;
 use tunnelctl::Datapath;
 
 /// Maps whose size follows the tunnel table.
-pub const PER_TUNNEL: [&str; 5] = [
+pub const PER_TUNNEL: [&str; 8] = [
     maps::TUNNELS,
     maps::TUN_BY_V4,
     maps::TUN_STATS,
     maps::NETS,
     maps::PREFIXES,
+    maps::ENDPOINTS,
+    maps::SECRETS,
+    maps::TUN_BY_ID6,
 ];
 
 /// The object's other maps.
