@@ -147,16 +147,8 @@ impl ProgBed {
 
     /// Sets the data path's clock so that it reads Unix time `unix_s` now.
     pub fn set_unix_time(&mut self, unix_s: u64) {
-        let up: f64 = std::fs::read_to_string("/proc/uptime")
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        self.dp
-            .set_clock(unix_s * 1_000_000_000 - (up * 1e9) as u64)
-            .unwrap();
+        let boot = tunnelctl::datapath::clock::boot_ns().unwrap();
+        self.dp.set_clock(unix_s * 1_000_000_000 - boot).unwrap();
     }
 
     /// No ICMP error budget: every error the datapath would send is a

@@ -52,8 +52,6 @@ fn learned() -> Endpoint {
         m[12..].copy_from_slice(&a);
         m
     };
-    let uptime = std::fs::read_to_string("/proc/uptime").unwrap();
-    let now_s: f64 = uptime.split_whitespace().next().unwrap().parse().unwrap();
     Endpoint {
         remote: mapped([198, 51, 100, 9]),
         local: mapped([192, 0, 2, 1]),
@@ -62,7 +60,7 @@ fn learned() -> Endpoint {
         family: ENDPOINT_V4,
         via: ENDPOINT_VIA_AYIYA,
         _pad: [0; 2],
-        last_seen_ns: (now_s * 1e9) as u64,
+        last_seen_ns: tunnelctl::datapath::clock::boot_ns().unwrap(),
     }
 }
 

@@ -387,7 +387,7 @@ fn endpoint_view(e: &tunnel_common::tunnel::Endpoint) -> EndpointView {
         };
         SocketAddr::new(ip, u16::from_be_bytes(port)).to_string()
     };
-    let now_ns = boot_time_ns().unwrap_or(0);
+    let now_ns = crate::datapath::clock::boot_ns().unwrap_or(0);
     EndpointView {
         remote: addr(e.remote, e.remote_port),
         local: addr(e.local, e.local_port),
@@ -399,12 +399,4 @@ fn endpoint_view(e: &tunnel_common::tunnel::Endpoint) -> EndpointView {
         .into(),
         seen_s_ago: now_ns.saturating_sub(e.last_seen_ns) / 1_000_000_000,
     }
-}
-
-/// `CLOCK_BOOTTIME` (what `bpf_ktime_get_boot_ns` reads), from /proc/uptime:
-/// centiseconds are plenty for an age in seconds.
-fn boot_time_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/uptime").ok()?;
-    let secs: f64 = s.split_whitespace().next()?.parse().ok()?;
-    Some((secs * 1e9) as u64)
 }

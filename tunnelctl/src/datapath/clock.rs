@@ -13,11 +13,17 @@ use super::Datapath;
 /// `CLOCK_REALTIME - CLOCK_BOOTTIME`, in ns.
 pub fn offset_ns() -> Result<u64> {
     let real = now_ns(libc::CLOCK_REALTIME)?;
-    let boot = now_ns(libc::CLOCK_BOOTTIME)?;
+    let boot = boot_ns()?;
     if real <= boot {
         bail!("the real-time clock is before the boot time: the system clock is not set");
     }
     Ok(real - boot)
+}
+
+/// `CLOCK_BOOTTIME` in ns: the clock the data path stamps learned state
+/// with (`bpf_ktime_get_boot_ns`).
+pub fn boot_ns() -> Result<u64> {
+    now_ns(libc::CLOCK_BOOTTIME)
 }
 
 #[allow(unsafe_code)] // FFI: clock_gettime into a local timespec

@@ -5,7 +5,7 @@
 //! packet to an id), and deleted after them, so no packet ever finds an id
 //! whose entry is missing or stale.
 
-mod clock;
+pub mod clock;
 mod counters;
 mod egress;
 mod nexthops;
