@@ -93,9 +93,16 @@ pub struct DecapRef {
 const _: () = assert!(core::mem::size_of::<DecapRef>() == 16);
 
 impl DecapRef {
+    /// Also built in eBPF (AYIYA's second stage): byte copies with a
+    /// constant bound, no slice copy.
+    #[inline(always)]
     pub fn new(id: u32, info: &TunnelInfo) -> Self {
         let mut net64 = [0; 8];
-        net64.copy_from_slice(&info.pop_v6[..8]);
+        let mut i = 0;
+        while i < 8 {
+            net64[i] = info.pop_v6[i];
+            i += 1;
+        }
         Self {
             id,
             kind: info.kind,

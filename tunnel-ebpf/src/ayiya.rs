@@ -15,7 +15,7 @@ use network_types::{
 };
 use tunnel_common::{
     ayiya::{
-        epoch_ok, word_ok, AyiyaHdr, HEADER_LEN, NH_IPV6, NH_NONE, OP_FORWARD, OP_NOOP, PORT,
+        epoch_ok, header_ok, AyiyaHdr, HEADER_LEN, NH_IPV6, NH_NONE, OP_FORWARD, OP_NOOP, PORT,
         SIGNATURE_LEN, SIGNATURE_OFFSET,
     },
     csum,
@@ -30,7 +30,7 @@ use crate::{
         IPV4_LEN, IPV6_LEN,
     },
     stats,
-    tunnel::{check_inner_source, Decap},
+    tunnel::{check_inner_source, tunnel, Decap},
 };
 
 const PROTO_UDP: u8 = 17;
@@ -97,15 +97,10 @@ pub fn check(pkt: Packet) -> Result<Checked, Drop> {
         return Err(Drop::AyiyaShort);
     }
     let hdr = pkt.view::<AyiyaHdr>(outer.off)?;
-    let word = u32::from_be_bytes([hdr.id, hdr.sig, hdr.auth_op, hdr.next_header]);
-    if !word_ok(word) {
+    if !header_ok(hdr) {
         return Err(Drop::AyiyaBadHeader);
     }
-    let (op, nh, epoch) = (
-        hdr.auth_op & 0xf,
-        hdr.next_header,
-        u32::from_be_bytes(hdr.epoch),
-    );
+    let (op, nh, epoch) = (hdr.opcode(), hdr.next_header, hdr.epoch());
     // Identity → tunnel: the user's `::2`, exactly (stricter than sixxsd,
     // which takes any address of the tunnel's /64).
     let identity = hdr.identity;
@@ -151,27 +146,22 @@ pub fn authenticate(pkt: Packet, id: u32, off: u32, len: u32) -> Result<Decap, D
     // Constant offsets per outer family from here on: the verifier tracks
     // packet bounds on those.
     let op = if v6 {
-        learn::<OFF_V6>(pkt, true, id, now_ns)?
+        learn::<OFF_V6>(pkt, id, now_ns)?
     } else {
-        learn::<OFF_V4>(pkt, false, id, now_ns)?
+        learn::<OFF_V4>(pkt, id, now_ns)?
     };
     if op != OP_FORWARD {
         stats::event(Event::AyiyaBeat);
         return Ok(Decap::Action(xdp_action::XDP_DROP));
     }
-    let tun = hash_get(&TUN_BY_ID6, &user_of(pkt, v6)?).ok_or(Drop::AyiyaUnknownIdentity)?;
+    // The decap record from the tunnel's array slot: the identity's hash
+    // lookup was the first stage's, and is not worth a second one.
+    let tun = DecapRef::new(id, &tunnel(id)?);
     if v6 {
         strip::<OFF_V6>(pkt, &tun)
     } else {
         strip::<OFF_V4>(pkt, &tun)
     }
-}
-
-/// The identity of the datagram (the key of `TUN_BY_ID6`).
-#[inline(always)]
-fn user_of(pkt: Packet, v6: bool) -> Result<[u8; 16], Drop> {
-    let off = if v6 { OFF_V6 } else { OFF_V4 };
-    Ok(pkt.view::<AyiyaHdr>(off)?.identity)
 }
 
 /// Offsets of the AYIYA header behind each outer family.
@@ -306,8 +296,9 @@ fn verify(pkt: Packet, off: u32, len: u32, id: u32) -> Result<(), Drop> {
 /// `ENDPOINTS` slot. The address fields are rewritten only when they
 /// moved, the time always. Returns the datagram's opcode.
 #[inline(always)]
-fn learn<const OFF: usize>(pkt: Packet, v6: bool, id: u32, now_ns: u64) -> Result<u8, Drop> {
-    let op = pkt.view::<AyiyaHdr>(OFF)?.auth_op & 0xf;
+fn learn<const OFF: usize>(pkt: Packet, id: u32, now_ns: u64) -> Result<u8, Drop> {
+    let op = pkt.view::<AyiyaHdr>(OFF)?.opcode();
+    let v6 = OFF == OFF_V6;
     let Some(e) = scratch(ENDPOINTS.get_ptr_mut(id)) else {
         return Ok(op);
     };

@@ -135,16 +135,12 @@ impl Datapath {
         }
     }
 
-    fn insert_decap(
-        &mut self,
-        key: &DecapKey,
-        value: DecapRef,
-        flags: u64,
-    ) -> Result<(), MapError> {
+    fn insert_decap(&mut self, key: &DecapKey, value: DecapRef, flags: u64) -> Result<()> {
         match key {
-            DecapKey::V4(k) => self.by_v4().map_err(other)?.insert(k, value, flags),
-            DecapKey::Identity(k) => self.by_id6().map_err(other)?.insert(k, value, flags),
+            DecapKey::V4(k) => self.by_v4()?.insert(k, value, flags)?,
+            DecapKey::Identity(k) => self.by_id6()?.insert(k, value, flags)?,
         }
+        Ok(())
     }
 
     fn remove_decap(&mut self, key: &DecapKey) -> Result<()> {
@@ -422,11 +418,4 @@ fn describe(t: &Tunnel) -> String {
         Kind::Sixin4 => format!("{} -> {}", t.local, t.remote),
         Kind::Ayiya { .. } => format!("identity {}", t.user_address()),
     }
-}
-
-fn other(e: anyhow::Error) -> MapError {
-    MapError::SyscallError(aya::sys::SyscallError {
-        call: "map",
-        io_error: std::io::Error::other(e.to_string()),
-    })
 }
