@@ -90,19 +90,6 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Example A (§1.10): the whole IPv4 frame as printed, ICMPv6 echo request
-/// from C's user to C's `::1`, 192.0.2.2:51680 → 192.0.2.1:5072.
-fn example_a() -> Vec<u8> {
-    hex("45 00 00 80 00 00 40 00 40 11 b6 69 c0 00 02 02
-         c0 00 02 01 c9 e0 13 d0 00 6c 38 05 41 52 11 29
-         65 53 f1 00 20 01 0d b8 02 ff 00 01 00 00 00 00
-         00 00 00 02 4d fa 26 72 e6 42 48 f4 de ed 48 a4
-         25 60 e0 05 a6 bb 7a 73 60 00 00 00 00 10 3a 40
-         20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 02
-         20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 01
-         80 00 de 89 12 34 00 01 41 59 49 59 41 6c 61 62")
-}
-
 /// The beat of §1.10 for C's identity at the examples' epoch.
 fn example_beat() -> Vec<u8> {
     hex(
@@ -164,119 +151,169 @@ fn decap_table() {
         &key(),
     );
     let cases = vec![
-        Case::xdp("example a: authenticated, decapsulated, routed to ::1 (the echo reply waits for ayiya encap)", {
-            eth(CLIENT_A_MAC, X0_MAC, EtherType::IPV4, &example_a())
-        })
+        // Example A, decapsulated and answered with Example B: l1_ayiya_encap.
+        Case::xdp(
+            "example beat: authenticated, endpoint learned, consumed",
+            from_client(&example_beat()),
+        )
         .on(x0)
         .setup(at_epoch)
-        .dropped(Drop::UnknownKind)
-        .events(&[(Event::AyiyaAuthenticated, 1), (Event::Decap, 1), (Event::AyiyaEndpointMoved, 1)])
+        .consumed()
+        .events(&[
+            (Event::AyiyaAuthenticated, 1),
+            (Event::AyiyaBeat, 1),
+            (Event::AyiyaEndpointMoved, 1),
+        ])
+        .tunnel(TUNNEL_C, 0, 0),
+        Case::xdp(
+            "beat signed here: the same bytes as the spec's",
+            from_client(&beat(a6(USER_C).octets(), EPOCH, &key())),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .consumed()
+        .events(&[(Event::AyiyaBeat, 1)]),
+        Case::xdp(
+            "op 1: decap, fib, redirect to the upstream link",
+            from_client(&forward(&good, EPOCH)),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .redirect(forwarded_upstream(&good))
+        .events(&[auth(1)[0], (Event::Decap, 1), (Event::Forwarded, 1)])
         .tunnel(TUNNEL_C, 1, 0),
-        Case::xdp("example beat: authenticated, endpoint learned, consumed", from_client(&example_beat()))
-            .on(x0)
-            .setup(at_epoch)
-            .consumed()
-            .events(&[(Event::AyiyaAuthenticated, 1), (Event::AyiyaBeat, 1), (Event::AyiyaEndpointMoved, 1)])
-            .tunnel(TUNNEL_C, 0, 0),
-        Case::xdp("beat signed here: the same bytes as the spec's", from_client(&beat(a6(USER_C).octets(), EPOCH, &key())))
-            .on(x0)
-            .setup(at_epoch)
-            .consumed()
-            .events(&[(Event::AyiyaBeat, 1)]),
-        Case::xdp("op 1: decap, fib, redirect to the upstream link", from_client(&forward(&good, EPOCH)))
-            .on(x0)
-            .setup(at_epoch)
-            .redirect(forwarded_upstream(&good))
-            .events(&[auth(1)[0], (Event::Decap, 1), (Event::Forwarded, 1)])
-            .tunnel(TUNNEL_C, 1, 0),
-        Case::xdp("op 1, 1428-byte inner packet: 23 blocks hashed", from_client(&forward(&big, EPOCH)))
-            .on(x0)
-            .setup(at_epoch)
-            .redirect(forwarded_upstream(&big))
-            .events(&auth(1))
-            .tunnel(TUNNEL_C, 1, 0),
+        Case::xdp(
+            "op 1, 1428-byte inner packet: 23 blocks hashed",
+            from_client(&forward(&big, EPOCH)),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .redirect(forwarded_upstream(&big))
+        .events(&auth(1))
+        .tunnel(TUNNEL_C, 1, 0),
         Case::xdp("op 1 over IPv6", from_client_v6(&forward(&good, EPOCH)))
             .on(x0)
             .setup(at_epoch)
             .redirect(forwarded_upstream(&good))
             .events(&auth(1))
             .tunnel(TUNNEL_C, 1, 0),
-        Case::xdp("epoch 120 s behind: inside the window", from_client(&forward(&good, EPOCH - 120)))
-            .on(x0)
-            .setup(|b| {
-                b.add_ayiya_c();
-                b.set_unix_time(EPOCH as u64 - 1); // the case may start a second later
-            })
-            .redirect(forwarded_upstream(&good))
-            .events(&auth(1)),
-        Case::xdp("epoch 122 s ahead: clock off", from_client(&forward(&good, EPOCH + 122)))
-            .on(x0)
-            .setup(at_epoch)
-            .dropped(Drop::AyiyaClockOff),
-        Case::xdp("epoch 122 s behind: clock off", from_client(&forward(&good, EPOCH - 122)))
-            .on(x0)
-            .setup(at_epoch)
-            .dropped(Drop::AyiyaClockOff),
-        Case::xdp("the daemon has not set the clock: every epoch is off", from_client(&forward(&good, EPOCH)))
-            .on(x0)
-            .setup(|b| b.add_ayiya_c())
-            .dropped(Drop::AyiyaClockOff),
-        Case::xdp("one bit flipped in the payload: hash fail", from_client(&flipped))
-            .on(x0)
-            .setup(at_epoch)
-            .dropped(Drop::AyiyaHashFail)
-            .tunnel(TUNNEL_C, 0, 0),
-        Case::xdp("signed with another password: hash fail", from_client(&wrong_key))
-            .on(x0)
-            .setup(at_epoch)
-            .dropped(Drop::AyiyaHashFail),
-        Case::xdp("a trailing byte: the payload's length disagrees", from_client(&trailing))
-            .on(x0)
-            .setup(at_epoch)
-            .dropped(Drop::AyiyaLengthMismatch),
+        Case::xdp(
+            "epoch 120 s behind: inside the window",
+            from_client(&forward(&good, EPOCH - 120)),
+        )
+        .on(x0)
+        .setup(|b| {
+            b.add_ayiya_c();
+            b.set_unix_time(EPOCH as u64 - 1); // the case may start a second later
+        })
+        .redirect(forwarded_upstream(&good))
+        .events(&auth(1)),
+        Case::xdp(
+            "epoch 122 s ahead: clock off",
+            from_client(&forward(&good, EPOCH + 122)),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .dropped(Drop::AyiyaClockOff),
+        Case::xdp(
+            "epoch 122 s behind: clock off",
+            from_client(&forward(&good, EPOCH - 122)),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .dropped(Drop::AyiyaClockOff),
+        Case::xdp(
+            "the daemon has not set the clock: every epoch is off",
+            from_client(&forward(&good, EPOCH)),
+        )
+        .on(x0)
+        .setup(|b| b.add_ayiya_c())
+        .dropped(Drop::AyiyaClockOff),
+        Case::xdp(
+            "one bit flipped in the payload: hash fail",
+            from_client(&flipped),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .dropped(Drop::AyiyaHashFail)
+        .tunnel(TUNNEL_C, 0, 0),
+        Case::xdp(
+            "signed with another password: hash fail",
+            from_client(&wrong_key),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .dropped(Drop::AyiyaHashFail),
+        Case::xdp(
+            "a trailing byte: the payload's length disagrees",
+            from_client(&trailing),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .dropped(Drop::AyiyaLengthMismatch),
         Case::xdp("an identity no tunnel has", from_client(&stranger))
             .on(x0)
             .setup(at_epoch)
             .dropped(Drop::AyiyaUnknownIdentity),
-        Case::xdp("no ayiya tunnel at all", from_client(&forward(&good, EPOCH)))
-            .on(x0)
-            .setup(|b| b.set_unix_time(EPOCH as u64))
-            .dropped(Drop::AyiyaUnknownIdentity),
-        Case::xdp("opcode 5 from a client: bad header", from_client(&bad_header))
-            .on(x0)
-            .setup(at_epoch)
-            .dropped(Drop::AyiyaBadHeader),
-        Case::xdp("shorter than the header", from_client(&example_beat()[..40]))
-            .on(x0)
-            .setup(at_epoch)
-            .dropped(Drop::AyiyaShort),
-        Case::xdp("op 2 (echo request): not answered yet", from_client(&echo_request))
-            .on(x0)
-            .setup(at_epoch)
-            .dropped(Drop::AyiyaInvalidForward),
-        Case::xdp("op 1 with IPv4 inside: not forwarded", from_client(&ipv4_inside))
-            .on(x0)
-            .setup(at_epoch)
-            .dropped(Drop::AyiyaInvalidForward),
-        Case::xdp("authenticated, inner source of another tunnel: spoofed", from_client(&forward(&spoofed, EPOCH)))
-            .on(x0)
-            .setup(at_epoch)
-            .dropped(Drop::SpoofedSource)
-            .events(&auth(1)),
+        Case::xdp(
+            "no ayiya tunnel at all",
+            from_client(&forward(&good, EPOCH)),
+        )
+        .on(x0)
+        .setup(|b| b.set_unix_time(EPOCH as u64))
+        .dropped(Drop::AyiyaUnknownIdentity),
+        Case::xdp(
+            "opcode 5 from a client: bad header",
+            from_client(&bad_header),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .dropped(Drop::AyiyaBadHeader),
+        Case::xdp(
+            "shorter than the header",
+            from_client(&example_beat()[..40]),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .dropped(Drop::AyiyaShort),
+        Case::xdp(
+            "op 2 (echo request): not answered yet",
+            from_client(&echo_request),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .dropped(Drop::AyiyaInvalidForward),
+        Case::xdp(
+            "op 1 with IPv4 inside: not forwarded",
+            from_client(&ipv4_inside),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .dropped(Drop::AyiyaInvalidForward),
+        Case::xdp(
+            "authenticated, inner source of another tunnel: spoofed",
+            from_client(&forward(&spoofed, EPOCH)),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .dropped(Drop::SpoofedSource)
+        .events(&auth(1)),
         Case::xdp("disabled tunnel", from_client(&forward(&good, EPOCH)))
             .on(x0)
             .setup(|b| {
                 at_epoch(b);
-                let mut t = tunnelctl::Tunnel::ayiya(
-                    "2001:db8:2ff:1::/64".parse().unwrap(),
-                    key().0,
-                );
+                let mut t =
+                    tunnelctl::Tunnel::ayiya("2001:db8:2ff:1::/64".parse().unwrap(), key().0);
                 t.enabled = false;
                 b.dp.update_tunnel(TUNNEL_C, &t).unwrap();
             })
             .dropped(Drop::TunnelDisabled),
         Case::xdp("UDP to another port: not ours", {
-            let udp = udp4((CLIENT_A, CLIENT_PORT), (POP_V4, 5073), &forward(&good, EPOCH));
+            let udp = udp4(
+                (CLIENT_A, CLIENT_PORT),
+                (POP_V4, 5073),
+                &forward(&good, EPOCH),
+            );
             eth(CLIENT_A_MAC, X0_MAC, EtherType::IPV4, &udp)
         })
         .on(x0)

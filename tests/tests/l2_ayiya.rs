@@ -4,8 +4,7 @@
 //! host-side codec, `tunnel_common::ayiya::sign`). The daemon keeps only
 //! the key; the data path checks the user's signatures against the clock
 //! the daemon gives it, learns the user's address and port, and forwards
-//! what the user sends upstream. (The way back, AYIYA encapsulation, is
-//! the next step of the AYIYA issue.)
+//! what the user sends upstream, and signs what comes back.
 
 use std::{
     net::{Ipv6Addr, SocketAddr, UdpSocket},
@@ -13,7 +12,7 @@ use std::{
 };
 
 use tunnel_common::ayiya::{
-    sign::{beat, encode, unix_now, Key},
+    sign::{beat, encode, unix_now, verify, Key},
     AyiyaHdr, NH_IPV6, OP_FORWARD, PORT,
 };
 use tunnel_tests::{
@@ -115,6 +114,25 @@ fn ayiya_user_is_learned_and_forwarded_upstream() {
     wait_for("the echo upstream", || {
         upstream_echoes(&ns.upstream) > before
     });
+
+    // The upstream's reply comes back signed, from the PoP's port 5072 to
+    // the user's socket: identity the PoP's `::1`, op 1, an echo reply
+    // inside from the upstream host to the user.
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = sock.recv(&mut buf).expect("the echo reply, encapsulated");
+    let got = verify(&buf[..n], &key, unix_now()).expect("signed with the tunnel's key");
+    let pop: Ipv6Addr = "2001:db8:1::1".parse().unwrap();
+    assert_eq!(got.identity(), &pop.octets());
+    assert_eq!(
+        (got.header().opcode(), got.header().next_header),
+        (OP_FORWARD, NH_IPV6)
+    );
+    let reply = got.payload();
+    assert_eq!(reply[6], 58, "ICMPv6 inside");
+    assert_eq!(reply[40], 129, "an echo reply");
+    assert_eq!(&reply[8..24], &UPSTREAM_V6.parse::<Ipv6Addr>().unwrap().octets());
+    assert_eq!(&reply[24..40], &user.octets());
 
     // Signed with another password: dropped, counted, nothing learned.
     let forged = encode(&h, &echo, &Key::from_password("guess"));

@@ -30,8 +30,18 @@ pub const JUMP_AYIYA_AUTH: u32 = 8;
 /// Per-kind encapsulation programs for kinds not built into the router
 /// start here (`JUMP_ENCAP_BASE + kind`).
 pub const JUMP_ENCAP_BASE: u32 = 16;
+/// AYIYA's encapsulation (`ayiya_encap`): signing costs the verifier too
+/// much to live in the router's program (or in `tunnel_icmp`, which sends
+/// replies and errors into tunnels too).
+pub const JUMP_AYIYA_ENCAP: u32 = JUMP_ENCAP_BASE + crate::tunnel::TUNNEL_KIND_AYIYA as u32;
 /// Slots of `JUMPS`.
 pub const MAX_JUMPS: u32 = 32;
+
+/// `JUMPS_LOCAL` (the TC program's): AYIYA's encapsulation of what the
+/// PoP's kernel sends (`ayiya_encap_local`); slots are tunnel kinds.
+pub const JUMP_LOCAL_AYIYA_ENCAP: u32 = crate::tunnel::TUNNEL_KIND_AYIYA as u32;
+/// Slots of `JUMPS_LOCAL`.
+pub const MAX_JUMPS_LOCAL: u32 = 8;
 
 /// `origin` value of a packet that came from the uplink (not a tunnel).
 pub const ORIGIN_UPLINK: u32 = u32::MAX;
@@ -53,7 +63,15 @@ pub struct JumpArgs {
     /// `JUMP_ICMP`: the tunnel whose `::1` is the error's source.
     pub src_tunnel: u32,
     /// `JUMP_AYIYA_AUTH`: offset and length of the AYIYA datagram.
+    /// `JUMP_ENCAP_BASE + kind`: `data_len` is the IPv6 packet's length.
     pub data_off: u32,
     pub data_len: u32,
+    /// `JUMP_ENCAP_BASE + kind` (and `JUMPS_LOCAL`, where only the
+    /// traffic class counts): the inner hop limit once decremented (set
+    /// when the packet leaves: on a next-hop miss the kernel gets it as it
+    /// came) and the inner traffic class (its ECN goes outside).
+    pub hop_limit: u8,
+    pub tclass: u8,
+    pub _pad: [u8; 2],
 }
-const _: () = assert!(core::mem::size_of::<JumpArgs>() == 24);
+const _: () = assert!(core::mem::size_of::<JumpArgs>() == 28);

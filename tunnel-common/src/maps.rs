@@ -31,6 +31,10 @@ pub const UPLINKS: &str = "UPLINKS";
 /// tail call (each is verified on its own, which keeps the uplink
 /// program's verifier budget). Slots: [`crate::jump`].
 pub const JUMPS: &str = "JUMPS";
+/// Program array: the TC program's (`tunnel_tc`) encapsulation programs,
+/// by tunnel kind, for kinds too costly to verify inside it (AYIYA's
+/// signature). Slots: [`crate::jump::JUMP_LOCAL_AYIYA_ENCAP`].
+pub const JUMPS_LOCAL: &str = "JUMPS_LOCAL";
 /// Per-CPU array(1) of `[u8; ndp::NS_MAX]`: the NDP proxy's copy of a
 /// solicitation (too large for the stack next to everything else).
 pub const SCRATCH: &str = "SCRATCH";
@@ -61,13 +65,35 @@ pub const CLOCK: &str = "CLOCK";
 /// Per-CPU array(1) of [`crate::ayiya::SignWork`]: the hash of the
 /// datagram being checked or signed.
 pub const SHA_WORK: &str = "SHA_WORK";
-pub use crate::jump::{JUMP_NDP, MAX_JUMPS};
+pub use crate::jump::{JUMP_NDP, MAX_JUMPS, MAX_JUMPS_LOCAL};
 
 /// Every map of the object, by name.
 pub const ALL: &[&str] = &[
-    TUNNELS, TUN_BY_V4, PREFIXES, TUN_STATS, DROPS, EVENTS, CONFIG, ICMP_RATE, TX_PORTS, PROXIES,
-    UPLINKS, JUMPS, SCRATCH, JUMP_ARGS, NETS, POOLS, NEXTHOPS, ROUTES4, ROUTES6, ENDPOINTS,
-    SECRETS, TUN_BY_ID6, CLOCK, SHA_WORK,
+    TUNNELS,
+    TUN_BY_V4,
+    PREFIXES,
+    TUN_STATS,
+    DROPS,
+    EVENTS,
+    CONFIG,
+    ICMP_RATE,
+    TX_PORTS,
+    PROXIES,
+    UPLINKS,
+    JUMPS,
+    SCRATCH,
+    JUMP_ARGS,
+    NETS,
+    POOLS,
+    NEXTHOPS,
+    ROUTES4,
+    ROUTES6,
+    ENDPOINTS,
+    SECRETS,
+    TUN_BY_ID6,
+    CLOCK,
+    SHA_WORK,
+    JUMPS_LOCAL,
 ];
 
 /// Default capacity of the per-tunnel maps; the loader can change it.

@@ -108,6 +108,20 @@ counter_enum! {
         /// Op 1 with a next header the PoP does not forward (4, 59), or an
         /// opcode a client does not send.
         AyiyaInvalidForward = "ayiya_invalid_forward",
+        /// Toward a tunnel that is DOWN (no endpoint learned yet: an AYIYA
+        /// user who has not sent a valid packet) and the ICMPv6
+        /// unreachable answer was rate limited.
+        TunnelDown = "tunnel_down",
+        /// Toward a tunnel whose kind signs its packets and that has no
+        /// key in `SECRETS` (never in a complete datapath).
+        NoSecret = "no_secret",
+        /// Through the tunnel device toward a kind that signs each packet
+        /// (AYIYA), in a shape that cannot be signed there: a
+        /// segmentation-offload packet (its segments are cut after the
+        /// program), or the PoP's own TCP or UDP, whose checksum the
+        /// device would finish after the signature (only the PoP's ICMPv6
+        /// is complete at that point).
+        LocalUnsignable = "local_unsignable",
     }
 }
 

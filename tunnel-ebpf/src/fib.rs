@@ -41,6 +41,28 @@ pub struct NextHop {
 /// Result of a lookup: a next hop, or the XDP action to return (counted).
 pub type Lookup = Result<NextHop, u32>;
 
+/// What a lookup asks besides the addresses: the packet's protocol (IPv4)
+/// or next header (IPv6) and its length from the network header on. One
+/// word, so the lookups stay within BPF's five register arguments (their
+/// result takes one more).
+#[derive(Clone, Copy)]
+pub struct Wire(u32);
+
+impl Wire {
+    #[inline(always)]
+    pub fn new(proto: u8, len: u16) -> Self {
+        Self((proto as u32) << 16 | len as u32)
+    }
+    #[inline(always)]
+    fn proto(self) -> u8 {
+        (self.0 >> 16) as u8
+    }
+    #[inline(always)]
+    fn len(self) -> u16 {
+        self.0 as u16
+    }
+}
+
 /// The next-hop cache's answer for route slot `slot`, if it can be used for
 /// a packet of `len` bytes (network header and up).
 #[inline(always)]
@@ -106,18 +128,17 @@ fn params<C: Ctx>(pkt: Packet<C>, family: u8, proto: u8, tot_len: u16) -> FibPar
     p
 }
 
-/// Next hop for an IPv4 packet from `src` to `dst` (network order) of
-/// protocol `proto`, `tot_len` bytes long: the cache, else the kernel's
-/// FIB. Not inlined: called from several paths, and the helper's 64-byte
+/// Next hop for an IPv4 packet from `src` to `dst` (network order), its
+/// protocol and length in `wire`: the cache, else the kernel's FIB. Not inlined: called from several paths, and the helper's 64-byte
 /// parameter block would otherwise be on the caller's stack once per call
 /// site.
 #[inline(never)]
-pub fn lookup_v4(pkt: Packet, src: [u8; 4], dst: [u8; 4], proto: u8, tot_len: u16) -> Lookup {
-    if let Some(hop) = cached_v4(dst, tot_len) {
+pub fn lookup_v4(pkt: Packet, src: [u8; 4], dst: [u8; 4], wire: Wire) -> Lookup {
+    if let Some(hop) = cached_v4(dst, wire.len()) {
         return Ok(hop);
     }
     stats::event(Event::NexthopKernel);
-    let mut p = params(pkt, AF_INET, proto, tot_len);
+    let mut p = params(pkt, AF_INET, wire.proto(), wire.len());
     p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(src);
     p.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes(dst);
     let rc = fib_lookup(pkt, &mut p);
@@ -125,16 +146,28 @@ pub fn lookup_v4(pkt: Packet, src: [u8; 4], dst: [u8; 4], proto: u8, tot_len: u1
 }
 
 /// Next hop for the IPv6 packet with header `ip6`.
-#[inline(never)]
+#[inline(always)]
 pub fn lookup_v6(pkt: Packet, ip6: &Ipv6Hdr) -> Lookup {
     let len = IPV6_LEN as u16 + u16::from_be_bytes(ip6.payload_len);
-    if let Some(hop) = cached_v6(ip6.dst_addr, len) {
+    lookup_v6_between(
+        pkt,
+        &ip6.src_addr,
+        &ip6.dst_addr,
+        Wire::new(ip6.next_hdr, len),
+    )
+}
+
+/// Next hop for an IPv6 packet from `src` to `dst`, its next header and
+/// length (header included) in `wire`.
+#[inline(never)]
+pub fn lookup_v6_between(pkt: Packet, src: &[u8; 16], dst: &[u8; 16], wire: Wire) -> Lookup {
+    if let Some(hop) = cached_v6(*dst, wire.len()) {
         return Ok(hop);
     }
     stats::event(Event::NexthopKernel);
-    let mut p = params(pkt, AF_INET6, ip6.next_hdr, len);
-    p.__bindgen_anon_3.ipv6_src = words(&ip6.src_addr);
-    p.__bindgen_anon_4.ipv6_dst = words(&ip6.dst_addr);
+    let mut p = params(pkt, AF_INET6, wire.proto(), wire.len());
+    p.__bindgen_anon_3.ipv6_src = words(src);
+    p.__bindgen_anon_4.ipv6_dst = words(dst);
     let rc = fib_lookup(pkt, &mut p);
     finish(rc, &p)
 }
@@ -185,14 +218,13 @@ pub fn lookup_v4_local(
     pkt: Packet<Tc>,
     src: [u8; 4],
     dst: [u8; 4],
-    proto: u8,
-    tot_len: u16,
+    wire: Wire,
 ) -> Result<LocalHop, Drop> {
-    if let Some(hop) = cached_v4(dst, tot_len) {
+    if let Some(hop) = cached_v4(dst, wire.len()) {
         return Ok(LocalHop::Resolved(hop));
     }
     stats::event(Event::NexthopKernel);
-    let mut p = params(pkt, AF_INET, proto, tot_len);
+    let mut p = params(pkt, AF_INET, wire.proto(), wire.len());
     p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(src);
     p.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes(dst);
     let rc = fib_lookup(pkt, &mut p);

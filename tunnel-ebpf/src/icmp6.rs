@@ -43,6 +43,9 @@ impl IcmpError {
     /// tunnel toward the destination is disabled.
     pub const ADMIN_PROHIBITED: IcmpError =
         IcmpError((TYPE_DEST_UNREACHABLE as u32) << 24 | 1 << 16);
+    /// Destination unreachable, no route (code 0): the tunnel toward the
+    /// destination is DOWN (its user has not been seen; spec §4.2).
+    pub const NO_ROUTE: IcmpError = IcmpError((TYPE_DEST_UNREACHABLE as u32) << 24);
 
     /// As it crosses a jump (`JumpArgs::icmp`); never `ICMP_REPLY` (0),
     /// since every error's type is non-zero.
@@ -74,6 +77,7 @@ impl IcmpError {
             TYPE_PACKET_TOO_BIG => Drop::TooBig,
             TYPE_TIME_EXCEEDED => Drop::HopLimit,
             _ if self.0 == Self::ADMIN_PROHIBITED.0 => Drop::TunnelDisabled,
+            _ if self.0 == Self::NO_ROUTE.0 => Drop::TunnelDown,
             _ => Drop::PopAddress,
         }
     }

@@ -10,10 +10,11 @@ use tunnel_common::{
 };
 
 use crate::{
-    maps::{JUMPS, JUMP_ARGS},
-    packet::{with_slot, Packet},
+    maps::{JUMPS, JUMPS_LOCAL, JUMP_ARGS},
+    packet::{with_slot, Packet, Tc},
     route::Step,
     stats,
+    tunnel::Origin,
 };
 
 /// The arguments the previous program left (zero if none).
@@ -83,6 +84,46 @@ pub fn to_ayiya_auth(pkt: Packet, id: u32, off: u32, len: u32) -> u32 {
         ..Default::default()
     });
     jump(pkt, JUMP_AYIYA_AUTH)
+}
+
+/// Hands the IPv6 packet (`len` bytes) from `origin` to the encapsulation
+/// program `slot` of tunnel `id`'s kind, with the inner hop limit and
+/// traffic class it leaves with; returns only when the jump failed
+/// (counted).
+#[inline(always)]
+pub fn to_encap(
+    pkt: Packet,
+    slot: u32,
+    id: u32,
+    origin: Origin,
+    hop_limit: u8,
+    tclass: u8,
+    len: usize,
+) -> u32 {
+    put(JumpArgs {
+        tunnel: id,
+        origin: origin.raw(),
+        data_len: len as u32,
+        hop_limit,
+        tclass,
+        ..Default::default()
+    });
+    jump(pkt, slot)
+}
+
+/// The TC program's `to_encap`: the packet (`len` bytes from the IPv6
+/// header on) to `JUMPS_LOCAL` slot `slot`. Returns only when the jump
+/// failed.
+#[inline(always)]
+pub fn to_encap_local(pkt: Packet<Tc>, slot: u32, id: u32, tclass: u8, len: usize) -> Drop {
+    put(JumpArgs {
+        tunnel: id,
+        data_len: len as u32,
+        tclass,
+        ..Default::default()
+    });
+    pkt.tail_call(&JUMPS_LOCAL, slot);
+    Drop::JumpFailed
 }
 
 /// Hands the packet to `slot` with no arguments; returns if the slot is

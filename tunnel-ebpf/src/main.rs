@@ -6,7 +6,8 @@
 //! tunnel_xdp ─┬─ proto 41 ────────────▶ sixin4_decap ─┬─▶ next hop (FIB)
 //!             ├─ UDP 5072 ──▶ ayiya_decap ▶ ayiya_auth ┤
 //!             ├─ IPv6 to a tunnel ──┐                  │
-//!             │                     └──▶ tunnel_route ◀┘ (into a tunnel: encap by kind)
+//!             │                     └──▶ tunnel_route ◀┘ (into a tunnel: encap by kind,
+//!             │                              └──▶ ayiya_encap   AYIYA in its own program)
 //!             ├─ NS ────────────────▶ ndp_proxy
 //!             └─ not ours: XDP_PASS     errors, replies ─▶ tunnel_icmp
 //! ```
@@ -104,9 +105,11 @@ mod entry {
     #[xdp]
     pub fn ayiya_decap(ctx: XdpContext) -> u32 {
         let pkt = Packet::new(&ctx);
-        match ayiya::check(pkt) {
-            Ok(ayiya::Checked::Done(action)) => action,
-            Ok(ayiya::Checked::Auth { id, off, len }) => jump::to_ayiya_auth(pkt, id, off, len),
+        match ayiya::decap::check(pkt) {
+            Ok(ayiya::decap::Checked::Done(action)) => action,
+            Ok(ayiya::decap::Checked::Auth { id, off, len }) => {
+                jump::to_ayiya_auth(pkt, id, off, len)
+            }
             Err(reason) => dropped(reason),
         }
     }
@@ -117,12 +120,37 @@ mod entry {
     pub fn ayiya_auth(ctx: XdpContext) -> u32 {
         let pkt = Packet::new(&ctx);
         let a = jump::args();
-        let step =
-            ayiya::authenticate(pkt, a.tunnel, a.data_off, a.data_len).and_then(|d| match d {
+        let step = ayiya::decap::authenticate(pkt, a.tunnel, a.data_off, a.data_len).and_then(
+            |d| match d {
                 Decap::Action(action) => Ok(Step::Done(action)),
                 Decap::From(id) => route::from_tunnel_v6(pkt, Origin::tunnel(id)),
-            });
+            },
+        );
         settle(pkt, step)
+    }
+
+    /// IPv6 into an AYIYA tunnel (`JumpArgs::tunnel`, `data_len`,
+    /// `hop_limit`, `tclass`), once the router has checked it: signed and
+    /// sent to where its user was last seen.
+    #[xdp]
+    pub fn ayiya_encap(ctx: XdpContext) -> u32 {
+        let pkt = Packet::new(&ctx);
+        let a = jump::args();
+        settle(pkt, ayiya::encap::deliver(pkt, &a))
+    }
+
+    /// What the PoP's kernel sends into an AYIYA tunnel (`JumpArgs::tunnel`,
+    /// `data_len`, `tclass`), from `tunnel_tc`.
+    #[classifier]
+    pub fn ayiya_encap_local(ctx: TcContext) -> i32 {
+        let pkt = Packet::tc(&ctx);
+        match ayiya::encap::deliver_local(pkt, &jump::args()) {
+            Ok(action) => action as i32,
+            Err(reason) => {
+                stats::drop(reason);
+                TC_ACT_SHOT as i32
+            }
+        }
     }
 
     /// IPv6 into a tunnel (`JumpArgs::tunnel`), from the uplink or from

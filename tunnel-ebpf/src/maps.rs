@@ -14,7 +14,7 @@ use tunnel_common::{
     jump::JumpArgs,
     maps::{
         COUNTER_SLOTS, DEFAULT_MAX_PREFIXES, DEFAULT_MAX_PROXIES, DEFAULT_MAX_TUNNELS, MAX_JUMPS,
-        MAX_TX_PORTS,
+        MAX_JUMPS_LOCAL, MAX_TX_PORTS,
     },
     ndp::{ProxyKey, UplinkInfo, NS_MAX},
     nets::{NetKey, Pools},
@@ -66,6 +66,9 @@ pub static SCRATCH: PerCpuArray<[u8; NS_MAX]> = PerCpuArray::with_max_entries(1,
 
 #[map(name = "JUMPS")]
 pub static JUMPS: ProgramArray = ProgramArray::with_max_entries(MAX_JUMPS, 0);
+
+#[map(name = "JUMPS_LOCAL")]
+pub static JUMPS_LOCAL: ProgramArray = ProgramArray::with_max_entries(MAX_JUMPS_LOCAL, 0);
 
 #[map(name = "JUMP_ARGS")]
 pub static JUMP_ARGS: PerCpuArray<JumpArgs> = PerCpuArray::with_max_entries(1, 0);

@@ -15,12 +15,12 @@ use aya_ebpf::{
     bindings::{
         __sk_buff, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_fib_lookup as FibParams,
         bpf_redir_neigh, bpf_redir_neigh__bindgen_ty_1, xdp_md, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4,
-        BPF_F_ADJ_ROOM_FIXED_GSO,
+        BPF_F_ADJ_ROOM_ENCAP_L3_IPV6, BPF_F_ADJ_ROOM_ENCAP_L4_UDP, BPF_F_ADJ_ROOM_FIXED_GSO,
     },
     helpers::generated::{
         bpf_fib_lookup, bpf_get_prandom_u32, bpf_ktime_get_boot_ns, bpf_ktime_get_ns, bpf_redirect,
-        bpf_redirect_neigh, bpf_skb_adjust_room, bpf_skb_pull_data, bpf_xdp_adjust_head,
-        bpf_xdp_adjust_tail, bpf_xdp_load_bytes,
+        bpf_redirect_neigh, bpf_skb_adjust_room, bpf_skb_load_bytes, bpf_skb_pull_data,
+        bpf_xdp_adjust_head, bpf_xdp_adjust_tail, bpf_xdp_load_bytes,
     },
     maps::{HashMap, ProgramArray},
     programs::{TcContext, XdpContext},
@@ -44,6 +44,12 @@ pub trait Ctx: Copy {
     /// new bytes][the old network packet]; what the slot holds is unspecified
     /// (the caller rewrites it).
     fn push_outer(self, len: u32) -> Result<(), Drop>;
+    /// The same for an outer IP (IPv6 if `v6`) and UDP header: a UDP
+    /// tunnel (AYIYA) rather than IP in IP.
+    fn push_outer_udp(self, len: u32, v6: bool) -> Result<(), Drop>;
+    /// Copies `len` (1..=64, the caller bounds it) bytes at `off` into
+    /// `buf` whatever the packet's layout; the helper's return code.
+    fn load_bytes(self, off: u32, buf: &mut [u8; BLOCK], len: u32) -> i64;
     /// The context pointer, as helpers take it.
     fn ptr(self) -> *mut core::ffi::c_void;
     /// The interface `bpf_fib_lookup` looks up from: its FIB rules,
@@ -71,6 +77,16 @@ impl Ctx for Xdp {
     #[inline(always)]
     fn push_outer(self, len: u32) -> Result<(), Drop> {
         Packet { cx: self }.adjust_head(-(len as i32))
+    }
+    #[inline(always)]
+    fn push_outer_udp(self, len: u32, _v6: bool) -> Result<(), Drop> {
+        self.push_outer(len)
+    }
+    #[inline(always)]
+    fn load_bytes(self, off: u32, buf: &mut [u8; BLOCK], len: u32) -> i64 {
+        // SAFETY: `buf` has room for `len` (≤ 64) bytes; the helper checks
+        // the packet bounds itself.
+        unsafe { bpf_xdp_load_bytes(self.0, off, buf.as_mut_ptr() as *mut _, len) }
     }
     #[inline(always)]
     fn ptr(self) -> *mut core::ffi::c_void {
@@ -106,6 +122,28 @@ impl Ctx for Tc {
             0 => Ok(()),
             _ => Err(Drop::AdjustFailed),
         }
+    }
+    /// The UDP tunnel's push: skb->protocol follows the outer family, the
+    /// inner headers are recorded behind the UDP header. Only for packets
+    /// that are not GSO (a signed tunnel signs each packet itself).
+    #[inline(always)]
+    fn push_outer_udp(self, len: u32, v6: bool) -> Result<(), Drop> {
+        let l3 = if v6 {
+            BPF_F_ADJ_ROOM_ENCAP_L3_IPV6
+        } else {
+            BPF_F_ADJ_ROOM_ENCAP_L3_IPV4
+        };
+        let flags = (l3 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP) as u64;
+        // SAFETY: as in `push_outer`.
+        match unsafe { bpf_skb_adjust_room(self.0, len as i32, BPF_ADJ_ROOM_MAC, flags) } {
+            0 => Ok(()),
+            _ => Err(Drop::AdjustFailed),
+        }
+    }
+    #[inline(always)]
+    fn load_bytes(self, off: u32, buf: &mut [u8; BLOCK], len: u32) -> i64 {
+        // SAFETY: as for XDP.
+        unsafe { bpf_skb_load_bytes(self.0 as *const _, off, buf.as_mut_ptr() as *mut _, len) }
     }
     #[inline(always)]
     fn ptr(self) -> *mut core::ffi::c_void {
@@ -169,28 +207,6 @@ impl Packet<Xdp> {
         unsafe { jumps.tail_call(&XdpContext::new(self.cx.0), slot) };
     }
 
-    /// Copies the 64 bytes at `off` into `buf` (`bpf_xdp_load_bytes`:
-    /// whatever the packet's layout).
-    #[inline(always)]
-    pub fn load_block(&self, off: u32, buf: &mut [u8; BLOCK]) -> Result<(), Drop> {
-        load_bytes(self.cx.0, off, buf, BLOCK as u32)
-    }
-
-    /// Copies the `len` (0..64) bytes at `off` into `buf`, zeros after them.
-    #[inline(always)]
-    pub fn load_tail(&self, off: u32, buf: &mut [u8; BLOCK], len: u32) -> Result<(), Drop> {
-        let words = buf.as_mut_ptr() as *mut u64;
-        for i in 0..BLOCK / 8 {
-            // SAFETY: `buf` is 64 bytes and i < 8; unaligned stores (an
-            // array literal would be a byte-wise memset).
-            unsafe { words.add(i).write_unaligned(0) };
-        }
-        if len == 0 {
-            return Ok(());
-        }
-        load_bytes(self.cx.0, off, buf, len)
-    }
-
     /// Trims the packet so it ends `len` bytes after its start; no-op if it
     /// is already that short (Ethernet padding, trailing garbage).
     #[inline(always)]
@@ -225,6 +241,22 @@ impl Packet<Tc> {
     pub fn is_gso(&self) -> bool {
         // SAFETY: reading a field of the program's own context.
         unsafe { (*self.cx.0).gso_size != 0 }
+    }
+
+    /// Hands the packet to program `slot` of `jumps` (a tail call); returns
+    /// only if the slot is empty.
+    #[inline(always)]
+    pub fn tail_call(&self, jumps: &ProgramArray, slot: u32) {
+        // SAFETY: as for XDP.
+        unsafe { jumps.tail_call(&TcContext::new(self.cx.0), slot) };
+    }
+
+    /// Whether the PoP's own stack built the packet (it came in through no
+    /// interface), rather than forwarded it.
+    #[inline(always)]
+    pub fn is_own(&self) -> bool {
+        // SAFETY: reading a field of the program's own context.
+        unsafe { (*self.cx.0).ingress_ifindex == 0 }
     }
 
     /// Makes the first `len` bytes linear (directly accessible), if the
@@ -268,6 +300,28 @@ impl Packet<Tc> {
 }
 
 impl<C: Ctx> Packet<C> {
+    /// Copies the 64 bytes at `off` into `buf` (whatever the packet's
+    /// layout).
+    #[inline(always)]
+    pub fn load_block(&self, off: u32, buf: &mut [u8; BLOCK]) -> Result<(), Drop> {
+        load_bytes(self.cx, off, buf, BLOCK as u32)
+    }
+
+    /// Copies the `len` (0..64) bytes at `off` into `buf`, zeros after them.
+    #[inline(always)]
+    pub fn load_tail(&self, off: u32, buf: &mut [u8; BLOCK], len: u32) -> Result<(), Drop> {
+        let words = buf.as_mut_ptr() as *mut u64;
+        for i in 0..BLOCK / 8 {
+            // SAFETY: `buf` is 64 bytes and i < 8; unaligned stores (an
+            // array literal would be a byte-wise memset).
+            unsafe { words.add(i).write_unaligned(0) };
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        load_bytes(self.cx, off, buf, len)
+    }
+
     #[inline(always)]
     fn data(&self) -> usize {
         self.cx.data()
@@ -292,6 +346,13 @@ impl<C: Ctx> Packet<C> {
     #[inline(always)]
     pub fn fib_ifindex(&self) -> u32 {
         self.cx.fib_ifindex()
+    }
+
+    /// Room for an outer IP and UDP header of `len` bytes after the
+    /// Ethernet slot (see `Ctx::push_outer_udp`).
+    #[inline(always)]
+    pub fn push_outer_udp(&self, len: u32, v6: bool) -> Result<(), Drop> {
+        self.cx.push_outer_udp(len, v6)
     }
 
     /// Room for an outer header of `len` bytes after the Ethernet slot
@@ -464,7 +525,7 @@ pub fn scratch<T>(slot: Option<*mut T>) -> Option<&'static mut T> {
 pub const BLOCK: usize = 64;
 
 #[inline(always)]
-fn load_bytes(ctx: *mut xdp_md, off: u32, buf: &mut [u8; BLOCK], len: u32) -> Result<(), Drop> {
+fn load_bytes<C: Ctx>(cx: C, off: u32, buf: &mut [u8; BLOCK], len: u32) -> Result<(), Drop> {
     if len == 0 || len > BLOCK as u32 {
         return Err(Drop::Malformed);
     }
@@ -472,9 +533,7 @@ fn load_bytes(ctx: *mut xdp_md, off: u32, buf: &mut [u8; BLOCK], len: u32) -> Re
     // not learn `len >= 1` from the `len == 0` test above, and refuses a
     // size that may be 0. `black_box` keeps LLVM from folding it back.
     let len = ((core::hint::black_box(len) - 1) & (BLOCK as u32 - 1)) + 1;
-    // SAFETY: `buf` has room for `len` bytes; the helper checks the packet
-    // bounds itself.
-    match unsafe { bpf_xdp_load_bytes(ctx, off, buf.as_mut_ptr() as *mut _, len) } {
+    match cx.load_bytes(off, buf, len) {
         0 => Ok(()),
         _ => Err(Drop::Malformed),
     }

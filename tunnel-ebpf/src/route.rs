@@ -158,7 +158,7 @@ pub fn to_tunnel(pkt: Packet, id: u32, origin: Origin) -> Result<Step, Drop> {
         });
     }
     let (hop_limit, tclass) = (ip6.hop_limit - 1, ip6.vcf[0] << 4 | ip6.vcf[1] >> 4);
-    let action = kinds::deliver(pkt, id, &info, hop_limit, tclass, len)?;
+    let action = kinds::deliver(pkt, id, &info, origin, hop_limit, tclass, len)?;
     if origin.tunnel_id().is_some() {
         stats::event(Event::TunnelToTunnel);
     }
@@ -220,7 +220,7 @@ fn send_back(pkt: Packet, origin: Origin) -> Result<u32, Drop> {
         // An echo reply keeps the request's traffic class: the outer
         // header copies its ECN field (RFC 6040), as for any packet.
         let tclass = ip6.vcf[0] << 4 | ip6.vcf[1] >> 4;
-        return kinds::deliver(pkt, id, &info, icmp6::HOP_LIMIT, tclass, len);
+        return kinds::deliver(pkt, id, &info, origin, icmp6::HOP_LIMIT, tclass, len);
     }
     match fib::lookup_v6(pkt, ip6) {
         Ok(hop) => fib::send(pkt, &hop, ETHERTYPE_IPV6),

@@ -12,7 +12,7 @@ use tunnel_common::{
 };
 
 use crate::{
-    fib,
+    fib::{self, Wire},
     maps::TUN_BY_V4,
     packet::{
         hash_get, prandom_u32, Ctx, Packet, Tc, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN,
@@ -106,7 +106,12 @@ pub fn deliver(
     inner_len: usize,
 ) -> Result<u32, Drop> {
     let wire = (IPV4_LEN + inner_len) as u16;
-    let hop = match fib::lookup_v4(pkt, info.local_v4, info.remote_v4, PROTO_IPV6, wire) {
+    let hop = match fib::lookup_v4(
+        pkt,
+        info.local_v4,
+        info.remote_v4,
+        Wire::new(PROTO_IPV6, wire),
+    ) {
         Ok(hop) => hop,
         Err(action) => return Ok(action),
     };
@@ -135,8 +140,7 @@ pub fn deliver_local(
         pkt,
         info.local_v4,
         info.remote_v4,
-        PROTO_IPV6,
-        (IPV4_LEN + wire) as u16,
+        Wire::new(PROTO_IPV6, (IPV4_LEN + wire) as u16),
     )?;
     encap(pkt, info, hop_limit, tclass, len)?;
     stats::tunnel_tx(id, len);

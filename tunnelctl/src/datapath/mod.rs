@@ -47,25 +47,30 @@ pub const PROGRAM_UPLINK: &str = "tunnel_xdp";
 /// The NDP proxy, tail-called from the uplink program (`JUMPS`).
 pub const PROGRAM_NDP: &str = "ndp_proxy";
 /// The programs behind the uplink's `JUMPS`, by slot.
-pub const JUMP_PROGRAMS: [(u32, &str); 6] = [
+pub const JUMP_PROGRAMS: [(u32, &str); 7] = [
     (jump::JUMP_NDP, PROGRAM_NDP),
     (jump::JUMP_SIXIN4_DECAP, "sixin4_decap"),
     (jump::JUMP_ROUTE, "tunnel_route"),
     (jump::JUMP_ICMP, "tunnel_icmp"),
     (jump::JUMP_AYIYA_DECAP, "ayiya_decap"),
     (jump::JUMP_AYIYA_AUTH, "ayiya_auth"),
+    (jump::JUMP_AYIYA_ENCAP, "ayiya_encap"),
 ];
 /// The TC entry point for the egress of the tunnel device (what the PoP's
 /// own kernel sends toward tunnels).
 pub const PROGRAM_LOCAL: &str = "tunnel_tc";
+/// The programs behind the TC program's `JUMPS_LOCAL`, by slot.
+pub const LOCAL_JUMP_PROGRAMS: [(u32, &str); 1] =
+    [(jump::JUMP_LOCAL_AYIYA_ENCAP, "ayiya_encap_local")];
 /// The XDP programs of the object: the uplink's, the paths it jumps to and
 /// the test beds'.
-const XDP_PROGRAMS: [&str; 10] = [
+const XDP_PROGRAMS: [&str; 11] = [
     PROGRAM_UPLINK,
     PROGRAM_NDP,
     "sixin4_decap",
     "ayiya_decap",
     "ayiya_auth",
+    "ayiya_encap",
     "tunnel_route",
     "tunnel_icmp",
     "testbed_pass",
@@ -217,13 +222,16 @@ impl Datapath {
                 .map_err(verifier::short)
                 .with_context(|| format!("verifier rejected {name}"))?;
         }
-        let tc: &mut SchedClassifier = ebpf
-            .program_mut(PROGRAM_LOCAL)
-            .with_context(|| format!("program {PROGRAM_LOCAL} missing from the object"))?
-            .try_into()?;
-        tc.load()
-            .map_err(verifier::short)
-            .with_context(|| format!("verifier rejected {PROGRAM_LOCAL}"))?;
+        let tc_programs = std::iter::once(PROGRAM_LOCAL).chain(LOCAL_JUMP_PROGRAMS.map(|(_, n)| n));
+        for name in tc_programs {
+            let tc: &mut SchedClassifier = ebpf
+                .program_mut(name)
+                .with_context(|| format!("program {name} missing from the object"))?
+                .try_into()?;
+            tc.load()
+                .map_err(verifier::short)
+                .with_context(|| format!("verifier rejected {name}"))?;
+        }
         let mut dp = Self {
             ebpf,
             opts,
@@ -328,6 +336,21 @@ impl Datapath {
             jumps
                 .set(slot, &fd, 0)
                 .with_context(|| format!("installing {name} in JUMPS slot {slot}"))?;
+        }
+        for (slot, name) in LOCAL_JUMP_PROGRAMS {
+            let prog: &SchedClassifier = self
+                .ebpf
+                .program(name)
+                .with_context(|| format!("no program {name}"))?
+                .try_into()?;
+            let fd = prog.fd()?.try_clone()?;
+            let map = self
+                .ebpf
+                .map_mut(maps::JUMPS_LOCAL)
+                .context(maps::JUMPS_LOCAL)?;
+            ProgramArray::try_from(map)?
+                .set(slot, &fd, 0)
+                .with_context(|| format!("installing {name} in JUMPS_LOCAL slot {slot}"))?;
         }
         Ok(())
     }

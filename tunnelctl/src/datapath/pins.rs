@@ -76,6 +76,7 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
         l(maps::PROXIES, size::<ProxyKey>(), 4, opts.max_proxies),
         l(maps::UPLINKS, 4, size::<UplinkInfo>(), maps::MAX_TX_PORTS),
         l(maps::JUMPS, 4, 4, maps::MAX_JUMPS),
+        l(maps::JUMPS_LOCAL, 4, 4, maps::MAX_JUMPS_LOCAL),
         l(maps::SCRATCH, 4, NS_MAX as u32, 1),
         l(maps::JUMP_ARGS, 4, size::<JumpArgs>(), 1),
         l(maps::NETS, size::<NetKey>(), 4, opts.max_prefixes),

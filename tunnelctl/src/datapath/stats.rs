@@ -41,9 +41,18 @@ pub fn verifier_stats(opts: &DatapathOptions) -> Result<Vec<ProgramStats>> {
         .load(OBJECT)
         .context("loading the eBPF object")?;
     let mut stats = Vec::new();
+    // Every program is tried: one rejection must not hide the others'
+    // figures (they are printed before the error).
+    let mut rejected = Vec::new();
     for (name, prog) in ebpf.programs_mut() {
         let start = Instant::now();
-        let info = load(prog).with_context(|| format!("verifier rejected {name}"))?;
+        let info = match load(prog) {
+            Ok(info) => info,
+            Err(e) => {
+                rejected.push(format!("verifier rejected {name}: {e:#}"));
+                continue;
+            }
+        };
         let load_time = start.elapsed();
         stats.push(ProgramStats {
             name: name.to_owned(),
@@ -54,6 +63,10 @@ pub fn verifier_stats(opts: &DatapathOptions) -> Result<Vec<ProgramStats>> {
         });
     }
     stats.sort_by(|a, b| a.name.cmp(&b.name));
+    if !rejected.is_empty() {
+        eprint!("{}", format_table(&stats));
+        anyhow::bail!("{}", rejected.join("\n"));
+    }
     Ok(stats)
 }
 

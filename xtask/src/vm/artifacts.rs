@@ -13,13 +13,14 @@ use anyhow::{bail, Context, Result};
 
 /// Test binaries of tunnel-tests run in the VM, with the step names that
 /// `--only` selects them by.
-pub const TESTS: [(&str, &str); 16] = [
+pub const TESTS: [(&str, &str); 17] = [
     ("l1_sixin4", "l1"),
     ("l1_robustness", "l1"),
     ("l1_ndp", "l1"),
     ("l1_tc", "l1"),
     ("l1_nexthop", "l1"),
     ("l1_ayiya", "l1"),
+    ("l1_ayiya_encap", "l1"),
     ("l1_fuzz_found", "l1"),
     ("l1_fuzz", "l1"),
     ("l2_sixin4", "l2"),

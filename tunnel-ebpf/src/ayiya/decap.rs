@@ -1,6 +1,5 @@
-//! AYIYA (IPv6 in UDP 5072, SixXS; ../shared/docs/ayiya-spec.md):
-//! authentication and decapsulation of what users send (the `ayiya_decap`
-//! program). Cheap checks first (header constants, identity, tunnel,
+//! AYIYA from the users: authentication and decapsulation (the
+//! `ayiya_decap` and `ayiya_auth` programs). Cheap checks first (header constants, identity, tunnel,
 //! lengths, clock), the SHA-1 over the whole datagram last. Every
 //! authenticated datagram teaches the tunnel where its user is
 //! (`ENDPOINTS`), so a NAT rebinding moves the tunnel at once. Decap ends
@@ -15,7 +14,7 @@ use network_types::{
 };
 use tunnel_common::{
     ayiya::{
-        epoch_ok, header_ok, AyiyaHdr, HEADER_LEN, NH_IPV6, NH_NONE, OP_FORWARD, OP_NOOP, PORT,
+        epoch_ok, header_ok, AyiyaHdr, HEADER_LEN, NH_IPV6, NH_NONE, OP_FORWARD, OP_NOOP,
         SIGNATURE_LEN, SIGNATURE_OFFSET,
     },
     csum,
@@ -23,39 +22,16 @@ use tunnel_common::{
     tunnel::{DecapRef, ENDPOINT_V4, ENDPOINT_V6, ENDPOINT_VIA_AYIYA, TUNNEL_KIND_AYIYA},
 };
 
+use super::{hash::hash, unix_now, MAX_DATAGRAM, OFF_V4, OFF_V6, UDP_LEN};
 use crate::{
-    maps::{CLOCK, ENDPOINTS, SECRETS, SHA_WORK, TUN_BY_ID6},
+    maps::{ENDPOINTS, SECRETS, SHA_WORK, TUN_BY_ID6},
     packet::{
-        boot_ns, hash_get, scratch, Packet, BLOCK, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN,
-        IPV4_LEN, IPV6_LEN,
+        boot_ns, hash_get, scratch, Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN,
+        IPV6_LEN,
     },
     stats,
     tunnel::{check_inner_source, tunnel, Decap},
 };
-
-const PROTO_UDP: u8 = 17;
-const UDP_LEN: usize = 8;
-/// The largest datagram hashed: a 1500-byte outer IPv4 packet's UDP payload.
-const MAX_DATAGRAM: usize = 1500 - IPV4_LEN - UDP_LEN;
-/// Its full 64-byte blocks.
-const MAX_FULL_BLOCKS: u32 = (MAX_DATAGRAM / BLOCK) as u32;
-
-/// Whether the root program should hand this IPv4 packet to `decap`: UDP
-/// to port 5072, a 20-byte header, not a fragment (the kernel reassembles
-/// those and has no AYIYA socket: they go there, counted).
-#[inline(always)]
-pub fn is_ours_v4(pkt: Packet, outer: &Ipv4Hdr) -> bool {
-    outer.proto == PROTO_UDP
-        && outer.vihl == 0x45
-        && matches!(pkt.view::<UdpHdr>(ETH_LEN + IPV4_LEN), Ok(u) if u.dst == PORT.to_be_bytes())
-}
-
-/// The same for IPv6 (no extension headers: AYIYA senders use none).
-#[inline(always)]
-pub fn is_ours_v6(pkt: Packet) -> bool {
-    matches!(pkt.view::<Ipv6Hdr>(ETH_LEN), Ok(h) if h.next_hdr == PROTO_UDP)
-        && matches!(pkt.view::<UdpHdr>(ETH_LEN + IPV6_LEN), Ok(u) if u.dst == PORT.to_be_bytes())
-}
 
 /// Where the datagram sits, from the outer headers.
 #[derive(Clone, Copy)]
@@ -118,9 +94,7 @@ pub fn check(pkt: Packet) -> Result<Checked, Drop> {
         // IPv4 (next header 4) or nothing is not a PoP's job.
         return Err(Drop::AyiyaInvalidForward);
     }
-    let offset = CLOCK.get(0).copied().unwrap_or(0);
-    let unix_s = (boot_ns() + offset) / 1_000_000_000;
-    if offset == 0 || !epoch_ok(unix_s as u32, epoch) {
+    if !epoch_ok(unix_now()?, epoch) {
         return Err(Drop::AyiyaClockOff);
     }
     Ok(Checked::Auth {
@@ -163,10 +137,6 @@ pub fn authenticate(pkt: Packet, id: u32, off: u32, len: u32) -> Result<Decap, D
         strip::<OFF_V4>(pkt, &tun)
     }
 }
-
-/// Offsets of the AYIYA header behind each outer family.
-const OFF_V4: usize = ETH_LEN + IPV4_LEN + UDP_LEN;
-const OFF_V6: usize = ETH_LEN + IPV6_LEN + UDP_LEN;
 
 /// The inner packet of an authenticated op 1, whose AYIYA header is at
 /// `OFF`: its source checked, the outer headers stripped.
@@ -245,38 +215,16 @@ fn check_payload(pkt: Packet, outer: &Outer) -> Result<(), Drop> {
     Ok(())
 }
 
-/// SHA-1 over the whole datagram (`len` bytes at `off`) with the tunnel's
-/// K in the signature field (spec §1.3), compared with the signature
-/// received. A function of its own: its frame does not add to the
-/// router's that follows.
-#[inline(never)]
+/// The signature of the datagram (`len` bytes at `off`) under the
+/// tunnel's K, compared with the one received.
+#[inline(always)]
 fn verify(pkt: Packet, off: u32, len: u32, id: u32) -> Result<(), Drop> {
     let secret = SECRETS.get(id).ok_or(Drop::AyiyaHashFail)?;
     if secret.len as usize != SIGNATURE_LEN {
         return Err(Drop::AyiyaHashFail);
     }
     let work = scratch(SHA_WORK.get_ptr_mut(0)).ok_or(Drop::AyiyaHashFail)?;
-    let len = len & 0x7ff;
-    work.start(&secret.key, len);
-    // Full blocks, one loop step each with no other branch, so the
-    // verifier walks each once; the tail after the loop does not depend
-    // on the loop's counter, so it is walked once too.
-    let full = work.full_blocks();
-    let mut i = 0;
-    while i < MAX_FULL_BLOCKS {
-        if i >= full {
-            break;
-        }
-        pkt.load_block(off + i * BLOCK as u32, &mut work.sha.block)?;
-        work.absorb_full(i);
-        i += 1;
-    }
-    // The tail's offset from the length, not from `full`: on each exit of
-    // the loop the verifier knows `full` exactly, and a tail computed from
-    // it would be walked once per exit.
-    let (tail_off, tail) = (off + (len & !(BLOCK as u32 - 1)), len % BLOCK as u32);
-    pkt.load_tail(tail_off, &mut work.sha.block, tail)?;
-    work.absorb_tail();
+    hash(pkt, off, len, &secret.key, work)?;
     let digest = work.digest();
     let received = pkt.view::<[u8; SIGNATURE_LEN]>(off as usize + SIGNATURE_OFFSET)?;
     let mut diff = 0u8;
