@@ -185,8 +185,10 @@ impl ProgBed {
         self.dp.add_prefix(TUNNEL_A, &ROUTED_A.parse()?)?;
         self.dp.add_tunnel(TUNNEL_B, &Self::tunnel_b())?;
         self.dp.set_config(&RuntimeConfig::default())?;
-        // No clock: AYIYA cases set the time they need.
+        // No clock: AYIYA cases set the time they need; and no signature
+        // seen yet, so cases may send the same datagram.
         self.dp.set_clock(0)?;
+        self.dp.clear_replay_guard()?;
         // No next-hop cache: cases that want one install it in `setup`.
         self.dp
             .sync_nexthops(&tunnelctl::daemon::nexthops::plan::Tables::default())?;

@@ -183,6 +183,24 @@ fn decap_table() {
         .events(&[auth(1)[0], (Event::Decap, 1), (Event::Forwarded, 1)])
         .tunnel(TUNNEL_C, 1, 0),
         Case::xdp(
+            "the same op 1 datagram again: a replay, dropped",
+            from_client(&forward(&good, EPOCH)),
+        )
+        .on(x0)
+        .setup(|b| {
+            at_epoch(b);
+            let first = from_client(&forward(&echo_c_to_upstream(32), EPOCH));
+            let x0 = b.x0;
+            let run = b.run(&first, x0).unwrap();
+            assert_eq!(
+                run.action,
+                tunnel_tests::prog::XDP_REDIRECT,
+                "the first one passes"
+            );
+        })
+        .dropped(Drop::AyiyaReplay)
+        .tunnel(TUNNEL_C, 1, 0),
+        Case::xdp(
             "op 1, 1428-byte inner packet: 23 blocks hashed",
             from_client(&forward(&big, EPOCH)),
         )
@@ -340,7 +358,8 @@ fn endpoint_follows_the_last_authenticated_datagram() {
     assert_eq!(e, learned_from_a());
 
     // The NAT rebinds: the next datagram comes from port 40000.
-    let udp = udp4((CLIENT_A, 40000), (POP_V4, PORT), &beat);
+    let next = tunnel_common::ayiya::sign::beat(a6(USER_C).octets(), EPOCH + 1, &key());
+    let udp = udp4((CLIENT_A, 40000), (POP_V4, PORT), &next);
     bed.run(&eth(CLIENT_A_MAC, X0_MAC, EtherType::IPV4, &udp), x0)
         .unwrap();
     let e = bed.dp.endpoint(TUNNEL_C).unwrap().unwrap();
@@ -364,14 +383,27 @@ fn endpoint_follows_the_last_authenticated_datagram() {
         40000u16.to_be_bytes()
     );
 
+    // The first beat again, from elsewhere: a replay, which must not move
+    // the tunnel (sixxsd would follow it).
+    let udp = udp4((Ipv4Addr::new(198, 51, 100, 67), 5), (POP_V4, PORT), &beat);
+    bed.run(&eth(CLIENT_A_MAC, X0_MAC, EtherType::IPV4, &udp), x0)
+        .unwrap();
+    let e = bed.dp.endpoint(TUNNEL_C).unwrap().unwrap();
+    assert_eq!(
+        (e.remote, e.remote_port),
+        (learned_from_a().remote, 40000u16.to_be_bytes())
+    );
+
     // Over IPv6 now.
     let x1 = bed.x1;
-    bed.run(&from_client_v6(&beat), x1).unwrap();
+    let over_v6 = tunnel_common::ayiya::sign::beat(a6(USER_C).octets(), EPOCH + 2, &key());
+    bed.run(&from_client_v6(&over_v6), x1).unwrap();
     let e = bed.dp.endpoint(TUNNEL_C).unwrap().unwrap();
     assert_eq!((e.family, e.remote), (ENDPOINT_V6, UPSTREAM.octets()));
     assert_eq!(e.local, a6("2001:db8:ffff::1").octets());
     let c = bed.counters();
     assert_eq!(c.event(Event::AyiyaEndpointMoved), 3, "{c:?}");
     assert_eq!(c.drop(Drop::AyiyaHashFail), 1);
+    assert_eq!(c.drop(Drop::AyiyaReplay), 1);
     let _ = POP_C;
 }

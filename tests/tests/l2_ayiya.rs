@@ -131,7 +131,10 @@ fn ayiya_user_is_learned_and_forwarded_upstream() {
     let reply = got.payload();
     assert_eq!(reply[6], 58, "ICMPv6 inside");
     assert_eq!(reply[40], 129, "an echo reply");
-    assert_eq!(&reply[8..24], &UPSTREAM_V6.parse::<Ipv6Addr>().unwrap().octets());
+    assert_eq!(
+        &reply[8..24],
+        &UPSTREAM_V6.parse::<Ipv6Addr>().unwrap().octets()
+    );
     assert_eq!(&reply[24..40], &user.octets());
 
     // Signed with another password: dropped, counted, nothing learned.

@@ -62,6 +62,14 @@ pub const TUN_BY_ID6: &str = "TUN_BY_ID6";
 /// daemon, so the data path can check Unix epochs (AYIYA) with
 /// `bpf_ktime_get_boot_ns`. 0 until the daemon sets it: every epoch is off.
 pub const CLOCK: &str = "CLOCK";
+/// LRU hash, the first 16 bytes of a recent AYIYA signature → its epoch:
+/// the replay guard. A signature covers its epoch, so any hit is a replay
+/// of a datagram that passed the clock check; what the LRU has evicted
+/// (after [`AYIYA_SEEN_SLOTS`] newer datagrams) is no longer caught.
+pub const AYIYA_SEEN: &str = "AYIYA_SEEN";
+/// Entries of `AYIYA_SEEN`: at a million AYIYA datagrams per second the
+/// guard covers the last ~65 ms, at a thousand the whole ±120 s window.
+pub const AYIYA_SEEN_SLOTS: u32 = 65_536;
 /// Per-CPU array(1) of [`crate::ayiya::SignWork`]: the hash of the
 /// datagram being checked or signed.
 pub const SHA_WORK: &str = "SHA_WORK";

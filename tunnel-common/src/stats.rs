@@ -122,6 +122,10 @@ counter_enum! {
         /// device would finish after the signature (only the PoP's ICMPv6
         /// is complete at that point).
         LocalUnsignable = "local_unsignable",
+        /// An authenticated AYIYA datagram whose signature was seen before
+        /// (a replay, or a duplicate on the way): dropped before it can
+        /// move the tunnel's endpoint or deliver twice.
+        AyiyaReplay = "ayiya_replay",
     }
 }
 

@@ -6,15 +6,15 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{lpm_trie::LpmTrie, Array, DevMapHash, HashMap, PerCpuArray, ProgramArray},
+    maps::{lpm_trie::LpmTrie, Array, DevMapHash, HashMap, LruHashMap, PerCpuArray, ProgramArray},
 };
 use tunnel_common::{
     ayiya::SignWork,
     config::{RateLimitState, RuntimeConfig},
     jump::JumpArgs,
     maps::{
-        COUNTER_SLOTS, DEFAULT_MAX_PREFIXES, DEFAULT_MAX_PROXIES, DEFAULT_MAX_TUNNELS, MAX_JUMPS,
-        MAX_JUMPS_LOCAL, MAX_TX_PORTS,
+        AYIYA_SEEN_SLOTS, COUNTER_SLOTS, DEFAULT_MAX_PREFIXES, DEFAULT_MAX_PROXIES,
+        DEFAULT_MAX_TUNNELS, MAX_JUMPS, MAX_JUMPS_LOCAL, MAX_TX_PORTS,
     },
     ndp::{ProxyKey, UplinkInfo, NS_MAX},
     nets::{NetKey, Pools},
@@ -105,6 +105,10 @@ pub static SECRETS: Array<TunnelSecret> = Array::with_max_entries(DEFAULT_MAX_TU
 #[map(name = "TUN_BY_ID6")]
 pub static TUN_BY_ID6: HashMap<[u8; 16], DecapRef> =
     HashMap::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
+
+#[map(name = "AYIYA_SEEN")]
+pub static AYIYA_SEEN: LruHashMap<[u8; 16], u32> =
+    LruHashMap::with_max_entries(AYIYA_SEEN_SLOTS, 0);
 
 #[map(name = "CLOCK")]
 pub static CLOCK: Array<u64> = Array::with_max_entries(1, 0);

@@ -6,7 +6,7 @@
 //! at "decapsulated from tunnel N"; the program's entry hands that to the
 //! router, as for 6in4.
 
-use aya_ebpf::bindings::xdp_action;
+use aya_ebpf::bindings::{xdp_action, BPF_NOEXIST};
 use network_types::{
     eth::EthHdr,
     ip::{Ipv4Hdr, Ipv6Hdr},
@@ -24,7 +24,7 @@ use tunnel_common::{
 
 use super::{hash::hash, unix_now, MAX_DATAGRAM, OFF_V4, OFF_V6, UDP_LEN};
 use crate::{
-    maps::{ENDPOINTS, SECRETS, SHA_WORK, TUN_BY_ID6},
+    maps::{AYIYA_SEEN, ENDPOINTS, SECRETS, SHA_WORK, TUN_BY_ID6},
     packet::{
         boot_ns, hash_get, scratch, Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN,
         IPV6_LEN,
@@ -114,6 +114,7 @@ pub fn authenticate(pkt: Packet, id: u32, off: u32, len: u32) -> Result<Decap, D
     let (off, len) = (off & 0x7f, len & 0x7ff);
     verify(pkt, off, len, id)?;
     stats::event(Event::AyiyaAuthenticated);
+    first_seen(pkt, off)?;
     let now_ns = boot_ns();
     let eth: EthHdr = pkt.read(0)?;
     let v6 = eth.ether_type == ETHERTYPE_IPV6;
@@ -237,6 +238,26 @@ fn verify(pkt: Packet, off: u32, len: u32, id: u32) -> Result<(), Drop> {
         return Err(Drop::AyiyaHashFail);
     }
     Ok(())
+}
+
+/// The replay guard: the datagram at `off` (authenticated) is dropped if
+/// its signature was seen before (`AYIYA_SEEN`), so that a captured
+/// datagram sent again from elsewhere within the clock window can neither
+/// move the tunnel's endpoint nor deliver its payload twice. One map
+/// update, refused when the signature is there already.
+#[inline(always)]
+fn first_seen(pkt: Packet, off: u32) -> Result<(), Drop> {
+    const EEXIST: i32 = 17;
+    let hdr = pkt.view::<AyiyaHdr>(off as usize)?;
+    let (epoch, sig) = (hdr.epoch(), hdr.signature);
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&sig[..16]);
+    match AYIYA_SEEN.insert(&first, &epoch, BPF_NOEXIST as u64) {
+        Err(e) if e == -EEXIST => Err(Drop::AyiyaReplay),
+        // Any other failure of the guard's map lets the datagram pass:
+        // its signature is valid, and a full LRU evicts rather than fails.
+        _ => Ok(()),
+    }
 }
 
 /// Records where the user is, from the outer headers of an authenticated

@@ -167,40 +167,44 @@ impl Inner {
 /// Puts the outer headers in front of the IPv6 packet (Ethernet + the
 /// inner packet) and signs: IP and UDP toward `ep`, the AYIYA header, the
 /// signature over the datagram, the UDP checksum. Ethernet addresses are
-/// left for the sender. Not inlined: its frame and the hash's stay off the
-/// program's, whose next-hop lookup needs room of its own.
-#[inline(never)]
+/// left for the sender.
+///
+/// Inlined, so that the hash is called from the program itself: the
+/// frames of a call chain share 512 bytes of stack (6.1 rounds each up to
+/// 32 bytes, the hash's own `memset` included), and the program → headers
+/// → hash chain would not fit.
+#[inline(always)]
 fn seal<C: Ctx>(pkt: Packet<C>, id: u32, ep: &Endpoint, inner: Inner) -> Result<(), Drop> {
-    let (tclass, len) = (inner.tclass(), inner.len());
-    // In place in its slot, not copied: the frames of the program, this
-    // function and the hash share 512 bytes of stack.
-    let info = TUNNELS.get(id).ok_or(Drop::UnknownTunnel)?;
     let secret = SECRETS.get(id).ok_or(Drop::NoSecret)?;
     if secret.len as usize != SIGNATURE_LEN {
         return Err(Drop::NoSecret);
     }
-    let epoch = unix_now()?;
     let work = scratch(SHA_WORK.get_ptr_mut(0)).ok_or(Drop::NoSecret)?;
-    let v6 = ep.family == ENDPOINT_V6;
-    let datagram = HEADER_LEN + len;
-    // Constant offsets per outer family while the headers are written
-    // (the verifier tracks packet bounds on those)...
-    if v6 {
-        headers::<C, OFF_V6>(pkt, info, ep, tclass, datagram, epoch)?;
-    } else {
-        headers::<C, OFF_V4>(pkt, info, ep, tclass, datagram, epoch)?;
-    }
-    // ...then one path for both: the hash is walked once.
+    push_headers(pkt, id, ep, inner)?;
+    // One path for both outer families from here: the hash is walked once.
     let udp = udp_offset(pkt)?;
-    hash(
-        pkt,
-        (udp + UDP_LEN) as u32,
-        datagram as u32,
-        &secret.key,
-        work,
-    )?;
+    let datagram = (HEADER_LEN + inner.len()) as u32;
+    hash(pkt, (udp + UDP_LEN) as u32, datagram, &secret.key, work)?;
     let signature = work.digest();
     finish(pkt, udp, &signature, work.udp_sum(&signature))
+}
+
+/// The outer headers toward `ep` and the AYIYA header (signature zero), in
+/// front of the inner packet. Not inlined: its frame stays off the hash's
+/// chain.
+#[inline(never)]
+fn push_headers<C: Ctx>(pkt: Packet<C>, id: u32, ep: &Endpoint, inner: Inner) -> Result<(), Drop> {
+    // In place in its slot, not copied: stack is short (see `seal`).
+    let info = TUNNELS.get(id).ok_or(Drop::UnknownTunnel)?;
+    let epoch = unix_now()?;
+    let (tclass, datagram) = (inner.tclass(), HEADER_LEN + inner.len());
+    // Constant offsets per outer family (the verifier tracks packet bounds
+    // on those).
+    if ep.family == ENDPOINT_V6 {
+        headers::<C, OFF_V6>(pkt, info, ep, tclass, datagram, epoch)
+    } else {
+        headers::<C, OFF_V4>(pkt, info, ep, tclass, datagram, epoch)
+    }
 }
 
 /// The UDP header's offset, from the outer IP version just written (4 or

@@ -59,6 +59,7 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
         l(maps::TUN_BY_ID6, 16, size::<DecapRef>(), opts.max_tunnels),
         l(maps::CLOCK, 4, 8, 1),
         l(maps::SHA_WORK, 4, size::<SignWork>(), 1),
+        l(maps::AYIYA_SEEN, 16, 4, maps::AYIYA_SEEN_SLOTS),
         // LPM key: prefix length (u32) then the address.
         l(maps::PREFIXES, 4 + 16, 4, opts.max_prefixes),
         l(

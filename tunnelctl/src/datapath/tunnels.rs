@@ -163,6 +163,23 @@ impl Datapath {
         )?)
     }
 
+    /// Empties the AYIYA replay guard (`AYIYA_SEEN`): for test beds that
+    /// send the same signed datagram in several cases. A PoP never needs
+    /// it: what the guard holds is only ever valid within the clock window.
+    pub fn clear_replay_guard(&mut self) -> Result<()> {
+        let mut seen: HashMap<&mut MapData, [u8; 16], u32> = HashMap::try_from(
+            self.ebpf
+                .map_mut(maps::AYIYA_SEEN)
+                .context(maps::AYIYA_SEEN)?,
+        )?;
+        let keys: Vec<[u8; 16]> = seen.keys().collect::<Result<_, _>>()?;
+        for k in keys {
+            // Gone already (evicted) is as good as removed.
+            let _ = seen.remove(&k);
+        }
+        Ok(())
+    }
+
     /// What the data path or a protocol handler learned about where tunnel
     /// `id`'s user is, if anything.
     pub fn endpoint(&mut self, id: u32) -> Result<Option<Endpoint>> {
