@@ -13,7 +13,8 @@ use etherparse::{icmpv6::DestUnreachableCode, EtherType, IpNumber};
 use tunnel_common::{
     ayiya::{
         sign::{encode, Key},
-        AyiyaHdr, NH_IPV6, OP_FORWARD, PORT,
+        AyiyaHdr, NH_IPV6, NH_NONE, OP_ECHO_REQUEST, OP_ECHO_REQUEST_FORWARD, OP_ECHO_RESPONSE,
+        OP_FORWARD, PORT,
     },
     stats::{Drop, Event},
     tunnel::{Endpoint, ENDPOINT_V4, ENDPOINT_V6, ENDPOINT_VIA_AYIYA},
@@ -118,6 +119,30 @@ fn datagram(inner: &[u8], epoch: u32) -> Vec<u8> {
     encode(&h, inner, &key())
 }
 
+/// An echo request (op `op`) from C's user at client A, carrying
+/// `payload` under next header `nh`.
+fn echo_request_from_a(op: u8, nh: u8, payload: &[u8]) -> Vec<u8> {
+    let h = AyiyaHdr::new(op, nh, EPOCH, a6(USER_C).octets());
+    let udp = udp4(
+        (CLIENT_A, CLIENT_PORT),
+        (POP_V4, PORT),
+        &encode(&h, payload, &key()),
+    );
+    eth(CLIENT_A_MAC, X0_MAC, EtherType::IPV4, &udp)
+}
+
+/// Its answer: op 4 from C's `::1`, the same next header and payload, back
+/// to client A.
+fn echo_response_to_a(nh: u8, payload: &[u8]) -> Vec<u8> {
+    let h = AyiyaHdr::new(OP_ECHO_RESPONSE, nh, EPOCH, a6(POP_C).octets());
+    let udp = udp4(
+        (POP_V4, PORT),
+        (CLIENT_A, CLIENT_PORT),
+        &encode(&h, payload, &key()),
+    );
+    eth(X0_MAC, CLIENT_A_MAC, EtherType::IPV4, &udp)
+}
+
 /// `inner` to C's user at client A: out x0, from the PoP's 5072.
 fn to_user_at_a(inner: &[u8]) -> Vec<u8> {
     let udp = udp4(
@@ -171,7 +196,38 @@ fn encap_table() {
     let a_to_c = ipv6_echo(a6(USER_A), a6(USER_C), 64, 24);
     let own_ping = ipv6_echo(a6(POP_V6_OUTER), a6(USER_C), 64, 16);
     let own_udp = ipv6(a6(POP_V6_OUTER), a6(USER_C), 64, IpNumber::UDP, &[0u8; 16]);
+    let probe = ipv6_echo(a6(USER_C), UPSTREAM, 64, 24);
+    let opaque: Vec<u8> = (0..37u8).collect();
     let cases = vec![
+        Case::xdp(
+            "op 2 (echo request): op 4 back, the same payload, signed",
+            echo_request_from_a(OP_ECHO_REQUEST, NH_IPV6, &probe),
+        )
+        .on(x0)
+        .setup(c_at_a)
+        .tx(echo_response_to_a(NH_IPV6, &probe))
+        .events(&[
+            (Event::AyiyaEchoAnswered, 1),
+            (Event::AyiyaAuthenticated, 1),
+            (Event::Decap, 0),
+        ])
+        .tunnel(TUNNEL_C, 0, 1),
+        Case::xdp(
+            "op 3 (echo request and forward), opaque payload: op 4 back, nothing forwarded",
+            echo_request_from_a(OP_ECHO_REQUEST_FORWARD, NH_NONE, &opaque),
+        )
+        .on(x0)
+        .setup(c_at_a)
+        .tx(echo_response_to_a(NH_NONE, &opaque))
+        .events(&[(Event::AyiyaEchoAnswered, 1), (Event::Forwarded, 0)]),
+        Case::xdp(
+            "op 2 with an empty payload",
+            echo_request_from_a(OP_ECHO_REQUEST, NH_NONE, &[]),
+        )
+        .on(x0)
+        .setup(c_at_a)
+        .tx(echo_response_to_a(NH_NONE, &[]))
+        .events(&[(Event::AyiyaEchoAnswered, 1)]),
         Case::xdp(
             "example a in, example b out: the echo reply to c's ::1, signed, byte for byte",
             eth(CLIENT_A_MAC, X0_MAC, EtherType::IPV4, &example_a()),

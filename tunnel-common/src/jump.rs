@@ -72,6 +72,11 @@ pub struct JumpArgs {
     /// came) and the inner traffic class (its ECN goes outside).
     pub hop_limit: u8,
     pub tclass: u8,
-    pub _pad: [u8; 2],
+    /// `JUMP_AYIYA_ENCAP`: the opcode and next header of the AYIYA header
+    /// to send; 0 for a packet from the router (op 1, next header 41).
+    /// An echo response (op 4) carries the request's payload back as it
+    /// came, whatever it is.
+    pub ayiya_op: u8,
+    pub ayiya_next_header: u8,
 }
 const _: () = assert!(core::mem::size_of::<JumpArgs>() == 28);

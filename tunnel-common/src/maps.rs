@@ -102,6 +102,7 @@ pub const ALL: &[&str] = &[
     CLOCK,
     SHA_WORK,
     JUMPS_LOCAL,
+    AYIYA_SEEN,
 ];
 
 /// Default capacity of the per-tunnel maps; the loader can change it.

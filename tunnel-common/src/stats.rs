@@ -174,6 +174,9 @@ counter_enum! {
         /// Of those, the user's address or port changed (a NAT rebinding,
         /// a new client): the tunnel follows at once.
         AyiyaEndpointMoved = "ayiya_endpoint_moved",
+        /// AYIYA echo requests (ops 2 and 3) answered with an echo response
+        /// (op 4, the same payload), which sixxsd does not send.
+        AyiyaEchoAnswered = "ayiya_echo_answered",
     }
 }
 

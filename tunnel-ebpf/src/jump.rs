@@ -5,7 +5,8 @@
 
 use aya_ebpf::bindings::xdp_action;
 use tunnel_common::{
-    jump::{JumpArgs, ICMP_REPLY, JUMP_AYIYA_AUTH, JUMP_ICMP, JUMP_ROUTE},
+    ayiya::OP_ECHO_RESPONSE,
+    jump::{JumpArgs, ICMP_REPLY, JUMP_AYIYA_AUTH, JUMP_AYIYA_ENCAP, JUMP_ICMP, JUMP_ROUTE},
     stats::Drop,
 };
 
@@ -109,6 +110,23 @@ pub fn to_encap(
         ..Default::default()
     });
     jump(pkt, slot)
+}
+
+/// Hands an AYIYA echo request's payload (`len` bytes after the Ethernet
+/// header) of tunnel `id` to `ayiya_encap`, to go back as an echo response
+/// with next header `next_header`; returns only when the jump failed
+/// (counted).
+#[inline(always)]
+pub fn to_ayiya_echo(pkt: Packet, id: u32, next_header: u8, len: usize) -> u32 {
+    put(JumpArgs {
+        tunnel: id,
+        origin: Origin::tunnel(id).raw(),
+        data_len: len as u32,
+        ayiya_op: OP_ECHO_RESPONSE,
+        ayiya_next_header: next_header,
+        ..Default::default()
+    });
+    jump(pkt, JUMP_AYIYA_ENCAP)
 }
 
 /// The TC program's `to_encap`: the packet (`len` bytes from the IPv6

@@ -14,8 +14,8 @@ use network_types::{
 };
 use tunnel_common::{
     ayiya::{
-        epoch_ok, header_ok, AyiyaHdr, HEADER_LEN, NH_IPV6, NH_NONE, OP_FORWARD, OP_NOOP,
-        SIGNATURE_LEN, SIGNATURE_OFFSET,
+        epoch_ok, header_ok, AyiyaHdr, HEADER_LEN, NH_IPV6, NH_NONE, OP_ECHO_REQUEST,
+        OP_ECHO_REQUEST_FORWARD, OP_FORWARD, OP_NOOP, SIGNATURE_LEN, SIGNATURE_OFFSET,
     },
     csum,
     stats::{Drop, Event},
@@ -24,6 +24,7 @@ use tunnel_common::{
 
 use super::{hash::hash, unix_now, MAX_DATAGRAM, OFF_V4, OFF_V6, UDP_LEN};
 use crate::{
+    jump,
     maps::{AYIYA_SEEN, ENDPOINTS, SECRETS, SHA_WORK, TUN_BY_ID6},
     packet::{
         boot_ns, hash_get, scratch, Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN,
@@ -89,9 +90,8 @@ pub fn check(pkt: Packet) -> Result<Checked, Drop> {
     }
     if op == OP_FORWARD && nh == NH_IPV6 {
         check_payload(pkt, &outer)?;
-    } else if !(op == OP_NOOP && nh == NH_NONE) {
-        // Echo requests (ops 2, 3) wait for the signing side; forwarding
-        // IPv4 (next header 4) or nothing is not a PoP's job.
+    } else if !(op == OP_NOOP && nh == NH_NONE || is_echo_request(op)) {
+        // Forwarding IPv4 (next header 4) or nothing is not a PoP's job.
         return Err(Drop::AyiyaInvalidForward);
     }
     if !epoch_ok(unix_now()?, epoch) {
@@ -106,8 +106,8 @@ pub fn check(pkt: Packet) -> Result<Checked, Drop> {
 
 /// The second stage (the `ayiya_auth` program): the signature of tunnel
 /// `id`'s datagram (`len` bytes at `off`, checked by `check`), then the
-/// endpoint learned; a beat ends there, op 1 is decapsulated for the
-/// router.
+/// endpoint learned; a beat ends there, an echo request goes back as a
+/// response, op 1 is decapsulated for the router.
 #[inline(always)]
 pub fn authenticate(pkt: Packet, id: u32, off: u32, len: u32) -> Result<Decap, Drop> {
     // Bounds the verifier can use (what `check` established).
@@ -125,6 +125,13 @@ pub fn authenticate(pkt: Packet, id: u32, off: u32, len: u32) -> Result<Decap, D
     } else {
         learn::<OFF_V4>(pkt, id, now_ns)?
     };
+    if is_echo_request(op) {
+        return Ok(Decap::Action(if v6 {
+            echo::<OFF_V6>(pkt, id, len)?
+        } else {
+            echo::<OFF_V4>(pkt, id, len)?
+        }));
+    }
     if op != OP_FORWARD {
         stats::event(Event::AyiyaBeat);
         return Ok(Decap::Action(xdp_action::XDP_DROP));
@@ -157,6 +164,32 @@ fn strip<const OFF: usize>(pkt: Packet, tun: &DecapRef) -> Result<Decap, Drop> {
     stats::tunnel_rx(tun.id, inner_len);
     stats::event(Event::Decap);
     Ok(Decap::From(tun.id))
+}
+
+/// Ops 2 (echo request) and 3 (echo request and forward): answered with
+/// op 4 and the same payload. Op 3's payload is not forwarded as well: one
+/// packet in, one out (XDP cannot copy a packet), and the answer is what
+/// the sender asked to see.
+#[inline(always)]
+fn is_echo_request(op: u8) -> bool {
+    op == OP_ECHO_REQUEST || op == OP_ECHO_REQUEST_FORWARD
+}
+
+/// An authenticated echo request of tunnel `id` (a datagram of `len`
+/// bytes whose AYIYA header is at `OFF`): the outer headers stripped down
+/// to the payload, which goes to `ayiya_encap` to be signed back as the
+/// response. Returns the action only when that jump failed.
+#[inline(always)]
+fn echo<const OFF: usize>(pkt: Packet, id: u32, len: u32) -> Result<u32, Drop> {
+    let nh = pkt.view::<AyiyaHdr>(OFF)?.next_header;
+    let payload = (len as usize).saturating_sub(HEADER_LEN);
+    let strip = OFF + HEADER_LEN - ETH_LEN;
+    let eth: EthHdr = pkt.read(0)?;
+    pkt.write(strip, &eth)?;
+    pkt.adjust_head(strip as i32)?;
+    pkt.truncate(ETH_LEN + payload)?;
+    stats::event(Event::AyiyaEchoAnswered);
+    Ok(jump::to_ayiya_echo(pkt, id, nh, payload))
 }
 
 /// IPv4 and UDP headers: `None` for a fragment.

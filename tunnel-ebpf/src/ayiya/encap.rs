@@ -17,8 +17,8 @@ use network_types::{
 };
 use tunnel_common::{
     ayiya::{
-        AyiyaHdr, AUTH_SHARED_SECRET, BYTE_ID, BYTE_SIG, HEADER_LEN, NH_IPV6, OP_FORWARD, PORT,
-        SIGNATURE_LEN, SIGNATURE_OFFSET,
+        AyiyaHdr, AUTH_SHARED_SECRET, BYTE_ID, BYTE_SIG, HEADER_LEN, NH_IPV6, OP_ECHO_RESPONSE,
+        OP_FORWARD, PORT, SIGNATURE_LEN, SIGNATURE_OFFSET,
     },
     csum, ecn,
     jump::JumpArgs,
@@ -82,9 +82,16 @@ pub fn deliver(pkt: Packet, a: &JumpArgs) -> Result<Step, Drop> {
         Ok(hop) => hop,
         Err(action) => return Ok(Step::Done(action)),
     };
-    pkt.view::<Ipv6Hdr>(ETH_LEN)?.hop_limit = a.hop_limit;
+    // An echo response carries its payload back untouched; what the
+    // router sends leaves with its hop limit decremented.
+    let inner = if a.ayiya_op == OP_ECHO_RESPONSE {
+        Inner::new(0, len, OP_ECHO_RESPONSE, a.ayiya_next_header)
+    } else {
+        pkt.view::<Ipv6Hdr>(ETH_LEN)?.hop_limit = a.hop_limit;
+        Inner::new(a.tclass, len, OP_FORWARD, NH_IPV6)
+    };
     pkt.truncate(ETH_LEN + len)?;
-    seal(pkt, id, &ep, Inner::new(a.tclass, len))?;
+    seal(pkt, id, &ep, inner)?;
     stats::tunnel_tx(id, len);
     stats::event(Event::Encap);
     if origin.tunnel_id().is_some() {
@@ -117,7 +124,7 @@ pub fn deliver_local(pkt: Packet<Tc>, a: &JumpArgs) -> Result<u32, Drop> {
     // Signed before the next hop is asked for: a miss drops the packet
     // anyway, and a next hop (one of two kinds) kept across the signature
     // would make the verifier walk the hash once per kind.
-    seal(pkt, id, &ep, Inner::new(tclass, len))?;
+    seal(pkt, id, &ep, Inner::new(tclass, len, OP_FORWARD, NH_IPV6))?;
     let outer_len = (IPV4_LEN + UDP_LEN + HEADER_LEN + len) as u16;
     let wire = Wire::new(PROTO_UDP, outer_len);
     let hop = fib::lookup_v4_local(pkt, v4(&ep.local), v4(&ep.remote), wire)?;
@@ -144,23 +151,37 @@ fn v4(a: &[u8; 16]) -> [u8; 4] {
     [a[12], a[13], a[14], a[15]]
 }
 
-/// The inner packet's traffic class and length, in one word (BPF passes
-/// at most five arguments in registers).
+/// What is sent inside: its length, the traffic class whose ECN goes
+/// outside, and the AYIYA opcode and next header that announce it, in one
+/// word (BPF passes at most five arguments in registers).
 #[derive(Clone, Copy)]
-struct Inner(u32);
+struct Inner(u64);
 
 impl Inner {
     #[inline(always)]
-    fn new(tclass: u8, len: usize) -> Self {
-        Self((tclass as u32) << 16 | (len as u32 & 0xffff))
+    fn new(tclass: u8, len: usize, op: u8, next_header: u8) -> Self {
+        Self(
+            (len as u64 & 0xffff)
+                | (tclass as u64) << 16
+                | (op as u64) << 24
+                | (next_header as u64) << 32,
+        )
+    }
+    #[inline(always)]
+    fn len(self) -> usize {
+        (self.0 & 0xffff) as usize
     }
     #[inline(always)]
     fn tclass(self) -> u8 {
         (self.0 >> 16) as u8
     }
     #[inline(always)]
-    fn len(self) -> usize {
-        (self.0 & 0xffff) as usize
+    fn op(self) -> u8 {
+        (self.0 >> 24) as u8 & 0xf
+    }
+    #[inline(always)]
+    fn next_header(self) -> u8 {
+        (self.0 >> 32) as u8
     }
 }
 
@@ -197,13 +218,12 @@ fn push_headers<C: Ctx>(pkt: Packet<C>, id: u32, ep: &Endpoint, inner: Inner) ->
     // In place in its slot, not copied: stack is short (see `seal`).
     let info = TUNNELS.get(id).ok_or(Drop::UnknownTunnel)?;
     let epoch = unix_now()?;
-    let (tclass, datagram) = (inner.tclass(), HEADER_LEN + inner.len());
     // Constant offsets per outer family (the verifier tracks packet bounds
     // on those).
     if ep.family == ENDPOINT_V6 {
-        headers::<C, OFF_V6>(pkt, info, ep, tclass, datagram, epoch)
+        headers::<C, OFF_V6>(pkt, info, ep, inner, epoch)
     } else {
-        headers::<C, OFF_V4>(pkt, info, ep, tclass, datagram, epoch)
+        headers::<C, OFF_V4>(pkt, info, ep, inner, epoch)
     }
 }
 
@@ -227,10 +247,10 @@ fn headers<C: Ctx, const OFF: usize>(
     pkt: Packet<C>,
     info: &TunnelInfo,
     ep: &Endpoint,
-    tclass: u8,
-    datagram: usize,
+    inner: Inner,
     epoch: u32,
 ) -> Result<(), Drop> {
+    let (tclass, datagram) = (inner.tclass(), HEADER_LEN + inner.len());
     let v6 = OFF == OFF_V6;
     let ip_len = OFF - ETH_LEN - UDP_LEN;
     let eth: EthHdr = pkt.read(0)?;
@@ -282,13 +302,13 @@ fn headers<C: Ctx, const OFF: usize>(
         pseudo + PORT as u64 + u16::from_be_bytes(ep.remote_port) as u64 + udp_len as u64,
     );
     udp.check = partial.to_be_bytes();
-    // The AYIYA header: the PoP's `::1` as identity, op 1, next header
-    // 41, the signature field zero until signed.
+    // The AYIYA header: the PoP's `::1` as identity, the opcode and next
+    // header of what it carries, the signature field zero until signed.
     let h = pkt.view::<AyiyaHdr>(OFF)?;
     h.id = BYTE_ID;
     h.sig = BYTE_SIG;
-    h.auth_op = AUTH_SHARED_SECRET << 4 | OP_FORWARD;
-    h.next_header = NH_IPV6;
+    h.auth_op = AUTH_SHARED_SECRET << 4 | inner.op();
+    h.next_header = inner.next_header();
     h.epoch = epoch.to_be_bytes();
     h.identity = info.pop_v6;
     let mut i = 0;
