@@ -97,12 +97,17 @@ fn ayiya_user_is_learned_and_forwarded_upstream() {
     let key = Key::from_password(PASSWORD);
     let sock = client_socket(&ns.client);
 
+    // Never seen: down.
+    let v: serde_json::Value =
+        serde_json::from_str(&d.ok(&["tunnel", "show", "1", "--json"]).unwrap()).unwrap();
+    assert_eq!(v["state"], "down", "{v}");
+
     // A beat: the tunnel learns where its user is.
     sock.send(&beat(user.octets(), unix_now(), &key)).unwrap();
     wait_for("the learned endpoint", || {
         let v: serde_json::Value =
             serde_json::from_str(&d.ok(&["tunnel", "show", "1", "--json"]).unwrap()).unwrap();
-        v["endpoint"]["remote"] == format!("{CLIENT_V4}:{CLIENT_PORT}")
+        v["endpoint"]["remote"] == format!("{CLIENT_V4}:{CLIENT_PORT}") && v["state"] == "up"
     });
 
     // An echo request to the upstream host, in op 1: decapsulated and

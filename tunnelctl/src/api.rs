@@ -55,6 +55,25 @@ impl TunnelKind {
     pub fn has_secret(self) -> bool {
         self != TunnelKind::Sixin4
     }
+
+    /// The MTU a tunnel of this kind gets when none is given: 6in4's
+    /// largest on a 1500-byte path; AYIYA's as SixXS handed it out (TIC's
+    /// `Tunnel MTU: 1280`, ayiya-spec.md §1.9).
+    pub fn default_mtu(self) -> u16 {
+        match self {
+            TunnelKind::Ayiya => 1280,
+            _ => tunnel_common::tunnel::MTU_DEFAULT,
+        }
+    }
+
+    /// The largest MTU whose packets still fit a 1500-byte path once
+    /// encapsulated (AYIYA: 72 bytes of IPv4, UDP and AYIYA headers).
+    pub fn max_mtu(self) -> u16 {
+        match self {
+            TunnelKind::Ayiya => (1500 - tunnel_common::ayiya::OVERHEAD_V4) as u16,
+            _ => tunnel_common::tunnel::MTU_MAX,
+        }
+    }
 }
 
 impl fmt::Display for TunnelKind {
@@ -238,10 +257,49 @@ pub struct TunnelView {
     #[serde(flatten)]
     pub spec: TunnelSpec,
     pub stats: TunnelStats,
+    /// What the data path does with traffic toward the tunnel now.
+    #[serde(default)]
+    pub state: TunnelState,
     /// Where the user was last seen, when the data path or a protocol
     /// handler learned it (AYIYA, heartbeat); absent for static tunnels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<EndpointView>,
+}
+
+/// A tunnel's state, as sixxsd names them (ayiya-spec.md §4.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TunnelState {
+    /// Traffic flows: a static tunnel that is enabled, or one whose user
+    /// has been seen (the data path sends to the last endpoint learned).
+    #[default]
+    Up,
+    /// Enabled, but its user has never been seen (no endpoint learned):
+    /// traffic toward it gets ICMPv6 unreachable, code 0.
+    Down,
+    /// Disabled by the operator: ICMPv6 administratively prohibited.
+    Disabled,
+}
+
+impl TunnelState {
+    /// The state of tunnel `spec` with `endpoint` learned (or not).
+    pub fn of(spec: &TunnelSpec, endpoint: Option<&EndpointView>) -> Self {
+        if !spec.enabled {
+            TunnelState::Disabled
+        } else if spec.kind.learns_remote() && endpoint.is_none() {
+            TunnelState::Down
+        } else {
+            TunnelState::Up
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelState::Up => "up",
+            TunnelState::Down => "down",
+            TunnelState::Disabled => "disabled",
+        }
+    }
 }
 
 /// A learned endpoint as reported.
@@ -405,6 +463,38 @@ pub enum Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every state from its inputs: (kind, enabled, endpoint learned).
+    #[test]
+    fn tunnel_states() {
+        let seen = EndpointView {
+            remote: "192.0.2.2:51680".into(),
+            local: "192.0.2.1:5072".into(),
+            via: "ayiya".into(),
+            seen_s_ago: 3,
+        };
+        let table = [
+            (TunnelKind::Sixin4, true, false, TunnelState::Up),
+            (TunnelKind::Sixin4, false, false, TunnelState::Disabled),
+            (TunnelKind::Ayiya, true, false, TunnelState::Down),
+            (TunnelKind::Ayiya, true, true, TunnelState::Up),
+            (TunnelKind::Ayiya, false, true, TunnelState::Disabled),
+            (TunnelKind::Heartbeat, true, false, TunnelState::Down),
+        ];
+        for (kind, enabled, learned, want) in table {
+            let mut t: TunnelSpec = serde_json::from_str(
+                r#"{"id":1,"local":"192.0.2.1","remote":"198.51.100.2","prefix":"2001:db8:1::/64"}"#,
+            )
+            .unwrap();
+            (t.kind, t.enabled) = (kind, enabled);
+            let e = learned.then_some(&seen);
+            assert_eq!(TunnelState::of(&t, e), want, "{kind:?} {enabled} {learned}");
+        }
+        assert_eq!(
+            serde_json::to_string(&TunnelState::Down).unwrap(),
+            r#""down""#
+        );
+    }
 
     #[test]
     fn request_wire_format() {

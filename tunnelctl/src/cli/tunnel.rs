@@ -56,9 +56,9 @@ pub struct AddArgs {
     /// Routed prefixes (repeatable).
     #[arg(long = "routed")]
     pub routed: Vec<Ipv6Prefix>,
-    /// Tunnel MTU, 1280..=1480.
-    #[arg(long, default_value_t = tunnel_common::tunnel::MTU_DEFAULT)]
-    pub mtu: u16,
+    /// Tunnel MTU, 1280..=1480 (ayiya: ..=1428). Default: 1480, ayiya 1280.
+    #[arg(long)]
+    pub mtu: Option<u16>,
     /// Outer TTL; 0 inherits the inner hop limit.
     #[arg(long, default_value_t = tunnel_common::tunnel::TTL_DEFAULT)]
     pub ttl: u8,
@@ -103,7 +103,7 @@ pub fn run(c: &mut Client, cmd: TunnelCmd) -> Result<()> {
                 local: a.local,
                 remote: a.remote,
                 prefix: a.prefix,
-                mtu: a.mtu,
+                mtu: a.mtu.unwrap_or(a.kind.default_mtu()),
                 ttl: a.ttl,
                 pmtudisc: !a.no_pmtudisc,
                 enabled: !a.disabled,
@@ -183,7 +183,7 @@ fn row(t: &TunnelView) -> Vec<String> {
     vec![
         s.id.to_string(),
         s.kind.to_string(),
-        if s.enabled { "up" } else { "disabled" }.into(),
+        t.state.name().into(),
         s.local.to_string(),
         remote(s),
         s.prefix.to_string(),
@@ -200,12 +200,7 @@ fn row(t: &TunnelView) -> Vec<String> {
 
 fn show(t: &TunnelView) {
     let s = &t.spec;
-    println!(
-        "tunnel {} ({}): {}",
-        s.id,
-        s.kind,
-        if s.enabled { "enabled" } else { "disabled" }
-    );
+    println!("tunnel {} ({}): {}", s.id, s.kind, t.state.name());
     println!(
         "  outer     {} -> {}  ttl {}  {}",
         s.local,
@@ -230,11 +225,15 @@ fn show(t: &TunnelView) {
     for p in &s.routed {
         println!("  routed    {p}");
     }
-    if let Some(e) = &t.endpoint {
-        println!(
-            "  learned   {} -> {} via {}, {} s ago",
+    match &t.endpoint {
+        Some(e) => println!(
+            "  learned   {} -> {} via {}, last seen {} s ago",
             e.remote, e.local, e.via, e.seen_s_ago
-        );
+        ),
+        None if s.kind.learns_remote() => {
+            println!("  learned   nothing yet: the user has not sent a valid packet")
+        }
+        None => {}
     }
     println!(
         "  rx        {} packets, {} bytes",

@@ -21,7 +21,7 @@ use super::{
 use crate::{
     api::{
         EndpointView, ProxySpec, ProxyView, StatsView, StatusView, TunnelChanges, TunnelSpec,
-        TunnelStats, TunnelView, API_VERSION,
+        TunnelState, TunnelStats, TunnelView, API_VERSION,
     },
     datapath::Datapath,
     error::{ApiResult, Error},
@@ -265,6 +265,7 @@ impl Engine {
         let endpoint = self.dp.endpoint(t.id)?.map(|e| endpoint_view(&e));
         t.secret = None;
         Ok(TunnelView {
+            state: TunnelState::of(&t, endpoint.as_ref()),
             spec: t,
             stats: s,
             endpoint,

@@ -116,6 +116,25 @@ pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
             t.spec.id, t.spec.enabled as u8
         );
     }
+    let _ = writeln!(s, "# HELP tunnelpop_tunnel_up 1 if traffic toward the tunnel flows (enabled, and for kinds that learn their user's address, the user seen).\n# TYPE tunnelpop_tunnel_up gauge");
+    for t in &tunnels {
+        let _ = writeln!(
+            s,
+            "tunnelpop_tunnel_up{{tunnel=\"{}\"}} {}",
+            t.spec.id,
+            (t.state == crate::api::TunnelState::Up) as u8
+        );
+    }
+    let _ = writeln!(s, "# HELP tunnelpop_tunnel_endpoint_seen_seconds_ago Seconds since the user's last authenticated packet or beat (kinds that learn their user's address, once seen).\n# TYPE tunnelpop_tunnel_endpoint_seen_seconds_ago gauge");
+    for t in &tunnels {
+        if let Some(e) = &t.endpoint {
+            let _ = writeln!(
+                s,
+                "tunnelpop_tunnel_endpoint_seen_seconds_ago{{tunnel=\"{}\"}} {}",
+                t.spec.id, e.seen_s_ago
+            );
+        }
+    }
     let _ = writeln!(
         s,
         "# HELP tunnelpop_tunnel_last_seen_seconds Unix time the tunnel's rx counter last grew (sampled at scrape; 0: never).\n# TYPE tunnelpop_tunnel_last_seen_seconds gauge"

@@ -24,6 +24,14 @@ pub fn tunnel(cfg: &Config, t: &TunnelSpec) -> Result<()> {
     if !(MTU_MIN..=MTU_MAX).contains(&t.mtu) {
         bail!("MTU {} is out of range {MTU_MIN}..={MTU_MAX}", t.mtu);
     }
+    if t.mtu > t.kind.max_mtu() {
+        bail!(
+            "MTU {} is too large for a {} tunnel: at most {} (its headers must fit a 1500-byte path; SixXS used 1280)",
+            t.mtu,
+            t.kind,
+            t.kind.max_mtu()
+        );
+    }
     special_use("tunnel prefix", &t.prefix)?;
     if t.prefix.len() != 64 {
         bail!("tunnel prefix {} must be a /64", t.prefix);
@@ -170,6 +178,28 @@ mod tests {
             let e = fields(&spec(j)).unwrap_err().to_string();
             assert!(e.contains(msg), "{j}: {e}");
         }
+    }
+
+    /// AYIYA's 72 bytes of headers must fit a 1500-byte path: 1428 is its
+    /// largest MTU; 6in4 keeps 1480.
+    #[test]
+    fn mtu_per_kind() {
+        let cfg = Config::default();
+        for (j, ok) in [
+            (r#""kind":"ayiya","secret":"k","mtu":1280"#, true),
+            (r#""kind":"ayiya","secret":"k","mtu":1428"#, true),
+            (r#""kind":"ayiya","secret":"k","mtu":1429"#, false),
+            (r#""kind":"ayiya","secret":"k""#, false),
+            (r#""remote":"198.51.100.2","mtu":1480"#, true),
+            (r#""remote":"198.51.100.2","mtu":1481"#, false),
+        ] {
+            let r = tunnel(&cfg, &spec(j));
+            assert_eq!(r.is_ok(), ok, "{j}: {r:?}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains("MTU"), "{e}");
+            }
+        }
+        assert_eq!(TunnelKind::Ayiya.default_mtu(), 1280);
     }
 
     #[test]
