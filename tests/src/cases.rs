@@ -98,6 +98,9 @@ pub struct Case {
     events: Vec<(Event, u64)>,
     /// (tunnel, rx packets, tx packets)
     tunnels: Vec<(u32, u64, u64)>,
+    /// The tunnel the case's one drop must be charged to (its error count
+    /// 1, its last error the drop's reason).
+    charged: Option<u32>,
 }
 
 impl Case {
@@ -133,6 +136,13 @@ impl Case {
     /// Tunnel `id`'s packet counters after the run.
     pub fn tunnel(mut self, id: u32, rx: u64, tx: u64) -> Self {
         self.tunnels.push((id, rx, tx));
+        self
+    }
+
+    /// The drop (`dropped`) is charged to tunnel `id` as well: one error,
+    /// with the drop's reason as its last.
+    pub fn charged_to(mut self, id: u32) -> Self {
+        self.charged = Some(id);
         self
     }
 }
@@ -208,6 +218,7 @@ impl Packet {
             drops: Vec::new(),
             events: Vec::new(),
             tunnels: Vec::new(),
+            charged: None,
         }
     }
 }
@@ -311,6 +322,18 @@ fn run_case(bed: &mut ProgBed, c: &Case) -> Vec<String> {
             Ok(t) => diffs.push(format!(
                 "tunnel {id}: rx {} tx {} packets, expected rx {rx} tx {tx}",
                 t.rx_packets, t.tx_packets
+            )),
+            Err(e) => diffs.push(format!("tunnel {id}: reading its counters: {e:#}")),
+        }
+    }
+    if let Some(id) = c.charged {
+        let want = c.drops.first().map(|(d, _)| *d);
+        match bed.dp.tunnel_counters(id) {
+            Ok(t) if t.errors == 1 && t.last_error() == want => {}
+            Ok(t) => diffs.push(format!(
+                "tunnel {id}: {} errors, last {:?}; expected 1, {want:?}",
+                t.errors,
+                t.last_error()
             )),
             Err(e) => diffs.push(format!("tunnel {id}: reading its counters: {e:#}")),
         }

@@ -310,3 +310,17 @@ impl Drop for HostBpffs {
         let _ = std::fs::remove_dir(&self.0);
     }
 }
+
+/// GET /metrics of the daemon in `ns` (the beds' `metrics_listen`).
+pub fn metrics(ns: &Netns) -> String {
+    use std::io::{Read, Write};
+    let _in = ns.enter().unwrap();
+    let mut s = std::net::TcpStream::connect("127.0.0.1:9641").unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}

@@ -194,6 +194,7 @@ fn decap_table() {
             );
         })
         .dropped(Drop::AyiyaReplay)
+        .charged_to(TUNNEL_C)
         .tunnel(TUNNEL_C, 1, 0),
         Case::xdp(
             "op 1, 1428-byte inner packet: 23 blocks hashed",
@@ -227,7 +228,8 @@ fn decap_table() {
         )
         .on(x0)
         .setup(at_epoch)
-        .dropped(Drop::AyiyaClockOff),
+        .dropped(Drop::AyiyaClockOff)
+        .charged_to(TUNNEL_C),
         Case::xdp(
             "epoch 122 s behind: clock off",
             from_client(&forward(&good, EPOCH - 122)),
@@ -249,6 +251,7 @@ fn decap_table() {
         .on(x0)
         .setup(at_epoch)
         .dropped(Drop::AyiyaHashFail)
+        .charged_to(TUNNEL_C)
         .tunnel(TUNNEL_C, 0, 0),
         Case::xdp(
             "signed with another password: hash fail",
@@ -256,14 +259,16 @@ fn decap_table() {
         )
         .on(x0)
         .setup(at_epoch)
-        .dropped(Drop::AyiyaHashFail),
+        .dropped(Drop::AyiyaHashFail)
+        .charged_to(TUNNEL_C),
         Case::xdp(
             "a trailing byte: the payload's length disagrees",
             from_client(&trailing),
         )
         .on(x0)
         .setup(at_epoch)
-        .dropped(Drop::AyiyaLengthMismatch),
+        .dropped(Drop::AyiyaLengthMismatch)
+        .charged_to(TUNNEL_C),
         Case::xdp("an identity no tunnel has", from_client(&stranger))
             .on(x0)
             .setup(at_epoch)
@@ -296,7 +301,8 @@ fn decap_table() {
         )
         .on(x0)
         .setup(at_epoch)
-        .dropped(Drop::AyiyaInvalidForward),
+        .dropped(Drop::AyiyaInvalidForward)
+        .charged_to(TUNNEL_C),
         Case::xdp(
             "authenticated, inner source of another tunnel: spoofed",
             from_client(&forward(&spoofed, EPOCH)),
@@ -304,6 +310,7 @@ fn decap_table() {
         .on(x0)
         .setup(at_epoch)
         .dropped(Drop::SpoofedSource)
+        .charged_to(TUNNEL_C)
         .events(&auth(1)),
         Case::xdp("disabled tunnel", from_client(&forward(&good, EPOCH)))
             .on(x0)
@@ -314,7 +321,8 @@ fn decap_table() {
                 t.enabled = false;
                 b.dp.update_tunnel(TUNNEL_C, &t).unwrap();
             })
-            .dropped(Drop::TunnelDisabled),
+            .dropped(Drop::TunnelDisabled)
+            .charged_to(TUNNEL_C),
         Case::xdp("UDP to another port: not ours", {
             let udp = udp4(
                 (CLIENT_A, CLIENT_PORT),

@@ -370,6 +370,7 @@ fn encap_table() {
             b.dp.learn_endpoint(TUNNEL_C, &seen_at_a()).unwrap();
         })
         .dropped(Drop::AyiyaClockOff)
+        .charged_to(TUNNEL_C)
         .tunnel(TUNNEL_C, 0, 0),
         Case::tc(
             "the pop's own ping to c's user: signed, redirected to the uplink",
@@ -385,6 +386,7 @@ fn encap_table() {
         )
         .setup(c_at_a)
         .dropped(Drop::LocalUnsignable)
+        .charged_to(TUNNEL_C)
         .tunnel(TUNNEL_C, 0, 0),
         Case::tc(
             "the pop's own ping to a user never seen: down",
@@ -394,7 +396,8 @@ fn encap_table() {
             b.add_ayiya_c();
             b.set_unix_time(EPOCH as u64);
         })
-        .dropped(Drop::TunnelDown),
+        .dropped(Drop::TunnelDown)
+        .charged_to(TUNNEL_C),
     ];
     check(&mut bed, cases);
 }

@@ -133,6 +133,7 @@ fn decap_table() {
         )
         .on(x0)
         .dropped(Drop::SpoofedSource)
+        .charged_to(TUNNEL_A)
         .tunnel(TUNNEL_A, 0, 0),
         Case::xdp(
             "inner source in no tunnel: spoofed",
@@ -172,11 +173,13 @@ fn decap_table() {
             from_client(client_a(), &ipv6_echo(a6("fe80::2"), UPSTREAM, 64, 8)),
         )
         .on(x0)
-        .dropped(Drop::LinkScope),
+        .dropped(Drop::LinkScope)
+        .charged_to(TUNNEL_A),
         Case::xdp("disabled tunnel", from_client(client_a(), &good))
             .on(x0)
             .setup(|b| b.change_tunnel(TUNNEL_A, |t| t.enabled = false))
             .dropped(Drop::TunnelDisabled)
+            .charged_to(TUNNEL_A)
             .tunnel(TUNNEL_A, 0, 0),
         Case::xdp(
             "outer fragment goes to the kernel",

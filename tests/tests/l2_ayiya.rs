@@ -16,7 +16,7 @@ use tunnel_common::ayiya::{
     AyiyaHdr, NH_IPV6, OP_FORWARD, PORT,
 };
 use tunnel_tests::{
-    daemon::Daemon,
+    daemon::{metrics, Daemon},
     netns::Netns,
     packets::ipv6_echo,
     topology::{Namespaces, CLIENT_V4, POP_V4, UPSTREAM_V6},
@@ -152,5 +152,13 @@ fn ayiya_user_is_learned_and_forwarded_upstream() {
     });
     let shown = d.ok(&["tunnel", "show", "1"]).unwrap();
     assert!(shown.contains("rx        1 packets"), "{shown}");
+    // Charged to the tunnel too, as sixxsd's per-tunnel error counters.
+    assert!(shown.contains("errors    1 dropped"), "{shown}");
+    assert!(shown.contains(": ayiya_hash_fail"), "{shown}");
+    let metrics = metrics(&ns.pop);
+    assert!(
+        metrics.contains("tunnelpop_tunnel_errors_total{tunnel=\"1\"} 1"),
+        "{metrics}"
+    );
     d.stop().unwrap();
 }

@@ -3,15 +3,14 @@
 //! kill -9, show up in stats and /metrics; bad input changes nothing.
 
 use std::{
-    io::{Read, Write},
-    net::TcpStream,
+    io::Write,
     time::{Duration, Instant},
 };
 
 use aya::maps::{Array, Map, MapData};
 use tunnel_common::tunnel::TunnelInfo;
 use tunnel_tests::{
-    daemon::Daemon,
+    daemon::{metrics, Daemon},
     netns::Netns,
     peer6in4::{Peer6in4, PeerConfig},
     pty::Pty,
@@ -78,18 +77,6 @@ fn ping(ns: &Netns, args: &[&str]) -> String {
     let mut argv = vec!["ping", "-6", "-n", "-W", "2"];
     argv.extend_from_slice(args);
     String::from_utf8_lossy(&ns.output(&argv).unwrap().stdout).into_owned()
-}
-
-/// GET /metrics from inside `ns`.
-fn metrics(ns: &Netns) -> String {
-    let _in = ns.enter().unwrap();
-    let mut s = TcpStream::connect("127.0.0.1:9641").unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body
 }
 
 #[test]

@@ -10,15 +10,36 @@ pub struct TunnelCounters {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    /// Packets of or toward this tunnel dropped (each also counted in
+    /// `DROPS` by its reason), as sixxsd's per-tunnel error counters.
+    pub errors: u64,
+    /// `CLOCK_BOOTTIME` ns of the last one, and its `Drop` reason.
+    pub last_error_ns: u64,
+    pub last_error: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<TunnelCounters>() == 32);
+const _: () = assert!(core::mem::size_of::<TunnelCounters>() == 56);
 
+impl TunnelCounters {
+    /// The last error's reason, if any.
+    pub fn last_error(&self) -> Option<Drop> {
+        (self.errors > 0)
+            .then(|| Drop::ALL.get(self.last_error as usize).copied())
+            .flatten()
+    }
+}
+
+/// Sums the counters of two CPUs; the last error is the later one.
 impl core::ops::AddAssign for TunnelCounters {
     fn add_assign(&mut self, o: Self) {
         self.rx_packets += o.rx_packets;
         self.rx_bytes += o.rx_bytes;
         self.tx_packets += o.tx_packets;
         self.tx_bytes += o.tx_bytes;
+        self.errors += o.errors;
+        if o.errors > 0 && o.last_error_ns >= self.last_error_ns {
+            (self.last_error_ns, self.last_error) = (o.last_error_ns, o.last_error);
+        }
     }
 }
 
@@ -183,6 +204,26 @@ counter_enum! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Per-CPU counters add up; the last error is the latest CPU's.
+    #[test]
+    fn tunnel_counters_sum_and_keep_the_last_error() {
+        let cpu = |errors, ns, last: Drop| TunnelCounters {
+            rx_packets: 1,
+            errors,
+            last_error_ns: ns,
+            last_error: last as u32,
+            ..Default::default()
+        };
+        let mut t = TunnelCounters::default();
+        assert_eq!(t.last_error(), None);
+        t += cpu(2, 50, Drop::AyiyaHashFail);
+        t += cpu(1, 90, Drop::SpoofedSource);
+        t += cpu(0, 0, Drop::Malformed);
+        t += cpu(3, 70, Drop::AyiyaClockOff);
+        assert_eq!((t.rx_packets, t.errors), (4, 6));
+        assert_eq!(t.last_error(), Some(Drop::SpoofedSource));
+    }
 
     #[test]
     fn counts_and_names_are_unique() {

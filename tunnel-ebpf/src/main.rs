@@ -71,7 +71,7 @@ mod entry {
         packet::{Packet, Tc, ETHERTYPE_IPV6},
         route::{self, Step},
         sixin4, stats,
-        tunnel::{Decap, Origin},
+        tunnel::{Decap, Fault, Origin},
     };
 
     /// The uplink's entry: classifies and jumps.
@@ -95,9 +95,14 @@ mod entry {
         let pkt = Packet::new(&ctx);
         let step = sixin4::decap(pkt).and_then(|d| match d {
             Decap::Action(action) => Ok(Step::Done(action)),
-            Decap::From(id) => route::from_tunnel_v6(pkt, Origin::tunnel(id)),
+            Decap::From(id) => {
+                route::from_tunnel_v6(pkt, Origin::tunnel(id)).map_err(|r| Fault::on(id, r))
+            }
         });
-        settle(pkt, step)
+        match step {
+            Ok(step) => jump::follow(pkt, step),
+            Err(fault) => faulted(fault),
+        }
     }
 
     /// AYIYA (UDP 5072) from the uplink, over IPv4 or IPv6: the cheap
@@ -110,7 +115,7 @@ mod entry {
             Ok(ayiya::decap::Checked::Auth { id, off, len }) => {
                 jump::to_ayiya_auth(pkt, id, off, len)
             }
-            Err(reason) => dropped(reason),
+            Err(fault) => faulted(fault),
         }
     }
 
@@ -126,7 +131,7 @@ mod entry {
                 Decap::From(id) => route::from_tunnel_v6(pkt, Origin::tunnel(id)),
             },
         );
-        settle(pkt, step)
+        settle_on(pkt, a.tunnel, step)
     }
 
     /// IPv6 into an AYIYA tunnel (`JumpArgs::tunnel`, `data_len`,
@@ -136,7 +141,7 @@ mod entry {
     pub fn ayiya_encap(ctx: XdpContext) -> u32 {
         let pkt = Packet::new(&ctx);
         let a = jump::args();
-        settle(pkt, ayiya::encap::deliver(pkt, &a))
+        settle_on(pkt, a.tunnel, ayiya::encap::deliver(pkt, &a))
     }
 
     /// What the PoP's kernel sends into an AYIYA tunnel (`JumpArgs::tunnel`,
@@ -144,10 +149,11 @@ mod entry {
     #[classifier]
     pub fn ayiya_encap_local(ctx: TcContext) -> i32 {
         let pkt = Packet::tc(&ctx);
-        match ayiya::encap::deliver_local(pkt, &jump::args()) {
+        let a = jump::args();
+        match ayiya::encap::deliver_local(pkt, &a) {
             Ok(action) => action as i32,
             Err(reason) => {
-                stats::drop(reason);
+                stats::tunnel_drop(a.tunnel, reason);
                 TC_ACT_SHOT as i32
             }
         }
@@ -159,8 +165,9 @@ mod entry {
     pub fn tunnel_route(ctx: XdpContext) -> u32 {
         let pkt = Packet::new(&ctx);
         let a = jump::args();
-        settle(
+        settle_on(
             pkt,
+            a.tunnel,
             route::to_tunnel(pkt, a.tunnel, Origin::from_raw(a.origin)),
         )
     }
@@ -186,18 +193,30 @@ mod entry {
         }
     }
 
-    /// A path's result: errors are named, counted drops, never XDP_ABORTED.
+    /// A path's result, for a path that concerns tunnel `id` throughout:
+    /// errors are named, counted drops (on the tunnel too), never
+    /// XDP_ABORTED.
     #[inline(always)]
-    fn settle(pkt: Packet, step: Result<Step, Drop>) -> u32 {
+    fn settle_on(pkt: Packet, id: u32, step: Result<Step, Drop>) -> u32 {
         match step {
             Ok(step) => jump::follow(pkt, step),
-            Err(reason) => dropped(reason),
+            Err(reason) => faulted(Fault::on(id, reason)),
         }
     }
 
     #[inline(always)]
     fn dropped(reason: Drop) -> u32 {
         stats::drop(reason);
+        xdp_action::XDP_DROP
+    }
+
+    /// A drop, counted on its tunnel when the path knew it.
+    #[inline(always)]
+    fn faulted(f: Fault) -> u32 {
+        match f.tunnel {
+            Some(id) => stats::tunnel_drop(id, f.reason),
+            None => stats::drop(f.reason),
+        }
         xdp_action::XDP_DROP
     }
 

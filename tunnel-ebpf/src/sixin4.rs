@@ -19,7 +19,7 @@ use crate::{
         IPV6_LEN,
     },
     stats,
-    tunnel::{check_inner_source, Decap},
+    tunnel::{check_inner_source, Decap, Fault},
 };
 
 pub const PROTO_IPV6: u8 = 41;
@@ -35,7 +35,7 @@ pub fn is_ours(outer: &Ipv4Hdr) -> bool {
 /// Proto 41 from the uplink, decapsulated if it comes from a configured
 /// tunnel; the inner packet is left for the router.
 #[inline(always)]
-pub fn decap(pkt: Packet) -> Result<Decap, Drop> {
+pub fn decap(pkt: Packet) -> Result<Decap, Fault> {
     let outer = match pkt.view::<Ipv4Hdr>(ETH_LEN) {
         Ok(h) if h.proto == PROTO_IPV6 => h,
         // Only reached through the root's classification; kept exact anyway.
@@ -44,7 +44,7 @@ pub fn decap(pkt: Packet) -> Result<Decap, Drop> {
     // Only 20-byte headers: options on proto 41 do not occur in practice and
     // would make the header length variable for the verifier.
     if outer.vihl != 0x45 {
-        return Err(Drop::Malformed);
+        return Err(Drop::Malformed.into());
     }
     if outer.frags[0] & (IPV4_MF | 0x1f) != 0 || outer.frags[1] != 0 {
         // The kernel gets fragments (it reassembles; without a sit device
@@ -53,7 +53,7 @@ pub fn decap(pkt: Packet) -> Result<Decap, Drop> {
         return Ok(Decap::Action(xdp_action::XDP_PASS));
     }
     if csum::ipv4_header(pkt.view::<[u8; IPV4_LEN]>(ETH_LEN)?) != u16::from_be_bytes(outer.check) {
-        return Err(Drop::BadChecksum);
+        return Err(Drop::BadChecksum.into());
     }
     let key = TunnelV4Key {
         local: outer.dst_addr,
@@ -62,11 +62,19 @@ pub fn decap(pkt: Packet) -> Result<Decap, Drop> {
     // Everything decap needs of the tunnel comes with this lookup (see
     // `DecapRef`): its `TUNNELS` slot stays untouched on this path.
     let tun: DecapRef = hash_get(&TUN_BY_V4, &key).ok_or(Drop::UnknownTunnel)?;
+    let (outer_len, outer_ecn) = (u16::from_be_bytes(outer.tot_len) as usize, outer.tos & 0b11);
+    // From here on, what goes wrong is the tunnel's.
+    strip(pkt, &tun, outer_len, outer_ecn).map_err(|r| Fault::on(tun.id, r))
+}
+
+/// The inner packet of tunnel `tun`'s proto-41 packet (`outer_len` bytes of
+/// IPv4 with ECN `outer_ecn`): checked, the outer header stripped.
+#[inline(always)]
+fn strip(pkt: Packet, tun: &DecapRef, outer_len: usize, outer_ecn: u8) -> Result<Decap, Drop> {
     let id = tun.id;
     if !tun.is_enabled() {
         return Err(Drop::TunnelDisabled);
     }
-    let (outer_len, outer_ecn) = (u16::from_be_bytes(outer.tot_len) as usize, outer.tos & 0b11);
 
     let inner = pkt.view::<Ipv6Hdr>(ETH_LEN + IPV4_LEN)?;
     let inner_len = IPV6_LEN + u16::from_be_bytes(inner.payload_len) as usize;
@@ -75,7 +83,7 @@ pub fn decap(pkt: Packet) -> Result<Decap, Drop> {
     {
         return Err(Drop::Malformed);
     }
-    check_inner_source(inner, &tun)?;
+    check_inner_source(inner, tun)?;
     let inner_ecn = (inner.vcf[1] >> 4) & 0b11;
     let ecn = ecn::decap(inner_ecn, outer_ecn).ok_or(Drop::EcnCe)?;
     inner.vcf[1] = (inner.vcf[1] & 0xcf) | (ecn << 4);

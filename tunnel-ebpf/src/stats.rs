@@ -5,7 +5,7 @@ use tunnel_common::stats::{Drop, Event};
 
 use crate::{
     maps::{DROPS, EVENTS, TUN_STATS},
-    packet::with_slot,
+    packet::{boot_ns, with_slot},
 };
 
 #[inline(always)]
@@ -30,6 +30,18 @@ pub fn pass_not_ours() -> u32 {
 pub fn pass_not_ours_tc() -> u32 {
     event(Event::NotOurs);
     TC_ACT_OK as u32
+}
+
+/// A packet of or toward tunnel `id` dropped for `reason`: counted by
+/// reason and on the tunnel (its error count, the last one and when).
+#[inline(always)]
+pub fn tunnel_drop(id: u32, reason: Drop) {
+    drop(reason);
+    with_slot(TUN_STATS.get_ptr_mut(id), |c| {
+        c.errors += 1;
+        c.last_error_ns = boot_ns();
+        c.last_error = reason as u32;
+    });
 }
 
 /// A packet of `bytes` inner bytes received from the user of tunnel `id`.

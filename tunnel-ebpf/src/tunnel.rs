@@ -109,3 +109,32 @@ pub enum Decap {
     /// Ethernet header, for the router.
     From(u32),
 }
+
+/// A drop and the tunnel it concerns, when the path knew it by then: the
+/// entry counts it by reason and on that tunnel (`stats::tunnel_drop`).
+/// Paths return it where a tunnel becomes known halfway (decapsulation);
+/// `?` on a plain `Drop` gives one with no tunnel.
+pub struct Fault {
+    pub reason: Drop,
+    pub tunnel: Option<u32>,
+}
+
+impl Fault {
+    #[inline(always)]
+    pub fn on(id: u32, reason: Drop) -> Self {
+        Self {
+            reason,
+            tunnel: Some(id),
+        }
+    }
+}
+
+impl From<Drop> for Fault {
+    #[inline(always)]
+    fn from(reason: Drop) -> Self {
+        Self {
+            reason,
+            tunnel: None,
+        }
+    }
+}

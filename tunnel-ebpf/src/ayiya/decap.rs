@@ -31,7 +31,7 @@ use crate::{
         IPV6_LEN,
     },
     stats,
-    tunnel::{check_inner_source, tunnel, Decap},
+    tunnel::{check_inner_source, tunnel, Decap, Fault},
 };
 
 /// Where the datagram sits, from the outer headers.
@@ -58,7 +58,7 @@ pub enum Checked {
 /// whatever the outer family or opcode, so the verifier walks the hash
 /// there once.
 #[inline(always)]
-pub fn check(pkt: Packet) -> Result<Checked, Drop> {
+pub fn check(pkt: Packet) -> Result<Checked, Fault> {
     let eth: EthHdr = pkt.read(0)?;
     let outer = match eth.ether_type {
         ETHERTYPE_IPV4 => outer_v4(pkt)?,
@@ -71,17 +71,31 @@ pub fn check(pkt: Packet) -> Result<Checked, Drop> {
         return Ok(Checked::Done(xdp_action::XDP_PASS));
     };
     if outer.len < HEADER_LEN || outer.len > MAX_DATAGRAM {
-        return Err(Drop::AyiyaShort);
+        return Err(Drop::AyiyaShort.into());
     }
     let hdr = pkt.view::<AyiyaHdr>(outer.off)?;
     if !header_ok(hdr) {
-        return Err(Drop::AyiyaBadHeader);
+        return Err(Drop::AyiyaBadHeader.into());
     }
     let (op, nh, epoch) = (hdr.opcode(), hdr.next_header, hdr.epoch());
     // Identity → tunnel: the user's `::2`, exactly (stricter than sixxsd,
     // which takes any address of the tunnel's /64).
     let identity = hdr.identity;
     let tun: DecapRef = hash_get(&TUN_BY_ID6, &identity).ok_or(Drop::AyiyaUnknownIdentity)?;
+    // From here on, what goes wrong is the tunnel's.
+    check_tunnel(pkt, &outer, &tun, op, nh, epoch).map_err(|r| Fault::on(tun.id, r))
+}
+
+/// The rest of `check` once the identity named tunnel `tun`.
+#[inline(always)]
+fn check_tunnel(
+    pkt: Packet,
+    outer: &Outer,
+    tun: &DecapRef,
+    op: u8,
+    nh: u8,
+    epoch: u32,
+) -> Result<Checked, Drop> {
     if tun.kind != TUNNEL_KIND_AYIYA {
         return Err(Drop::AyiyaNotAyiya);
     }
@@ -89,7 +103,7 @@ pub fn check(pkt: Packet) -> Result<Checked, Drop> {
         return Err(Drop::TunnelDisabled);
     }
     if op == OP_FORWARD && nh == NH_IPV6 {
-        check_payload(pkt, &outer)?;
+        check_payload(pkt, outer)?;
     } else if !(op == OP_NOOP && nh == NH_NONE || is_echo_request(op)) {
         // Forwarding IPv4 (next header 4) or nothing is not a PoP's job.
         return Err(Drop::AyiyaInvalidForward);

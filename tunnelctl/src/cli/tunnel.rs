@@ -243,6 +243,13 @@ fn show(t: &TunnelView) {
         "  tx        {} packets, {} bytes",
         t.stats.tx_packets, t.stats.tx_bytes
     );
+    match (&t.stats.last_error, t.stats.last_error_s_ago) {
+        (Some(reason), Some(ago)) => println!(
+            "  errors    {} dropped, the last {ago} s ago: {reason}",
+            t.stats.errors
+        ),
+        _ => println!("  errors    none"),
+    }
 }
 
 /// The remote, or that it is learned (kinds whose user's address changes).

@@ -66,11 +66,16 @@ impl Scope {
 }
 
 fn stats(c: TunnelCounters) -> TunnelStats {
+    let last = c.last_error();
+    let now_ns = crate::datapath::clock::boot_ns().unwrap_or(0);
     TunnelStats {
         rx_packets: c.rx_packets,
         rx_bytes: c.rx_bytes,
         tx_packets: c.tx_packets,
         tx_bytes: c.tx_bytes,
+        errors: c.errors,
+        last_error: last.map(|d| d.name().to_owned()),
+        last_error_s_ago: last.map(|_| now_ns.saturating_sub(c.last_error_ns) / 1_000_000_000),
     }
 }
 

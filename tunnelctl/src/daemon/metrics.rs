@@ -77,7 +77,7 @@ pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
     let mut s = String::new();
     let tunnels = e.list()?;
     type Field = fn(&crate::api::TunnelStats) -> u64;
-    let fields: [(&str, &str, Field); 4] = [
+    let fields: [(&str, &str, Field); 5] = [
         (
             "rx_packets",
             "Packets received from the tunnel's user.",
@@ -95,6 +95,11 @@ pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
             "tx_bytes",
             "Inner IPv6 bytes sent to the tunnel's user.",
             |t| t.tx_bytes,
+        ),
+        (
+            "errors",
+            "Packets of or toward the tunnel dropped (by reason: tunnelpop_drops_total).",
+            |t| t.errors,
         ),
     ];
     for (name, help, get) in fields {
