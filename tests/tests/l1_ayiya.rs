@@ -262,6 +262,21 @@ fn decap_table() {
         .dropped(Drop::AyiyaHashFail)
         .charged_to(TUNNEL_C),
         Case::xdp(
+            "op 1 whose payload is not ipv6 (version 4)",
+            from_client(&forward(
+                &{
+                    let mut p = good.clone();
+                    p[0] = 0x45;
+                    p
+                },
+                EPOCH,
+            )),
+        )
+        .on(x0)
+        .setup(at_epoch)
+        .dropped(Drop::AyiyaNotIpv6Payload)
+        .charged_to(TUNNEL_C),
+        Case::xdp(
             "a trailing byte: the payload's length disagrees",
             from_client(&trailing),
         )

@@ -372,6 +372,17 @@ fn encap_table() {
         .dropped(Drop::AyiyaClockOff)
         .charged_to(TUNNEL_C)
         .tunnel(TUNNEL_C, 0, 0),
+        Case::xdp(
+            "no key for the tunnel: nothing can be signed",
+            from_upstream(&to_c),
+        )
+        .on(x1)
+        .setup(|b| {
+            c_at_a(b);
+            b.dp.put_secret(TUNNEL_C, None).unwrap();
+        })
+        .dropped(Drop::NoSecret)
+        .charged_to(TUNNEL_C),
         Case::tc(
             "the pop's own ping to c's user: signed, redirected to the uplink",
             local(&own_ping),

@@ -269,3 +269,78 @@ fn routed_prefixes_of_every_length() {
     }
     check(&mut bed, cases);
 }
+
+/// Drops that a complete, consistent datapath never takes, forced by
+/// writing the maps as no daemon would: each is still a named, counted
+/// drop (never ABORTED, never a crash).
+#[test]
+fn inconsistent_maps_are_counted_drops() {
+    use aya::maps::{Array, DevMapHash, HashMap, MapData};
+    use tunnel_common::tunnel::{DecapRef, TunnelInfo};
+    let mut bed = ProgBed::new().expect("prog bed");
+    let to_a = eth(
+        UPSTREAM_MAC,
+        X1_MAC,
+        EtherType::IPV6,
+        &ipv6_echo(UPSTREAM, a6("2001:db8:1::2"), 64, 16),
+    );
+    let cases = vec![
+        Case::xdp("a tunnel of a kind this build does not know", to_a.clone())
+            .on(x1)
+            .setup(|b| {
+                let mut t: Array<&mut MapData, TunnelInfo> =
+                    Array::try_from(b.dp.ebpf_mut().map_mut("TUNNELS").unwrap()).unwrap();
+                let mut info = t.get(&TUNNEL_A, 0).unwrap();
+                info.kind = 9;
+                t.set(TUNNEL_A, info, 0).unwrap();
+            })
+            .dropped(Drop::UnknownKind)
+            .charged_to(TUNNEL_A),
+        Case::xdp("the next hop's device is not in TX_PORTS", {
+            let inner = ipv6_echo(a6("2001:db8:1::2"), UPSTREAM, 64, 16);
+            let outer = sixin4(V4::new(CLIENT_A, POP_V4), &inner);
+            eth(CLIENT_A_MAC, X0_MAC, EtherType::IPV4, &outer)
+        })
+        .on(x0)
+        .setup(|b| {
+            let x1 = b.x1;
+            let mut ports: DevMapHash<&mut MapData> =
+                DevMapHash::try_from(b.dp.ebpf_mut().map_mut("TX_PORTS").unwrap()).unwrap();
+            ports.remove(x1).unwrap();
+        })
+        .dropped(Drop::NoTxPort)
+        .charged_to(TUNNEL_A),
+        Case::xdp("an identity that leads to a 6in4 tunnel", {
+            use tunnel_common::ayiya::{sign::encode, AyiyaHdr, NH_NONE, PORT};
+            let h = AyiyaHdr::new(0, NH_NONE, 1_700_000_000, a6("2001:db8:1::2").octets());
+            let d = encode(
+                &h,
+                &[],
+                &tunnel_common::ayiya::sign::Key::from_password("x"),
+            );
+            let udp = udp4((CLIENT_A, 40000), (POP_V4, PORT), &d);
+            eth(CLIENT_A_MAC, X0_MAC, EtherType::IPV4, &udp)
+        })
+        .on(x0)
+        .setup(|b| {
+            b.set_unix_time(1_700_000_000);
+            let info = b.dp.tunnel_info(TUNNEL_A).unwrap().unwrap();
+            let mut ids: HashMap<&mut MapData, [u8; 16], DecapRef> =
+                HashMap::try_from(b.dp.ebpf_mut().map_mut("TUN_BY_ID6").unwrap()).unwrap();
+            ids.insert(
+                a6("2001:db8:1::2").octets(),
+                DecapRef::new(TUNNEL_A, &info),
+                0,
+            )
+            .unwrap();
+        })
+        .dropped(Drop::AyiyaNotAyiya)
+        .charged_to(TUNNEL_A),
+    ];
+    check(&mut bed, cases);
+    // What the cases wrote is undone by the next bed's reset; the
+    // identity entry is not a tunnel's, so remove it here.
+    let mut ids: HashMap<&mut MapData, [u8; 16], DecapRef> =
+        HashMap::try_from(bed.dp.ebpf_mut().map_mut("TUN_BY_ID6").unwrap()).unwrap();
+    let _ = ids.remove(&a6("2001:db8:1::2").octets());
+}
