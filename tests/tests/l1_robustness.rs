@@ -336,6 +336,16 @@ fn inconsistent_maps_are_counted_drops() {
         })
         .dropped(Drop::AyiyaNotAyiya)
         .charged_to(TUNNEL_A),
+        // Last: the bed's reset does not refill the jump table.
+        Case::xdp("a path's program missing from the jump table", to_a.clone())
+            .on(x1)
+            .setup(|b| {
+                let mut jumps: aya::maps::ProgramArray<&mut MapData> =
+                    aya::maps::ProgramArray::try_from(b.dp.ebpf_mut().map_mut("JUMPS").unwrap())
+                        .unwrap();
+                jumps.clear_index(&tunnel_common::jump::JUMP_ROUTE).unwrap();
+            })
+            .dropped(Drop::JumpFailed),
     ];
     check(&mut bed, cases);
     // What the cases wrote is undone by the next bed's reset; the
