@@ -162,3 +162,107 @@ fn ayiya_user_is_learned_and_forwarded_upstream() {
     );
     d.stop().unwrap();
 }
+
+/// Tunnel to tunnel across kinds: the AYIYA user pings the 6in4 user
+/// (whose kernel, behind its userspace 6in4 peer, answers). The request
+/// crosses AYIYA → 6in4, the reply 6in4 → AYIYA, each in one pass of the
+/// PoP's XDP.
+#[test]
+fn ayiya_and_6in4_users_reach_each_other() {
+    use tunnel_tests::peer6in4::{Peer6in4, PeerConfig};
+    let ns = Namespaces::new().expect("namespaces");
+    let mut peers = Datapath::load(DatapathOptions {
+        max_tunnels: 1,
+        max_prefixes: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    ns.attach_peers(&mut peers).unwrap();
+    let mut d = Daemon::new(&ns.pop, &["p0", "p1"], 64, 256).unwrap();
+    d.start().unwrap();
+    d.ok(&[
+        "tunnel",
+        "add",
+        "1",
+        "--local",
+        "192.0.2.1",
+        "--remote",
+        "192.0.2.2",
+        "--prefix",
+        "2001:db8:1::/64",
+    ])
+    .unwrap();
+    d.ok(&[
+        "tunnel",
+        "add",
+        "2",
+        "--kind",
+        "ayiya",
+        "--local",
+        "192.0.2.1",
+        "--password",
+        PASSWORD,
+        "--prefix",
+        "2001:db8:2::/64",
+    ])
+    .unwrap();
+    let _peer = Peer6in4::start(
+        &ns.client,
+        &PeerConfig {
+            ifname: "tun6in4",
+            local: CLIENT_V4,
+            remote: POP_V4,
+            address: "2001:db8:1::2/64",
+            mtu: 1480,
+        },
+    )
+    .unwrap();
+    let ayiya_user: Ipv6Addr = "2001:db8:2::2".parse().unwrap();
+    let sixin4_user: Ipv6Addr = "2001:db8:1::2".parse().unwrap();
+    let key = Key::from_password(PASSWORD);
+    let sock = client_socket(&ns.client);
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+
+    let mut answered = 0;
+    for seq in 0..5u8 {
+        let mut echo = ipv6_echo(ayiya_user, sixin4_user, 64, 16);
+        // A distinct payload per request: the same datagram twice would be
+        // a replay.
+        echo[48] = seq;
+        let sum = {
+            echo[42] = 0;
+            echo[43] = 0;
+            let pseudo = tunnel_common::csum::pseudo_v6(
+                &ayiya_user.octets(),
+                &sixin4_user.octets(),
+                (echo.len() - 40) as u32,
+                58,
+            );
+            !tunnel_common::csum::fold(tunnel_common::csum::add_bytes(pseudo, &echo[40..]))
+        };
+        echo[42..44].copy_from_slice(&sum.to_be_bytes());
+        let h = AyiyaHdr::new(OP_FORWARD, NH_IPV6, unix_now(), ayiya_user.octets());
+        sock.send(&encode(&h, &echo, &key)).unwrap();
+        let mut buf = [0u8; 2048];
+        let Ok(n) = sock.recv(&mut buf) else { continue };
+        let got = verify(&buf[..n], &key, unix_now()).expect("signed with tunnel 2's key");
+        let reply = got.payload();
+        if reply[40] == 129 && reply[8..24] == sixin4_user.octets() && reply[48] == seq {
+            answered += 1;
+        }
+    }
+    assert!(
+        answered >= 4,
+        "{answered} of 5 echo requests answered across the kinds"
+    );
+    let v: serde_json::Value = serde_json::from_str(&d.ok(&["stats", "--json"]).unwrap()).unwrap();
+    let t2t = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e[0] == "tunnel_to_tunnel")
+        .and_then(|e| e[1].as_u64())
+        .unwrap_or(0);
+    assert!(t2t >= 2 * answered as u64, "tunnel_to_tunnel {t2t}: {v}");
+    d.stop().unwrap();
+}
