@@ -12,9 +12,11 @@ fn main() {
         fs::write(out.join("tunnel"), b"").expect("write stub");
         return;
     }
-    // aya-ebpf needs `asm_experimental_arch` on a stable compiler; naming the
-    // crate (not `1`) keeps aya-build from adding -Z build-std (toolchain.md).
-    env::set_var("RUSTC_BOOTSTRAP", "aya_ebpf");
+    // aya-ebpf needs `asm_experimental_arch` on a stable compiler, and the
+    // programs (crate `tunnel`) `core_intrinsics` for BPF's atomic add;
+    // naming the crates (not `1`) keeps aya-build from adding -Z build-std
+    // (toolchain.md).
+    env::set_var("RUSTC_BOOTSTRAP", "aya_ebpf,tunnel");
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../tunnel-ebpf");
     let root = root.to_str().expect("utf-8 path");
     let pkg = aya_build::Package {

@@ -328,7 +328,7 @@ fn run_case(bed: &mut ProgBed, c: &Case) -> Vec<String> {
     }
     if let Some(id) = c.charged {
         let want = c.drops.first().map(|(d, _)| *d);
-        match bed.dp.tunnel_counters(id) {
+        match bed.dp.tunnel_errors(id) {
             Ok(t) if t.errors == 1 && t.last_error() == want => {}
             Ok(t) => diffs.push(format!(
                 "tunnel {id}: {} errors, last {:?}; expected 1, {want:?}",

@@ -39,6 +39,7 @@ mod pod {
         crate::tunnel::Endpoint,
         crate::tunnel::TunnelSecret,
         crate::stats::TunnelCounters,
+        crate::stats::TunnelErrors,
         crate::config::RuntimeConfig,
         crate::config::RateLimitState,
         crate::ndp::ProxyKey,

@@ -70,6 +70,9 @@ pub const AYIYA_SEEN: &str = "AYIYA_SEEN";
 /// Entries of `AYIYA_SEEN`: at a million AYIYA datagrams per second the
 /// guard covers the last ~65 ms, at a thousand the whole ±120 s window.
 pub const AYIYA_SEEN_SLOTS: u32 = 65_536;
+/// Array, tunnel id → [`crate::stats::TunnelErrors`]: drops charged to
+/// each tunnel (shared by the CPUs, updated atomically).
+pub const TUN_ERRORS: &str = "TUN_ERRORS";
 /// Per-CPU array(1) of [`crate::ayiya::SignWork`]: the hash of the
 /// datagram being checked or signed.
 pub const SHA_WORK: &str = "SHA_WORK";
@@ -103,6 +106,7 @@ pub const ALL: &[&str] = &[
     SHA_WORK,
     JUMPS_LOCAL,
     AYIYA_SEEN,
+    TUN_ERRORS,
 ];
 
 /// Default capacity of the per-tunnel maps; the loader can change it.

@@ -19,6 +19,13 @@
 //! packet access is in `packet`.
 //! On the host (clippy, `cargo build --workspace`) this is an empty binary.
 #![cfg_attr(target_arch = "bpf", no_std, no_main)]
+// The BPF target has no atomic read-modify-write in `core::sync`; the
+// intrinsic becomes BPF's atomic add (`packet::atomic_add`).
+#![cfg_attr(
+    target_arch = "bpf",
+    allow(internal_features),
+    feature(core_intrinsics)
+)]
 
 #[cfg(target_arch = "bpf")]
 mod ayiya;

@@ -19,7 +19,7 @@ use tunnel_common::{
     ndp::{ProxyKey, UplinkInfo, NS_MAX},
     nets::{NetKey, Pools},
     nexthop::{NextHopEntry, MAX_ROUTES, NEXTHOP_SLOTS},
-    stats::TunnelCounters,
+    stats::{TunnelCounters, TunnelErrors},
     tunnel::{DecapRef, Endpoint, TunnelInfo, TunnelSecret, TunnelV4Key},
 };
 
@@ -105,6 +105,9 @@ pub static SECRETS: Array<TunnelSecret> = Array::with_max_entries(DEFAULT_MAX_TU
 #[map(name = "TUN_BY_ID6")]
 pub static TUN_BY_ID6: HashMap<[u8; 16], DecapRef> =
     HashMap::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
+
+#[map(name = "TUN_ERRORS")]
+pub static TUN_ERRORS: Array<TunnelErrors> = Array::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
 
 #[map(name = "AYIYA_SEEN")]
 pub static AYIYA_SEEN: LruHashMap<[u8; 16], u32> =

@@ -512,6 +512,22 @@ pub fn with_slot<T>(slot: Option<*mut T>, f: impl FnOnce(&mut T)) {
     }
 }
 
+/// Adds `n` to the u64 at `slot` (a map slot shared by the CPUs) with one
+/// atomic instruction.
+#[inline(always)]
+pub fn atomic_add(slot: Option<*mut u64>, n: u64) {
+    if let Some(p) = slot {
+        // SAFETY: map lookups return a valid pointer to an 8-byte aligned
+        // value (map values are 8-byte aligned); every writer of this
+        // field uses atomics.
+        unsafe {
+            core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+                p, n,
+            )
+        };
+    }
+}
+
 /// A per-CPU scratch slot (`get_ptr_mut` of a per-CPU array) as a
 /// reference, for buffers too large for the 512-byte stack.
 #[inline(always)]

@@ -1,11 +1,12 @@
-//! Counter updates. Per-CPU slots, so plain adds, no atomics.
+//! Counter updates. Per-CPU slots, so plain adds; the per-tunnel error
+//! count, shared by the CPUs, is the one atomic add.
 
 use aya_ebpf::bindings::{xdp_action, TC_ACT_OK};
 use tunnel_common::stats::{Drop, Event};
 
 use crate::{
-    maps::{DROPS, EVENTS, TUN_STATS},
-    packet::{boot_ns, with_slot},
+    maps::{DROPS, EVENTS, TUN_ERRORS, TUN_STATS},
+    packet::{atomic_add, boot_ns, with_slot},
 };
 
 #[inline(always)]
@@ -37,10 +38,12 @@ pub fn pass_not_ours_tc() -> u32 {
 #[inline(always)]
 pub fn tunnel_drop(id: u32, reason: Drop) {
     drop(reason);
-    with_slot(TUN_STATS.get_ptr_mut(id), |c| {
-        c.errors += 1;
-        c.last_error_ns = boot_ns();
-        c.last_error = reason as u32;
+    let slot = TUN_ERRORS.get_ptr_mut(id);
+    atomic_add(slot.map(|e| e as *mut u64), 1);
+    // The last reason and its time: plain stores, the last writer wins.
+    with_slot(slot, |e| {
+        e.last_ns = boot_ns();
+        e.last = reason as u32;
     });
 }
 

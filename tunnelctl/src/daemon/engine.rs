@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use rusqlite::Transaction;
-use tunnel_common::stats::TunnelCounters;
+use tunnel_common::stats::{TunnelCounters, TunnelErrors};
 
 use super::{
     checks,
@@ -65,17 +65,17 @@ impl Scope {
     }
 }
 
-fn stats(c: TunnelCounters) -> TunnelStats {
-    let last = c.last_error();
+fn stats(c: TunnelCounters, e: TunnelErrors) -> TunnelStats {
+    let last = e.last_error();
     let now_ns = crate::datapath::clock::boot_ns().unwrap_or(0);
     TunnelStats {
         rx_packets: c.rx_packets,
         rx_bytes: c.rx_bytes,
         tx_packets: c.tx_packets,
         tx_bytes: c.tx_bytes,
-        errors: c.errors,
+        errors: e.errors,
         last_error: last.map(|d| d.name().to_owned()),
-        last_error_s_ago: last.map(|_| now_ns.saturating_sub(c.last_error_ns) / 1_000_000_000),
+        last_error_s_ago: last.map(|_| now_ns.saturating_sub(e.last_ns) / 1_000_000_000),
     }
 }
 
@@ -266,7 +266,7 @@ impl Engine {
     /// A tunnel as clients see it: with its counters, without its secret
     /// (the socket's group may manage tunnels without holding users' keys).
     pub fn view(&mut self, mut t: TunnelSpec) -> ApiResult<TunnelView> {
-        let s = stats(self.dp.tunnel_counters(t.id)?);
+        let s = stats(self.dp.tunnel_counters(t.id)?, self.dp.tunnel_errors(t.id)?);
         let endpoint = self.dp.endpoint(t.id)?.map(|e| endpoint_view(&e));
         t.secret = None;
         Ok(TunnelView {
@@ -307,8 +307,8 @@ impl Engine {
             tunnels: Vec::new(),
         };
         for t in self.store.tunnels()? {
-            v.tunnels
-                .push((t.id, stats(self.dp.tunnel_counters(t.id)?)));
+            let s = stats(self.dp.tunnel_counters(t.id)?, self.dp.tunnel_errors(t.id)?);
+            v.tunnels.push((t.id, s));
         }
         Ok(v)
     }

@@ -1,10 +1,10 @@
 //! Reading the datapath's counters (per-CPU values summed).
 
 use anyhow::{Context, Result};
-use aya::maps::{MapData, PerCpuArray};
+use aya::maps::{Array, MapData, PerCpuArray};
 use tunnel_common::{
     maps,
-    stats::{Drop, Event, TunnelCounters},
+    stats::{Drop, Event, TunnelCounters, TunnelErrors},
 };
 
 use super::Datapath;
@@ -65,6 +65,16 @@ impl Datapath {
         Ok(total)
     }
 
+    /// The drops charged to tunnel `id`.
+    pub fn tunnel_errors(&mut self, id: u32) -> Result<TunnelErrors> {
+        let a: Array<&mut MapData, TunnelErrors> = Array::try_from(
+            self.ebpf
+                .map_mut(maps::TUN_ERRORS)
+                .context(maps::TUN_ERRORS)?,
+        )?;
+        Ok(a.get(&id, 0)?)
+    }
+
     /// Zeroes tunnel `id`'s counters (a reused slot starts from zero).
     pub fn reset_tunnel_counters(&mut self, id: u32) -> Result<()> {
         let ncpu = aya::util::nr_cpus().map_err(|(_, e)| e)?;
@@ -78,6 +88,12 @@ impl Datapath {
             aya::maps::PerCpuValues::try_from(vec![TunnelCounters::default(); ncpu])?,
             0,
         )?;
+        let mut e: Array<&mut MapData, TunnelErrors> = Array::try_from(
+            self.ebpf
+                .map_mut(maps::TUN_ERRORS)
+                .context(maps::TUN_ERRORS)?,
+        )?;
+        e.set(id, TunnelErrors::default(), 0)?;
         Ok(())
     }
 
