@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
 use tunnelctl::{
-    cli::{self, prefix::PrefixCmd, proxy::ProxyCmd, tunnel::TunnelCmd, Client},
+    cli::{self, prefix::PrefixCmd, proxy::ProxyCmd, tunnel::TunnelCmd, ApiClient},
     daemon::config::{DEFAULT_CONFIG, DEFAULT_SOCKET},
     Datapath, DatapathOptions,
 };
@@ -86,7 +86,7 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let client = || Client::connect(&cli.socket);
+    let client = || ApiClient::connect(&cli.socket);
     match cli.command {
         Command::Daemon { config } => tunnelctl::daemon::run(&config),
         Command::Tunnel(cmd) => cli::tunnel::run(&mut client()?, cmd),

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::{output, Client};
+use super::{output, ApiClient};
 use crate::{
     api::{ApplyPlan, DesiredState, Request, Response},
     error::Error,
@@ -30,7 +30,7 @@ pub fn read(path: &Path) -> Result<DesiredState> {
     }
 }
 
-pub fn run(c: &mut Client, file: &Path, dry_run: bool, json: bool) -> Result<()> {
+pub fn run(c: &mut ApiClient, file: &Path, dry_run: bool, json: bool) -> Result<()> {
     let state = read(file)?;
     let bar = (!dry_run && !json).then(|| {
         let b = indicatif::ProgressBar::new(0);

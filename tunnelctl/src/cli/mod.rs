@@ -1,7 +1,8 @@
-//! The CLI's verbs, one file each, and the client side of the API socket.
+//! The CLI's verbs, one file each, and the client side of the API socket
+//! (`api_client`).
 
+pub mod api_client;
 pub mod apply;
-pub mod client;
 pub mod output;
 pub mod prefix;
 pub mod proxy;
@@ -9,7 +10,7 @@ pub mod stats;
 pub mod status;
 pub mod tunnel;
 
-pub use client::Client;
+pub use api_client::ApiClient;
 
 use crate::{api::ErrorCode, error::Error};
 

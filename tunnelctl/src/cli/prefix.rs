@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 
-use super::Client;
+use super::ApiClient;
 use crate::{api::Request, prefix::Ipv6Prefix};
 
 #[derive(Subcommand)]
@@ -14,7 +14,7 @@ pub enum PrefixCmd {
     Remove { id: u32, prefix: Ipv6Prefix },
 }
 
-pub fn run(c: &mut Client, cmd: PrefixCmd) -> Result<()> {
+pub fn run(c: &mut ApiClient, cmd: PrefixCmd) -> Result<()> {
     match cmd {
         PrefixCmd::Add { id, prefix } => {
             c.simple(Request::PrefixAdd { id, prefix })?;

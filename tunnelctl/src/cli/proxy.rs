@@ -6,7 +6,7 @@ use std::net::Ipv6Addr;
 use anyhow::{bail, Result};
 use clap::Subcommand;
 
-use super::{output, Client};
+use super::{output, ApiClient};
 use crate::api::{ProxySpec, Request, Response};
 
 #[derive(Subcommand)]
@@ -34,7 +34,7 @@ pub enum ProxyCmd {
     },
 }
 
-pub fn run(c: &mut Client, cmd: ProxyCmd) -> Result<()> {
+pub fn run(c: &mut ApiClient, cmd: ProxyCmd) -> Result<()> {
     match cmd {
         ProxyCmd::Add {
             target,

@@ -2,10 +2,10 @@
 
 use anyhow::{bail, Result};
 
-use super::{output, Client};
+use super::{output, ApiClient};
 use crate::api::{Request, Response};
 
-pub fn run(c: &mut Client, json: bool) -> Result<()> {
+pub fn run(c: &mut ApiClient, json: bool) -> Result<()> {
     let Response::Stats { stats } = c.simple(Request::Stats)? else {
         bail!("unexpected response")
     };

@@ -3,10 +3,10 @@
 
 use anyhow::{bail, Result};
 
-use super::{output, Client};
+use super::{output, ApiClient};
 use crate::api::{CheckStatus, CheckView, Request, Response};
 
-pub fn run(c: &mut Client, json: bool) -> Result<()> {
+pub fn run(c: &mut ApiClient, json: bool) -> Result<()> {
     let Response::Status { status: s } = c.simple(Request::Status)? else {
         bail!("unexpected response")
     };

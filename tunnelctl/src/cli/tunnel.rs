@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
-use super::{output, Client};
+use super::{output, ApiClient};
 use crate::{
     api::{Request, Response, TunnelChanges, TunnelKind, TunnelSpec, TunnelView},
     error::Error,
@@ -94,7 +94,7 @@ pub struct SetArgs {
     pub proxy_ndp: Option<bool>,
 }
 
-pub fn run(c: &mut Client, cmd: TunnelCmd) -> Result<()> {
+pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
     match cmd {
         TunnelCmd::Add(a) => {
             let tunnel = TunnelSpec {

@@ -1,4 +1,5 @@
-//! Client side of the API socket.
+//! The client side of the API socket, shared by every verb that talks to
+//! the daemon.
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -14,11 +15,11 @@ use crate::{
     error::Error,
 };
 
-pub struct Client {
+pub struct ApiClient {
     stream: BufReader<UnixStream>,
 }
 
-impl Client {
+impl ApiClient {
     pub fn connect(path: &Path) -> Result<Self> {
         let s = UnixStream::connect(path).map_err(|e| match e.kind() {
             // The same exit status as `busy`: nothing wrong with the
