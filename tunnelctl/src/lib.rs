@@ -1,8 +1,10 @@
 //! The PoP's user-space side: the loader library for the XDP datapath
 //! (`datapath`), the daemon (`daemon`), the API both sides of the socket
-//! share (`api`, and its errors: `error`), and the CLI's verbs (`cli`).
+//! share (`api`, and its errors: `error`), the CLI's verbs (`cli`) and the
+//! AYIYA client (`ayiya_client`).
 
 pub mod api;
+pub mod ayiya_client;
 pub mod cli;
 pub mod daemon;
 pub mod datapath;

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
 use tunnelctl::{
-    cli::{self, prefix::PrefixCmd, proxy::ProxyCmd, tunnel::TunnelCmd, ApiClient},
+    cli::{
+        self, client::ClientArgs, prefix::PrefixCmd, proxy::ProxyCmd, tunnel::TunnelCmd, ApiClient,
+    },
     daemon::config::{DEFAULT_CONFIG, DEFAULT_SOCKET},
     Datapath, DatapathOptions,
 };
@@ -69,6 +71,9 @@ enum Command {
         #[arg(long, default_value_t = tunnel_common::maps::DEFAULT_MAX_TUNNELS)]
         max_tunnels: u32,
     },
+    /// Run an AYIYA tunnel's user end: a tun device with the tunnel's ::2,
+    /// beats, signed traffic to and from the PoP (until SIGTERM/SIGINT).
+    Client(ClientArgs),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff).
@@ -109,6 +114,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("ok: programs load and verify on this kernel ({max_tunnels} tunnel slots)");
             Ok(())
         }
+        Command::Client(args) => cli::client::run(&args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -3,6 +3,7 @@
 
 pub mod api_client;
 pub mod apply;
+pub mod client;
 pub mod output;
 pub mod prefix;
 pub mod proxy;
