@@ -10,6 +10,9 @@ BPF_LINKER_VERSION=0.13.0
 TOOLCHAIN_NAME=debian-web
 APT_PACKAGES=(rustc-web cargo-web libstd-rust-web-dev-bpf "llvm-${LLVM_MAJOR}-dev"
   bpftool iproute2 iputils-ping ethtool tcpdump libpcap-dev
+  # l2_client: the NAT in front of the AYIYA client (masquerade, and its
+  # mappings listed and flushed).
+  nftables conntrack
   # cargo xtask vm: QEMU for the kernel matrix, strip for the initramfs, xz
   # for Debian's compressed kernel modules.
   qemu-system-x86 binutils xz-utils)

@@ -54,6 +54,13 @@ pub fn tunnelctl_bin() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// SIGTERM to a child process (the daemon, the AYIYA client), for the
+/// tests that stop one cleanly.
+pub fn sigterm(c: &Child) {
+    // SAFETY: plain kill(2) on a child we have not reaped.
+    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+}
+
 impl Daemon {
     /// Writes a config for a daemon in `ns` with the given uplinks and map
     /// sizes. Nothing runs yet.
@@ -206,8 +213,7 @@ impl Daemon {
     /// SIGTERM, then wait: a clean stop.
     pub fn stop(&mut self) -> Result<()> {
         if let Some(mut c) = self.child.take() {
-            // SAFETY: plain kill(2) on our child.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            sigterm(&c);
             c.wait()?;
         }
         Ok(())

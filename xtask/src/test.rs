@@ -71,6 +71,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l2_learned",
             "--test",
             "l2_ayiya",
+            "--test",
+            "l2_client",
             "--",
             "--test-threads=1",
         ])?;

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 
 /// Test binaries of tunnel-tests run in the VM, with the step names that
 /// `--only` selects them by.
-pub const TESTS: [(&str, &str); 17] = [
+pub const TESTS: [(&str, &str); 18] = [
     ("l1_sixin4", "l1"),
     ("l1_robustness", "l1"),
     ("l1_ndp", "l1"),
@@ -30,6 +30,7 @@ pub const TESTS: [(&str, &str); 17] = [
     ("l2_operator_net", "l2"),
     ("l2_learned", "l2"),
     ("l2_ayiya", "l2"),
+    ("l2_client", "l2"),
     ("vm_sit", "sit"),
 ];
 

@@ -17,10 +17,34 @@ use super::{artifacts::Artifacts, artifacts::TESTS, cpio, kernel::Kernel};
 
 /// Modules the tests need, when the kernel has them as modules (Debian's
 /// do); their dependencies come along. sch_ingress (clsact) and cls_bpf
-/// carry `tunnel_tc` on kernels without TCX (before 6.6).
-const MODULES: [&str; 5] = ["veth", "tun", "sit", "sch_ingress", "cls_bpf"];
-/// Programs the tests run (netns.rs, traffic.rs, daemon.rs) and the shell.
-const TOOLS: [&str; 7] = ["ip", "ping", "ethtool", "sysctl", "cat", "nsenter", "bash"];
+/// carry `tunnel_tc` on kernels without TCX (before 6.6). The guest has
+/// no modprobe, so what nftables would load on demand is listed too: the
+/// NAT in front of the AYIYA client (l2_client: a nat chain, masquerade,
+/// conntrack's netlink interface for `conntrack -L/-D`).
+const MODULES: [&str; 9] = [
+    "veth",
+    "tun",
+    "sit",
+    "sch_ingress",
+    "cls_bpf",
+    "nf_tables",
+    "nft_chain_nat",
+    "nft_masq",
+    "nf_conntrack_netlink",
+];
+/// Programs the tests run (netns.rs, traffic.rs, daemon.rs, l2_client's
+/// NAT) and the shell.
+const TOOLS: [&str; 9] = [
+    "ip",
+    "ping",
+    "ethtool",
+    "sysctl",
+    "cat",
+    "nsenter",
+    "bash",
+    "nft",
+    "conntrack",
+];
 /// Taken along when the host has them: for debugging in `--shell`.
 const OPTIONAL_TOOLS: [&str; 9] = [
     "ls", "dmesg", "bpftool", "tcpdump", "ps", "mount", "grep", "sleep", "uname",

@@ -1,0 +1,667 @@
+//! L2: `tunnelctl client`, the AYIYA client, against the real daemon, from
+//! behind a masquerading NAT:
+//!
+//! ```text
+//!  client c0 ──── n0 nat n1 ──── p0 pop p1 ──── u0 upstream
+//!
+//!  client    c0 198.51.100.2/24, default via 198.51.100.1;
+//!            `tunnelctl client` on cl-ayiya0: 2001:db8:1::2/64, ::/0 via it
+//!  nat       n0 198.51.100.1/24, n1 203.0.113.2/24; IPv4 forwarding;
+//!            nftables masquerade out of n1, UDP to ports 20000-20999
+//!  pop       p0 203.0.113.1/24, p1 2001:db8:ffff::1/64; IPv6 forwarding;
+//!            the daemon, tunnel 1: ayiya, local 203.0.113.1, 2001:db8:1::/64
+//!  upstream  u0 2001:db8:ffff::2/64, 2001:db8:1::/64 via the PoP
+//! ```
+//! No static neighbours: every kernel resolves its own. The daemon runs
+//! as tests/src/daemon.rs starts it (`nsenter --net`, driven by the real
+//! CLI); the client is the real binary too, started the same way, beating
+//! every 2 s. The veths that receive what XDP sends back (n1 for XDP_TX
+//! toward the user, u0 for redirects upstream) run `testbed_pass`;
+//! offloads are off on every veth (`netns::veth`).
+//!
+//! What needs only the decap side of the data path (the PoP learning the
+//! NAT's address and port from beats, refusing a wrong password and a
+//! skewed clock) runs now. Traffic back to the client (pings, TCP, the
+//! NAT rebinding and the daemon restart under traffic) needs AYIYA
+//! encapsulation in the data path, which is not on this branch yet: those
+//! tests are written in full and marked `#[ignore]` with that reason.
+
+use std::{
+    io::{Read, Write},
+    net::{Ipv6Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use aya::programs::XdpMode;
+use tunnel_tests::{
+    daemon::{sigterm, tunnelctl_bin, Daemon},
+    netns::{veth, Netns},
+    traffic::{ping, tcp_transfer},
+};
+use tunnelctl::{Datapath, DatapathOptions};
+
+const PASSWORD: &str = "f3d47c2de40fb698e1ab15d757a09bfc";
+const CLIENT_V4: &str = "198.51.100.2";
+const NAT_INSIDE_V4: &str = "198.51.100.1";
+const NAT_PUBLIC_V4: &str = "203.0.113.2";
+const POP_V4: &str = "203.0.113.1";
+const POP_UPLINK_V6: &str = "2001:db8:ffff::1";
+const UPSTREAM_V6: &str = "2001:db8:ffff::2";
+const TUNNEL_PREFIX: &str = "2001:db8:1::/64";
+const USER_V6: &str = "2001:db8:1::2";
+const POP_INNER_V6: &str = "2001:db8:1::1";
+const TUN: &str = "cl-ayiya0";
+/// The NAT's UDP port ranges: before and after a rebinding.
+const PORTS_A: (u16, u16) = (20000, 20999);
+const PORTS_B: (u16, u16) = (30000, 30999);
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// `tunnelctl client` running in the client namespace; SIGTERM then
+/// SIGKILL on drop, so a failing test leaves no process behind.
+struct ClientProc {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl ClientProc {
+    fn start(ns: &Netns, extra: &[&str]) -> Result<Self> {
+        let log = std::env::temp_dir().join(format!(
+            "cl-client-{}-{}.log",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let f = std::fs::File::create(&log)?;
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", ns.name()))
+            .arg(tunnelctl_bin()?)
+            .args([
+                "client",
+                "--pop",
+                POP_V4,
+                "--prefix",
+                TUNNEL_PREFIX,
+                "--tun",
+                TUN,
+                "--beat-interval",
+                "2",
+                "--probe-timeout",
+                "3",
+                "--default-route",
+            ])
+            .args(extra)
+            .stdout(Stdio::from(f.try_clone()?))
+            .stderr(Stdio::from(f));
+        let child = c.spawn().context("starting tunnelctl client")?;
+        let mut p = Self {
+            child: Some(child),
+            log,
+        };
+        // Up once its tun device has the address.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = ns.output(&["ip", "-6", "addr", "show", "dev", TUN])?;
+            if String::from_utf8_lossy(&out.stdout).contains(USER_V6) {
+                return Ok(p);
+            }
+            if let Some(st) = p.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("the client exited with {st}:\n{}", p.log());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the client's tun device has no {USER_V6} after 10 s:\n{}",
+                    p.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM; returns the exit status's success and the log.
+    fn stop(&mut self) -> Result<(bool, String)> {
+        let Some(mut c) = self.child.take() else {
+            bail!("not running")
+        };
+        sigterm(&c);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(st) = c.try_wait()? {
+                return Ok((st.success(), self.log()));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        c.kill()?;
+        c.wait()?;
+        bail!("the client ignored SIGTERM for 10 s:\n{}", self.log())
+    }
+}
+
+impl Drop for ClientProc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            sigterm(&c);
+            thread::sleep(Duration::from_millis(200));
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// The four namespaces, the daemon with tunnel 1, and (after `client`)
+/// the client. Field order is drop order: the client first, then the
+/// daemon, the peers' programs, the namespaces.
+struct Bed {
+    client_proc: Option<ClientProc>,
+    daemon: Daemon,
+    _peers: Datapath,
+    client: Netns,
+    nat: Netns,
+    _pop: Netns,
+    upstream: Netns,
+}
+
+impl Bed {
+    fn new() -> Result<Self> {
+        let client = Netns::new("cl-client")?;
+        let nat = Netns::new("cl-nat")?;
+        let pop = Netns::new("cl-pop")?;
+        let upstream = Netns::new("cl-up")?;
+        veth(&client, "c0", &nat, "n0")?;
+        veth(&nat, "n1", &pop, "p0")?;
+        veth(&pop, "p1", &upstream, "u0")?;
+        client.ip(&format!("addr add {CLIENT_V4}/24 dev c0"))?;
+        client.ip(&format!("route add default via {NAT_INSIDE_V4}"))?;
+        nat.ip(&format!("addr add {NAT_INSIDE_V4}/24 dev n0"))?;
+        nat.ip(&format!("addr add {NAT_PUBLIC_V4}/24 dev n1"))?;
+        nat.sysctl("net.ipv4.ip_forward", "1")?;
+        pop.ip(&format!("addr add {POP_V4}/24 dev p0"))?;
+        pop.ip(&format!("-6 addr add {POP_UPLINK_V6}/64 dev p1 nodad"))?;
+        pop.sysctl("net.ipv6.conf.all.forwarding", "1")?;
+        upstream.ip(&format!("-6 addr add {UPSTREAM_V6}/64 dev u0 nodad"))?;
+        upstream.ip(&format!("-6 route add {TUNNEL_PREFIX} via {POP_UPLINK_V6}"))?;
+        set_masquerade(&nat, PORTS_A)?;
+
+        let mut peers = Datapath::load(DatapathOptions {
+            max_tunnels: 1,
+            max_prefixes: 1,
+            ..Default::default()
+        })?;
+        {
+            let _in = nat.enter()?;
+            peers.attach_program("testbed_pass", "n1", XdpMode::Driver)?;
+        }
+        {
+            let _in = upstream.enter()?;
+            peers.attach_program("testbed_pass", "u0", XdpMode::Driver)?;
+        }
+
+        let mut daemon = Daemon::new(&pop, &["p0", "p1"], 64, 256)?;
+        daemon.start()?;
+        daemon.ok(&[
+            "tunnel",
+            "add",
+            "1",
+            "--kind",
+            "ayiya",
+            "--local",
+            POP_V4,
+            "--password",
+            PASSWORD,
+            "--prefix",
+            TUNNEL_PREFIX,
+        ])?;
+        Ok(Self {
+            client_proc: None,
+            daemon,
+            _peers: peers,
+            client,
+            nat,
+            _pop: pop,
+            upstream,
+        })
+    }
+
+    /// Starts the client with `extra` arguments (the password among them).
+    fn start_client(&mut self, extra: &[&str]) -> Result<()> {
+        self.client_proc = Some(ClientProc::start(&self.client, extra)?);
+        Ok(())
+    }
+
+    fn client_log(&self) -> String {
+        self.client_proc
+            .as_ref()
+            .map(ClientProc::log)
+            .unwrap_or_default()
+    }
+
+    /// Tunnel 1's learned endpoint (`addr:port`), if any.
+    fn endpoint(&self) -> Result<Option<String>> {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.daemon.ok(&["tunnel", "show", "1", "--json"])?)?;
+        Ok(v["endpoint"]["remote"].as_str().map(str::to_owned))
+    }
+
+    /// A drop counter of the PoP's data path, 0 when absent.
+    fn drops(&self, reason: &str) -> Result<u64> {
+        let v: serde_json::Value = serde_json::from_str(&self.daemon.ok(&["stats", "--json"])?)?;
+        Ok(v["drops"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d[0] == reason)
+            .and_then(|d| d[1].as_u64())
+            .unwrap_or(0))
+    }
+
+    /// Waits until the endpoint is the NAT's public address on a port of
+    /// `range`; returns it.
+    fn wait_endpoint(&self, range: (u16, u16)) -> Result<SocketAddrV4> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut last = None;
+        while Instant::now() < deadline {
+            last = self.endpoint()?;
+            if let Some(a) = last.as_deref().and_then(|s| s.parse::<SocketAddrV4>().ok()) {
+                if a.ip().to_string() == NAT_PUBLIC_V4 && (range.0..=range.1).contains(&a.port()) {
+                    return Ok(a);
+                }
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "endpoint {last:?}, want {NAT_PUBLIC_V4}:{}-{}\nclient:\n{}\ndaemon:\n{}",
+            range.0,
+            range.1,
+            self.client_log(),
+            self.daemon.log()
+        )
+    }
+
+    /// Waits for the client to say the PoP answers its probe.
+    fn wait_tunnel_up(&self) -> Result<()> {
+        wait_log(self, "the PoP answers: tunnel up")
+    }
+}
+
+/// Waits up to 20 s for `needle` in the client's log.
+fn wait_log(b: &Bed, needle: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if b.client_log().contains(needle) {
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    bail!("the client never logged {needle:?}:\n{}", b.client_log())
+}
+
+/// The NAT's rule: masquerade what leaves n1, UDP onto `ports`.
+fn set_masquerade(nat: &Netns, ports: (u16, u16)) -> Result<()> {
+    let rules = format!(
+        "table ip cl_nat {{}}\n\
+         flush table ip cl_nat\n\
+         table ip cl_nat {{\n\
+           chain post {{\n\
+             type nat hook postrouting priority srcnat; policy accept;\n\
+             oifname \"n1\" meta l4proto udp masquerade to :{}-{}\n\
+             oifname \"n1\" masquerade\n\
+           }}\n\
+         }}\n",
+        ports.0, ports.1
+    );
+    let path = std::env::temp_dir().join(format!(
+        "cl-nat-{}-{}.nft",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, rules)?;
+    let r = nat.run(&["nft", "-f", &path.to_string_lossy()]);
+    let _ = std::fs::remove_file(&path);
+    r.map(|_| ())
+        .context("nft (is nftables installed? scripts/setup.sh)")
+}
+
+/// The client's own UDP port, from its start line (`from 0.0.0.0:PORT`).
+fn client_port(log: &str) -> Option<u16> {
+    let at = log.find("(from ")? + "(from ".len();
+    let rest = &log[at..];
+    let end = rest.find(')')?;
+    rest[..end].parse::<SocketAddr>().ok().map(|a| a.port())
+}
+
+#[test]
+fn beats_are_learned_through_the_nat() {
+    let mut b = Bed::new().expect("bed");
+    assert_eq!(
+        b.endpoint().unwrap(),
+        None,
+        "nothing learned before the client"
+    );
+    b.start_client(&["--password", PASSWORD]).unwrap();
+    // Beats alone (nothing is sent through the tunnel here): the PoP
+    // learns the NAT's public address and a port of its range, not the
+    // client's own address and port.
+    let ep = b.wait_endpoint(PORTS_A).unwrap();
+    let own = client_port(&b.client_log()).expect("the client's start line");
+    assert!(
+        !(PORTS_A.0..=PORTS_A.1).contains(&own),
+        "the client's own port {own} is in the NAT's range: nothing proves the NAT"
+    );
+    assert_ne!(ep.ip().to_string(), CLIENT_V4);
+    // The NAT's conntrack entry is the mapping the PoP learned.
+    let ct = b
+        .nat
+        .run(&["conntrack", "-L", "-p", "udp", "--dport", "5072"])
+        .unwrap();
+    let ct = String::from_utf8_lossy(&ct.stdout).into_owned();
+    assert!(
+        ct.contains(&format!("sport={own}")) && ct.contains(&format!("dport={}", ep.port())),
+        "conntrack: {ct}\nendpoint {ep}"
+    );
+    // Nothing was refused: the signatures and the clock are right.
+    for reason in [
+        "ayiya_hash_fail",
+        "ayiya_clock_off",
+        "ayiya_unknown_identity",
+    ] {
+        assert_eq!(b.drops(reason).unwrap(), 0, "{reason}");
+    }
+    // Beats keep it fresh: every 2 s, so never more than a few s old.
+    thread::sleep(Duration::from_secs(5));
+    let v: serde_json::Value =
+        serde_json::from_str(&b.daemon.ok(&["tunnel", "show", "1", "--json"]).unwrap()).unwrap();
+    let age = v["endpoint"]["seen_s_ago"].as_u64().unwrap();
+    assert!(
+        age <= 3,
+        "endpoint last seen {age} s ago with beats every 2 s"
+    );
+
+    // SIGTERM: a clean exit, the tun device gone.
+    let (ok, log) = b.client_proc.as_mut().unwrap().stop().unwrap();
+    assert!(ok, "{log}");
+    assert!(log.contains("SIGTERM: stopping"), "{log}");
+    let links = b.client.run(&["ip", "link"]).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&links.stdout).contains(TUN),
+        "the tun device outlived the client"
+    );
+    b.daemon.stop().unwrap();
+}
+
+#[test]
+fn wrong_password_is_refused_and_said() {
+    let mut b = Bed::new().expect("bed");
+    b.start_client(&["--password", "not the tunnel's password"])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while b.drops("ayiya_hash_fail").unwrap() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the PoP counted no hash failures:\n{}",
+            b.daemon.log()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    // Nothing learned from unauthenticated datagrams.
+    assert_eq!(b.endpoint().unwrap(), None);
+    // The client cannot see the PoP's refusal (it is silent); its probe
+    // goes unanswered and it says what to check, password first, without
+    // printing the password.
+    wait_log(&b, "no answer from the PoP").unwrap();
+    let log = b.client_log();
+    assert!(log.contains("Check the password"), "{log}");
+    assert!(log.contains(&format!("{POP_V4}:5072")), "{log}");
+    assert!(!log.contains("not the tunnel's password"), "{log}");
+    assert_eq!(b.drops("ayiya_clock_off").unwrap(), 0);
+    b.daemon.stop().unwrap();
+}
+
+#[test]
+fn skewed_clock_is_refused_and_said() {
+    let mut b = Bed::new().expect("bed");
+    b.start_client(&["--password", PASSWORD, "--clock-offset", "300"])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while b.drops("ayiya_clock_off").unwrap() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the PoP counted no clock refusals:\n{}",
+            b.daemon.log()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(b.endpoint().unwrap(), None);
+    // The clock is checked before the signature: no hash failures.
+    assert_eq!(b.drops("ayiya_hash_fail").unwrap(), 0);
+    wait_log(&b, "no answer from the PoP").unwrap();
+    let log = b.client_log();
+    assert!(log.contains("our clock (now"), "{log}");
+    b.daemon.stop().unwrap();
+}
+
+#[test]
+#[ignore = "needs ayiya encap in the data path (PoP to user)"]
+fn traffic_both_ways() {
+    let mut b = Bed::new().expect("bed");
+    b.start_client(&["--password", PASSWORD]).unwrap();
+    b.wait_endpoint(PORTS_A).unwrap();
+    // The client's own probe to ::1 was answered.
+    b.wait_tunnel_up().unwrap();
+
+    let p = ping(&b.client, &["-c", "5", "-i", "0.2", POP_INNER_V6]).unwrap();
+    assert_eq!(
+        p.received(),
+        5,
+        "ping ::1:\n{}\n{}",
+        p.stdout,
+        b.client_log()
+    );
+    let p = ping(&b.client, &["-c", "5", "-i", "0.2", UPSTREAM_V6]).unwrap();
+    assert_eq!(
+        p.received(),
+        5,
+        "ping upstream:\n{}\n{}",
+        p.stdout,
+        b.client_log()
+    );
+    let p = ping(&b.upstream, &["-c", "5", "-i", "0.2", USER_V6]).unwrap();
+    assert_eq!(
+        p.received(),
+        5,
+        "ping the user from upstream:\n{}",
+        p.stdout
+    );
+    // Full-size packets: the tunnel MTU (1280) on the way out and back.
+    let p = ping(
+        &b.client,
+        &["-c", "3", "-s", "1232", "-M", "do", UPSTREAM_V6],
+    )
+    .unwrap();
+    assert_eq!(p.received(), 3, "1280-byte pings:\n{}", p.stdout);
+
+    let user: Ipv6Addr = USER_V6.parse().unwrap();
+    let up: Ipv6Addr = UPSTREAM_V6.parse().unwrap();
+    let r = tcp_transfer(&b.client, &b.upstream, up, 4 << 20).unwrap();
+    assert!(r.ok(), "client to upstream: {r:?}");
+    let r = tcp_transfer(&b.upstream, &b.client, user, 4 << 20).unwrap();
+    assert!(r.ok(), "upstream to client: {r:?}");
+
+    // The PoP's per-tunnel counters saw it both ways.
+    let v: serde_json::Value =
+        serde_json::from_str(&b.daemon.ok(&["tunnel", "show", "1", "--json"]).unwrap()).unwrap();
+    assert!(v["stats"]["rx_bytes"].as_u64().unwrap() > 4 << 20, "{v}");
+    assert!(v["stats"]["tx_bytes"].as_u64().unwrap() > 4 << 20, "{v}");
+    // And the client refused nothing.
+    let (ok, log) = b.client_proc.as_mut().unwrap().stop().unwrap();
+    assert!(ok && !log.contains("refused"), "{log}");
+    b.daemon.stop().unwrap();
+}
+
+/// A TCP transfer of `chunks` × `chunk` bytes from `from_ns` to `addr` in
+/// `to_ns`, paced by `pause` between chunks so that it lasts; returns
+/// (bytes sent, bytes received, whether the hashes agree).
+fn paced_transfer(
+    from_ns: &Netns,
+    to_ns: &Netns,
+    addr: Ipv6Addr,
+    chunk: usize,
+    chunks: usize,
+    pause: Duration,
+) -> Result<(usize, usize, bool)> {
+    let listener = {
+        let _in = to_ns.enter()?;
+        TcpListener::bind(SocketAddr::from((addr, 0)))?
+    };
+    let dst = listener.local_addr()?;
+    let receiver = thread::spawn(move || -> Result<(usize, u64)> {
+        let (mut s, _) = listener.accept()?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut buf = vec![0u8; 1 << 16];
+        let (mut n, mut h) = (0usize, 0xcbf2_9ce4_8422_2325u64);
+        loop {
+            let k = s.read(&mut buf).context("receiving")?;
+            if k == 0 {
+                return Ok((n, h));
+            }
+            h = fnv(h, &buf[..k]);
+            n += k;
+        }
+    });
+    let mut s = {
+        let _in = from_ns.enter()?;
+        TcpStream::connect_timeout(&dst, Duration::from_secs(10))?
+    };
+    s.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut sent = 0;
+    for i in 0..chunks {
+        let data: Vec<u8> = (0..chunk)
+            .map(|j| (i * 7919 + j * 31 + j / 251) as u8)
+            .collect();
+        s.write_all(&data).context("sending")?;
+        h = fnv(h, &data);
+        sent += chunk;
+        thread::sleep(pause);
+    }
+    s.shutdown(std::net::Shutdown::Write)?;
+    let (received, rh) = receiver.join().expect("receiver panicked")?;
+    Ok((sent, received, rh == h))
+}
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[test]
+#[ignore = "needs ayiya encap in the data path (PoP to user)"]
+fn nat_rebinding_mid_transfer() {
+    let mut b = Bed::new().expect("bed");
+    b.start_client(&["--password", PASSWORD]).unwrap();
+    let before = b.wait_endpoint(PORTS_A).unwrap();
+    b.wait_tunnel_up().unwrap();
+
+    let user: Ipv6Addr = USER_V6.parse().unwrap();
+    let up: Ipv6Addr = UPSTREAM_V6.parse().unwrap();
+    // Both ways at once, 4 MiB each over about 4 s.
+    let started = Instant::now();
+    let (out, back) = thread::scope(|s| {
+        let out = s.spawn(|| {
+            paced_transfer(
+                &b.client,
+                &b.upstream,
+                up,
+                64 << 10,
+                64,
+                Duration::from_millis(60),
+            )
+        });
+        let back = s.spawn(|| {
+            paced_transfer(
+                &b.upstream,
+                &b.client,
+                user,
+                64 << 10,
+                64,
+                Duration::from_millis(60),
+            )
+        });
+        // Mid-way: the NAT maps onto another port range and forgets its
+        // mappings, so the next datagram leaves from a new public port.
+        thread::sleep(Duration::from_millis(1500));
+        set_masquerade(&b.nat, PORTS_B).unwrap();
+        b.nat.run(&["conntrack", "-D", "-p", "udp"]).unwrap();
+        let rebound_at = started.elapsed();
+        assert!(
+            !out.is_finished() && !back.is_finished(),
+            "the transfers ended before the rebinding ({rebound_at:?})"
+        );
+        (out.join().unwrap(), back.join().unwrap())
+    });
+    let (sent, received, same) = out.unwrap();
+    assert!(
+        sent == received && same,
+        "client to upstream: {sent} sent, {received} received, hashes agree: {same}"
+    );
+    let (sent, received, same) = back.unwrap();
+    assert!(
+        sent == received && same,
+        "upstream to client: {sent} sent, {received} received, hashes agree: {same}"
+    );
+    // The PoP follows the new public port.
+    let after = b.wait_endpoint(PORTS_B).unwrap();
+    assert_ne!(before.port(), after.port());
+    b.daemon.stop().unwrap();
+}
+
+#[test]
+#[ignore = "needs ayiya encap in the data path (PoP to user)"]
+fn daemon_restart_while_pinging() {
+    let mut b = Bed::new().expect("bed");
+    b.start_client(&["--password", PASSWORD]).unwrap();
+    b.wait_endpoint(PORTS_A).unwrap();
+    b.wait_tunnel_up().unwrap();
+
+    // 100 pings over 10 s to the upstream host; the daemon is stopped
+    // (SIGTERM) and started again while they run.
+    let (p, restart) = thread::scope(|s| {
+        let pinger = s.spawn(|| ping(&b.client, &["-c", "100", "-i", "0.1", UPSTREAM_V6]).unwrap());
+        thread::sleep(Duration::from_secs(2));
+        let t = Instant::now();
+        b.daemon.stop().unwrap();
+        b.daemon.start().unwrap();
+        let restart = t.elapsed();
+        (pinger.join().unwrap(), restart)
+    });
+    println!("restart took {restart:?}; {}", p.summary());
+    // The pinned data path keeps forwarding while no daemon runs (README:
+    // 0 lost); at the very least, no more may be lost than were sent
+    // while the restart lasted.
+    let may_lose = (restart.as_millis() / 100) as u32 + 1;
+    assert!(
+        100 - p.received().min(100) <= may_lose,
+        "{} of 100 replies across a restart of {restart:?}:\n{}",
+        p.received(),
+        p.stdout
+    );
+    // After it: every packet.
+    let p = ping(&b.client, &["-c", "10", "-i", "0.1", UPSTREAM_V6]).unwrap();
+    assert_eq!(p.received(), 10, "after the restart:\n{}", p.stdout);
+    assert_eq!(
+        b.endpoint().unwrap().map(|e| e.starts_with(NAT_PUBLIC_V4)),
+        Some(true)
+    );
+    b.daemon.stop().unwrap();
+}
