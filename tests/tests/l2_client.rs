@@ -385,6 +385,11 @@ fn beats_are_learned_through_the_nat() {
     ] {
         assert_eq!(b.drops(reason).unwrap(), 0, "{reason}");
     }
+    // Nor anything else: a client that only beats costs the PoP no drop
+    // (no router solicitations from a link-local address, no MLD).
+    let v: serde_json::Value =
+        serde_json::from_str(&b.daemon.ok(&["stats", "--json"]).unwrap()).unwrap();
+    assert_eq!(v["drops"], serde_json::json!([]), "{v}");
     // Beats keep it fresh: every 2 s, so never more than a few s old.
     thread::sleep(Duration::from_secs(5));
     let v: serde_json::Value =
@@ -509,6 +514,10 @@ fn traffic_both_ways() {
         serde_json::from_str(&b.daemon.ok(&["tunnel", "show", "1", "--json"]).unwrap()).unwrap();
     assert!(v["stats"]["rx_bytes"].as_u64().unwrap() > 4 << 20, "{v}");
     assert!(v["stats"]["tx_bytes"].as_u64().unwrap() > 4 << 20, "{v}");
+    // Nothing of it was dropped at the PoP.
+    let v: serde_json::Value =
+        serde_json::from_str(&b.daemon.ok(&["stats", "--json"]).unwrap()).unwrap();
+    assert_eq!(v["drops"], serde_json::json!([]), "{v}");
     // And the client refused nothing.
     let (ok, log) = b.client_proc.as_mut().unwrap().stop().unwrap();
     assert!(ok && !log.contains("refused"), "{log}");

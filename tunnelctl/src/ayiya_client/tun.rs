@@ -1,7 +1,7 @@
 //! The client's tun device: opened with `tun-rs` (the TUNSETIFF ioctl and
 //! its non-blocking tokio wrapper, so this crate needs no unsafe code of
 //! its own), then configured over rtnetlink as the daemon configures its
-//! devices: MTU, up, our `::2/64` (no DAD: the tunnel's other end is the
+//! devices: no link-local address, MTU, up, our `::2/64` (no DAD: the tunnel's other end is the
 //! PoP, which never takes `::2`), optionally `::/0` through it. The
 //! device is not persistent: the kernel removes it, with its address and
 //! routes, when the client's descriptor closes, however the client ends.
@@ -11,7 +11,11 @@ use std::net::{IpAddr, Ipv6Addr};
 use anyhow::{Context, Result};
 use futures_util::TryStreamExt;
 use rtnetlink::{
-    packet_route::address::AddressHeaderFlags, Handle, LinkUnspec, RouteMessageBuilder,
+    packet_route::{
+        address::{AddressAttribute, AddressHeaderFlags},
+        link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode, LinkAttribute},
+    },
+    Handle, LinkUnspec, RouteMessageBuilder,
 };
 use tun_rs::{AsyncDevice, DeviceBuilder};
 
@@ -26,6 +30,8 @@ pub async fn open(
     let dev = DeviceBuilder::new()
         .name(name)
         .packet_information(false)
+        // Down until configured (tun-rs brings devices up by default).
+        .enable(false)
         .build_async()
         .with_context(|| {
             format!("creating tun device {name} (root or CAP_NET_ADMIN needed; is another client using that name?)")
@@ -48,6 +54,21 @@ async fn configure(
     local: Ipv6Addr,
     default_route: bool,
 ) -> Result<()> {
+    // No link-local address (the kernel would make one, then send router
+    // solicitations from it): the PoP runs no ND inside tunnels and drops
+    // link-scope packets, so they would only be counted there. Set while
+    // the device is still down.
+    let no_ll = LinkUnspec::new_with_index(index)
+        .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+            vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+        )]))
+        .build();
+    handle
+        .link()
+        .set(no_ll)
+        .execute()
+        .await
+        .with_context(|| format!("turning off link-local addresses on {name}"))?;
     let set = LinkUnspec::new_with_index(index)
         .mtu(u32::from(mtu))
         .up()
@@ -87,9 +108,10 @@ async fn configure(
         .set_link_index_filter(index)
         .execute();
     while let Some(m) = addrs.try_next().await.context("reading addresses back")? {
-        found |= m.attributes.iter().any(|a| {
-            matches!(a, rtnetlink::packet_route::address::AddressAttribute::Address(IpAddr::V6(x)) if *x == local)
-        });
+        found |= m
+            .attributes
+            .iter()
+            .any(|a| matches!(a, AddressAttribute::Address(IpAddr::V6(x)) if *x == local));
     }
     anyhow::ensure!(found, "{local}/64 did not stay on {name}");
     Ok(())
