@@ -24,7 +24,9 @@
 //! tunnel (AYIYA encapsulation in the data path on the way back); a NAT
 //! rebinding in the middle of transfers both ways; a daemon restart
 //! while pinging; a wrong password and a skewed clock, counted by the PoP
-//! and explained by the client.
+//! and explained by the client. `over_ipv6` drops the NAT: the client on
+//! the PoP's first uplink (2001:db8:fffe::2, the PoP ::1) with an IPv6
+//! `--pop`, its address and port learned, pings and TCP both ways.
 //!
 //! `client_against_a_scripted_pop` also plays the PoP with a UDP
 //! socket and the host codec, behind the same NAT: the client's receive
@@ -66,6 +68,9 @@ const TUNNEL_PREFIX: &str = "2001:db8:1::/64";
 const USER_V6: &str = "2001:db8:1::2";
 const POP_INNER_V6: &str = "2001:db8:1::1";
 const TUN: &str = "cl-ayiya0";
+/// The IPv6 outer addresses (`over_ipv6`): the client and the PoP's p0.
+const CLIENT_OUTER_V6: &str = "2001:db8:fffe::2";
+const POP_OUTER_V6: &str = "2001:db8:fffe::1";
 /// The NAT's UDP port ranges: before and after a rebinding.
 const PORTS_A: (u16, u16) = (20000, 20999);
 const PORTS_B: (u16, u16) = (30000, 30999);
@@ -80,7 +85,7 @@ struct ClientProc {
 }
 
 impl ClientProc {
-    fn start(ns: &Netns, extra: &[&str]) -> Result<Self> {
+    fn start(ns: &Netns, pop: &str, extra: &[&str]) -> Result<Self> {
         let log = std::env::temp_dir().join(format!(
             "cl-client-{}-{}.log",
             std::process::id(),
@@ -93,7 +98,7 @@ impl ClientProc {
             .args([
                 "client",
                 "--pop",
-                POP_V4,
+                pop,
                 "--prefix",
                 TUNNEL_PREFIX,
                 "--tun",
@@ -167,7 +172,7 @@ impl Drop for ClientProc {
     }
 }
 
-/// The four namespaces, the daemon with tunnel 1, and (after `client`)
+/// The namespaces, the daemon with tunnel 1, and (after `start_client`)
 /// the client. Field order is drop order: the client first, then the
 /// daemon, the peers' programs, the namespaces.
 struct Bed {
@@ -175,12 +180,16 @@ struct Bed {
     daemon: Daemon,
     _peers: Datapath,
     client: Netns,
-    nat: Netns,
+    /// The NAT (IPv4); none when the client reaches the PoP over IPv6.
+    nat: Option<Netns>,
     _pop: Netns,
     upstream: Netns,
+    /// The client's `--pop`.
+    pop_arg: String,
 }
 
 impl Bed {
+    /// The bed of the module's drawing: IPv4 through the NAT.
     fn new() -> Result<Self> {
         let client = Netns::new("cl-client")?;
         let nat = Netns::new("cl-nat")?;
@@ -188,27 +197,63 @@ impl Bed {
         let upstream = Netns::new("cl-up")?;
         veth(&client, "c0", &nat, "n0")?;
         veth(&nat, "n1", &pop, "p0")?;
-        veth(&pop, "p1", &upstream, "u0")?;
         client.ip(&format!("addr add {CLIENT_V4}/24 dev c0"))?;
         client.ip(&format!("route add default via {NAT_INSIDE_V4}"))?;
         nat.ip(&format!("addr add {NAT_INSIDE_V4}/24 dev n0"))?;
         nat.ip(&format!("addr add {NAT_PUBLIC_V4}/24 dev n1"))?;
         nat.sysctl("net.ipv4.ip_forward", "1")?;
         pop.ip(&format!("addr add {POP_V4}/24 dev p0"))?;
+        set_masquerade(&nat, PORTS_A)?;
+        Self::finish(client, Some(nat), pop, upstream, POP_V4.into())
+    }
+
+    /// The client straight on the PoP's first uplink, over IPv6 (the
+    /// PoP keeps its IPv4 address there for the tunnel's `--local`).
+    fn new_v6() -> Result<Self> {
+        let client = Netns::new("cl-client6")?;
+        let pop = Netns::new("cl-pop")?;
+        let upstream = Netns::new("cl-up")?;
+        veth(&client, "c0", &pop, "p0")?;
+        client.ip(&format!("-6 addr add {CLIENT_OUTER_V6}/64 dev c0 nodad"))?;
+        pop.ip(&format!("-6 addr add {POP_OUTER_V6}/64 dev p0 nodad"))?;
+        pop.ip(&format!("addr add {POP_V4}/24 dev p0"))?;
+        Self::finish(
+            client,
+            None,
+            pop,
+            upstream,
+            format!("[{POP_OUTER_V6}]:5072"),
+        )
+    }
+
+    /// The upstream side, XDP on the peers, the daemon and tunnel 1.
+    fn finish(
+        client: Netns,
+        nat: Option<Netns>,
+        pop: Netns,
+        upstream: Netns,
+        pop_arg: String,
+    ) -> Result<Self> {
+        veth(&pop, "p1", &upstream, "u0")?;
         pop.ip(&format!("-6 addr add {POP_UPLINK_V6}/64 dev p1 nodad"))?;
         pop.sysctl("net.ipv6.conf.all.forwarding", "1")?;
         upstream.ip(&format!("-6 addr add {UPSTREAM_V6}/64 dev u0 nodad"))?;
         upstream.ip(&format!("-6 route add {TUNNEL_PREFIX} via {POP_UPLINK_V6}"))?;
-        set_masquerade(&nat, PORTS_A)?;
 
         let mut peers = Datapath::load(DatapathOptions {
             max_tunnels: 1,
             max_prefixes: 1,
             ..Default::default()
         })?;
+        // What the PoP sends back out of p0 (XDP_TX) reaches the NAT, or
+        // the client itself.
         {
-            let _in = nat.enter()?;
-            peers.attach_program("testbed_pass", "n1", XdpMode::Driver)?;
+            let (ns, dev) = match &nat {
+                Some(nat) => (nat, "n1"),
+                None => (&client, "c0"),
+            };
+            let _in = ns.enter()?;
+            peers.attach_program("testbed_pass", dev, XdpMode::Driver)?;
         }
         {
             let _in = upstream.enter()?;
@@ -238,12 +283,17 @@ impl Bed {
             nat,
             _pop: pop,
             upstream,
+            pop_arg,
         })
+    }
+
+    fn nat(&self) -> &Netns {
+        self.nat.as_ref().expect("a bed with a NAT")
     }
 
     /// Starts the client with `extra` arguments (the password among them).
     fn start_client(&mut self, extra: &[&str]) -> Result<()> {
-        self.client_proc = Some(ClientProc::start(&self.client, extra)?);
+        self.client_proc = Some(ClientProc::start(&self.client, &self.pop_arg, extra)?);
         Ok(())
     }
 
@@ -369,7 +419,7 @@ fn beats_are_learned_through_the_nat() {
     assert_ne!(ep.ip().to_string(), CLIENT_V4);
     // The NAT's conntrack entry is the mapping the PoP learned.
     let ct = b
-        .nat
+        .nat()
         .run(&["conntrack", "-L", "-p", "udp", "--dport", "5072"])
         .unwrap();
     let ct = String::from_utf8_lossy(&ct.stdout).into_owned();
@@ -618,8 +668,8 @@ fn nat_rebinding_mid_transfer() {
         // Mid-way: the NAT maps onto another port range and forgets its
         // mappings, so the next datagram leaves from a new public port.
         thread::sleep(Duration::from_millis(1500));
-        set_masquerade(&b.nat, PORTS_B).unwrap();
-        b.nat.run(&["conntrack", "-D", "-p", "udp"]).unwrap();
+        set_masquerade(b.nat(), PORTS_B).unwrap();
+        b.nat().run(&["conntrack", "-D", "-p", "udp"]).unwrap();
         let rebound_at = started.elapsed();
         assert!(
             !out.is_finished() && !back.is_finished(),
@@ -814,7 +864,7 @@ fn client_against_a_scripted_pop() {
         ns: pop_ns,
         key: Key::from_password(PASSWORD),
     };
-    let mut proc = ClientProc::start(&client, &["--password", PASSWORD]).unwrap();
+    let mut proc = ClientProc::start(&client, POP_V4, &["--password", PASSWORD]).unwrap();
     let user: Ipv6Addr = USER_V6.parse().unwrap();
     let pop_inner: Ipv6Addr = POP_INNER_V6.parse().unwrap();
     let far: Ipv6Addr = UPSTREAM_V6.parse().unwrap();
@@ -935,4 +985,39 @@ fn client_against_a_scripted_pop() {
     );
     let links = client.run(&["ip", "link"]).unwrap();
     assert!(!String::from_utf8_lossy(&links.stdout).contains(TUN));
+}
+
+#[test]
+fn over_ipv6() {
+    let mut b = Bed::new_v6().expect("bed");
+    b.start_client(&["--password", PASSWORD]).unwrap();
+    // Learned as the client's IPv6 address and port.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let ep = loop {
+        if let Some(ep) = b.endpoint().unwrap() {
+            break ep;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing learned:\n{}",
+            b.client_log()
+        );
+        thread::sleep(Duration::from_millis(100));
+    };
+    let ep: SocketAddr = ep.parse().unwrap();
+    assert_eq!(ep.ip().to_string(), CLIENT_OUTER_V6);
+    assert_eq!(Some(ep.port()), client_port(&b.client_log()));
+    b.wait_tunnel_up().unwrap();
+
+    let p = ping(&b.client, &["-c", "5", "-i", "0.2", POP_INNER_V6]).unwrap();
+    assert_eq!(p.received(), 5, "ping ::1:\n{}", p.stdout);
+    let p = ping(&b.client, &["-c", "5", "-i", "0.2", UPSTREAM_V6]).unwrap();
+    assert_eq!(p.received(), 5, "ping upstream:\n{}", p.stdout);
+    let user: Ipv6Addr = USER_V6.parse().unwrap();
+    let up: Ipv6Addr = UPSTREAM_V6.parse().unwrap();
+    let r = tcp_transfer(&b.client, &b.upstream, up, 1 << 20).unwrap();
+    assert!(r.ok(), "client to upstream: {r:?}");
+    let r = tcp_transfer(&b.upstream, &b.client, user, 1 << 20).unwrap();
+    assert!(r.ok(), "upstream to client: {r:?}");
+    b.daemon.stop().unwrap();
 }

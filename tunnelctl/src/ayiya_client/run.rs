@@ -320,24 +320,9 @@ impl Client {
 
     /// An IPv6 packet read from the tun device into `tx[44..44 + n]`.
     async fn send_packet(&mut self, tx: &mut [u8], n: usize) {
-        if !self.ensure_connected().await {
-            return;
-        }
         let d = self.framer.forward(tx, n, unix_now());
-        // `d` borrows `tx`, not self: send it through the socket directly.
-        match self.sock.send(d).await {
-            Ok(_) => self.counters.tx_packets += 1,
-            Err(e) => {
-                self.counters.tx_errors += 1;
-                if let Some(m) = self.limits.send.check(Instant::now()) {
-                    warn!(
-                        "sending to the PoP {}: {e}{}; still trying{}",
-                        self.p.pop,
-                        hint_for(&e),
-                        more(m)
-                    );
-                }
-            }
+        if self.send_datagram(d).await {
+            self.counters.tx_packets += 1;
         }
     }
 
