@@ -19,7 +19,7 @@ use tokio::{
 };
 use tracing::{info, warn};
 use tun_rs::AsyncDevice;
-use tunnel_common::ayiya::{sign::unix_now, HEADER_LEN};
+use tunnel_common::ayiya::{epoch_skew, sign::unix_now, HEADER_LEN};
 
 use super::{
     frames::{inbound, Framer, Inbound, Refused},
@@ -34,6 +34,9 @@ const START_BEATS: u32 = 3;
 /// Room for any datagram (the tunnel MTU is at most 1480; a PoP may send
 /// more than we asked for, and it is checked, not truncated).
 const BUF: usize = 65_536;
+/// An accepted datagram this many seconds off our clock gets a warning
+/// (the window is ±120 s).
+const DRIFT_WARN: u32 = 30;
 
 /// What the client did, for the line it logs when it stops.
 #[derive(Default, Debug)]
@@ -106,6 +109,7 @@ struct Limits {
     recv: Every,
     tun: Every,
     silent: Every,
+    drift: Every,
 }
 
 impl Limits {
@@ -121,6 +125,7 @@ impl Limits {
             recv: Every::new(s(10)),
             tun: Every::new(s(10)),
             silent: Every::new(s(300)),
+            drift: Every::new(s(600)),
         }
     }
 }
@@ -385,7 +390,11 @@ impl Client {
     async fn received(&mut self, d: &[u8]) {
         let now = Instant::now();
         let now_epoch = self.now_epoch();
-        match inbound(d, &self.p.key, &self.pop_inner, now_epoch) {
+        let r = inbound(d, &self.p.key, &self.pop_inner, now_epoch);
+        if r.is_ok() {
+            self.drift(d, now_epoch, now);
+        }
+        match r {
             Ok(Inbound::Packet(p)) => {
                 self.last_rx = Some(now);
                 if let Some(seq) = probe::reply_seq(p, self.pop_inner, self.local) {
@@ -420,6 +429,29 @@ impl Client {
                 *self.counters.refused.entry(r.name()).or_default() += 1;
                 self.refused(r, now_epoch, now);
             }
+        }
+    }
+
+    /// Warns, before the window closes, when an accepted datagram's epoch
+    /// is well off ours: at 120 s the two sides stop taking each other's
+    /// datagrams.
+    fn drift(&mut self, d: &[u8], now_epoch: u32, now: Instant) {
+        let Some(epoch) = d.get(4..8) else { return };
+        let skew = epoch_skew(
+            now_epoch,
+            u32::from_be_bytes([epoch[0], epoch[1], epoch[2], epoch[3]]),
+        );
+        if skew.unsigned_abs() < DRIFT_WARN {
+            return;
+        }
+        if let Some(m) = self.limits.drift.check(now) {
+            warn!(
+                "the PoP's clock is {} s {} ours (ours: {}): still accepted, but at more than 120 s                  each side refuses the other's datagrams: fix the time (NTP) on whichever side is wrong{}",
+                skew.unsigned_abs(),
+                if skew > 0 { "ahead of" } else { "behind" },
+                utc(i64::from(now_epoch)),
+                more(m)
+            );
         }
     }
 
