@@ -24,7 +24,8 @@
 //! tunnel (AYIYA encapsulation in the data path on the way back); a NAT
 //! rebinding in the middle of transfers both ways; a daemon restart
 //! while pinging; a wrong password and a skewed clock, counted by the PoP
-//! and explained by the client. `over_ipv6` drops the NAT: the client on
+//! and explained by the client; the client's host renumbered (it takes a
+//! new socket and is learned anew). `over_ipv6` drops the NAT: the client on
 //! the PoP's first uplink (2001:db8:fffe::2, the PoP ::1) with an IPv6
 //! `--pop`, its address and port learned, pings and TCP both ways.
 //!
@@ -1031,5 +1032,45 @@ fn over_ipv6() {
     assert!(r.ok(), "client to upstream: {r:?}");
     let r = tcp_transfer(&b.upstream, &b.client, user, 1 << 20).unwrap();
     assert!(r.ok(), "upstream to client: {r:?}");
+    b.daemon.stop().unwrap();
+}
+
+#[test]
+fn client_address_changes() {
+    let mut b = Bed::new().expect("bed");
+    b.start_client(&["--password", PASSWORD]).unwrap();
+    let before = b.wait_endpoint(PORTS_A).unwrap();
+    b.wait_tunnel_up().unwrap();
+    // The host is renumbered (a new DHCP lease): its old address is gone.
+    b.client
+        .ip(&format!("addr del {CLIENT_V4}/24 dev c0"))
+        .unwrap();
+    b.client.ip("addr add 198.51.100.3/24 dev c0").unwrap();
+    b.client
+        .ip(&format!("route replace default via {NAT_INSIDE_V4}"))
+        .unwrap();
+    // The client follows: its datagrams leave from the new address, the
+    // NAT maps them anew, the PoP learns that, and traffic flows.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let after = loop {
+        let ep = b.wait_endpoint(PORTS_A).unwrap();
+        if ep != before {
+            break ep;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the endpoint stayed {before}:\n{}",
+            b.client_log()
+        );
+        thread::sleep(Duration::from_millis(200));
+    };
+    let p = ping(&b.client, &["-c", "5", "-i", "0.2", UPSTREAM_V6]).unwrap();
+    assert_eq!(
+        p.received(),
+        5,
+        "after renumbering ({before} → {after}):\n{}\n{}",
+        p.stdout,
+        b.client_log()
+    );
     b.daemon.stop().unwrap();
 }

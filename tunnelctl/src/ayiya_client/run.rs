@@ -148,6 +148,8 @@ struct Client {
     next_seq: u16,
     /// The last probe was answered.
     answering: bool,
+    /// When the socket was last replaced.
+    renewed: Option<Instant>,
 }
 
 impl Client {
@@ -158,12 +160,9 @@ impl Client {
         // A connected socket (as AICCU's): only the PoP's address and port
         // get through, and ICMP errors about our datagrams come back as
         // errors on it.
-        let any: SocketAddr = if p.pop.is_ipv4() {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let sock = UdpSocket::bind(any).await.context("UDP socket")?;
+        let sock = UdpSocket::bind(unspecified(p.pop))
+            .await
+            .context("UDP socket")?;
         // No route to the PoP yet (the uplink still coming up) is no
         // reason to stop: connecting is tried again (and logged) before
         // each send.
@@ -201,6 +200,7 @@ impl Client {
             probe: None,
             next_seq: 1,
             answering: false,
+            renewed: None,
         })
     }
 
@@ -277,7 +277,13 @@ impl Client {
             match self.sock.connect(self.p.pop).await {
                 Ok(()) => {
                     self.connected = true;
-                    info!("connected to the PoP {}", self.p.pop);
+                    info!(
+                        "connected to the PoP {} from {}",
+                        self.p.pop,
+                        self.sock
+                            .local_addr()
+                            .map_or_else(|_| "?".into(), |a| a.to_string())
+                    );
                 }
                 Err(e) => {
                     self.counters.tx_errors += 1;
@@ -311,8 +317,33 @@ impl Client {
                         more(m)
                     );
                 }
+                // A refusal is the PoP's side; anything else may be ours:
+                // a connected socket keeps the source address it was
+                // given, so after a renumbering it can never send again.
+                if e.kind() != ErrorKind::ConnectionRefused {
+                    self.renew_socket().await;
+                }
                 false
             }
+        }
+    }
+
+    /// A fresh socket, connected at the next send (at most one a second):
+    /// it picks the source address the host has now.
+    async fn renew_socket(&mut self) {
+        if self
+            .renewed
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.renewed = Some(Instant::now());
+        match UdpSocket::bind(unspecified(self.p.pop)).await {
+            Ok(s) => {
+                self.sock = s;
+                self.connected = false;
+            }
+            Err(e) => warn!("a new UDP socket: {e}"),
         }
     }
 
@@ -533,6 +564,15 @@ impl Client {
         if e.kind() != ErrorKind::ConnectionRefused {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// The wildcard address of `pop`'s family, any port.
+fn unspecified(pop: SocketAddr) -> SocketAddr {
+    if pop.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
     }
 }
 
