@@ -14,10 +14,10 @@ use std::{
 use thiserror::Error;
 use tunnel_common::{
     ayiya::{sign::Key, PORT},
-    tunnel::{MTU_MAX, MTU_MIN},
+    tunnel::MTU_MIN,
 };
 
-use crate::prefix::Ipv6Prefix;
+use crate::{api::TunnelKind, prefix::Ipv6Prefix};
 
 /// A refused parameter: said in one line, never with the password in it.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -28,8 +28,8 @@ pub enum ParamError {
     PopPort(String),
     #[error("--prefix {0}: the tunnel's prefix is a /64 (the client is ::2, the PoP ::1)")]
     PrefixLen(String),
-    #[error("--mtu {0}: out of range {MTU_MIN}..={MTU_MAX} (the PoP's tunnel MTUs)")]
-    Mtu(u16),
+    #[error("--mtu {0}: out of range {MTU_MIN}..={1} (AYIYA's 72 bytes of headers must fit a 1500-byte path)")]
+    Mtu(u16, u16),
     #[error("--beat-interval {0}: a number of seconds from 1 to 3600 (a suffix s or m is fine)")]
     BeatInterval(String),
     #[error("the password is empty")]
@@ -47,7 +47,8 @@ pub struct TunnelParams {
     pub prefix: Ipv6Prefix,
     /// K, SHA-1 of the password; the password itself is not kept.
     pub key: Key,
-    /// The tunnel MTU, set on the tun device.
+    /// The tunnel MTU, set on the tun device: 1280 to 1428, as the PoP's
+    /// AYIYA tunnels.
     pub mtu: u16,
     /// Seconds between beats (TIC's `Heartbeat_Interval`).
     pub beat_interval: Duration,
@@ -65,8 +66,9 @@ impl TunnelParams {
         if prefix.len() != 64 {
             return Err(ParamError::PrefixLen(prefix.to_string()));
         }
-        if !(MTU_MIN..=MTU_MAX).contains(&mtu) {
-            return Err(ParamError::Mtu(mtu));
+        let max = TunnelKind::Ayiya.max_mtu();
+        if !(MTU_MIN..=max).contains(&mtu) {
+            return Err(ParamError::Mtu(mtu, max));
         }
         if password.is_empty() {
             return Err(ParamError::EmptyPassword);
@@ -231,10 +233,13 @@ mod tests {
             TunnelParams::new(pop, p48, b"pw", 1280, d),
             Err(ParamError::PrefixLen(_))
         ));
-        for mtu in [0, 1279, 1481, u16::MAX] {
+        for mtu in [1280, 1428] {
+            assert_eq!(TunnelParams::new(pop, p64, b"pw", mtu, d).unwrap().mtu, mtu);
+        }
+        for mtu in [0, 1279, 1429, 1480, u16::MAX] {
             assert_eq!(
                 TunnelParams::new(pop, p64, b"pw", mtu, d).unwrap_err(),
-                ParamError::Mtu(mtu)
+                ParamError::Mtu(mtu, 1428)
             );
         }
         assert_eq!(

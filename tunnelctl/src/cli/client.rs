@@ -29,7 +29,8 @@ pub struct ClientArgs {
     /// A file whose first line is the tunnel's password.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
-    /// The tunnel MTU, set on the tun device (as the PoP's tunnel).
+    /// The tunnel MTU, set on the tun device (as the PoP's tunnel; 1280 to
+    /// 1428).
     #[arg(long, default_value_t = 1280)]
     pub mtu: u16,
     /// Name of the tun device.
@@ -141,6 +142,7 @@ mod tests {
             &["--pop", "192.0.2.1:0"],
             &["--prefix", "2001:db8::/48"],
             &["--mtu", "1279"],
+            &["--mtu", "1429"],
             &["--mtu", "9000"],
             &["--beat-interval", "0"],
             &["--beat-interval", "soon"],
