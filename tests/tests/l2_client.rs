@@ -312,6 +312,13 @@ impl Bed {
         Ok(v["endpoint"]["remote"].as_str().map(str::to_owned))
     }
 
+    /// Tunnel 1's state as `tunnel show` says it (`up`, `down`).
+    fn state(&self) -> Result<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.daemon.ok(&["tunnel", "show", "1", "--json"])?)?;
+        Ok(v["state"].as_str().unwrap_or("?").to_owned())
+    }
+
     /// A drop counter of the PoP's data path, 0 when absent.
     fn drops(&self, reason: &str) -> Result<u64> {
         let v: serde_json::Value = serde_json::from_str(&self.daemon.ok(&["stats", "--json"])?)?;
@@ -391,6 +398,20 @@ fn set_masquerade(nat: &Netns, ports: (u16, u16)) -> Result<()> {
         .context("nft (is nftables installed? scripts/setup.sh)")
 }
 
+/// Deletes the NAT's UDP mappings (`conntrack -D`, which exits 1 when it
+/// deleted nothing): there must have been at least one, the client's.
+fn forget_mappings(nat: &Netns) {
+    let out = nat.output(&["conntrack", "-D", "-p", "udp"]).unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    let n: u32 = said
+        .split(": ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("conntrack -D said {said:?}"));
+    assert!(n >= 1, "conntrack -D deleted nothing: {said}");
+}
+
 /// The client's own UDP port, from its start line (`from 0.0.0.0:PORT`).
 fn client_port(log: &str) -> Option<u16> {
     let at = log.find("(from ")? + "(from ".len();
@@ -407,6 +428,7 @@ fn beats_are_learned_through_the_nat() {
         None,
         "nothing learned before the client"
     );
+    assert_eq!(b.state().unwrap(), "down");
     b.start_client(&["--password", PASSWORD]).unwrap();
     // Beats alone (nothing is sent through the tunnel here): the PoP
     // learns the NAT's public address and a port of its range, not the
@@ -418,6 +440,7 @@ fn beats_are_learned_through_the_nat() {
         "the client's own port {own} is in the NAT's range: nothing proves the NAT"
     );
     assert_ne!(ep.ip().to_string(), CLIENT_V4);
+    assert_eq!(b.state().unwrap(), "up");
     // The NAT's conntrack entry is the mapping the PoP learned.
     let ct = b
         .nat()
@@ -479,6 +502,7 @@ fn wrong_password_is_refused_and_said() {
     }
     // Nothing learned from unauthenticated datagrams.
     assert_eq!(b.endpoint().unwrap(), None);
+    assert_eq!(b.state().unwrap(), "down");
     // The client cannot see the PoP's refusal (it is silent); its probe
     // goes unanswered and it says what to check, password first, without
     // printing the password.
@@ -670,7 +694,7 @@ fn nat_rebinding_mid_transfer() {
         // mappings, so the next datagram leaves from a new public port.
         thread::sleep(Duration::from_millis(1500));
         set_masquerade(b.nat(), PORTS_B).unwrap();
-        b.nat().run(&["conntrack", "-D", "-p", "udp"]).unwrap();
+        forget_mappings(b.nat());
         let rebound_at = started.elapsed();
         assert!(
             !out.is_finished() && !back.is_finished(),
@@ -974,7 +998,7 @@ fn client_against_a_scripted_pop() {
     // The NAT rebinds: the next beat comes from a new public port, and
     // that is where the client is reached.
     set_masquerade(&nat, PORTS_B).unwrap();
-    nat.run(&["conntrack", "-D", "-p", "udp"]).unwrap();
+    forget_mappings(&nat);
     let deadline = Instant::now() + Duration::from_secs(5);
     let moved = loop {
         let (_, f) = pop.recv(Duration::from_secs(5)).unwrap();
