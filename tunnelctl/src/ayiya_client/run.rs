@@ -31,7 +31,7 @@ use super::{
 /// Beats sent at start, one a second (AICCU sends three), before the
 /// regular interval takes over.
 const START_BEATS: u32 = 3;
-/// Room for any datagram (the tunnel MTU is at most 1480; a PoP may send
+/// Room for any datagram (the tunnel MTU is at most 1428; a PoP may send
 /// more than we asked for, and it is checked, not truncated).
 const BUF: usize = 65_536;
 /// An accepted datagram this many seconds off our clock gets a warning
