@@ -398,3 +398,30 @@ fn sent_frames_against_the_reference() {
         }
     }
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Whatever arrives, the checks answer (no panic), and nothing but
+        /// a datagram signed with our key is ever taken.
+        #[test]
+        fn any_bytes_are_answered(bytes in proptest::collection::vec(any::<u8>(), 0..200), now in any::<u32>()) {
+            let key = Key::from_password(SECRET_AB);
+            let r = inbound(&bytes, &key, &addr(POP_AB), now);
+            prop_assert!(r.is_err(), "{r:?}");
+        }
+
+        /// One byte of example B changed, anywhere, to anything else: refused.
+        #[test]
+        fn any_change_to_example_b_is_refused(at in 0usize..100, x in 1u8..=255) {
+            let mut b = hex(EXAMPLE_B);
+            b[at] ^= x;
+            let key = Key::from_password(SECRET_AB);
+            let r = inbound(&b, &key, &addr(POP_AB), EPOCH_B);
+            prop_assert!(r.is_err(), "byte {at} ^ {x:#x}: {r:?}");
+        }
+    }
+}
