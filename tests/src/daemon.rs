@@ -57,8 +57,13 @@ pub fn tunnelctl_bin() -> Result<PathBuf> {
 /// SIGTERM to a child process (the daemon, the AYIYA client), for the
 /// tests that stop one cleanly.
 pub fn sigterm(c: &Child) {
+    signal(c, libc::SIGTERM);
+}
+
+/// Signal `sig` to a child process.
+pub fn signal(c: &Child, sig: i32) {
     // SAFETY: plain kill(2) on a child we have not reaped.
-    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(c.id() as i32, sig) };
 }
 
 impl Daemon {

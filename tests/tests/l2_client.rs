@@ -52,7 +52,7 @@ use tunnel_common::ayiya::{
     AyiyaHdr, HEADER_LEN, NH_IPV6, OP_FORWARD, PORT,
 };
 use tunnel_tests::{
-    daemon::{sigterm, tunnelctl_bin, Daemon},
+    daemon::{signal, sigterm, tunnelctl_bin, Daemon},
     netns::{veth, Netns},
     traffic::{ping, tcp_transfer},
 };
@@ -144,10 +144,15 @@ impl ClientProc {
 
     /// SIGTERM; returns the exit status's success and the log.
     fn stop(&mut self) -> Result<(bool, String)> {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Signal `sig` (SIGTERM, SIGINT), then wait for the exit.
+    fn stop_with(&mut self, sig: i32) -> Result<(bool, String)> {
         let Some(mut c) = self.child.take() else {
             bail!("not running")
         };
-        sigterm(&c);
+        signal(&c, sig);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Some(st) = c.try_wait()? {
@@ -157,7 +162,7 @@ impl ClientProc {
         }
         c.kill()?;
         c.wait()?;
-        bail!("the client ignored SIGTERM for 10 s:\n{}", self.log())
+        bail!("the client ignored signal {sig} for 10 s:\n{}", self.log())
     }
 }
 
@@ -975,6 +980,17 @@ fn client_against_a_scripted_pop() {
         thread::sleep(Duration::from_millis(50));
     }
 
+    // A flood of forged datagrams: each counted, not each logged (one
+    // line per 10 s for the class).
+    for _ in 0..100 {
+        pop.send(from, &req, &Key::from_password("another"), unix_now())
+            .unwrap();
+    }
+    thread::sleep(Duration::from_millis(500));
+    let log = proc.log();
+    let lines = log.matches("signature mismatch").count();
+    assert!(lines <= 2, "{lines} lines for 101 forged datagrams:\n{log}");
+
     // The PoP goes away: the client is told (ICMP port unreachable, via
     // the NAT), says so and keeps going; back, traffic flows again.
     pop.sock = None;
@@ -1017,7 +1033,7 @@ fn client_against_a_scripted_pop() {
     let (ok, log) = proc.stop().unwrap();
     assert!(ok, "{log}");
     assert!(
-        log.contains("refused hash_fail 1") && log.contains("refused clock_off 1"),
+        log.contains("refused hash_fail 101") && log.contains("refused clock_off 1"),
         "{log}"
     );
     let links = client.run(&["ip", "link"]).unwrap();
@@ -1056,6 +1072,16 @@ fn over_ipv6() {
     assert!(r.ok(), "client to upstream: {r:?}");
     let r = tcp_transfer(&b.upstream, &b.client, user, 1 << 20).unwrap();
     assert!(r.ok(), "upstream to client: {r:?}");
+    // SIGINT (Ctrl-C) is a clean stop too.
+    let (ok, log) = b
+        .client_proc
+        .as_mut()
+        .unwrap()
+        .stop_with(libc::SIGINT)
+        .unwrap();
+    assert!(ok && log.contains("SIGINT: stopping"), "{log}");
+    let links = b.client.run(&["ip", "link"]).unwrap();
+    assert!(!String::from_utf8_lossy(&links.stdout).contains(TUN));
     b.daemon.stop().unwrap();
 }
 
