@@ -4,6 +4,7 @@
 // Test and tooling code: raw syscalls (bpf, setns, sockets) and libc calls.
 #![allow(unsafe_code)]
 
+pub mod ayiya_nat;
 pub mod bench;
 pub mod cases;
 pub mod daemon;
