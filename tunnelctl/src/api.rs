@@ -66,6 +66,15 @@ impl TunnelKind {
         }
     }
 
+    /// Bytes of outer headers in front of a tunnel packet: IPv4 (6in4,
+    /// heartbeat), IPv4, UDP and AYIYA (AYIYA over IPv4).
+    pub fn outer_overhead(self) -> u32 {
+        match self {
+            TunnelKind::Ayiya => tunnel_common::ayiya::OVERHEAD_V4 as u32,
+            _ => 20,
+        }
+    }
+
     /// The largest MTU whose packets still fit a 1500-byte path once
     /// encapsulated (AYIYA: 72 bytes of IPv4, UDP and AYIYA headers).
     pub fn max_mtu(self) -> u16 {

@@ -58,10 +58,25 @@ impl Store {
     }
 
     /// The largest tunnel MTU; `None` without tunnels.
-    pub fn max_mtu(&self) -> Result<Option<u16>> {
-        Ok(self
+    /// The tunnel whose packets are the largest once encapsulated: its
+    /// MTU and its kind (none when there are no tunnels).
+    pub fn largest_tunnel(&self) -> Result<Option<(u16, TunnelKind)>> {
+        let mut best: Option<(u16, TunnelKind)> = None;
+        let mut q = self
             .conn
-            .query_row("SELECT max(mtu) FROM tunnels", [], |r| r.get(0))?)
+            .prepare("SELECT kind, max(mtu) FROM tunnels GROUP BY kind")?;
+        let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u16>(1)?)))?;
+        for row in rows {
+            let (kind, mtu) = row?;
+            let Some(kind) = TunnelKind::ALL.into_iter().find(|k| k.name() == kind) else {
+                continue;
+            };
+            let outer = |(m, k): (u16, TunnelKind)| u32::from(m) + k.outer_overhead();
+            if best.is_none_or(|b| outer((mtu, kind)) > outer(b)) {
+                best = Some((mtu, kind));
+            }
+        }
+        Ok(best)
     }
 }
 
@@ -327,12 +342,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("state.db")).unwrap();
         let t = spec(1, "198.51.100.2", "2001:db8:1::/64");
-        assert_eq!(s.max_mtu().unwrap(), None);
+        assert_eq!(s.largest_tunnel().unwrap(), None);
         let tx = s.transaction().unwrap();
         insert_tunnel(&tx, &t).unwrap();
         tx.commit().unwrap();
         assert_eq!(s.tunnels().unwrap(), vec![t.clone()]);
-        assert_eq!(s.max_mtu().unwrap(), Some(1480));
+        assert_eq!(
+            s.largest_tunnel().unwrap(),
+            Some((1480, TunnelKind::Sixin4))
+        );
+        // An AYIYA tunnel of MTU 1440 makes larger packets (1440 + 72)
+        // than 6in4's 1480 + 20 (the store takes any MTU; validation
+        // caps AYIYA at 1428 before it).
+        let tx = s.transaction().unwrap();
+        let mut a = spec(3, "198.51.100.4", "2001:db8:3::/64");
+        (a.kind, a.remote, a.secret, a.mtu) = (TunnelKind::Ayiya, None, Some("k".into()), 1440);
+        a.routed.clear();
+        insert_tunnel(&tx, &a).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(s.largest_tunnel().unwrap(), Some((1440, TunnelKind::Ayiya)));
+        let tx = s.transaction().unwrap();
+        delete_tunnel(&tx, 3).unwrap();
+        tx.commit().unwrap();
         // A transaction dropped without commit leaves nothing behind.
         {
             let tx = s.transaction().unwrap();

@@ -20,10 +20,7 @@ use std::path::PathBuf;
 use tunnel_common::tunnel::MTU_DEFAULT;
 
 use super::{bpffs::Lifetime, config::XdpModeName};
-use crate::api::{CheckStatus, CheckView};
-
-/// The 6in4 outer header: IPv4 without options.
-pub const OUTER_6IN4: u32 = 20;
+use crate::api::{CheckStatus, CheckView, TunnelKind};
 
 pub const IPV6_FORWARDING: &str = "net.ipv6.conf.all.forwarding";
 pub const IPV4_FORWARDING: &str = "net.ipv4.ip_forward";
@@ -49,7 +46,9 @@ pub struct Readings {
     pub program: Option<Program>,
     pub uplinks: Vec<Uplink>,
     /// The largest MTU of the configured tunnels; `None`: no tunnels.
-    pub max_tunnel_mtu: Option<u16>,
+    /// The tunnel whose packets are the largest once encapsulated: its MTU
+    /// and kind.
+    pub largest_tunnel: Option<(u16, TunnelKind)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,7 +171,7 @@ pub fn evaluate(r: &Readings, s: &Startup) -> Vec<CheckView> {
         });
         out.push(uplink_forwarding(name, link.ipv6_forwarding, s));
         out.push(xdp_mode(name, link.xdp, r.program, s.xdp_mode));
-        out.push(uplink_mtu(name, link.mtu, r.max_tunnel_mtu));
+        out.push(uplink_mtu(name, link.mtu, r.largest_tunnel));
     }
     out
 }
@@ -420,27 +419,29 @@ fn xdp_mode(uplink: &str, xdp: Xdp, prog: Option<Program>, want: XdpModeName) ->
     }
 }
 
-fn uplink_mtu(uplink: &str, mtu: u32, max_tunnel: Option<u16>) -> CheckView {
+fn uplink_mtu(uplink: &str, mtu: u32, largest: Option<(u16, TunnelKind)>) -> CheckView {
     let name = "uplink_mtu";
-    let (tunnel, which) = match max_tunnel {
-        Some(m) => (u32::from(m), "the largest tunnel MTU"),
+    let (tunnel, kind, which) = match largest {
+        Some((m, k)) => (u32::from(m), k, "the largest tunnel MTU"),
         None => (
             u32::from(MTU_DEFAULT),
+            TunnelKind::Sixin4,
             "the default tunnel MTU (no tunnels yet)",
         ),
     };
-    let need = tunnel + OUTER_6IN4;
-    let sum = format!("{need} = {which} {tunnel} + {OUTER_6IN4} for the 6in4 outer header");
+    let outer = kind.outer_overhead();
+    let need = tunnel + outer;
+    let sum = format!("{need} = {which} {tunnel} + {outer} for the {kind} outer headers");
     if mtu >= need {
         return check(name, Some(uplink), true, format!("{mtu} ≥ {sum}"));
     }
-    let fits = mtu.saturating_sub(OUTER_6IN4);
+    let fits = mtu.saturating_sub(outer);
     check(
         name,
         Some(uplink),
         false,
         format!(
-            "{mtu} < {sum}: 6in4 packets sent out of {uplink} from tunnels with an MTU above \
+            "{mtu} < {sum}: packets sent out of {uplink} from {kind} tunnels with an MTU above \
              {fits} can be too big for it; XDP hands those to the kernel (event fib_pass) and \
              they are dropped (drop local_fib), no Packet Too Big is sent; lower those tunnels' MTU to {fits} \
              or raise {uplink}'s MTU to {need}"
@@ -487,7 +488,7 @@ mod tests {
                 name: "eth0".into(),
                 link: Ok(link()),
             }],
-            max_tunnel_mtu: Some(1480),
+            largest_tunnel: Some((1480, TunnelKind::Sixin4)),
         }
     }
 
@@ -531,7 +532,7 @@ mod tests {
             .starts_with("native"));
         assert_eq!(
             find(&v, "uplink_mtu", Some("eth0")).detail,
-            "1500 ≥ 1500 = the largest tunnel MTU 1480 + 20 for the 6in4 outer header"
+            "1500 ≥ 1500 = the largest tunnel MTU 1480 + 20 for the sixin4 outer headers"
         );
     }
 
@@ -786,7 +787,7 @@ mod tests {
                 "small tunnels fit a small uplink",
                 |r, _| {
                     r.uplinks[0].link.as_mut().unwrap().mtu = 1400;
-                    r.max_tunnel_mtu = Some(1380);
+                    r.largest_tunnel = Some((1380, TunnelKind::Sixin4));
                 },
                 "uplink_mtu",
                 Some("eth0"),
@@ -797,7 +798,7 @@ mod tests {
                 "no tunnels: the default tunnel mtu",
                 |r, _| {
                     r.uplinks[0].link.as_mut().unwrap().mtu = 1499;
-                    r.max_tunnel_mtu = None;
+                    r.largest_tunnel = None;
                 },
                 "uplink_mtu",
                 Some("eth0"),

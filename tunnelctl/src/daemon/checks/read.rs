@@ -51,7 +51,7 @@ pub fn read(cfg: &Config, dp: &mut Datapath, store: &Store) -> Readings {
         jit_enable: sysctl(BPF_JIT).and_then(|v| v.parse().ok()),
         program,
         uplinks,
-        max_tunnel_mtu: store.max_mtu().unwrap_or_else(|e| {
+        largest_tunnel: store.largest_tunnel().unwrap_or_else(|e| {
             warn!("reading the largest tunnel MTU: {e:#}");
             None
         }),
