@@ -1110,7 +1110,7 @@ fn status_shows_the_checks_and_what_they_cost() {
         );
         assert_eq!(
             ok(&n, "uplink_mtu", Some(up)),
-            "1500 ≥ 1500 = the largest tunnel MTU 1480 + 20 for the 6in4 outer header"
+            "1500 ≥ 1500 = the largest tunnel MTU 1480 + 20 for the sixin4 outer headers"
         );
     }
     let human = n.daemon.ok(&["status"]).unwrap();
