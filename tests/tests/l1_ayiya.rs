@@ -419,3 +419,50 @@ fn endpoint_follows_the_last_authenticated_datagram() {
     assert_eq!(c.drop(Drop::AyiyaReplay), 1);
     let _ = POP_C;
 }
+
+/// Every truncation of valid AYIYA frames (op 1 to C's `::1` over IPv4, op
+/// 1 upstream over IPv6, a beat) is passed on or dropped and counted
+/// exactly once: never ABORTED, never an uncounted drop, never a
+/// truncated datagram authenticated. Each length runs on a fresh bed state
+/// (so the replay guard has not seen the frame).
+#[test]
+fn every_truncation_passes_or_counts() {
+    use tunnel_tests::prog::{action_name, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX};
+    let mut bed = ProgBed::new().expect("prog bed");
+    let to_pop = forward(&ipv6_echo(a6(USER_C), a6(POP_C), 64, 24), EPOCH);
+    let frames = [
+        ("op 1 to ::1", from_client(&to_pop), bed.x0),
+        (
+            "op 1 upstream over ipv6",
+            from_client_v6(&forward(&echo_c_to_upstream(24), EPOCH)),
+            bed.x1,
+        ),
+        ("beat", from_client(&example_beat()), bed.x0),
+    ];
+    let mut runs = 0;
+    for (name, frame, ifindex) in frames {
+        for len in 14..=frame.len() {
+            bed.reset().unwrap();
+            at_epoch(&mut bed);
+            let run = bed.run(&frame[..len], ifindex).unwrap();
+            let c = bed.counters();
+            let (drops, authenticated) = (c.total_drops(), c.event(Event::AyiyaAuthenticated));
+            if len < frame.len() {
+                assert_eq!(authenticated, 0, "{name} cut to {len}: authenticated");
+            }
+            match run.action {
+                XDP_PASS => assert_eq!(drops, 0, "{name} cut to {len}: pass but drops counted"),
+                XDP_DROP if len == frame.len() && name == "beat" => {
+                    assert_eq!((drops, c.event(Event::AyiyaBeat)), (0, 1), "the whole beat")
+                }
+                XDP_DROP => assert_eq!(drops, 1, "{name} cut to {len}: drop not counted once"),
+                XDP_TX | XDP_REDIRECT => {
+                    assert_eq!(len, frame.len(), "{name} cut to {len}: forwarded")
+                }
+                a => panic!("{name} cut to {len}: {}", action_name(a)),
+            }
+            runs += 1;
+        }
+    }
+    assert!(runs > 300, "{runs}");
+}
