@@ -6,9 +6,12 @@
 //!   the dut rewrites frames in place (veth hands the same page along), so
 //!   without the rewrite the second use of a page would carry the dut's
 //!   output (a decapsulated packet) instead of the template.
+//!   `generator_head(frame, head)` rewrites only the first `head` bytes.
 //! - `rotating(counter, templates, k, len)`: the same, but the frame is
 //!   template `n % k` of an array map, `n` counting the frames sent: a
-//!   stream over many tunnels (the scale bench's spread over a big table).
+//!   stream over many tunnels (the scale bench's spread over a big table),
+//!   or of distinct AYIYA datagrams (the replay guard drops repeats).
+//!   Templates shorter than the frame overwrite its first `len` bytes.
 //! - `redirect(dmac, smac, devmap, ifindex)`: rewrites the Ethernet
 //!   addresses and `bpf_redirect_map`s into the datapath's own TX_PORTS:
 //!   the plain-redirect baseline, the same helper and map `tunnel_xdp` uses.
@@ -18,6 +21,7 @@ use super::sys::Insn;
 const XDP_DROP: i32 = 1;
 const XDP_TX: i32 = 3;
 const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
+const HELPER_KTIME_GET_NS: i32 = 5;
 const HELPER_REDIRECT_MAP: i32 = 51;
 const HELPER_FIB_LOOKUP: i32 = 69;
 const PSEUDO_MAP_FD: u8 = 1;
@@ -42,6 +46,15 @@ fn mov64_imm(dst: u8, imm: i32) -> Insn {
 }
 fn add64_imm(dst: u8, imm: i32) -> Insn {
     insn(0x07, dst, 0, 0, imm)
+}
+fn add64_reg(dst: u8, src: u8) -> Insn {
+    insn(0x0f, dst, src, 0, 0)
+}
+fn sub64_reg(dst: u8, src: u8) -> Insn {
+    insn(0x1f, dst, src, 0, 0)
+}
+fn lsh64_imm(dst: u8, imm: i32) -> Insn {
+    insn(0x67, dst, 0, 0, imm)
 }
 /// if dst > src goto +off
 fn jgt_reg(dst: u8, src: u8, off: i16) -> Insn {
@@ -142,20 +155,67 @@ fn finish(mut p: Vec<Insn>) -> Vec<Insn> {
 }
 
 pub fn generator(frame: &[u8]) -> Vec<Insn> {
+    generator_head(frame, frame.len())
+}
+
+/// The generator that rewrites only the first `head` bytes of `frame`
+/// (the packet must still hold all of it): for frames whose paths change
+/// nothing after `head` (the kernel fills a live-frame page with the whole
+/// frame once), so a 1300-byte frame costs the generator what a small one
+/// does.
+pub fn generator_head(frame: &[u8], head: usize) -> Vec<Insn> {
     let mut p = prologue(frame.len());
-    store_bytes(&mut p, 0, frame);
+    store_bytes(&mut p, 0, &frame[..head.min(frame.len())]);
     p.push(mov64_imm(0, XDP_TX));
     p.push(exit());
     finish(p)
 }
 
+/// The rotating generator's state: one value of its `counter` map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pace {
+    /// Frames sent so far (the next template is `n % k`).
+    pub n: u64,
+    /// Boot-clock ns before which no frame is sent.
+    pub next_ns: u64,
+    /// ns between frames; 0: as fast as the generator goes.
+    pub interval_ns: u64,
+}
+
+impl Pace {
+    pub const SIZE: usize = 24;
+    /// Frames the generator may send at once after it fell behind (it
+    /// shares its CPU): more would only burn templates on a full ring.
+    pub const BURST: i32 = 1024;
+
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        for (i, v) in [self.n, self.next_ns, self.interval_ns].iter().enumerate() {
+            b[8 * i..8 * i + 8].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
+    }
+
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+        let w = |i: usize| u64::from_ne_bytes(b[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+        Self {
+            n: w(0),
+            next_ns: w(1),
+            interval_ns: w(2),
+        }
+    }
+}
+
 /// The generator over `k` templates of `len` bytes: `templates` is an
-/// array map of `k` values of `len` bytes, `counter` one of a single u64.
-/// The generator runs on one CPU only, so the counter needs no atomics.
+/// array map of `k` values of `len` bytes, `counter` one of a single
+/// [`Pace`]. Paced (`interval_ns` ≠ 0), a frame that comes before
+/// `next_ns` is dropped without using a template: only what is sent
+/// counts, so the dut sees a template again only after `k` frames were
+/// offered. The generator runs on one CPU only: no atomics.
 pub fn rotating(counter_fd: i32, templates_fd: i32, k: u32, len: usize) -> Vec<Insn> {
     let mut p = vec![
         mov64_reg(6, 1),
-        // n = counter[0]++
+        // r9 = &counter[0]
         st_imm(4, 10, -4, 0),
     ];
     p.extend(ld_imm64(1, PSEUDO_MAP_FD, counter_fd as u32 as u64));
@@ -164,10 +224,33 @@ pub fn rotating(counter_fd: i32, templates_fd: i32, k: u32, len: usize) -> Vec<I
     p.push(call(HELPER_MAP_LOOKUP_ELEM));
     let mut to_drop = vec![p.len()];
     p.push(jeq_imm(0, 0, 0));
-    p.push(ldx(8, 7, 0, 0));
+    p.push(mov64_reg(9, 0));
+    // Paced: too early → drop; else next = max(next, now − BURST ×
+    // interval) + interval.
+    p.push(ldx(8, 1, 9, 16));
+    let to_send = p.len();
+    p.push(jeq_imm(1, 0, 0));
+    p.push(call(HELPER_KTIME_GET_NS));
+    p.push(ldx(8, 1, 9, 8));
+    to_drop.push(p.len());
+    p.push(jgt_reg(1, 0, 0));
+    p.push(ldx(8, 2, 9, 16));
+    p.push(mov64_reg(3, 2));
+    p.push(lsh64_imm(3, Pace::BURST.trailing_zeros() as i32));
+    // r4 = now − next (≥ 0 here); far behind: start again from now.
+    p.push(mov64_reg(4, 0));
+    p.push(sub64_reg(4, 1));
+    p.push(jgt_reg(3, 4, 1));
+    p.push(mov64_reg(1, 0));
+    p.push(add64_reg(1, 2));
+    p.push(stx_dw(9, 1, 8));
+    let send = p.len();
+    p[to_send].off = (send - to_send - 1) as i16;
+    // n = counter[0].n++
+    p.push(ldx(8, 7, 9, 0));
     p.push(mov64_reg(8, 7));
     p.push(add64_imm(8, 1));
-    p.push(stx_dw(0, 8, 0));
+    p.push(stx_dw(9, 8, 0));
     // template = templates[n % k]
     p.push(mod64_imm(7, k as i32));
     p.push(stx(4, 10, 7, -8));
@@ -177,7 +260,8 @@ pub fn rotating(counter_fd: i32, templates_fd: i32, k: u32, len: usize) -> Vec<I
     p.push(call(HELPER_MAP_LOOKUP_ELEM));
     to_drop.push(p.len());
     p.push(jeq_imm(0, 0, 0));
-    // r2 = data, r3 = data_end; the packet must hold `len` bytes.
+    // r2 = data, r3 = data_end; the packet must hold `len` bytes (it may
+    // hold more: the template overwrites its head).
     p.push(ldx_w(2, 6, 0));
     p.push(ldx_w(3, 6, 4));
     p.push(mov64_reg(4, 2));
@@ -301,4 +385,48 @@ pub fn per_tunnel_chain(by_v4: i32, by_id: &[i32]) -> Vec<Insn> {
     p.push(mov64_imm(0, XDP_DROP));
     p.push(exit());
     finish(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pace_bytes_round_trip() {
+        let p = Pace {
+            n: 1 << 40 | 7,
+            next_ns: 123_456_789,
+            interval_ns: 1_667,
+        };
+        assert_eq!(Pace::from_bytes(&p.to_bytes()), p);
+        assert_eq!(p.to_bytes()[16..], 1_667u64.to_ne_bytes());
+        assert!(Pace::BURST.count_ones() == 1, "a shift");
+    }
+
+    /// Every jump of the rotating generator lands inside the program, the
+    /// drops on the XDP_DROP epilogue, and the only other exit is XDP_TX.
+    #[test]
+    fn rotating_jumps_land_in_the_program() {
+        let p = rotating(3, 4, 524_288, 138);
+        let drop = p.len() - 2;
+        assert_eq!((p[drop].code, p[drop].imm), (0xb7, XDP_DROP));
+        let mut to_drop = 0;
+        for (i, x) in p.iter().enumerate() {
+            let class = x.code & 0x07;
+            // BPF_JMP, not call (0x85) or exit (0x95).
+            if class == 0x05 && x.code != 0x85 && x.code != 0x95 {
+                let target = i as i64 + 1 + i64::from(x.off);
+                assert!((0..p.len() as i64).contains(&target), "insn {i}");
+                to_drop += usize::from(target == drop as i64);
+            }
+        }
+        // Two failed lookups, a short packet, a frame before its time.
+        assert_eq!(to_drop, 4);
+        let exits: Vec<i32> = p
+            .windows(2)
+            .filter(|w| w[1].code == 0x95)
+            .map(|w| w[0].imm)
+            .collect();
+        assert_eq!(exits, [XDP_TX, XDP_DROP]);
+    }
 }

@@ -24,7 +24,7 @@
 
 use std::{
     net::{Ipv4Addr, Ipv6Addr},
-    os::fd::{AsFd, AsRawFd, OwnedFd},
+    os::fd::AsFd,
     time::{Duration, Instant},
 };
 
@@ -35,10 +35,9 @@ use tunnelctl::{
 };
 
 use super::{
-    asm,
+    livegen::Rotating,
     measure::{Measurement, Path, Run},
     memory::{self, Memory},
-    sys,
     topology::{self, Bed, DutProgram, DUT_IN, DUT_OUT, INTERNET_V6},
 };
 
@@ -133,40 +132,8 @@ impl Variant {
     }
 }
 
-/// A rotating generator with its maps (kept open while it runs).
-struct Gen {
-    prog: OwnedFd,
-    _counter: OwnedFd,
-    _templates: OwnedFd,
-    /// The first template: the test run's frame (length and first use).
-    first: Vec<u8>,
-}
-
-fn generator(frames: &[Vec<u8>]) -> Result<Gen> {
-    let len = frames[0].len();
-    if frames.iter().any(|f| f.len() != len) {
-        bail!("templates of different lengths");
-    }
-    let counter = sys::create_array("bench_gen_n", 8, 1)?;
-    let templates = sys::create_array("bench_gen_t", len as u32, frames.len() as u32)?;
-    for (i, f) in frames.iter().enumerate() {
-        sys::array_set(templates.as_fd(), i as u32, f)?;
-    }
-    let prog = sys::load_xdp(
-        "bench_gen_rot",
-        &asm::rotating(
-            counter.as_raw_fd(),
-            templates.as_raw_fd(),
-            frames.len() as u32,
-            len,
-        ),
-    )?;
-    Ok(Gen {
-        prog,
-        _counter: counter,
-        _templates: templates,
-        first: frames[0].clone(),
-    })
+fn generator(frames: &[Vec<u8>]) -> Result<Rotating> {
+    Rotating::new(frames[0].clone(), frames)
 }
 
 /// xorshift64 shuffle: the many-flows stream visits the table in no order

@@ -6,6 +6,11 @@
 //! frequency, other load) hits all of them alike. Runs in the dut
 //! namespace so that bpf_fib_lookup sees the bed's routes, as received on
 //! bdut0, on DUT_CPU, with no traffic.
+//!
+//! AYIYA: decap and encap at 64 and 1280 B inner packets, so the SHA-1's
+//! share shows as the difference (`frames::per_block`). Every decap call
+//! gets a datagram of its own (the replay guard drops repeats), and the
+//! data path's clock reads the signing epoch throughout.
 
 use anyhow::{bail, Result};
 use aya::programs::{TestRun, TestRunOptions};
@@ -18,6 +23,7 @@ use tunnel_common::maps::{TUNNELS, TUN_BY_V4, TUN_STATS};
 
 use super::{
     asm,
+    frames::Inner,
     measure::Setup,
     sys,
     topology::{tunnel, Bed, DutProgram, DUT_CPU, GEN_CPU, INTERNET_V6, POP_V4, TUN_A},
@@ -39,6 +45,8 @@ pub enum Prog {
 
 pub struct Case {
     pub name: String,
+    /// An AYIYA case: the data path's clock must read the epoch.
+    ayiya: bool,
     program: Prog,
     /// One frame (same tunnel every call: warm caches) or many (a random
     /// tunnel per call, the lookups' cache misses included).
@@ -68,13 +76,79 @@ fn ids(n: usize, max: u32, mut s: u64) -> Vec<u32> {
         .collect()
 }
 
-pub fn cases(bed: &mut Bed, spread: usize) -> Result<Vec<Case>> {
+/// What the AYIYA cases are built from.
+pub struct AyiyaCases {
+    /// The epoch the decap datagrams are signed at.
+    pub epoch: u32,
+    /// Variants of the decap datagrams, one per call: none the rate
+    /// generators send.
+    pub variants: std::ops::Range<u32>,
+    /// Only the AYIYA cases and what they are read against (`--only
+    /// ayiya`).
+    pub only: bool,
+}
+
+/// The name of the 6in4 decap case the AYIYA costs are printed beside.
+pub const DECAP_6IN4: &str = "decap → XDP_TX, one tunnel";
+
+/// The name of an AYIYA case (`decap` true) or encap.
+pub fn ayiya_name(decap: bool, inner: Inner) -> String {
+    format!(
+        "AYIYA {} → XDP_TX, {} B inner ({} blocks)",
+        if decap { "decap" } else { "encap" },
+        inner.bytes(),
+        inner.blocks()
+    )
+}
+
+pub fn cases(bed: &mut Bed, spread: usize, ayiya: &AyiyaCases) -> Result<Vec<Case>> {
     let one = |name: &str, program: &'static str, frame, expect| Case {
         name: name.into(),
+        ayiya: false,
         program: Prog::Named(program),
         frames: vec![frame],
         expect,
     };
+    let mut ayiya_cases = Vec::new();
+    for inner in Inner::ALL {
+        ayiya_cases.push(Case {
+            name: ayiya_name(true, inner),
+            ayiya: true,
+            program: Prog::Named(PROGRAM_UPLINK),
+            frames: ayiya
+                .variants
+                .clone()
+                .map(|v| bed.frame_ayiya_decap(inner, ayiya.epoch, v))
+                .collect(),
+            expect: XDP_TX,
+        });
+        ayiya_cases.push(Case {
+            name: ayiya_name(false, inner),
+            ayiya: true,
+            program: Prog::Named(PROGRAM_UPLINK),
+            frames: vec![bed.frame_to_ayiya(inner)],
+            expect: XDP_TX,
+        });
+    }
+    if ayiya.only {
+        let mut all = vec![
+            one(
+                "XDP_DROP (testbed_drop)",
+                "testbed_drop",
+                bed.frame_plain(),
+                XDP_DROP,
+            ),
+            one(
+                "XDP_TX baseline (testbed_tx)",
+                "testbed_tx",
+                bed.frame_plain(),
+                XDP_TX,
+            ),
+            one(DECAP_6IN4, PROGRAM_UPLINK, bed.frame_decap_tx(), XDP_TX),
+        ];
+        all.extend(ayiya_cases);
+        return Ok(all);
+    }
     let n = bed.tunnels;
     let spread_decap = ids(spread, n, 0x9e37_79b9_7f4a_7c15)
         .iter()
@@ -98,12 +172,7 @@ pub fn cases(bed: &mut Bed, spread: usize) -> Result<Vec<Case>> {
             bed.frame_plain(),
             XDP_TX,
         ),
-        one(
-            "decap → XDP_TX, one tunnel",
-            PROGRAM_UPLINK,
-            bed.frame_decap_tx(),
-            XDP_TX,
-        ),
+        one(DECAP_6IN4, PROGRAM_UPLINK, bed.frame_decap_tx(), XDP_TX),
         one(
             "decap → redirect, one tunnel",
             PROGRAM_UPLINK,
@@ -139,12 +208,14 @@ pub fn cases(bed: &mut Bed, spread: usize) -> Result<Vec<Case>> {
         ),
         Case {
             name: format!("decap → XDP_TX, random of {n} tunnels"),
+            ayiya: false,
             program: Prog::Named(PROGRAM_UPLINK),
             frames: spread_decap.clone(),
             expect: XDP_TX,
         },
         Case {
             name: format!("encap → XDP_TX, random of {n} tunnels"),
+            ayiya: false,
             program: Prog::Named(PROGRAM_UPLINK),
             frames: spread_encap,
             expect: XDP_TX,
@@ -153,6 +224,7 @@ pub fn cases(bed: &mut Bed, spread: usize) -> Result<Vec<Case>> {
         // varying frames cost apart from a large table's cache misses.
         Case {
             name: "decap → XDP_TX, random of 16 tunnels".into(),
+            ayiya: false,
             program: Prog::Named(PROGRAM_UPLINK),
             frames: ids(spread, 16, 0x9e37_79b9_7f4a_7c15)
                 .iter()
@@ -161,6 +233,7 @@ pub fn cases(bed: &mut Bed, spread: usize) -> Result<Vec<Case>> {
             expect: XDP_TX,
         },
     ];
+    all.extend(ayiya_cases);
     all.extend(refs);
     Ok(all)
 }
@@ -214,6 +287,7 @@ fn references(bed: &mut Bed, spread: usize) -> Result<Vec<Case>> {
     )?;
     let r = |name: &str, program, frames| Case {
         name: format!("ref: {name}"),
+        ayiya: false,
         program,
         frames,
         expect: XDP_DROP,
@@ -268,6 +342,16 @@ pub fn measure(bed: &mut Bed, setup: &Setup, cases: &[Case], calls: usize) -> Re
     if calls < 10 {
         bail!("--calls must be at least 10");
     }
+    if let Some(c) = cases
+        .iter()
+        .find(|c| c.ayiya && c.frames.len() > 1 && c.frames.len() < calls)
+    {
+        bail!(
+            "{}: fewer datagrams than calls (the replay guard would drop repeats)",
+            c.name
+        );
+    }
+    let ayiya = cases.iter().any(|c| c.ayiya);
     // Every measured program attached somewhere (testbed_drop already is,
     // on the receivers): a test run of a program that is not in the XDP
     // dispatcher adds and removes it there, two RCU grace periods per call;
@@ -282,6 +366,11 @@ pub fn measure(bed: &mut Bed, setup: &Setup, cases: &[Case], calls: usize) -> Re
     let mut wrong = vec![0usize; cases.len()];
     let result = (|| -> Result<()> {
         for i in 0..calls {
+            // The AYIYA datagrams' epoch, set again now and then: a slow
+            // run stays well inside the ±120 s window.
+            if ayiya && i % 1024 == 0 {
+                bed.set_unix_time(setup.ayiya_epoch)?;
+            }
             for (k, c) in cases.iter().enumerate() {
                 let frame = &c.frames[i % c.frames.len()];
                 let (ret, dur) = match &c.program {

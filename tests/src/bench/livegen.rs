@@ -11,7 +11,7 @@
 
 use std::{
     os::{
-        fd::{AsFd, OwnedFd},
+        fd::{AsFd, AsRawFd, OwnedFd},
         unix::thread::JoinHandleExt,
     },
     sync::{
@@ -22,9 +22,9 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
-use super::sys;
+use super::{asm, sys};
 use crate::netns::Netns;
 
 /// Frames per call: several seconds of traffic; calls end by signal.
@@ -100,5 +100,62 @@ impl LiveGen {
 impl Drop for LiveGen {
     fn drop(&mut self) {
         let _ = self.halt();
+    }
+}
+
+/// A rotating generator (`asm::rotating`) with its maps, kept open while
+/// it runs: template `n % k` written over the head of frame `n`.
+pub struct Rotating {
+    pub prog: OwnedFd,
+    counter: OwnedFd,
+    _templates: OwnedFd,
+    /// The test run's frame: its length is every frame's, and the bytes
+    /// after the templates' length stay as it has them.
+    pub first: Vec<u8>,
+}
+
+impl Rotating {
+    /// `templates`: all of one length, at most `first`'s.
+    pub fn new(first: Vec<u8>, templates: &[Vec<u8>]) -> Result<Self> {
+        let Some(len) = templates.first().map(Vec::len) else {
+            bail!("no templates");
+        };
+        if templates.iter().any(|f| f.len() != len) || len > first.len() {
+            bail!("templates of different lengths, or longer than the frame");
+        }
+        let counter = sys::create_array("bench_gen_n", asm::Pace::SIZE as u32, 1)?;
+        let maps = sys::create_array("bench_gen_t", len as u32, templates.len() as u32)?;
+        for (i, f) in templates.iter().enumerate() {
+            sys::array_set(maps.as_fd(), i as u32, f)?;
+        }
+        let prog = sys::load_xdp(
+            "bench_gen_rot",
+            &asm::rotating(
+                counter.as_raw_fd(),
+                maps.as_raw_fd(),
+                templates.len() as u32,
+                len,
+            ),
+        )?;
+        Ok(Self {
+            prog,
+            counter,
+            _templates: maps,
+            first,
+        })
+    }
+
+    /// Sends at most `pps` frames a second from now on (`None`: as fast as
+    /// it goes). Only while no generator runs this program: the frame
+    /// count is read and written back.
+    pub fn set_pace(&self, pps: Option<f64>) -> Result<()> {
+        let mut b = [0u8; asm::Pace::SIZE];
+        sys::array_get(self.counter.as_fd(), 0, &mut b)?;
+        let pace = asm::Pace {
+            next_ns: 0,
+            interval_ns: pps.map_or(0, |r| (1e9 / r.max(1.0)).max(1.0) as u64),
+            ..asm::Pace::from_bytes(&b)
+        };
+        sys::array_set(self.counter.as_fd(), 0, &pace.to_bytes())
     }
 }

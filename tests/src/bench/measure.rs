@@ -10,11 +10,12 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use tunnel_common::stats::Event;
+use tunnel_common::stats::{Drop, Event};
 use tunnelctl::{datapath::Counters, Datapath};
 
 use super::{
-    livegen::LiveGen,
+    frames::Inner,
+    livegen::{LiveGen, Rotating},
     topology::{Bed, DutProgram, DUT_CPU, DUT_IN, DUT_OUT, GEN_CPU, GEN_IF, SINK_IF},
 };
 use crate::netns::Netns;
@@ -31,12 +32,23 @@ pub enum Path {
     DecapRedirect,
     /// Baseline: no XDP on the dut ingress, the kernel routes to the sink.
     Kernel,
+    /// Baseline: `testbed_tx` on a plain IPv6 packet of the AYIYA paths'
+    /// inner size.
+    TxSized(Inner),
+    /// AYIYA over IPv4 from the tunnel's user: signature checked, replay
+    /// guard, endpoint learned, the inner packet routed back out of the
+    /// uplink (XDP_TX), as `Decap`.
+    AyiyaDecap(Inner),
+    /// IPv6 from the Internet side to the AYIYA tunnel's user: signed and
+    /// sent to the learned endpoint, back out of the uplink (XDP_TX).
+    AyiyaEncap(Inner),
 }
 
 impl Path {
     /// One round, in measurement order: each subject right after its own
-    /// baseline; kernel forwarding closes the round.
-    pub const ROUND: [Path; 7] = [
+    /// baseline; kernel forwarding closes the 6in4 part, then AYIYA at
+    /// each inner size after an XDP_TX baseline of that size.
+    pub const ROUND: [Path; 13] = [
         Path::TxBase,
         Path::Decap,
         Path::Encap,
@@ -44,7 +56,26 @@ impl Path {
         Path::RedirectBase,
         Path::DecapRedirect,
         Path::Kernel,
+        Path::TxSized(Inner::B64),
+        Path::AyiyaDecap(Inner::B64),
+        Path::AyiyaEncap(Inner::B64),
+        Path::TxSized(Inner::B1280),
+        Path::AyiyaDecap(Inner::B1280),
+        Path::AyiyaEncap(Inner::B1280),
     ];
+
+    /// Whether the path belongs to the AYIYA part (`--only ayiya`).
+    pub fn is_ayiya_part(self) -> bool {
+        matches!(
+            self,
+            Path::TxSized(_) | Path::AyiyaDecap(_) | Path::AyiyaEncap(_)
+        )
+    }
+
+    /// Whether the data path's clock must read the signing epoch.
+    pub fn is_ayiya(self) -> bool {
+        matches!(self, Path::AyiyaDecap(_) | Path::AyiyaEncap(_))
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -55,13 +86,25 @@ impl Path {
             Path::RedirectBase => "redirect baseline (redirect_map)",
             Path::DecapRedirect => "6in4 decap",
             Path::Kernel => "kernel IPv6 forwarding",
+            Path::TxSized(Inner::B64) => "XDP_TX baseline, 64 B IPv6",
+            Path::TxSized(Inner::B1280) => "XDP_TX baseline, 1280 B IPv6",
+            Path::AyiyaDecap(Inner::B64) => "AYIYA decap, 64 B inner",
+            Path::AyiyaDecap(Inner::B1280) => "AYIYA decap, 1280 B inner",
+            Path::AyiyaEncap(Inner::B64) => "AYIYA encap, 64 B inner",
+            Path::AyiyaEncap(Inner::B1280) => "AYIYA encap, 1280 B inner",
         }
     }
 
     /// How the dut sends the packet on.
     pub fn egress(self) -> &'static str {
         match self {
-            Path::TxBase | Path::Decap | Path::Encap | Path::T2t => "XDP_TX, back out bdut0",
+            Path::TxBase
+            | Path::Decap
+            | Path::Encap
+            | Path::T2t
+            | Path::TxSized(_)
+            | Path::AyiyaDecap(_)
+            | Path::AyiyaEncap(_) => "XDP_TX, back out bdut0",
             Path::RedirectBase | Path::DecapRedirect => "redirect to bdut1 (TX_PORTS)",
             Path::Kernel => "kernel, out bdut1",
         }
@@ -73,7 +116,14 @@ impl Path {
             Path::Decap | Path::DecapRedirect => "82 → 62 B",
             Path::Encap => "62 → 82 B",
             Path::T2t => "82 → 82 B",
-            _ => "62 → 62 B",
+            // Ethernet + the inner packet; AYIYA over IPv4 adds 72 B.
+            Path::TxSized(Inner::B64) => "78 → 78 B",
+            Path::TxSized(Inner::B1280) => "1294 → 1294 B",
+            Path::AyiyaDecap(Inner::B64) => "150 → 78 B",
+            Path::AyiyaDecap(Inner::B1280) => "1366 → 1294 B",
+            Path::AyiyaEncap(Inner::B64) => "78 → 150 B",
+            Path::AyiyaEncap(Inner::B1280) => "1294 → 1366 B",
+            Path::TxBase | Path::RedirectBase | Path::Kernel => "62 → 62 B",
         }
     }
 
@@ -87,18 +137,23 @@ impl Path {
     fn is_tunnel_xdp(self) -> bool {
         matches!(
             self,
-            Path::Decap | Path::Encap | Path::T2t | Path::DecapRedirect
+            Path::Decap
+                | Path::Encap
+                | Path::T2t
+                | Path::DecapRedirect
+                | Path::AyiyaDecap(_)
+                | Path::AyiyaEncap(_)
         )
     }
 
     /// The counter that must equal the packets delivered.
     pub fn success_counter(self) -> &'static str {
         match self {
-            Path::TxBase => "bdut0 rx_queue_0_xdp_tx",
+            Path::TxBase | Path::TxSized(_) => "bdut0 rx_queue_0_xdp_tx",
             Path::RedirectBase => "bdut0 rx_queue_0_xdp_redirect",
             Path::Kernel => "bdut1 tx_packets",
-            Path::Decap | Path::DecapRedirect => "event decap",
-            Path::Encap => "event encap",
+            Path::Decap | Path::DecapRedirect | Path::AyiyaDecap(_) => "event decap",
+            Path::Encap | Path::AyiyaEncap(_) => "event encap",
             Path::T2t => "event tunnel_to_tunnel",
         }
     }
@@ -111,6 +166,11 @@ pub struct Setup {
     pub redirect: OwnedFd,
     /// (generator program, frame) per path, in `Path::ROUND` order.
     pub gens: Vec<(Path, OwnedFd, Vec<u8>)>,
+    /// The AYIYA decap generators' maps (their programs are in `gens`).
+    pub rotating: Vec<(Path, Rotating)>,
+    /// The epoch the AYIYA datagrams are signed at: the data path's clock
+    /// is set to it before every AYIYA measurement.
+    pub ayiya_epoch: u32,
 }
 
 /// One measurement of programs prepared elsewhere (the scale bench's
@@ -148,6 +208,11 @@ pub struct Measurement {
     /// tunnel_xdp drops and passes to the kernel (both should be 0).
     pub xdp_drops: u64,
     pub xdp_passes: u64,
+    /// AYIYA datagrams whose signature checked out, and those dropped as
+    /// replays (must stay ~0: the generator sends each signature once per
+    /// twice the guard's size), over the whole measurement.
+    pub ayiya_authenticated: u64,
+    pub ayiya_replay: u64,
 }
 
 impl Measurement {
@@ -262,11 +327,13 @@ impl Bed {
 
     fn success(&mut self, path: Path, c: &Counters) -> Result<u64> {
         Ok(match path {
-            Path::TxBase => stat(&ethtool(&self.dut, DUT_IN)?.1, "rx_queue_0_xdp_tx")?,
+            Path::TxBase | Path::TxSized(_) => {
+                stat(&ethtool(&self.dut, DUT_IN)?.1, "rx_queue_0_xdp_tx")?
+            }
             Path::RedirectBase => stat(&ethtool(&self.dut, DUT_IN)?.1, "rx_queue_0_xdp_redirect")?,
             Path::Kernel => dut_out_tx(self)?,
-            Path::Decap | Path::DecapRedirect => c.event(Event::Decap),
-            Path::Encap => c.event(Event::Encap),
+            Path::Decap | Path::DecapRedirect | Path::AyiyaDecap(_) => c.event(Event::Decap),
+            Path::Encap | Path::AyiyaEncap(_) => c.event(Event::Encap),
             Path::T2t => c.event(Event::TunnelToTunnel),
         })
     }
@@ -286,7 +353,7 @@ impl Bed {
         window: Duration,
     ) -> Result<Measurement> {
         let dut = match path {
-            Path::TxBase => DutProgram::Xdp(setup.tx.as_fd()),
+            Path::TxBase | Path::TxSized(_) => DutProgram::Xdp(setup.tx.as_fd()),
             Path::RedirectBase => DutProgram::Xdp(setup.redirect.as_fd()),
             Path::Kernel => DutProgram::Kernel,
             _ => DutProgram::Xdp(setup.tunnel.as_fd()),
@@ -296,6 +363,10 @@ impl Bed {
             .iter()
             .find(|(p, _, _)| *p == path)
             .context("no generator")?;
+        if path.is_ayiya() {
+            // The datagrams carry one epoch; ±120 s of it is valid.
+            self.set_unix_time(setup.ayiya_epoch)?;
+        }
         self.measure_run(
             Run {
                 path,
@@ -382,6 +453,9 @@ impl Bed {
             success: s1 - s0,
             xdp_drops,
             xdp_passes,
+            ayiya_authenticated: c1.event(Event::AyiyaAuthenticated)
+                - c0.event(Event::AyiyaAuthenticated),
+            ayiya_replay: c1.drop(Drop::AyiyaReplay) - c0.drop(Drop::AyiyaReplay),
         })
     }
 }

@@ -8,7 +8,9 @@
 //! - `asm`, `sys`: the generator and redirect-baseline programs, assembled
 //!   at run time, and the syscalls that load, attach and run them.
 //! - `livegen`: the live-frame generator thread.
-//! - `frames`: one frame template per path.
+//! - `frames`: one frame template per path (AYIYA decap: 524,288, each
+//!   signed by the host signer, rotated by a paced generator so that the
+//!   replay guard has forgotten a signature before it comes back).
 //! - `measure`: one rate measurement and its validity figures.
 //! - `cost`: BPF_PROG_TEST_RUN single-mode costs.
 //! - `report`: tables.
@@ -40,9 +42,14 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use aya::maps::Map;
-use tunnel_common::maps::TX_PORTS;
+use tunnel_common::{
+    ayiya::sign::unix_now,
+    maps::{AYIYA_SEEN_SLOTS, TX_PORTS},
+};
 use tunnelctl::datapath::PROGRAM_UPLINK;
 
+use frames::AYIYA_VARIED;
+use livegen::Rotating;
 use measure::{Measurement, Path, Setup};
 use topology::{Bed, DUT_CPU, GEN_CPU};
 
@@ -63,18 +70,48 @@ pub struct Options {
     pub scale: scale::ScaleOptions,
 }
 
-/// The bench's two parts.
+/// The bench's two parts, and the AYIYA share of the first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
     /// Packet-rate ratios to baselines and program costs.
     Rates,
     /// Bulk apply, map memory, decap with 1M tunnels, restart under load.
     Scale,
+    /// The rates part's AYIYA paths alone (with their baselines), and the
+    /// costs they are read against.
+    Ayiya,
 }
 
+/// Distinct signed datagrams per AYIYA decap generator, eight times what
+/// the replay guard holds. The generator uses one per frame it offers,
+/// and the dut takes only some of them (the rest find its ring full), so
+/// the generator is paced at `AYIYA_PACE` times the decap's capacity: a
+/// signature comes back after ~1/3 of 524,288 taken datagrams, 2.7 times
+/// the guard, which has evicted it by then. The capacity may be misjudged
+/// by that margin either way: below it the ring stops filling (the pair
+/// shows unsaturated), above it replays start (`ayiya_replay` shows them).
+pub const AYIYA_VARIANTS: u32 = 8 * AYIYA_SEEN_SLOTS;
+/// Offered over what the dut took last time (see `AYIYA_VARIANTS`).
+pub const AYIYA_PACE: f64 = 3.0;
+
 impl Options {
+    /// Whether part `p` runs (`Part::Rates` also when only its AYIYA
+    /// share does).
     pub fn runs_part(&self, p: Part) -> bool {
-        self.only.is_none_or(|o| o == p)
+        match self.only {
+            None => true,
+            Some(Part::Ayiya) => p != Part::Scale,
+            Some(o) => o == p,
+        }
+    }
+
+    /// The rate paths this run measures, in round order.
+    pub fn paths(&self) -> Vec<Path> {
+        let ayiya_only = self.only == Some(Part::Ayiya);
+        Path::ROUND
+            .into_iter()
+            .filter(|p| !ayiya_only || p.is_ayiya_part())
+            .collect()
     }
 }
 
@@ -107,7 +144,7 @@ fn log(msg: &str) {
     eprintln!("bench: {msg}");
 }
 
-fn prepare(bed: &mut Bed) -> Result<Setup> {
+fn prepare(bed: &mut Bed, paths: &[Path], ayiya_epoch: u32) -> Result<Setup> {
     let tx = bed.dp.program_fd("testbed_tx")?;
     let tunnel = bed.dp.program_fd(PROGRAM_UPLINK)?;
     let devmap = match bed.dp.ebpf_mut().map(TX_PORTS) {
@@ -119,15 +156,37 @@ fn prepare(bed: &mut Bed) -> Result<Setup> {
         &asm::redirect(bed.sink_mac, bed.dut_out_mac, devmap, bed.dut_out_ifindex),
     )?;
     let mut gens = Vec::new();
-    for p in Path::ROUND {
+    let mut rotating = Vec::new();
+    for &p in paths {
         let frame = match p {
             Path::TxBase | Path::RedirectBase | Path::Kernel => bed.frame_plain(),
             Path::Decap => bed.frame_decap_tx(),
             Path::DecapRedirect => bed.frame_decap_redirect(),
             Path::Encap => bed.frame_to_tunnel(bed.tun_b()),
             Path::T2t => bed.frame_t2t(bed.tun_b()),
+            Path::TxSized(inner) => bed.frame_plain_sized(inner),
+            Path::AyiyaEncap(inner) => bed.frame_to_ayiya(inner),
+            Path::AyiyaDecap(inner) => {
+                let t0 = Instant::now();
+                let (first, heads) =
+                    bed.ayiya_decap_variants(inner, ayiya_epoch, 0..AYIYA_VARIANTS)?;
+                let r = Rotating::new(first, &heads)?;
+                drop(heads);
+                log(&format!(
+                    "{}: {AYIYA_VARIANTS} datagrams signed at epoch {ayiya_epoch} in {:.1} s \
+                     (the generator rewrites their first {AYIYA_VARIED} bytes)",
+                    p.name(),
+                    t0.elapsed().as_secs_f64()
+                ));
+                gens.push((p, r.prog.try_clone()?, r.first.clone()));
+                rotating.push((p, r));
+                continue;
+            }
         };
-        let prog = sys::load_xdp("bench_gen", &asm::generator(&frame))?;
+        // What the sized paths change of a frame is in its headers (the
+        // kernel fills each live-frame page with the whole frame once).
+        let head = if p.is_ayiya_part() { 128 } else { frame.len() };
+        let prog = sys::load_xdp("bench_gen", &asm::generator_head(&frame, head))?;
         gens.push((p, prog, frame));
     }
     Ok(Setup {
@@ -135,6 +194,8 @@ fn prepare(bed: &mut Bed) -> Result<Setup> {
         tunnel,
         redirect,
         gens,
+        rotating,
+        ayiya_epoch,
     })
 }
 
@@ -191,11 +252,24 @@ fn rates(
     warmup: Duration,
     window: Duration,
 ) -> Result<(Vec<Measurement>, Vec<cost::Cost>)> {
-    let mut bed = Bed::new(o.tunnels, &mut |m| log(m))?;
-    let setup = prepare(&mut bed)?;
+    // One slot more than the 6in4 tunnels: the AYIYA tunnel's.
+    let mut bed = Bed::with_slots(o.tunnels, o.tunnels + 1, &mut |m| log(m))?;
+    bed.add_ayiya()?;
+    let paths = o.paths();
+    let ayiya_epoch = unix_now();
+    let setup = prepare(&mut bed, &paths, ayiya_epoch)?;
 
     log(&format!("program costs: {} test runs per case", o.calls));
-    let cases = cost::cases(&mut bed, o.calls.min(20_000))?;
+    let cases = cost::cases(
+        &mut bed,
+        o.calls.min(20_000),
+        &cost::AyiyaCases {
+            epoch: ayiya_epoch,
+            // Past the generators' variants: signatures not seen yet.
+            variants: AYIYA_VARIANTS..AYIYA_VARIANTS + o.calls as u32,
+            only: o.only == Some(Part::Ayiya),
+        },
+    )?;
     let costs = cost::measure(&mut bed, &setup, &cases, o.calls)?;
     if let Some(c) = costs.iter().find(|c| c.wrong > 0) {
         bail!(
@@ -205,12 +279,40 @@ fn rates(
         );
     }
 
+    // What the AYIYA decap takes per second, first from its test-run cost
+    // (no other overhead: an overestimate), then as last measured.
+    let mut capacity: Vec<(Path, f64)> = setup
+        .rotating
+        .iter()
+        .map(|(p, _)| {
+            let Path::AyiyaDecap(inner) = *p else {
+                unreachable!("only AYIYA decap rotates")
+            };
+            let name = cost::ayiya_name(true, inner);
+            let ns = costs.iter().find(|c| c.name == name).map_or(1e3, |c| c.ns);
+            (*p, 1e9 / ns.max(1.0))
+        })
+        .collect();
     let mut ms = Vec::new();
     for round in 0..o.runs {
-        for p in Path::ROUND {
+        for &p in &paths {
+            let pace = capacity.iter_mut().find(|(q, _)| *q == p);
+            if let Some((_, pps)) = &pace {
+                let (_, gen) = setup
+                    .rotating
+                    .iter()
+                    .find(|(q, _)| *q == p)
+                    .expect("a rotating generator per AYIYA decap");
+                gen.set_pace(Some(AYIYA_PACE * *pps))?;
+            }
             let m = bed
                 .measure(&setup, p, round, warmup, window)
                 .with_context(|| format!("measuring {}", p.name()))?;
+            if let Some((_, pps)) = pace {
+                if m.accepted_pps > 0.0 {
+                    *pps = m.accepted_pps;
+                }
+            }
             log(&format!(
                 "round {}/{} {:<34} {:<30} delivered {:.3} Mpps, dut idle {:.1}%, dut napi on CPU {:.1}%",
                 round + 1,
@@ -278,11 +380,11 @@ impl Results {
             return s;
         }
         s += &format!(
-            "tunnel-pop bench: {}; {} tunnels loaded; {} rounds × {} paths, {:.1} s counted after {:.1} s warm-up each; {:.0} s total\n",
+            "tunnel-pop bench: {}; {} 6in4 tunnels and 1 AYIYA loaded; {} rounds × {} paths, {:.1} s counted after {:.1} s warm-up each; {:.0} s total\n",
             machine(),
             o.tunnels,
             o.runs,
-            Path::ROUND.len(),
+            o.paths().len(),
             o.seconds,
             o.warmup,
             self.elapsed.as_secs_f64()
@@ -306,6 +408,7 @@ impl Results {
             o.calls, o.tunnels
         );
         s += &report::cost_table(&self.costs);
+        s += &report::ayiya_section(&self.measurements, &self.costs);
         if let Some(sc) = &self.scale {
             s += &report::scale_section(sc);
         }
@@ -319,7 +422,7 @@ impl Results {
             s += "\nRaw figures (Mpps per measurement; compare only with the same round's baseline):\n";
             s += &report::raw_table(&self.measurements);
             s += "\nEgress per path:\n";
-            for p in Path::ROUND {
+            for p in self.options.paths() {
                 s += &format!(
                     "  {:<34} {:<32} {}\n",
                     p.name(),
@@ -338,5 +441,30 @@ impl Results {
     /// after writing the report).
     pub fn failed(&self) -> bool {
         self.scale.as_ref().is_some_and(scale::ScaleResults::failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--only ayiya` runs the AYIYA paths alone, each subject after the
+    /// XDP_TX baseline of its inner size; the default runs every path.
+    #[test]
+    fn ayiya_only_paths() {
+        let mut o = Options::default();
+        assert_eq!(o.paths(), Path::ROUND);
+        o.only = Some(Part::Ayiya);
+        let p = o.paths();
+        assert_eq!(p.len(), 6);
+        for (i, x) in p.iter().enumerate() {
+            if let Path::AyiyaDecap(inner) | Path::AyiyaEncap(inner) = x {
+                let base = p[..i].iter().rposition(|b| matches!(b, Path::TxSized(_)));
+                assert_eq!(base.map(|b| p[b]), Some(Path::TxSized(*inner)), "{x:?}");
+            }
+        }
+        assert!(o.runs_part(Part::Rates) && !o.runs_part(Part::Scale));
+        o.only = Some(Part::Scale);
+        assert!(!o.runs_part(Part::Rates) && !o.runs_part(Part::Ayiya));
     }
 }

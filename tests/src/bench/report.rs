@@ -7,7 +7,8 @@ use std::fmt::Write;
 
 use super::{
     bigtable::{self, TableResults, Variant},
-    cost::Cost,
+    cost::{self, Cost},
+    frames::{per_block, Inner},
     measure::{Measurement, Path},
     memory::Memory,
     restart,
@@ -89,7 +90,92 @@ const RATIOS: &[(Path, Path, &str)] = &[
     (Path::Decap, Path::Kernel, ""),
     (Path::Encap, Path::Kernel, ""),
     (Path::T2t, Path::Kernel, ""),
+    (
+        Path::AyiyaDecap(Inner::B64),
+        Path::TxSized(Inner::B64),
+        "same egress (XDP_TX), 64 B inner",
+    ),
+    (
+        Path::AyiyaEncap(Inner::B64),
+        Path::TxSized(Inner::B64),
+        "same egress (XDP_TX), 64 B inner",
+    ),
+    (
+        Path::AyiyaDecap(Inner::B1280),
+        Path::TxSized(Inner::B1280),
+        "same egress (XDP_TX), 1280 B inner",
+    ),
+    (
+        Path::AyiyaEncap(Inner::B1280),
+        Path::TxSized(Inner::B1280),
+        "same egress (XDP_TX), 1280 B inner",
+    ),
+    (
+        Path::TxSized(Inner::B1280),
+        Path::TxSized(Inner::B64),
+        "bed check: frame size alone",
+    ),
 ];
+
+/// The AYIYA goals, as ratios to XDP_TX: at 64 B inner ≥ 0.4
+/// (which implies ≥ 0.22, twice sixxsd), at 1280 B ≥ 0.125 (twice
+/// sixxsd).
+pub const AYIYA_GOAL_64: f64 = 0.4;
+pub const AYIYA_GOAL_1280: f64 = 0.125;
+
+pub fn ayiya_goal(inner: Inner) -> f64 {
+    match inner {
+        Inner::B64 => AYIYA_GOAL_64,
+        Inner::B1280 => AYIYA_GOAL_1280,
+    }
+}
+
+/// The anchor: sixxsd 4.0 on one core, measured on this machine
+/// kind outside this bench (never in this run): kpps and the ratio to
+/// XDP_TX given with them.
+pub fn sixxsd_anchor(p: Path) -> Option<(f64, f64)> {
+    match p {
+        Path::AyiyaDecap(Inner::B64) => Some((447.0, 0.11)),
+        Path::AyiyaDecap(Inner::B1280) => Some((256.0, 0.06)),
+        Path::AyiyaEncap(Inner::B64) => Some((435.0, 0.11)),
+        Path::AyiyaEncap(Inner::B1280) => Some((253.0, 0.06)),
+        _ => None,
+    }
+}
+
+const AYIYA_SUBJECTS: [(Path, Path, &str); 4] = [
+    (
+        Path::AyiyaDecap(Inner::B64),
+        Path::TxSized(Inner::B64),
+        "ayiya_decap_64_vs_xdp_tx",
+    ),
+    (
+        Path::AyiyaDecap(Inner::B1280),
+        Path::TxSized(Inner::B1280),
+        "ayiya_decap_1280_vs_xdp_tx",
+    ),
+    (
+        Path::AyiyaEncap(Inner::B64),
+        Path::TxSized(Inner::B64),
+        "ayiya_encap_64_vs_xdp_tx",
+    ),
+    (
+        Path::AyiyaEncap(Inner::B1280),
+        Path::TxSized(Inner::B1280),
+        "ayiya_encap_1280_vs_xdp_tx",
+    ),
+];
+
+fn inner_of(p: Path) -> Option<Inner> {
+    match p {
+        Path::TxSized(i) | Path::AyiyaDecap(i) | Path::AyiyaEncap(i) => Some(i),
+        _ => None,
+    }
+}
+
+fn measured(ms: &[Measurement], p: Path) -> bool {
+    ms.iter().any(|m| m.path == p)
+}
 
 fn label(p: Path) -> String {
     format!("{} ({})", p.name(), short_egress(p))
@@ -97,7 +183,13 @@ fn label(p: Path) -> String {
 
 fn short_egress(p: Path) -> &'static str {
     match p {
-        Path::TxBase | Path::Decap | Path::Encap | Path::T2t => "TX",
+        Path::TxBase
+        | Path::Decap
+        | Path::Encap
+        | Path::T2t
+        | Path::TxSized(_)
+        | Path::AyiyaDecap(_)
+        | Path::AyiyaEncap(_) => "TX",
         Path::RedirectBase | Path::DecapRedirect => "redirect",
         Path::Kernel => "kernel",
     }
@@ -111,6 +203,9 @@ pub fn ratio_table(ms: &[Measurement]) -> String {
         "subject", "baseline (same round)", "valid pairs", "all pairs"
     );
     for (subj, base, note) in RATIOS {
+        if !measured(ms, *subj) {
+            continue;
+        }
         let valid = spread(ratios(ms, *subj, *base, true));
         let all = spread(ratios(ms, *subj, *base, false));
         let _ = writeln!(
@@ -176,6 +271,25 @@ pub fn validity_table(ms: &[Measurement]) -> String {
     let drops: u64 = ms.iter().map(|m| m.xdp_drops).sum();
     let passes: u64 = ms.iter().map(|m| m.xdp_passes).sum();
     let _ = writeln!(s, "tunnel_xdp drops during the runs: {drops}; passed to the kernel: {passes} (both must be 0)");
+    for inner in Inner::ALL {
+        let v: Vec<&Measurement> = ms
+            .iter()
+            .filter(|m| m.path == Path::AyiyaDecap(inner))
+            .collect();
+        if v.is_empty() {
+            continue;
+        }
+        let auth: i64 = v
+            .iter()
+            .map(|m| m.ayiya_authenticated as i64 - m.delivered as i64)
+            .sum();
+        let replay: u64 = v.iter().map(|m| m.ayiya_replay).sum();
+        let _ = writeln!(
+            s,
+            "{}: event ayiya_authenticated − delivered {auth} (must be 0), drop ayiya_replay {replay} (must be ~0)",
+            Path::AyiyaDecap(inner).name()
+        );
+    }
     s
 }
 
@@ -226,7 +340,8 @@ pub fn raw_table(ms: &[Measurement]) -> String {
                 Some(Path::TxBase)
             }
             Path::DecapRedirect => Some(Path::RedirectBase),
-            Path::TxBase => None,
+            Path::AyiyaDecap(i) | Path::AyiyaEncap(i) => Some(Path::TxSized(i)),
+            Path::TxBase | Path::TxSized(_) => None,
         };
         let b = base.and_then(|b| ms.iter().find(|x| x.round == m.round && x.path == b));
         let _ = writeln!(
@@ -244,6 +359,81 @@ pub fn raw_table(ms: &[Measurement]) -> String {
             m.delivered,
             m.success
         );
+    }
+    s
+}
+
+/// Program cost over XDP_DROP of the case named `name`.
+fn cost_over_drop(costs: &[Cost], name: &str) -> Option<f64> {
+    let drop = costs.iter().find(|c| c.name.starts_with("XDP_DROP"))?.ns;
+    costs.iter().find(|c| c.name == name).map(|c| c.ns - drop)
+}
+
+/// (64 B cost, 1280 B cost, per block) over XDP_DROP of AYIYA decap
+/// (`decap`) or encap.
+fn sha1_costs(costs: &[Cost], decap: bool) -> Option<(f64, f64, f64)> {
+    let small = cost_over_drop(costs, &cost::ayiya_name(decap, Inner::B64))?;
+    let big = cost_over_drop(costs, &cost::ayiya_name(decap, Inner::B1280))?;
+    Some((small, big, per_block(small, big)))
+}
+
+/// The AYIYA section: each rate ratio beside its goal and sixxsd's
+/// anchor, then the SHA-1's cost per packet and per block.
+pub fn ayiya_section(ms: &[Measurement], costs: &[Cost]) -> String {
+    let mut s = String::new();
+    if AYIYA_SUBJECTS.iter().any(|(p, _, _)| measured(ms, *p)) {
+        s += "\nAYIYA (IPv6 in UDP 5072, SHA-1 signed), as ratios to the same round's XDP_TX baseline of the same inner size:\n";
+        let _ = writeln!(
+            s,
+            "  {:<28} {:<24} {:<24} {:<20} sixxsd 4.0, one core*",
+            "path", "valid pairs", "all pairs", "goal"
+        );
+        for (subj, base, _) in AYIYA_SUBJECTS {
+            if !measured(ms, subj) {
+                continue;
+            }
+            let valid = spread(ratios(ms, subj, base, true));
+            let goal = ayiya_goal(inner_of(subj).expect("sized"));
+            let verdict = match &valid {
+                Some(v) => met(v.median >= goal),
+                None => "no valid pair",
+            };
+            let (kpps, ratio) = sixxsd_anchor(subj).expect("anchored");
+            let _ = writeln!(
+                s,
+                "  {:<28} {:<24} {:<24} {:<20} {kpps:.0} kpps ≈ {ratio:.2}×",
+                subj.name(),
+                fmt_ratio(&valid),
+                fmt_ratio(&spread(ratios(ms, subj, base, false))),
+                format!("≥ {goal}: {verdict}"),
+            );
+        }
+        s += "  * the issue's anchor, measured on this machine kind outside this bench, not in this run. Goal: at least\n";
+        s += "    2× sixxsd per core at both sizes (≥ 0.22× XDP_TX at 64 B, ≥ 0.125× at 1280 B) and ≥ 0.4× XDP_TX at 64 B.\n";
+        s += "  Decap: AYIYA over IPv4 from the user (203.0.113.200:51680 → 192.0.2.1:5072), the inner packet routed to\n";
+        s += &format!(
+            "  2001:db8:eeee::2, back out bdut0 (XDP_TX); {} distinct signed datagrams per size in turn (the replay guard\n",
+            super::AYIYA_VARIANTS
+        );
+        s += "  holds 65,536), the data path's clock set to their epoch before each measurement. Encap: IPv6 from\n";
+        s += "  2001:db8:eeee::2 to the user, signed and sent to the installed endpoint, back out bdut0 (XDP_TX).\n";
+    }
+    if let (Some(d), Some(e)) = (sha1_costs(costs, true), sha1_costs(costs, false)) {
+        let blocks = (Inner::B64.blocks(), Inner::B1280.blocks());
+        s += "\nAYIYA's SHA-1 from the test-run costs (over XDP_DROP; per block = (1280 B − 64 B) / the blocks between):\n";
+        if let Some(x) = cost_over_drop(costs, cost::DECAP_6IN4) {
+            let _ = writeln!(
+                s,
+                "  6in4 decap → XDP_TX, one tunnel (no hash)          {x:>+9.1} ns"
+            );
+        }
+        for (what, (small, big, per)) in [("decap", d), ("encap", e)] {
+            let _ = writeln!(
+                s,
+                "  AYIYA {what}: 64 B inner ({} blocks) {small:>+9.1} ns, 1280 B inner ({} blocks) {big:>+9.1} ns, per 64-byte block {per:.1} ns",
+                blocks.0, blocks.1
+            );
+        }
     }
     s
 }
@@ -540,8 +730,33 @@ pub fn json_figures(
     for (subj, base, name, goal) in RATE_GOALS {
         let v = spread(ratios(ms, *subj, *base, true)).map(|s| s.median);
         let g = (!goal.is_nan()).then_some((">=", *goal));
-        if !ms.is_empty() {
+        if measured(ms, *subj) {
             out.push(figure(&format!("rate.{name}"), v, g));
+        }
+    }
+    for (subj, base, name) in AYIYA_SUBJECTS {
+        if !measured(ms, subj) {
+            continue;
+        }
+        let v = spread(ratios(ms, subj, base, true)).map(|s| s.median);
+        let goal = ayiya_goal(inner_of(subj).expect("sized"));
+        let mut f = figure(&format!("rate.{name}"), v, Some((">=", goal)));
+        if let Some((kpps, ratio)) = sixxsd_anchor(subj) {
+            f["reference"] = serde_json::json!({
+                "what": "sixxsd 4.0 on one core, measured on this machine kind outside this bench (not in this run)",
+                "kpps": kpps,
+                "ratio_to_xdp_tx": ratio,
+            });
+        }
+        out.push(f);
+    }
+    for (decap, what) in [(true, "decap"), (false, "encap")] {
+        if let Some((_, _, per)) = sha1_costs(costs, decap) {
+            out.push(figure(
+                &format!("cost_ns_per_sha1_block.ayiya_{what}"),
+                Some(per),
+                None,
+            ));
         }
     }
     let drop = costs

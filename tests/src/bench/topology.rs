@@ -298,6 +298,27 @@ impl Bed {
 }
 
 impl Bed {
+    /// Adds the bench's AYIYA tunnel in the slot after the 6in4 tunnels
+    /// (the bed must have one spare) and installs its user's endpoint, as
+    /// a first datagram would: encapsulation has somewhere to send.
+    pub fn add_ayiya(&mut self) -> Result<()> {
+        let id = self.ayiya_id();
+        self.dp
+            .add_tunnel(id, &super::frames::ayiya_tunnel())
+            .context("adding the AYIYA tunnel")?;
+        let ep = tunnel_common::tunnel::Endpoint {
+            last_seen_ns: tunnelctl::datapath::clock::boot_ns()?,
+            ..super::frames::ayiya_endpoint()
+        };
+        self.dp.learn_endpoint(id, &ep)
+    }
+
+    /// Sets the data path's clock so that it reads Unix time `unix_s` now.
+    pub fn set_unix_time(&mut self, unix_s: u32) -> Result<()> {
+        let boot = tunnelctl::datapath::clock::boot_ns()?;
+        self.dp.set_clock(u64::from(unix_s) * 1_000_000_000 - boot)
+    }
+
     /// Time the dut's NAPI thread(s) have been on a CPU, in ns
     /// (/proc/TID/schedstat; the receivers' softirq runs inside it).
     pub fn dut_napi_runtime_ns(&self) -> Result<u64> {

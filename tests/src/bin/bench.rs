@@ -11,10 +11,13 @@ use anyhow::{bail, Context, Result};
 use tunnel_tests::bench::{self, Options, Part};
 
 fn usage() -> &'static str {
-    "usage: bench [--only rates|scale] [--runs N] [--seconds S] [--warmup S] [--calls N] [--tunnels N]\n\
+    "usage: bench [--only rates|scale|ayiya] [--runs N] [--seconds S] [--warmup S] [--calls N] [--tunnels N]\n\
      \x20            [--apply-tunnels N] [--scale-tunnels N] [--out FILE]\n\
      \n\
-     --only rates    packet-rate ratios to baselines and program costs only (--tunnels loaded)\n\
+     --only rates    packet-rate ratios to baselines and program costs only (--tunnels loaded), 6in4 and AYIYA\n\
+     --only ayiya    the rates part's AYIYA paths alone: decap and encap at 64 and 1280 B inner packets as ratios\n\
+     \x20               to an XDP_TX baseline of the same size (goals ≥ 0.4 at 64 B, ≥ 0.125 at 1280 B; sixxsd's\n\
+     \x20               figures beside them), their program costs and SHA-1 cost per 64-byte block\n\
      --only scale    the scale part only: `tunnelctl apply -f` of --apply-tunnels tunnels to a real daemon\n\
      \x20               (goal < 10 s), map memory per tunnel (goal ≤ 256 B), packets lost across a daemon\n\
      \x20               restart under a 20,000 pps 6in4 stream (goal 0), decap pps with --scale-tunnels\n\
@@ -51,7 +54,8 @@ fn parse() -> Result<(Options, Option<PathBuf>, Option<PathBuf>)> {
                 o.only = Some(match v.as_str() {
                     "rates" => Part::Rates,
                     "scale" => Part::Scale,
-                    _ => bail!("--only takes rates or scale\n{}", usage()),
+                    "ayiya" => Part::Ayiya,
+                    _ => bail!("--only takes rates, scale or ayiya\n{}", usage()),
                 })
             }
             "--out" => out = Some(PathBuf::from(v)),
