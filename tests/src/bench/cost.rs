@@ -94,7 +94,7 @@ pub const DECAP_6IN4: &str = "decap → XDP_TX, one tunnel";
 /// The name of an AYIYA case (`decap` true) or encap.
 pub fn ayiya_name(decap: bool, inner: Inner) -> String {
     format!(
-        "AYIYA {} → XDP_TX, {} B inner ({} blocks)",
+        "AYIYA {} → TX, {} B inner ({} blocks)",
         if decap { "decap" } else { "encap" },
         inner.bytes(),
         inner.blocks()
