@@ -222,6 +222,12 @@ impl Measurement {
     pub fn saturated(&self) -> bool {
         self.dut_idle <= 0.05 && self.dut_busy >= 0.95 && self.ring_full_pps > 0.0
     }
+
+    /// Replays at most 0.1 % of what was delivered: above that, part of
+    /// an AYIYA decap rate would be the guard's cheap drop, not a decap.
+    pub fn replay_free(&self) -> bool {
+        self.ayiya_replay.saturating_mul(1000) <= self.delivered
+    }
 }
 
 /// Packet counters of a veth (`ethtool -S`), read inside its namespace;

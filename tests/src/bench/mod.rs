@@ -401,7 +401,8 @@ impl Results {
             fmt_busy(&self.busy_after)
         );
         s += "Validity: saturated = dut CPU ≤ 5 % idle, dut NAPI thread ≥ 95 % on CPU, and frames refused at the dut's ring\n";
-        s += "(else the ratio is not a CPU-cost ratio); the success counter must equal what the receiver got:\n";
+        s += "(else the ratio is not a CPU-cost ratio), and for AYIYA decap replays ≤ 0.1 % of delivered (else the ratio\n";
+        s += "counts the replay guard's drops); the success counter must equal what the receiver got:\n";
         s += &report::validity_table(&self.measurements);
         s += &format!(
             "\nProgram cost, BPF_PROG_TEST_RUN single mode ({} calls each, 10 % trimmed mean, on bdut0's netns, CPU1, {} tunnels):\n",

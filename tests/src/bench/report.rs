@@ -51,14 +51,16 @@ fn fmt_ratio(s: &Option<Spread>) -> String {
 
 /// subject / baseline, one value per round that has both; with
 /// `valid_only`, only rounds where both saturated the dut (a pair where
-/// either lost CPU to other tasks or waited for work is no cost ratio).
+/// either lost CPU to other tasks or waited for work is no cost ratio)
+/// and no AYIYA replays were dropped.
 fn ratios(ms: &[Measurement], subject: Path, baseline: Path, valid_only: bool) -> Vec<f64> {
     let rounds = ms.iter().map(|m| m.round).max().map_or(0, |r| r + 1);
     (0..rounds)
         .filter_map(|r| {
             let find = |p: Path| ms.iter().find(|m| m.round == r && m.path == p);
             let (a, b) = (find(subject)?, find(baseline)?);
-            if valid_only && !(a.saturated() && b.saturated()) {
+            let ok = |m: &Measurement| m.saturated() && m.replay_free();
+            if valid_only && !(ok(a) && ok(b)) {
                 return None;
             }
             Some(a.pps / b.pps)
