@@ -171,48 +171,22 @@ pub fn generator_head(frame: &[u8], head: usize) -> Vec<Insn> {
     finish(p)
 }
 
-/// The rotating generator's state: one value of its `counter` map.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Pace {
-    /// Frames sent so far (the next template is `n % k`).
-    pub n: u64,
-    /// Boot-clock ns before which no frame is sent.
-    pub next_ns: u64,
-    /// ns between frames; 0: as fast as the generator goes.
-    pub interval_ns: u64,
-}
-
-impl Pace {
-    pub const SIZE: usize = 24;
-    /// Frames the generator may send at once after it fell behind (it
-    /// shares its CPU): more would only burn templates on a full ring.
-    pub const BURST: i32 = 1024;
-
-    pub fn to_bytes(self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        for (i, v) in [self.n, self.next_ns, self.interval_ns].iter().enumerate() {
-            b[8 * i..8 * i + 8].copy_from_slice(&v.to_ne_bytes());
-        }
-        b
-    }
-
-    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
-        let w = |i: usize| u64::from_ne_bytes(b[8 * i..8 * i + 8].try_into().expect("8 bytes"));
-        Self {
-            n: w(0),
-            next_ns: w(1),
-            interval_ns: w(2),
-        }
-    }
-}
+/// Bytes of the rotating generator's `counter` value: frames sent so far
+/// (the next template is `n % k`), then the boot-clock ns before which no
+/// frame is sent.
+pub const COUNTER_SIZE: usize = 16;
+/// Frames the paced generator may send at once after it fell behind (it
+/// shares its CPU): more would only burn templates on a full ring.
+pub const PACE_BURST: i32 = 1024;
 
 /// The generator over `k` templates of `len` bytes: `templates` is an
 /// array map of `k` values of `len` bytes, `counter` one of a single
-/// [`Pace`]. Paced (`interval_ns` ≠ 0), a frame that comes before
-/// `next_ns` is dropped without using a template: only what is sent
-/// counts, so the dut sees a template again only after `k` frames were
-/// offered. The generator runs on one CPU only: no atomics.
-pub fn rotating(counter_fd: i32, templates_fd: i32, k: u32, len: usize) -> Vec<Insn> {
+/// [`COUNTER_SIZE`] value, `pace` one of a single u64, the ns between
+/// frames (0: as fast as it goes), which user space may change while it
+/// runs. Paced, a frame that comes before its time is dropped without
+/// using a template: only what is sent counts. The generator runs on one
+/// CPU only: no atomics.
+pub fn rotating(counter_fd: i32, pace_fd: i32, templates_fd: i32, k: u32, len: usize) -> Vec<Insn> {
     let mut p = vec![
         mov64_reg(6, 1),
         // r9 = &counter[0]
@@ -225,24 +199,30 @@ pub fn rotating(counter_fd: i32, templates_fd: i32, k: u32, len: usize) -> Vec<I
     let mut to_drop = vec![p.len()];
     p.push(jeq_imm(0, 0, 0));
     p.push(mov64_reg(9, 0));
+    // r8 = pace[0]
+    p.extend(ld_imm64(1, PSEUDO_MAP_FD, pace_fd as u32 as u64));
+    p.push(mov64_reg(2, 10));
+    p.push(add64_imm(2, -4));
+    p.push(call(HELPER_MAP_LOOKUP_ELEM));
+    to_drop.push(p.len());
+    p.push(jeq_imm(0, 0, 0));
+    p.push(ldx(8, 8, 0, 0));
     // Paced: too early → drop; else next = max(next, now − BURST ×
     // interval) + interval.
-    p.push(ldx(8, 1, 9, 16));
     let to_send = p.len();
-    p.push(jeq_imm(1, 0, 0));
+    p.push(jeq_imm(8, 0, 0));
     p.push(call(HELPER_KTIME_GET_NS));
     p.push(ldx(8, 1, 9, 8));
     to_drop.push(p.len());
     p.push(jgt_reg(1, 0, 0));
-    p.push(ldx(8, 2, 9, 16));
-    p.push(mov64_reg(3, 2));
-    p.push(lsh64_imm(3, Pace::BURST.trailing_zeros() as i32));
+    p.push(mov64_reg(3, 8));
+    p.push(lsh64_imm(3, PACE_BURST.trailing_zeros() as i32));
     // r4 = now − next (≥ 0 here); far behind: start again from now.
     p.push(mov64_reg(4, 0));
     p.push(sub64_reg(4, 1));
     p.push(jgt_reg(3, 4, 1));
     p.push(mov64_reg(1, 0));
-    p.push(add64_reg(1, 2));
+    p.push(add64_reg(1, 8));
     p.push(stx_dw(9, 1, 8));
     let send = p.len();
     p[to_send].off = (send - to_send - 1) as i16;
@@ -391,23 +371,11 @@ pub fn per_tunnel_chain(by_v4: i32, by_id: &[i32]) -> Vec<Insn> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn pace_bytes_round_trip() {
-        let p = Pace {
-            n: 1 << 40 | 7,
-            next_ns: 123_456_789,
-            interval_ns: 1_667,
-        };
-        assert_eq!(Pace::from_bytes(&p.to_bytes()), p);
-        assert_eq!(p.to_bytes()[16..], 1_667u64.to_ne_bytes());
-        assert!(Pace::BURST.count_ones() == 1, "a shift");
-    }
-
     /// Every jump of the rotating generator lands inside the program, the
     /// drops on the XDP_DROP epilogue, and the only other exit is XDP_TX.
     #[test]
     fn rotating_jumps_land_in_the_program() {
-        let p = rotating(3, 4, 524_288, 138);
+        let p = rotating(3, 4, 5, 524_288, 138);
         let drop = p.len() - 2;
         assert_eq!((p[drop].code, p[drop].imm), (0xb7, XDP_DROP));
         let mut to_drop = 0;
@@ -420,8 +388,9 @@ mod tests {
                 to_drop += usize::from(target == drop as i64);
             }
         }
-        // Two failed lookups, a short packet, a frame before its time.
-        assert_eq!(to_drop, 4);
+        // Three failed lookups, a short packet, a frame before its time.
+        assert_eq!(to_drop, 5);
+        assert_eq!(PACE_BURST.count_ones(), 1, "a shift");
         let exits: Vec<i32> = p
             .windows(2)
             .filter(|w| w[1].code == 0x95)

@@ -255,6 +255,7 @@ pub fn run(
                         gen: &g.prog,
                         frame: &g.first,
                         counters,
+                        pacer: None,
                     },
                     warmup,
                     window,

@@ -107,7 +107,8 @@ impl Drop for LiveGen {
 /// it runs: template `n % k` written over the head of frame `n`.
 pub struct Rotating {
     pub prog: OwnedFd,
-    counter: OwnedFd,
+    _counter: OwnedFd,
+    pace: OwnedFd,
     _templates: OwnedFd,
     /// The test run's frame: its length is every frame's, and the bytes
     /// after the templates' length stay as it has them.
@@ -123,7 +124,8 @@ impl Rotating {
         if templates.iter().any(|f| f.len() != len) || len > first.len() {
             bail!("templates of different lengths, or longer than the frame");
         }
-        let counter = sys::create_array("bench_gen_n", asm::Pace::SIZE as u32, 1)?;
+        let counter = sys::create_array("bench_gen_n", asm::COUNTER_SIZE as u32, 1)?;
+        let pace = sys::create_array("bench_gen_pace", 8, 1)?;
         let maps = sys::create_array("bench_gen_t", len as u32, templates.len() as u32)?;
         for (i, f) in templates.iter().enumerate() {
             sys::array_set(maps.as_fd(), i as u32, f)?;
@@ -132,6 +134,7 @@ impl Rotating {
             "bench_gen_rot",
             &asm::rotating(
                 counter.as_raw_fd(),
+                pace.as_raw_fd(),
                 maps.as_raw_fd(),
                 templates.len() as u32,
                 len,
@@ -139,23 +142,17 @@ impl Rotating {
         )?;
         Ok(Self {
             prog,
-            counter,
+            _counter: counter,
+            pace,
             _templates: maps,
             first,
         })
     }
 
     /// Sends at most `pps` frames a second from now on (`None`: as fast as
-    /// it goes). Only while no generator runs this program: the frame
-    /// count is read and written back.
+    /// it goes), also while it runs.
     pub fn set_pace(&self, pps: Option<f64>) -> Result<()> {
-        let mut b = [0u8; asm::Pace::SIZE];
-        sys::array_get(self.counter.as_fd(), 0, &mut b)?;
-        let pace = asm::Pace {
-            next_ns: 0,
-            interval_ns: pps.map_or(0, |r| (1e9 / r.max(1.0)).max(1.0) as u64),
-            ..asm::Pace::from_bytes(&b)
-        };
-        sys::array_set(self.counter.as_fd(), 0, &pace.to_bytes())
+        let interval: u64 = pps.map_or(0, |r| (1e9 / r.max(1.0)).max(1.0) as u64);
+        sys::array_set(self.pace.as_fd(), 0, &interval.to_ne_bytes())
     }
 }

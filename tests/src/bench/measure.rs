@@ -184,7 +184,13 @@ pub struct Run<'a> {
     pub gen: &'a OwnedFd,
     pub frame: &'a [u8],
     pub counters: Option<&'a mut Datapath>,
+    /// A rotating generator to keep paced at `AYIYA_PACE` times what the
+    /// bed's datapath decapsulates (`gen` is its program).
+    pub pacer: Option<&'a Rotating>,
 }
+
+/// How often the pace follows the decap rate.
+const PACE_STEP: Duration = Duration::from_millis(50);
 
 #[derive(Clone, Debug)]
 pub struct Measurement {
@@ -369,6 +375,11 @@ impl Bed {
             .iter()
             .find(|(p, _, _)| *p == path)
             .context("no generator")?;
+        let pacer = setup
+            .rotating
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, r)| r);
         if path.is_ayiya() {
             // The datagrams carry one epoch; ±120 s of it is valid.
             self.set_unix_time(setup.ayiya_epoch)?;
@@ -381,10 +392,45 @@ impl Bed {
                 gen,
                 frame,
                 counters: None,
+                pacer,
             },
             warmup,
             window,
         )
+    }
+
+    /// Sleeps `d`; with a paced generator, every `PACE_STEP` sets its pace
+    /// to `AYIYA_PACE` times what the dut decapsulated over the step, so
+    /// that the ring stays full and the offered datagrams stay within a
+    /// few times what the dut takes, whatever else takes its CPU. `last`:
+    /// the previous step's (time, decap count).
+    fn wait(
+        &mut self,
+        d: Duration,
+        pacer: Option<&Rotating>,
+        last: &mut Option<(Instant, u64)>,
+    ) -> Result<()> {
+        let Some(r) = pacer else {
+            std::thread::sleep(d);
+            return Ok(());
+        };
+        let end = Instant::now() + d;
+        loop {
+            let now = Instant::now();
+            if now >= end {
+                return Ok(());
+            }
+            std::thread::sleep((end - now).min(PACE_STEP));
+            let t = Instant::now();
+            let n = self.dp.counters()?.event(Event::Decap);
+            if let Some((t0, n0)) = *last {
+                let rate = n.saturating_sub(n0) as f64 / (t - t0).as_secs_f64();
+                if rate > 0.0 {
+                    r.set_pace(Some(super::AYIYA_PACE * rate))?;
+                }
+            }
+            *last = Some((t, n));
+        }
     }
 
     /// Runs what `run` says for `warmup` + `window`.
@@ -401,7 +447,11 @@ impl Bed {
             gen: gen_fd,
             frame,
             mut counters,
+            pacer,
         } = run;
+        if pacer.is_some() && counters.is_some() {
+            bail!("a paced generator follows the bed's own datapath only");
+        }
         self.set_dut(dut)?;
         let mut read_counters = |bed: &mut Bed| match counters.as_deref_mut() {
             Some(dp) => dp.counters(),
@@ -411,9 +461,10 @@ impl Bed {
         let c0 = read_counters(self)?;
         let (d0, s0) = (self.delivered_now(path)?, self.success(path, &c0)?);
         let gen = LiveGen::start(&self.gen, self.gen_ifindex, GEN_CPU, gen_fd, frame)?;
-        std::thread::sleep(warmup);
+        let mut last = None;
+        self.wait(warmup, pacer, &mut last)?;
         let a = self.sample(path)?;
-        std::thread::sleep(window);
+        self.wait(window, pacer, &mut last)?;
         let b = self.sample(path)?;
         gen.stop()?;
         // Let the rings drain before the totals.

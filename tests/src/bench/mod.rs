@@ -85,13 +85,13 @@ pub enum Part {
 /// Distinct signed datagrams per AYIYA decap generator, eight times what
 /// the replay guard holds. The generator uses one per frame it offers,
 /// and the dut takes only some of them (the rest find its ring full), so
-/// the generator is paced at `AYIYA_PACE` times the decap's capacity: a
-/// signature comes back after ~1/3 of 524,288 taken datagrams, 2.7 times
-/// the guard, which has evicted it by then. The capacity may be misjudged
-/// by that margin either way: below it the ring stops filling (the pair
-/// shows unsaturated), above it replays start (`ayiya_replay` shows them).
+/// the generator is paced at `AYIYA_PACE` times what the dut decapsulates,
+/// followed every 50 ms (`Bed::wait`): a signature comes back after ~1/3
+/// of 524,288 taken datagrams, 2.7 times the guard, which has evicted it
+/// by then. Should the dut slow down by more than that margin within a
+/// step, replays show (`ayiya_replay`) and the pair is not valid.
 pub const AYIYA_VARIANTS: u32 = 8 * AYIYA_SEEN_SLOTS;
-/// Offered over what the dut took last time (see `AYIYA_VARIANTS`).
+/// Offered over what the dut decapsulates (see `AYIYA_VARIANTS`).
 pub const AYIYA_PACE: f64 = 3.0;
 
 impl Options {
@@ -280,7 +280,8 @@ fn rates(
     }
 
     // What the AYIYA decap takes per second, first from its test-run cost
-    // (no other overhead: an overestimate), then as last measured.
+    // (no other overhead: an overestimate), then as last measured: the
+    // pace each measurement starts from (`Bed::wait` then follows).
     let mut capacity: Vec<(Path, f64)> = setup
         .rotating
         .iter()

@@ -418,7 +418,7 @@ pub fn ayiya_section(ms: &[Measurement], costs: &[Cost]) -> String {
             super::AYIYA_VARIANTS
         );
         s += &format!(
-            "  {}× the decap's last measured rate (the replay guard holds {}: see ayiya_replay above), the data path's\n",
+            "  {}× the decap rate, followed every 50 ms (the replay guard holds {}: see ayiya_replay above), the data path's\n",
             super::AYIYA_PACE,
             tunnel_common::maps::AYIYA_SEEN_SLOTS
         );

@@ -16,7 +16,6 @@ use std::{
 use anyhow::{bail, Result};
 
 const BPF_MAP_CREATE: libc::c_long = 0;
-const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
@@ -200,19 +199,6 @@ pub fn array_set(map: BorrowedFd<'_>, key: u32, value: &[u8]) -> Result<()> {
         ..Default::default()
     };
     bpf(BPF_MAP_UPDATE_ELEM, &mut attr)?;
-    Ok(())
-}
-
-/// Reads the value at `key` of an array map into `value` (exactly the
-/// map's value size).
-pub fn array_get(map: BorrowedFd<'_>, key: u32, value: &mut [u8]) -> Result<()> {
-    let mut attr = MapElemAttr {
-        map_fd: map.as_raw_fd() as u32,
-        key: &key as *const u32 as u64,
-        value: value.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    bpf(BPF_MAP_LOOKUP_ELEM, &mut attr)?;
     Ok(())
 }
 
