@@ -21,12 +21,16 @@ use super::{artifacts::Artifacts, artifacts::TESTS, cpio, kernel::Kernel};
 /// no modprobe, so what nftables would load on demand is listed too: the
 /// NAT in front of the AYIYA client (l2_client: a nat chain, masquerade,
 /// conntrack's netlink interface for `conntrack -L/-D`).
-const MODULES: [&str; 9] = [
+/// `crc32c_generic` before them: nf_tables needs libcrc32c, whose init asks
+/// the crypto API for "crc32c", which only a modprobe would load (a
+/// module soft dependency, not in `depends=`).
+const MODULES: [&str; 10] = [
     "veth",
     "tun",
     "sit",
     "sch_ingress",
     "cls_bpf",
+    "crc32c_generic",
     "nf_tables",
     "nft_chain_nat",
     "nft_masq",
