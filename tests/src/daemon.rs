@@ -335,3 +335,32 @@ pub fn metrics(ns: &Netns) -> String {
     s.read_to_string(&mut body).unwrap();
     body
 }
+
+/// The L2 daemon bed: the three namespaces of `topology` (client, PoP,
+/// upstream), the peers' pass programs, and the real daemon on the PoP's
+/// uplinks p0 and p1, started. Field order is drop order: the daemon
+/// stops before the peers' programs and the namespaces go.
+pub struct DaemonBed {
+    pub daemon: Daemon,
+    _peers: tunnelctl::Datapath,
+    pub ns: crate::topology::Namespaces,
+}
+
+impl DaemonBed {
+    pub fn new(max_tunnels: u32, max_prefixes: u32) -> Result<Self> {
+        let ns = crate::topology::Namespaces::new()?;
+        let mut peers = tunnelctl::Datapath::load(tunnelctl::DatapathOptions {
+            max_tunnels: 1,
+            max_prefixes: 1,
+            ..Default::default()
+        })?;
+        ns.attach_peers(&mut peers)?;
+        let mut daemon = Daemon::new(&ns.pop, &["p0", "p1"], max_tunnels, max_prefixes)?;
+        daemon.start()?;
+        Ok(Self {
+            daemon,
+            _peers: peers,
+            ns,
+        })
+    }
+}

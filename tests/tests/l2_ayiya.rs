@@ -16,12 +16,11 @@ use tunnel_common::ayiya::{
     AyiyaHdr, NH_IPV6, OP_FORWARD, PORT,
 };
 use tunnel_tests::{
-    daemon::{metrics, Daemon},
+    daemon::{metrics, DaemonBed},
     netns::Netns,
     packets::ipv6_echo,
-    topology::{Namespaces, CLIENT_V4, POP_V4, UPSTREAM_V6},
+    topology::{CLIENT_V4, POP_V4, UPSTREAM_V6},
 };
-use tunnelctl::{Datapath, DatapathOptions};
 
 const PASSWORD: &str = "f3d47c2de40fb698e1ab15d757a09bfc";
 const USER: &str = "2001:db8:1::2";
@@ -58,16 +57,8 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 
 #[test]
 fn ayiya_user_is_learned_and_forwarded_upstream() {
-    let ns = Namespaces::new().expect("namespaces");
-    let mut peers = Datapath::load(DatapathOptions {
-        max_tunnels: 1,
-        max_prefixes: 1,
-        ..Default::default()
-    })
-    .unwrap();
-    ns.attach_peers(&mut peers).unwrap();
-    let mut d = Daemon::new(&ns.pop, &["p0", "p1"], 64, 256).unwrap();
-    d.start().unwrap();
+    let mut bed = DaemonBed::new(64, 256).expect("daemon bed");
+    let (ns, d) = (&bed.ns, &bed.daemon);
     d.ok(&[
         "tunnel",
         "add",
@@ -160,7 +151,7 @@ fn ayiya_user_is_learned_and_forwarded_upstream() {
         metrics.contains("tunnelpop_tunnel_errors_total{tunnel=\"1\"} 1"),
         "{metrics}"
     );
-    d.stop().unwrap();
+    bed.daemon.stop().unwrap();
 }
 
 /// Tunnel to tunnel across kinds: the AYIYA user pings the 6in4 user
@@ -170,16 +161,8 @@ fn ayiya_user_is_learned_and_forwarded_upstream() {
 #[test]
 fn ayiya_and_6in4_users_reach_each_other() {
     use tunnel_tests::peer6in4::{Peer6in4, PeerConfig};
-    let ns = Namespaces::new().expect("namespaces");
-    let mut peers = Datapath::load(DatapathOptions {
-        max_tunnels: 1,
-        max_prefixes: 1,
-        ..Default::default()
-    })
-    .unwrap();
-    ns.attach_peers(&mut peers).unwrap();
-    let mut d = Daemon::new(&ns.pop, &["p0", "p1"], 64, 256).unwrap();
-    d.start().unwrap();
+    let mut bed = DaemonBed::new(64, 256).expect("daemon bed");
+    let (ns, d) = (&bed.ns, &bed.daemon);
     d.ok(&[
         "tunnel",
         "add",
@@ -264,5 +247,5 @@ fn ayiya_and_6in4_users_reach_each_other() {
         .and_then(|e| e[1].as_u64())
         .unwrap_or(0);
     assert!(t2t >= 2 * answered as u64, "tunnel_to_tunnel {t2t}: {v}");
-    d.stop().unwrap();
+    bed.daemon.stop().unwrap();
 }

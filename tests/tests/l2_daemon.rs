@@ -10,39 +10,16 @@ use std::{
 use aya::maps::{Array, Map, MapData};
 use tunnel_common::tunnel::TunnelInfo;
 use tunnel_tests::{
-    daemon::{metrics, Daemon},
+    daemon::{metrics, Daemon, DaemonBed},
     netns::Netns,
     peer6in4::{Peer6in4, PeerConfig},
     pty::Pty,
-    topology::{Namespaces, CLIENT_V4, LOCAL_DEV, POP_V4, UPSTREAM_V6},
+    topology::{CLIENT_V4, LOCAL_DEV, POP_V4, UPSTREAM_V6},
 };
-use tunnelctl::{
-    daemon::{config::DEFAULT_ROUTE_PROTOCOL, netlink::Netlink},
-    Datapath, DatapathOptions,
-};
+use tunnelctl::daemon::{config::DEFAULT_ROUTE_PROTOCOL, netlink::Netlink};
 
-struct Bed {
-    ns: Namespaces,
-    daemon: Daemon,
-    _peers: Datapath,
-}
-
-fn bed(max_tunnels: u32, max_prefixes: u32) -> Bed {
-    let ns = Namespaces::new().expect("namespaces");
-    let mut peers = Datapath::load(DatapathOptions {
-        max_tunnels: 1,
-        max_prefixes: 1,
-        ..Default::default()
-    })
-    .unwrap();
-    ns.attach_peers(&mut peers).unwrap();
-    let mut daemon = Daemon::new(&ns.pop, &["p0", "p1"], max_tunnels, max_prefixes).unwrap();
-    daemon.start().unwrap();
-    Bed {
-        ns,
-        daemon,
-        _peers: peers,
-    }
+fn bed(max_tunnels: u32, max_prefixes: u32) -> DaemonBed {
+    DaemonBed::new(max_tunnels, max_prefixes).expect("daemon bed")
 }
 
 const ADD_T1: &[&str] = &[
