@@ -36,37 +36,33 @@ fn a6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
 }
 
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 /// Example A (spec §1.10): echo request from C's user to C's `::1`.
 fn example_a() -> Vec<u8> {
-    hex("45 00 00 80 00 00 40 00 40 11 b6 69 c0 00 02 02
+    from_hex(
+        "45 00 00 80 00 00 40 00 40 11 b6 69 c0 00 02 02
          c0 00 02 01 c9 e0 13 d0 00 6c 38 05 41 52 11 29
          65 53 f1 00 20 01 0d b8 02 ff 00 01 00 00 00 00
          00 00 00 02 4d fa 26 72 e6 42 48 f4 de ed 48 a4
          25 60 e0 05 a6 bb 7a 73 60 00 00 00 00 10 3a 40
          20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 02
          20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 01
-         80 00 de 89 12 34 00 01 41 59 49 59 41 6c 61 62")
+         80 00 de 89 12 34 00 01 41 59 49 59 41 6c 61 62",
+    )
 }
 
 /// Example B (spec §1.10): the PoP's echo reply, epoch 1700000001, as the
 /// spec prints it (UDP checksum set).
 fn example_b() -> Vec<u8> {
-    hex("45 00 00 80 00 00 40 00 40 11 b6 69 c0 00 02 01
+    from_hex(
+        "45 00 00 80 00 00 40 00 40 11 b6 69 c0 00 02 01
          c0 00 02 02 13 d0 c9 e0 00 6c ec 7b 41 52 11 29
          65 53 f1 01 20 01 0d b8 02 ff 00 01 00 00 00 00
          00 00 00 01 c7 7d d5 18 88 3e 76 ac 65 61 3a 9a
          13 6a 68 66 d8 bd ad 48 60 00 00 00 00 10 3a 40
          20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 01
          20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 02
-         81 00 dd 89 12 34 00 01 41 59 49 59 41 6c 61 62")
+         81 00 dd 89 12 34 00 01 41 59 49 59 41 6c 61 62",
+    )
 }
 
 fn key() -> Key {
@@ -106,6 +102,12 @@ fn c_seen_at(b: &mut ProgBed, e: Endpoint, unix: u32) {
     b.add_ayiya_c();
     b.set_unix_time(unix as u64);
     b.dp.learn_endpoint(TUNNEL_C, &e).unwrap();
+}
+
+/// Tunnel C, its user never seen, the clock at the examples' epoch.
+fn c_never_seen(b: &mut ProgBed) {
+    b.add_ayiya_c();
+    b.set_unix_time(EPOCH as u64);
 }
 
 fn c_at_a(b: &mut ProgBed) {
@@ -210,6 +212,7 @@ fn encap_table() {
             (Event::AyiyaEchoAnswered, 1),
             (Event::AyiyaAuthenticated, 1),
             (Event::Decap, 0),
+            (Event::TunnelToTunnel, 0),
         ])
         .tunnel(TUNNEL_C, 0, 1),
         Case::xdp(
@@ -333,10 +336,7 @@ fn encap_table() {
             from_upstream(&down),
         )
         .on(x1)
-        .setup(|b| {
-            b.add_ayiya_c();
-            b.set_unix_time(EPOCH as u64);
-        })
+        .setup(c_never_seen)
         .tx(eth(
             X1_MAC,
             UPSTREAM_MAC,
@@ -355,8 +355,7 @@ fn encap_table() {
         )
         .on(x1)
         .setup(|b| {
-            b.add_ayiya_c();
-            b.set_unix_time(EPOCH as u64);
+            c_never_seen(b);
             b.no_icmp_budget();
         })
         .dropped(Drop::TunnelDown),
@@ -403,10 +402,7 @@ fn encap_table() {
             "the pop's own ping to a user never seen: down",
             local(&own_ping),
         )
-        .setup(|b| {
-            b.add_ayiya_c();
-            b.set_unix_time(EPOCH as u64);
-        })
+        .setup(c_never_seen)
         .dropped(Drop::TunnelDown)
         .charged_to(TUNNEL_C),
     ];

@@ -120,7 +120,9 @@ pub fn to_encap(
 pub fn to_ayiya_echo(pkt: Packet, id: u32, next_header: u8, len: usize) -> u32 {
     put(JumpArgs {
         tunnel: id,
-        origin: Origin::tunnel(id).raw(),
+        // An answer the PoP makes, not a packet out of another tunnel: no
+        // tunnel to tunnel counted (and never DOWN: its user was just seen).
+        origin: Origin::uplink().raw(),
         data_len: len as u32,
         ayiya_op: OP_ECHO_RESPONSE,
         ayiya_next_header: next_header,
