@@ -213,3 +213,13 @@ pub fn udp6(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), payload: &[u8]) -> Vec<u
     b.write(&mut v, payload).unwrap();
     v
 }
+
+/// Bytes from hex as specs print them (whitespace and line breaks
+/// ignored): the worked examples of ayiya-spec.md.
+pub fn from_hex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}

@@ -19,7 +19,7 @@ use tunnel_common::{
 };
 use tunnel_tests::{
     cases::{check, x0, Case},
-    packets::{eth, hop_decremented, ipv6_echo, udp4, udp6},
+    packets::{eth, from_hex, hop_decremented, ipv6_echo, udp4, udp6},
     prog::{
         ProgBed, CLIENT_A, CLIENT_A_MAC, PASSWORD_C, POP_V4, TUNNEL_C, UPSTREAM, UPSTREAM_MAC,
         X0_MAC, X1_MAC,
@@ -82,17 +82,9 @@ fn echo_c_to_upstream(len: usize) -> Vec<u8> {
     ipv6_echo(a6(USER_C), UPSTREAM, 64, len)
 }
 
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 /// The beat of §1.10 for C's identity at the examples' epoch.
 fn example_beat() -> Vec<u8> {
-    hex(
+    from_hex(
         "41 52 10 3b 65 53 f1 00 20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 02
          80 28 54 7c 30 24 92 ed d2 bd 87 d6 00 e7 b6 65 05 27 a2 58",
     )

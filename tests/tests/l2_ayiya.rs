@@ -16,7 +16,7 @@ use tunnel_common::ayiya::{
     AyiyaHdr, NH_IPV6, OP_FORWARD, PORT,
 };
 use tunnel_tests::{
-    daemon::{metrics, DaemonBed},
+    daemon::{metrics, Daemon, DaemonBed},
     netns::Netns,
     packets::ipv6_echo,
     topology::{CLIENT_V4, POP_V4, UPSTREAM_V6},
@@ -25,6 +25,25 @@ use tunnel_tests::{
 const PASSWORD: &str = "f3d47c2de40fb698e1ab15d757a09bfc";
 const USER: &str = "2001:db8:1::2";
 const CLIENT_PORT: u16 = 40072;
+
+/// `tunnel add ID --kind ayiya`, as an operator types it, local 192.0.2.1.
+fn add_ayiya(d: &Daemon, id: u32, prefix: &str) {
+    let id = id.to_string();
+    d.ok(&[
+        "tunnel",
+        "add",
+        &id,
+        "--kind",
+        "ayiya",
+        "--local",
+        "192.0.2.1",
+        "--password",
+        PASSWORD,
+        "--prefix",
+        prefix,
+    ])
+    .unwrap();
+}
 
 /// A UDP socket in the client namespace, bound to the client's address.
 fn client_socket(client: &Netns) -> UdpSocket {
@@ -59,20 +78,7 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 fn ayiya_user_is_learned_and_forwarded_upstream() {
     let mut bed = DaemonBed::new(64, 256).expect("daemon bed");
     let (ns, d) = (&bed.ns, &bed.daemon);
-    d.ok(&[
-        "tunnel",
-        "add",
-        "1",
-        "--kind",
-        "ayiya",
-        "--local",
-        "192.0.2.1",
-        "--password",
-        PASSWORD,
-        "--prefix",
-        "2001:db8:1::/64",
-    ])
-    .unwrap();
+    add_ayiya(d, 1, "2001:db8:1::/64");
     // The password is not kept, nor shown; the key is, in the store only.
     let shown = d.ok(&["tunnel", "show", "1", "--json"]).unwrap();
     assert!(
@@ -175,20 +181,7 @@ fn ayiya_and_6in4_users_reach_each_other() {
         "2001:db8:1::/64",
     ])
     .unwrap();
-    d.ok(&[
-        "tunnel",
-        "add",
-        "2",
-        "--kind",
-        "ayiya",
-        "--local",
-        "192.0.2.1",
-        "--password",
-        PASSWORD,
-        "--prefix",
-        "2001:db8:2::/64",
-    ])
-    .unwrap();
+    add_ayiya(d, 2, "2001:db8:2::/64");
     let _peer = Peer6in4::start(
         &ns.client,
         &PeerConfig {

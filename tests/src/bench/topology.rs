@@ -130,13 +130,10 @@ fn in_ns<T>(ns: &Netns, f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 impl Bed {
-    /// Builds the namespaces and loads the datapath with `tunnels` tunnels.
-    pub fn new(tunnels: u32, log: &mut dyn FnMut(&str)) -> Result<Self> {
-        Self::with_slots(tunnels, tunnels, log)
-    }
-
-    /// Like `new`, with maps sized for `slots` tunnels (≥ `tunnels`): the
-    /// scale bench compares tables that differ only in what they hold.
+    /// Builds the namespaces and loads the datapath with `tunnels` tunnels,
+    /// its maps sized for `slots` tunnels (≥ `tunnels`): the scale bench
+    /// compares tables that differ only in what they hold, the rates part
+    /// keeps a slot for its AYIYA tunnel.
     pub fn with_slots(tunnels: u32, slots: u32, log: &mut dyn FnMut(&str)) -> Result<Self> {
         if !(2..=MAX_TUNNELS).contains(&tunnels) {
             bail!("--tunnels must be in 2..={MAX_TUNNELS}");
