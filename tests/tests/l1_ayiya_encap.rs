@@ -86,6 +86,17 @@ fn seen_at_a() -> Endpoint {
     }
 }
 
+/// An address of x0's subnet with no neighbour entry.
+const UNRESOLVED: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 77);
+
+/// Where C's user was seen: an address the PoP has not resolved yet.
+fn seen_unresolved() -> Endpoint {
+    Endpoint {
+        remote: mapped(UNRESOLVED),
+        ..seen_at_a()
+    }
+}
+
 /// Where C's user was seen over IPv6: the upstream's address (the bed
 /// resolves that neighbour on x1).
 fn seen_over_v6() -> Endpoint {
@@ -382,6 +393,31 @@ fn encap_table() {
         })
         .dropped(Drop::NoSecret)
         .charged_to(TUNNEL_C),
+        Case::xdp(
+            "the user's next hop not resolved: the kernel gets the packet as it came",
+            from_upstream(&to_c),
+        )
+        .on(x1)
+        .setup(|b| c_seen_at(b, seen_unresolved(), EPOCH))
+        .pass_unchanged()
+        .events(&[(Event::FibNoNeigh, 1), (Event::Encap, 0)]),
+        // The kernel writes the Ethernet header once it has resolved the
+        // next hop (redirect_neigh): the addresses stay the tunnel device's.
+        Case::tc(
+            "the pop's own ping, the user's next hop not resolved: signed, the kernel resolves it",
+            local(&own_ping),
+        )
+        .setup(|b| c_seen_at(b, seen_unresolved(), EPOCH))
+        .redirect({
+            let udp = udp4(
+                (POP_V4, PORT),
+                (UNRESOLVED, CLIENT_PORT),
+                &datagram(&own_ping, EPOCH),
+            );
+            eth(TNL_MAC, TNL_MAC, EtherType::IPV4, &udp)
+        })
+        .events(&[(Event::FibNoNeigh, 1), (Event::LocalEncap, 1)])
+        .tunnel(TUNNEL_C, 0, 1),
         Case::tc(
             "the pop's own ping to c's user: signed, redirected to the uplink",
             local(&own_ping),
