@@ -102,13 +102,6 @@ pub fn ayiya_name(decap: bool, inner: Inner) -> String {
 }
 
 pub fn cases(bed: &mut Bed, spread: usize, ayiya: &AyiyaCases) -> Result<Vec<Case>> {
-    let one = |name: &str, program: &'static str, frame, expect| Case {
-        name: name.into(),
-        ayiya: false,
-        program: Prog::Named(program),
-        frames: vec![frame],
-        expect,
-    };
     let mut ayiya_cases = Vec::new();
     for inner in Inner::ALL {
         ayiya_cases.push(Case {
@@ -131,21 +124,7 @@ pub fn cases(bed: &mut Bed, spread: usize, ayiya: &AyiyaCases) -> Result<Vec<Cas
         });
     }
     if ayiya.only {
-        let mut all = vec![
-            one(
-                "XDP_DROP (testbed_drop)",
-                "testbed_drop",
-                bed.frame_plain(),
-                XDP_DROP,
-            ),
-            one(
-                "XDP_TX baseline (testbed_tx)",
-                "testbed_tx",
-                bed.frame_plain(),
-                XDP_TX,
-            ),
-            one(DECAP_6IN4, PROGRAM_UPLINK, bed.frame_decap_tx(), XDP_TX),
-        ];
+        let mut all = baselines(bed);
         all.extend(ayiya_cases);
         return Ok(all);
     }
@@ -159,20 +138,8 @@ pub fn cases(bed: &mut Bed, spread: usize, ayiya: &AyiyaCases) -> Result<Vec<Cas
         .map(|&i| bed.frame_to_tunnel(i))
         .collect::<Vec<_>>();
     let refs = references(bed, spread)?;
-    let mut all = vec![
-        one(
-            "XDP_DROP (testbed_drop)",
-            "testbed_drop",
-            bed.frame_plain(),
-            XDP_DROP,
-        ),
-        one(
-            "XDP_TX baseline (testbed_tx)",
-            "testbed_tx",
-            bed.frame_plain(),
-            XDP_TX,
-        ),
-        one(DECAP_6IN4, PROGRAM_UPLINK, bed.frame_decap_tx(), XDP_TX),
+    let mut all = baselines(bed);
+    all.extend([
         one(
             "decap → redirect, one tunnel",
             PROGRAM_UPLINK,
@@ -232,10 +199,40 @@ pub fn cases(bed: &mut Bed, spread: usize, ayiya: &AyiyaCases) -> Result<Vec<Cas
                 .collect(),
             expect: XDP_TX,
         },
-    ];
+    ]);
     all.extend(ayiya_cases);
     all.extend(refs);
     Ok(all)
+}
+
+/// A case of one frame through `program`.
+fn one(name: &str, program: &'static str, frame: Vec<u8>, expect: u32) -> Case {
+    Case {
+        name: name.into(),
+        ayiya: false,
+        program: Prog::Named(program),
+        frames: vec![frame],
+        expect,
+    }
+}
+
+/// What every other cost is read against: XDP_DROP, XDP_TX and 6in4 decap.
+fn baselines(bed: &Bed) -> Vec<Case> {
+    vec![
+        one(
+            "XDP_DROP (testbed_drop)",
+            "testbed_drop",
+            bed.frame_plain(),
+            XDP_DROP,
+        ),
+        one(
+            "XDP_TX baseline (testbed_tx)",
+            "testbed_tx",
+            bed.frame_plain(),
+            XDP_TX,
+        ),
+        one(DECAP_6IN4, PROGRAM_UPLINK, bed.frame_decap_tx(), XDP_TX),
+    ]
 }
 
 /// The reference programs: what one piece of a path costs alone on this
