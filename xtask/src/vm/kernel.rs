@@ -9,6 +9,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+#[derive(Clone)]
 pub struct Kernel {
     /// Short name for messages and directories: `6.1`, or the file name.
     pub label: String,

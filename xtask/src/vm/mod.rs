@@ -43,10 +43,13 @@ pub struct Options {
     #[arg(long, default_value = "")]
     append: String,
     /// Seconds a VM may run before it is killed and the run fails.
-    /// A whole run takes 2.5-3 min per kernel here; the margin is for slower
-    /// machines, the bound for CI's 90 minutes.
-    #[arg(long, default_value_t = 900)]
+    /// A whole run takes about 25 min per kernel here (2026-11-30); the
+    /// margin is for slower machines, the bound for CI's 90 minutes.
+    #[arg(long, default_value_t = 2400)]
     timeout: u64,
+    /// How many kernels boot at once (each guest uses one host core).
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
     /// Arguments for every test binary (a name filter, `--nocapture`).
     #[arg(last = true)]
     test_args: Vec<String>,
@@ -93,7 +96,7 @@ pub fn run(o: &Options) -> Result<()> {
     let build = t.elapsed();
     let plan = initramfs::plan(&art, stats, &o.test_args);
 
-    let mut reports = Vec::new();
+    let mut boots = Vec::new();
     for k in kernels {
         let t = Instant::now();
         let dir = target.join("vm").join(&k.label);
@@ -108,48 +111,68 @@ pub fn run(o: &Options) -> Result<()> {
         if o.shell {
             return qemu::shell(&qemu, &k, &initrd, &o.append);
         }
-        let t = Instant::now();
-        let mut out = qemu::run(
-            &qemu,
-            &k,
-            &initrd,
-            &o.append,
-            Duration::from_secs(o.timeout),
-        )?;
-        // Under TCG with two vCPUs, Debian's 6.12 has been seen to oops in
-        // early boot (int3 while patching static keys, before any of our
-        // code ran). One more boot tells that flake from a real failure;
-        // a panic once init has started is never retried.
-        if matches!(out.verdict, Verdict::Panic(_)) && !out.init_started {
-            eprintln!(
-                "vm: {}: the kernel panicked before init started (boot flake under TCG); booting once more",
-                k.label
-            );
-            out = qemu::run(
-                &qemu,
-                &k,
-                &initrd,
-                &o.append,
-                Duration::from_secs(o.timeout),
-            )?;
-        }
-        let boot = t.elapsed();
-        eprintln!(
-            "vm: {}: {} ({:.1} s)",
-            k.label,
-            out.verdict,
-            boot.as_secs_f64()
-        );
-        reports.push(Report {
-            kernel: k,
-            verdict: out.verdict,
-            boot,
-            initramfs,
-            tests: out.tests,
-            stats: out.stats,
-        });
+        boots.push((k, initrd, initramfs));
+    }
+
+    // The kernels boot side by side, `--jobs` at a time: each guest has
+    // one vCPU (see qemu.rs), so two of them keep this machine's two cores
+    // busy and the matrix takes the time of its slowest kernel.
+    let mut reports = Vec::new();
+    for batch in boots.chunks(o.jobs.max(1)) {
+        let done = std::thread::scope(|s| {
+            let runs: Vec<_> = batch
+                .iter()
+                .map(|(k, initrd, initramfs)| {
+                    let qemu = &qemu;
+                    s.spawn(move || boot(qemu, k, initrd, *initramfs, o))
+                })
+                .collect();
+            runs.into_iter()
+                .map(|r| r.join().expect("a VM thread panicked"))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        reports.extend(done);
     }
     summary(&reports, fetch, build)
+}
+
+/// One kernel's run, booted once more if it panicked before init started.
+fn boot(
+    qemu: &std::path::Path,
+    k: &Kernel,
+    initrd: &std::path::Path,
+    initramfs: Duration,
+    o: &Options,
+) -> Result<Report> {
+    let t = Instant::now();
+    let timeout = Duration::from_secs(o.timeout);
+    let mut out = qemu::run(qemu, k, initrd, &o.append, timeout)?;
+    // Debian's kernels have been seen to oops in early boot under TCG (int3
+    // while patching static keys, before any of our code ran). One more
+    // boot tells that flake from a real failure; a panic once init has
+    // started is never retried.
+    if matches!(out.verdict, Verdict::Panic(_)) && !out.init_started {
+        eprintln!(
+            "vm: {}: the kernel panicked before init started (boot flake under TCG); booting once more",
+            k.label
+        );
+        out = qemu::run(qemu, k, initrd, &o.append, timeout)?;
+    }
+    let boot = t.elapsed();
+    eprintln!(
+        "vm: {}: {} ({:.1} s)",
+        k.label,
+        out.verdict,
+        boot.as_secs_f64()
+    );
+    Ok(Report {
+        kernel: k.clone(),
+        verdict: out.verdict,
+        boot,
+        initramfs,
+        tests: out.tests,
+        stats: out.stats,
+    })
 }
 
 fn summary(reports: &[Report], fetch: Duration, build: Duration) -> Result<()> {
