@@ -19,7 +19,7 @@ pub mod tunnel;
 
 /// Bumped whenever a map layout or a map's meaning changes, so that pinned
 /// maps of another layout are never reused (pins live under `v{ABI_VERSION}`).
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 #[cfg(feature = "user")]
 #[allow(unsafe_code)] // Pod promises, each type asserted to have no padding

@@ -29,13 +29,16 @@ pub const NA_SOLICITED: u8 = 0x40;
 pub const NA_OVERRIDE: u8 = 0x20;
 
 /// `PROXIES` key: the interface the NS arrived on and the target address.
-#[repr(C)]
+/// Aligned to 8, padding explicit and zero, as `nets::NetKey` (the data
+/// path builds it on its stack with 64-bit stores).
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ProxyKey {
     pub ifindex: u32,
+    pub _pad: u32,
     pub target: [u8; 16],
 }
-const _: () = assert!(core::mem::size_of::<ProxyKey>() == 20);
+const _: () = assert!(core::mem::size_of::<ProxyKey>() == 24);
 
 /// `PROXIES` value flag: answer with the Router flag set (the target is a
 /// router, e.g. a user's CPE that routes a /48).

@@ -20,14 +20,18 @@ pub const POOLS_F_ALL: u32 = 1 << 0;
 /// `Pools::flags`: the trie holds prefixes; look there after a miss.
 pub const POOLS_F_TRIE: u32 = 1 << 1;
 
-/// Key of `NETS`: the prefix length and the address masked to it.
-#[repr(C)]
+/// Key of `NETS`: the prefix length and the address masked to it. Aligned
+/// to 8 with the padding explicit (and zero: it is hashed): the data path
+/// writes the address as two 64-bit words on its stack, which the verifier
+/// only accepts aligned (see tunnel-ebpf/build.rs).
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct NetKey {
     pub len: u32,
+    pub _pad: u32,
     pub addr: [u8; 16],
 }
-const _: () = assert!(core::mem::size_of::<NetKey>() == 20);
+const _: () = assert!(core::mem::size_of::<NetKey>() == 24);
 
 /// One aggregate: the first 64 bits of an address, as a big-endian value,
 /// masked.
@@ -86,7 +90,11 @@ pub fn net_key(addr: &[u8; 16], len: u32) -> NetKey {
     let mut out = [0u8; 16];
     out[..8].copy_from_slice(&hi.to_be_bytes());
     out[8..].copy_from_slice(&lo.to_be_bytes());
-    NetKey { len, addr: out }
+    NetKey {
+        len,
+        _pad: 0,
+        addr: out,
+    }
 }
 
 impl PoolEntry {

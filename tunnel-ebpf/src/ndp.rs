@@ -35,12 +35,13 @@ pub fn is_solicitation(pkt: Packet) -> bool {
 /// non-inlined functions so that their locals do not share one stack frame.
 #[inline(always)]
 pub fn answer(pkt: Packet) -> Result<u32, Drop> {
-    let target: [u8; 16] = match pkt.read(ETH_LEN + IPV6_LEN + 8) {
+    let target = match pkt.read_addr(ETH_LEN + IPV6_LEN + 8) {
         Ok(t) => t,
         Err(_) => return Ok(stats::pass_not_ours()),
     };
     let key = ProxyKey {
         ifindex: pkt.ingress_ifindex(),
+        _pad: 0,
         target,
     };
     let (Some(flags), Some(uplink)) = (
@@ -112,7 +113,7 @@ fn check(pkt: Packet) -> u32 {
 #[inline(never)]
 fn advertise(pkt: Packet, flags: u32, dad: bool, mac: [u8; 6]) -> Result<(), Drop> {
     let src: [u8; 16] = pkt.read(ETH_LEN + 8)?;
-    let target: [u8; 16] = pkt.read(ETH_LEN + IPV6_LEN + 8)?;
+    let target = pkt.read_addr(ETH_LEN + IPV6_LEN + 8)?;
     let ns = ndp::Solicitation { target, dad };
     let adv = ndp::advert_for(&ns, &src, flags);
     let eth_dst = if dad {

@@ -373,6 +373,18 @@ impl<C: Ctx> Packet<C> {
         Ok(unsafe { (start as *const T).read_unaligned() })
     }
 
+    /// The IPv6 address at `off`, read as two 64-bit words. A plain
+    /// `read::<[u8; 16]>` is a byte copy that LLVM may cut into pieces
+    /// whose stores land misaligned on the stack, which the verifier
+    /// refuses (tunnel-ebpf/build.rs).
+    #[inline(always)]
+    pub fn read_addr(&self, off: usize) -> Result<[u8; 16], Drop> {
+        let words: [u64; 2] = [self.read(off)?, self.read(off + 8)?];
+        // SAFETY: [u64; 2] and [u8; 16] have the same size, any bits are
+        // valid for both.
+        Ok(unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>(words) })
+    }
+
     #[inline(always)]
     pub fn write<T: Copy>(&self, off: usize, v: &T) -> Result<(), Drop> {
         let start = self.data() + off;

@@ -130,7 +130,7 @@ pub fn to_tunnel(pkt: Packet, id: u32, origin: Origin) -> Result<Step, Drop> {
     }
     let ip6 = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
     let len = inner_len(pkt, ip6)?;
-    if tunnel_common::addr::same_prefix::<16>(&ip6.dst_addr, &info.pop_v6) {
+    if tunnel_common::addr::same_addr(&ip6.dst_addr, &info.pop_v6) {
         // The PoP's own end of the tunnel: users ping it first.
         pkt.truncate(ETH_LEN + len)?;
         if icmp6::is_echo_request(pkt) {

@@ -80,6 +80,9 @@ pub enum Part {
     /// The rates part's AYIYA paths alone (with their baselines), and the
     /// costs they are read against.
     Ayiya,
+    /// The rates part's program costs alone (test runs, no live traffic):
+    /// a quick look at what a change did to a path, not a rate figure.
+    Costs,
 }
 
 /// Distinct signed datagrams per AYIYA decap generator, eight times what
@@ -100,7 +103,7 @@ impl Options {
     pub fn runs_part(&self, p: Part) -> bool {
         match self.only {
             None => true,
-            Some(Part::Ayiya) => p != Part::Scale,
+            Some(Part::Ayiya) | Some(Part::Costs) => p == Part::Rates || Some(p) == self.only,
             Some(o) => o == p,
         }
     }
@@ -108,6 +111,9 @@ impl Options {
     /// The rate paths this run measures, in round order.
     pub fn paths(&self) -> Vec<Path> {
         let ayiya_only = self.only == Some(Part::Ayiya);
+        if self.only == Some(Part::Costs) {
+            return Vec::new();
+        }
         Path::ROUND
             .into_iter()
             .filter(|p| !ayiya_only || p.is_ayiya_part())
@@ -390,6 +396,26 @@ impl Results {
             o.warmup,
             self.elapsed.as_secs_f64()
         );
+        if o.only == Some(Part::Costs) {
+            s += "costs only: no live traffic, no rate figure.\n";
+        } else {
+            s += &self.rate_tables();
+        }
+        s += &format!(
+            "\nProgram cost, BPF_PROG_TEST_RUN single mode ({} calls each, 10 % trimmed mean, on bdut0's netns, CPU1, {} tunnels):\n",
+            o.calls, o.tunnels
+        );
+        s += &report::cost_table(&self.costs);
+        s += &report::ayiya_section(&self.measurements, &self.costs);
+        if let Some(sc) = &self.scale {
+            s += &report::scale_section(sc);
+        }
+        s
+    }
+
+    /// The live part of the summary: ratios, other load, validity.
+    fn rate_tables(&self) -> String {
+        let mut s = String::new();
         s += "bed: gen (live frames, CPU0) → veth → dut (bdut0 threaded NAPI on CPU1) → veth → sink. Receivers drop in XDP and\n";
         s += "     count (rx_queue_0_xdp_packets): bgen0 for TX paths, bsink0 for redirect/kernel paths; their NAPI runs as softirq\n";
         s += "     on CPU1 after the dut's poll, so every rate includes one receiver XDP_DROP per packet (ratios lean toward 1).\n\n";
@@ -405,15 +431,6 @@ impl Results {
         s += "(else the ratio is not a CPU-cost ratio), and for AYIYA decap replays ≤ 0.1 % of delivered (else the ratio\n";
         s += "counts the replay guard's drops); the success counter must equal what the receiver got:\n";
         s += &report::validity_table(&self.measurements);
-        s += &format!(
-            "\nProgram cost, BPF_PROG_TEST_RUN single mode ({} calls each, 10 % trimmed mean, on bdut0's netns, CPU1, {} tunnels):\n",
-            o.calls, o.tunnels
-        );
-        s += &report::cost_table(&self.costs);
-        s += &report::ayiya_section(&self.measurements, &self.costs);
-        if let Some(sc) = &self.scale {
-            s += &report::scale_section(sc);
-        }
         s
     }
 
@@ -468,5 +485,9 @@ mod tests {
         assert!(o.runs_part(Part::Rates) && !o.runs_part(Part::Scale));
         o.only = Some(Part::Scale);
         assert!(!o.runs_part(Part::Rates) && !o.runs_part(Part::Ayiya));
+        // Costs alone: the rates part's set-up and test runs, no live path.
+        o.only = Some(Part::Costs);
+        assert!(o.paths().is_empty());
+        assert!(o.runs_part(Part::Rates) && !o.runs_part(Part::Scale) && !o.runs_part(Part::Ayiya));
     }
 }

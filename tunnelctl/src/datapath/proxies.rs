@@ -26,6 +26,7 @@ impl ProxyEntry {
         ProxyKey {
             ifindex: self.ifindex,
             target: self.target.octets(),
+            ..Default::default()
         }
     }
     fn flags(&self) -> u32 {
@@ -75,6 +76,7 @@ impl Datapath {
         let key = ProxyKey {
             ifindex,
             target: target.octets(),
+            ..Default::default()
         };
         super::tunnels::ignore_missing(self.proxy_map()?.remove(&key))
             .context("deleting from PROXIES")
