@@ -217,10 +217,16 @@ fn disabled_tunnel_drops_then_recovers() {
     );
     let c = tb.dp.counters().unwrap();
     assert!(c.event(Event::IcmpUnreachable) >= 2, "encap side: {c:?}");
+    // Nothing carried; the user's packets charged to the tunnel as drops.
+    let t_counters = tb.dp.tunnel_counters(TUNNEL_ID).unwrap();
     assert_eq!(
-        tb.dp.tunnel_counters(TUNNEL_ID).unwrap(),
-        Default::default()
+        (t_counters.rx_packets, t_counters.tx_packets),
+        (0, 0),
+        "{t_counters:?}"
     );
+    let errors = t_counters.errors();
+    assert!(errors.errors >= 2, "{t_counters:?}");
+    assert_eq!(errors.last_error(), Some(Drop::TunnelDisabled));
 
     t.enabled = true;
     tb.dp.update_tunnel(TUNNEL_ID, &t).unwrap();

@@ -39,7 +39,6 @@ mod pod {
         crate::tunnel::Endpoint,
         crate::tunnel::TunnelSecret,
         crate::stats::TunnelCounters,
-        crate::stats::TunnelErrors,
         crate::config::RuntimeConfig,
         crate::config::RateLimitState,
         crate::ndp::ProxyKey,

@@ -10,7 +10,8 @@ pub const TUN_BY_V4: &str = "TUN_BY_V4";
 /// LPM trie: IPv6 prefix → tunnel id, for prefixes whose length is not one
 /// of the exact-lookup lengths of `POOLS` (see [`crate::nets`]).
 pub const PREFIXES: &str = "PREFIXES";
-/// Per-CPU array, tunnel id → [`crate::stats::TunnelCounters`].
+/// Array, tunnel id → [`crate::stats::TunnelCounters`] (traffic and drops,
+/// shared by the CPUs, updated atomically).
 pub const TUN_STATS: &str = "TUN_STATS";
 /// Per-CPU array, [`crate::stats::Drop`] → packets dropped for that reason.
 pub const DROPS: &str = "DROPS";
@@ -70,9 +71,6 @@ pub const AYIYA_SEEN: &str = "AYIYA_SEEN";
 /// Entries of `AYIYA_SEEN`: at a million AYIYA datagrams per second the
 /// guard covers the last ~65 ms, at a thousand the whole ±120 s window.
 pub const AYIYA_SEEN_SLOTS: u32 = 65_536;
-/// Array, tunnel id → [`crate::stats::TunnelErrors`]: drops charged to
-/// each tunnel (shared by the CPUs, updated atomically).
-pub const TUN_ERRORS: &str = "TUN_ERRORS";
 /// Per-CPU array(1) of [`crate::ayiya::SignWork`]: the hash of the
 /// datagram being checked or signed.
 pub const SHA_WORK: &str = "SHA_WORK";
@@ -106,7 +104,6 @@ pub const ALL: &[&str] = &[
     SHA_WORK,
     JUMPS_LOCAL,
     AYIYA_SEEN,
-    TUN_ERRORS,
 ];
 
 /// Default capacity of the per-tunnel maps; the loader can change it.

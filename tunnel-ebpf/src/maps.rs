@@ -19,7 +19,7 @@ use tunnel_common::{
     ndp::{ProxyKey, UplinkInfo, NS_MAX},
     nets::{NetKey, Pools},
     nexthop::{NextHopEntry, MAX_ROUTES, NEXTHOP_SLOTS},
-    stats::{TunnelCounters, TunnelErrors},
+    stats::TunnelCounters,
     tunnel::{DecapRef, Endpoint, TunnelInfo, TunnelSecret, TunnelV4Key},
 };
 
@@ -37,8 +37,7 @@ pub static PREFIXES: LpmTrie<[u8; 16], u32> =
     LpmTrie::with_max_entries(DEFAULT_MAX_PREFIXES, BPF_F_NO_PREALLOC);
 
 #[map(name = "TUN_STATS")]
-pub static TUN_STATS: PerCpuArray<TunnelCounters> =
-    PerCpuArray::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
+pub static TUN_STATS: Array<TunnelCounters> = Array::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
 
 #[map(name = "DROPS")]
 pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
@@ -105,9 +104,6 @@ pub static SECRETS: Array<TunnelSecret> = Array::with_max_entries(DEFAULT_MAX_TU
 #[map(name = "TUN_BY_ID6")]
 pub static TUN_BY_ID6: HashMap<[u8; 16], DecapRef> =
     HashMap::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
-
-#[map(name = "TUN_ERRORS")]
-pub static TUN_ERRORS: Array<TunnelErrors> = Array::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
 
 #[map(name = "AYIYA_SEEN")]
 pub static AYIYA_SEEN: LruHashMap<[u8; 16], u32> =

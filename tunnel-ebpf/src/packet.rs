@@ -524,17 +524,23 @@ pub fn with_slot<T>(slot: Option<*mut T>, f: impl FnOnce(&mut T)) {
     }
 }
 
-/// Adds `n` to the u64 at `slot` (a map slot shared by the CPUs) with one
-/// atomic instruction.
+/// Adds `n` to the u64 field at byte `offset` (`core::mem::offset_of!`) of
+/// the map slot `slot`, shared by the CPUs, with one atomic instruction.
+/// An offset that is not an 8-aligned u64 inside `T` does nothing.
 #[inline(always)]
-pub fn atomic_add(slot: Option<*mut u64>, n: u64) {
+pub fn atomic_add<T>(slot: Option<*mut T>, offset: usize, n: u64) {
+    if offset % 8 != 0 || offset + 8 > size_of::<T>() {
+        return;
+    }
     if let Some(p) = slot {
         // SAFETY: map lookups return a valid pointer to an 8-byte aligned
-        // value (map values are 8-byte aligned); every writer of this
-        // field uses atomics.
+        // value (map values are 8-byte aligned); the field lies inside it
+        // and is 8-aligned (checked above); every writer of it uses
+        // atomics.
         unsafe {
+            let field = (p as *mut u8).add(offset) as *mut u64;
             core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
-                p, n,
+                field, n,
             )
         };
     }

@@ -1,11 +1,14 @@
-//! Counter updates. Per-CPU slots, so plain adds; the per-tunnel error
-//! count, shared by the CPUs, is the one atomic add.
+//! Counter updates. The global counters are per-CPU slots, so plain adds;
+//! a tunnel's counters are one slot shared by the CPUs (see
+//! `TunnelCounters`), so atomic adds.
 
 use aya_ebpf::bindings::{xdp_action, TC_ACT_OK};
-use tunnel_common::stats::{Drop, Event};
+use core::mem::offset_of;
+
+use tunnel_common::stats::{Drop, Event, TunnelCounters};
 
 use crate::{
-    maps::{DROPS, EVENTS, TUN_ERRORS, TUN_STATS},
+    maps::{DROPS, EVENTS, TUN_STATS},
     packet::{atomic_add, boot_ns, with_slot},
 };
 
@@ -38,29 +41,27 @@ pub fn pass_not_ours_tc() -> u32 {
 #[inline(always)]
 pub fn tunnel_drop(id: u32, reason: Drop) {
     drop(reason);
-    let slot = TUN_ERRORS.get_ptr_mut(id);
-    atomic_add(slot.map(|e| e as *mut u64), 1);
+    let slot = TUN_STATS.get_ptr_mut(id);
+    atomic_add(slot, offset_of!(TunnelCounters, errors), 1);
     // The last reason and its time: plain stores, the last writer wins.
-    with_slot(slot, |e| {
-        e.last_ns = boot_ns();
-        e.last = reason as u32;
+    with_slot(slot, |c| {
+        c.last_error_ns = boot_ns();
+        c.last_error = reason as u32;
     });
 }
 
 /// A packet of `bytes` inner bytes received from the user of tunnel `id`.
 #[inline(always)]
 pub fn tunnel_rx(id: u32, bytes: usize) {
-    with_slot(TUN_STATS.get_ptr_mut(id), |c| {
-        c.rx_packets += 1;
-        c.rx_bytes += bytes as u64;
-    });
+    let slot = TUN_STATS.get_ptr_mut(id);
+    atomic_add(slot, offset_of!(TunnelCounters, rx_packets), 1);
+    atomic_add(slot, offset_of!(TunnelCounters, rx_bytes), bytes as u64);
 }
 
 /// A packet of `bytes` inner bytes sent to the user of tunnel `id`.
 #[inline(always)]
 pub fn tunnel_tx(id: u32, bytes: usize) {
-    with_slot(TUN_STATS.get_ptr_mut(id), |c| {
-        c.tx_packets += 1;
-        c.tx_bytes += bytes as u64;
-    });
+    let slot = TUN_STATS.get_ptr_mut(id);
+    atomic_add(slot, offset_of!(TunnelCounters, tx_packets), 1);
+    atomic_add(slot, offset_of!(TunnelCounters, tx_bytes), bytes as u64);
 }

@@ -5,8 +5,8 @@
 //! table was created with (max_tunnels) and by the tunnels it holds.
 //!
 //! The per-tunnel maps: `TUNNELS` (array), `TUN_BY_V4` (hash, preallocated:
-//! charged in full at creation), `TUN_STATS` (per-CPU array: one value per
-//! possible CPU), `NETS` (exact hash of the prefixes, not preallocated:
+//! charged in full at creation), `TUN_STATS` (array of 64-byte counter
+//! slots, traffic and drops), `NETS` (exact hash of the prefixes, not preallocated:
 //! its bucket array is charged for max_prefixes, its entries per prefix
 //! loaded), `PREFIXES` (LPM trie for the rare lengths, not
 //! preallocated: charged per entry in use), and the maps sized by the

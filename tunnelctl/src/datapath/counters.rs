@@ -1,4 +1,5 @@
-//! Reading the datapath's counters (per-CPU values summed).
+//! Reading the datapath's counters (the global ones per CPU, summed; a
+//! tunnel's in one shared slot).
 
 use anyhow::{Context, Result};
 use aya::maps::{Array, MapData, PerCpuArray};
@@ -52,48 +53,27 @@ impl Datapath {
         Ok(c)
     }
 
-    pub fn tunnel_counters(&mut self, id: u32) -> Result<TunnelCounters> {
-        let a: PerCpuArray<&mut MapData, TunnelCounters> = PerCpuArray::try_from(
+    fn tunnel_slots(&mut self) -> Result<Array<&mut MapData, TunnelCounters>> {
+        Ok(Array::try_from(
             self.ebpf
                 .map_mut(maps::TUN_STATS)
                 .context(maps::TUN_STATS)?,
-        )?;
-        let mut total = TunnelCounters::default();
-        for v in a.get(&id, 0)?.iter() {
-            total += *v;
-        }
-        Ok(total)
+        )?)
+    }
+
+    /// Tunnel `id`'s traffic and drops.
+    pub fn tunnel_counters(&mut self, id: u32) -> Result<TunnelCounters> {
+        Ok(self.tunnel_slots()?.get(&id, 0)?)
     }
 
     /// The drops charged to tunnel `id`.
     pub fn tunnel_errors(&mut self, id: u32) -> Result<TunnelErrors> {
-        let a: Array<&mut MapData, TunnelErrors> = Array::try_from(
-            self.ebpf
-                .map_mut(maps::TUN_ERRORS)
-                .context(maps::TUN_ERRORS)?,
-        )?;
-        Ok(a.get(&id, 0)?)
+        Ok(self.tunnel_counters(id)?.errors())
     }
 
     /// Zeroes tunnel `id`'s counters (a reused slot starts from zero).
     pub fn reset_tunnel_counters(&mut self, id: u32) -> Result<()> {
-        let ncpu = aya::util::nr_cpus().map_err(|(_, e)| e)?;
-        let mut a: PerCpuArray<&mut MapData, TunnelCounters> = PerCpuArray::try_from(
-            self.ebpf
-                .map_mut(maps::TUN_STATS)
-                .context(maps::TUN_STATS)?,
-        )?;
-        a.set(
-            id,
-            aya::maps::PerCpuValues::try_from(vec![TunnelCounters::default(); ncpu])?,
-            0,
-        )?;
-        let mut e: Array<&mut MapData, TunnelErrors> = Array::try_from(
-            self.ebpf
-                .map_mut(maps::TUN_ERRORS)
-                .context(maps::TUN_ERRORS)?,
-        )?;
-        e.set(id, TunnelErrors::default(), 0)?;
+        self.tunnel_slots()?.set(id, TunnelCounters::default(), 0)?;
         Ok(())
     }
 

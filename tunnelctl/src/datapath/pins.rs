@@ -18,7 +18,7 @@ use tunnel_common::{
     ndp::{ProxyKey, UplinkInfo, NS_MAX},
     nets::{NetKey, Pools},
     nexthop::{self, NextHopEntry},
-    stats::{TunnelCounters, TunnelErrors},
+    stats::TunnelCounters,
     tunnel::{DecapRef, Endpoint, TunnelInfo, TunnelSecret, TunnelV4Key},
     ABI_VERSION,
 };
@@ -66,12 +66,6 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
             maps::TUN_STATS,
             4,
             size::<TunnelCounters>(),
-            opts.max_tunnels,
-        ),
-        l(
-            maps::TUN_ERRORS,
-            4,
-            size::<TunnelErrors>(),
             opts.max_tunnels,
         ),
         l(maps::DROPS, 4, 8, maps::COUNTER_SLOTS),

@@ -36,7 +36,6 @@ pub fn verifier_stats(opts: &DatapathOptions) -> Result<Vec<ProgramStats>> {
         .map_max_entries(maps::TUN_BY_V4, opts.max_tunnels)
         .map_max_entries(maps::TUN_BY_ID6, opts.max_tunnels)
         .map_max_entries(maps::TUN_STATS, opts.max_tunnels)
-        .map_max_entries(maps::TUN_ERRORS, opts.max_tunnels)
         .map_max_entries(maps::PREFIXES, opts.max_prefixes)
         .map_max_entries(maps::PROXIES, opts.max_proxies)
         .load(OBJECT)
