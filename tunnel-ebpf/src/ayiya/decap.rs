@@ -13,6 +13,7 @@ use network_types::{
     udp::UdpHdr,
 };
 use tunnel_common::{
+    addr::same_addr,
     ayiya::{
         epoch_ok, header_ok, AyiyaHdr, HEADER_LEN, NH_IPV6, NH_NONE, OP_ECHO_REQUEST,
         OP_ECHO_REQUEST_FORWARD, OP_FORWARD, OP_NOOP, SIGNATURE_LEN, SIGNATURE_OFFSET,
@@ -287,6 +288,16 @@ fn verify(pkt: Packet, off: u32, len: u32, id: u32) -> Result<(), Drop> {
     Ok(())
 }
 
+/// `::ffff:a.b.c.d`, as `Endpoint` stores IPv4 addresses.
+#[inline(always)]
+fn v4_mapped(a: [u8; 4]) -> [u8; 16] {
+    let mut m = [0u8; 16];
+    m[10] = 0xff;
+    m[11] = 0xff;
+    m[12..].copy_from_slice(&a);
+    m
+}
+
 /// The replay guard: the datagram at `off` (authenticated) is dropped if
 /// its signature was seen before (`AYIYA_SEEN`), so that a captured
 /// datagram sent again from elsewhere within the clock window can neither
@@ -320,43 +331,29 @@ fn learn<const OFF: usize>(pkt: Packet, id: u32, now_ns: u64) -> Result<u8, Drop
     };
     let udp = pkt.view::<UdpHdr>(OFF - UDP_LEN)?;
     let (sport, dport) = (udp.src, udp.dst);
-    let mut moved = e.remote_port != sport || e.local_port != dport;
-    if v6 {
+    // Where the datagram came from and went to, as the slot stores them.
+    let (remote, local, family) = if v6 {
         let ip = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
-        moved |= e.family != ENDPOINT_V6;
-        let mut i = 0;
-        while i < 16 {
-            moved |= e.remote[i] != ip.src_addr[i] || e.local[i] != ip.dst_addr[i];
-            e.remote[i] = ip.src_addr[i];
-            e.local[i] = ip.dst_addr[i];
-            i += 1;
-        }
-        e.family = ENDPOINT_V6;
+        (ip.src_addr, ip.dst_addr, ENDPOINT_V6)
     } else {
         let ip = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
-        moved |= e.family != ENDPOINT_V4;
-        let mut i = 0;
-        while i < 4 {
-            moved |= e.remote[12 + i] != ip.src_addr[i] || e.local[12 + i] != ip.dst_addr[i];
-            e.remote[12 + i] = ip.src_addr[i];
-            e.local[12 + i] = ip.dst_addr[i];
-            i += 1;
-        }
-        // `::ffff:a.b.c.d`.
-        let mut i = 0;
-        while i < 12 {
-            let b = if i >= 10 { 0xff } else { 0 };
-            e.remote[i] = b;
-            e.local[i] = b;
-            i += 1;
-        }
-        e.family = ENDPOINT_V4;
-    }
+        (v4_mapped(ip.src_addr), v4_mapped(ip.dst_addr), ENDPOINT_V4)
+    };
+    // Compared as words; written only when something moved (a user stays
+    // put for millions of datagrams).
+    let moved = e.family != family
+        || e.remote_port != sport
+        || e.local_port != dport
+        || !same_addr(&e.remote, &remote)
+        || !same_addr(&e.local, &local);
     if moved {
+        e.remote = remote;
+        e.local = local;
+        e.remote_port = sport;
+        e.local_port = dport;
+        e.family = family;
         stats::event(Event::AyiyaEndpointMoved);
     }
-    e.remote_port = sport;
-    e.local_port = dport;
     e.via = ENDPOINT_VIA_AYIYA;
     e.last_seen_ns = now_ns;
     Ok(op)
