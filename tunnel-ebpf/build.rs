@@ -12,7 +12,10 @@
 //! Benchmarks).
 //!
 //! Stack accesses must stay aligned: the verifier refuses a misaligned
-//! one on every kernel ("misaligned stack access"). Hence:
+//! one on every kernel ("misaligned stack access"), and LLVM, allowed
+//! misaligned accesses, also merges neighbouring byte loads of a stack
+//! object into a wider one wherever they sit (a MAC at offset 10 read as
+//! a u32 was refused). Hence:
 //! - `-combiner-store-merging=false`: LLVM would otherwise merge stores to
 //!   neighbouring stack fields into one wider, misaligned store;
 //! - map keys built on the stack (`NetKey`, `ProxyKey`) are 8-aligned with

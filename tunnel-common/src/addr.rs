@@ -12,6 +12,19 @@ fn words(a: &[u8; 16]) -> (u64, u64) {
     (u64::from_ne_bytes(hi), u64::from_ne_bytes(lo))
 }
 
+/// The address as four 32-bit words in network order read as native ones:
+/// the same bytes, as `bpf_fib_lookup` and the data path's LPM keys take
+/// them (four aligned word stores where a key is built on the stack).
+#[inline(always)]
+pub fn words32(a: &[u8; 16]) -> [u32; 4] {
+    [
+        u32::from_ne_bytes([a[0], a[1], a[2], a[3]]),
+        u32::from_ne_bytes([a[4], a[5], a[6], a[7]]),
+        u32::from_ne_bytes([a[8], a[9], a[10], a[11]]),
+        u32::from_ne_bytes([a[12], a[13], a[14], a[15]]),
+    ]
+}
+
 /// Sources a decapsulator must silently discard (RFC 4213 §3.6): multicast,
 /// loopback, IPv4-compatible (which includes `::`), IPv4-mapped.
 #[inline(always)]
@@ -64,6 +77,10 @@ mod tests {
     fn addresses_and_nets_compare_every_byte_they_cover() {
         let (a, b) = (o("2001:db8:1:2::1"), o("2001:db8:1:2:ffff::9"));
         assert!(same_addr(&a, &a));
+        // Four words, the same bytes.
+        let w = words32(&a);
+        let bytes: Vec<u8> = w.iter().flat_map(|x| x.to_ne_bytes()).collect();
+        assert_eq!(bytes, a);
         assert!(!same_addr(&a, &b));
         // A difference in any one byte counts.
         for i in 0..16 {

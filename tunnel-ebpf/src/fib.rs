@@ -16,6 +16,7 @@ use aya_ebpf::{
 };
 use network_types::{eth::EthHdr, ip::Ipv6Hdr};
 use tunnel_common::{
+    addr,
     nexthop::NEXTHOP_KERNEL,
     stats::{Drop, Event},
 };
@@ -93,8 +94,8 @@ fn cached_v4(dst: [u8; 4], len: u16) -> Option<NextHop> {
 }
 
 #[inline(always)]
-fn cached_v6(dst: [u8; 16], len: u16) -> Option<NextHop> {
-    let hop = cached(ROUTES6.get(Key::new(128, dst)), len);
+fn cached_v6(dst: &[u8; 16], len: u16) -> Option<NextHop> {
+    let hop = cached(ROUTES6.get(Key::new(128, addr::words32(dst))), len);
     if hop.is_some() {
         stats::event(Event::NexthopCached);
     }
@@ -161,25 +162,15 @@ pub fn lookup_v6(pkt: Packet, ip6: &Ipv6Hdr) -> Lookup {
 /// length (header included) in `wire`.
 #[inline(never)]
 pub fn lookup_v6_between(pkt: Packet, src: &[u8; 16], dst: &[u8; 16], wire: Wire) -> Lookup {
-    if let Some(hop) = cached_v6(*dst, wire.len()) {
+    if let Some(hop) = cached_v6(dst, wire.len()) {
         return Ok(hop);
     }
     stats::event(Event::NexthopKernel);
     let mut p = params(pkt, AF_INET6, wire.proto(), wire.len());
-    p.__bindgen_anon_3.ipv6_src = words(src);
-    p.__bindgen_anon_4.ipv6_dst = words(dst);
+    p.__bindgen_anon_3.ipv6_src = addr::words32(src);
+    p.__bindgen_anon_4.ipv6_dst = addr::words32(dst);
     let rc = fib_lookup(pkt, &mut p);
     finish(rc, &p)
-}
-
-#[inline(always)]
-fn words(a: &[u8; 16]) -> [u32; 4] {
-    [
-        u32::from_ne_bytes([a[0], a[1], a[2], a[3]]),
-        u32::from_ne_bytes([a[4], a[5], a[6], a[7]]),
-        u32::from_ne_bytes([a[8], a[9], a[10], a[11]]),
-        u32::from_ne_bytes([a[12], a[13], a[14], a[15]]),
-    ]
 }
 
 /// Rewrites the Ethernet addresses for `hop` and sends the packet there.

@@ -30,10 +30,13 @@ pub static TUNNELS: Array<TunnelInfo> = Array::with_max_entries(DEFAULT_MAX_TUNN
 pub static TUN_BY_V4: HashMap<TunnelV4Key, DecapRef> =
     HashMap::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
 
-/// Keyed by `Key<[u8; 16]>` (prefix length in bits, address bytes). Only
-/// the prefixes of lengths `NETS` does not take (see `tunnel_common::nets`).
+/// Keyed by `Key<[u32; 4]>` (prefix length in bits, the address's bytes as
+/// four words: the same bytes as user space's `Key<[u8; 16]>`, built with
+/// four aligned word stores on the stack instead of sixteen byte stores).
+/// Only the prefixes of lengths `NETS` does not take (see
+/// `tunnel_common::nets`).
 #[map(name = "PREFIXES")]
-pub static PREFIXES: LpmTrie<[u8; 16], u32> =
+pub static PREFIXES: LpmTrie<[u32; 4], u32> =
     LpmTrie::with_max_entries(DEFAULT_MAX_PREFIXES, BPF_F_NO_PREALLOC);
 
 #[map(name = "TUN_STATS")]
@@ -89,7 +92,7 @@ pub static ROUTES4: LpmTrie<[u8; 4], u32> =
     LpmTrie::with_max_entries(MAX_ROUTES, BPF_F_NO_PREALLOC);
 
 #[map(name = "ROUTES6")]
-pub static ROUTES6: LpmTrie<[u8; 16], u32> =
+pub static ROUTES6: LpmTrie<[u32; 4], u32> =
     LpmTrie::with_max_entries(MAX_ROUTES, BPF_F_NO_PREALLOC);
 
 /// Learned state, written by the data path and the daemon's protocol

@@ -74,7 +74,7 @@ pub fn owner(addr: &[u8; 16]) -> Option<u32> {
     if pools.flags & POOLS_F_TRIE == 0 {
         return None;
     }
-    PREFIXES.get(Key::new(128, *addr)).copied()
+    PREFIXES.get(Key::new(128, addr::words32(addr))).copied()
 }
 
 /// RFC 4213 §3.6 plus the broker's rule, for every kind: the inner source
