@@ -8,8 +8,8 @@ use tunnel_common::jump::{JUMP_AYIYA_DECAP, JUMP_NDP, JUMP_SIXIN4_DECAP};
 use crate::{
     ayiya, ndp,
     packet::{Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN},
-    route::{self, Step},
-    sixin4, stats,
+    route, sixin4, stats,
+    step::Step,
 };
 
 /// Where the root sends a packet.

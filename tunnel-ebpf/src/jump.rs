@@ -13,8 +13,8 @@ use tunnel_common::{
 use crate::{
     maps::{JUMPS, JUMPS_LOCAL, JUMP_ARGS},
     packet::{with_slot, Packet, Tc},
-    route::Step,
     stats,
+    step::Step,
     tunnel::Origin,
 };
 

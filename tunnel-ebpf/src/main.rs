@@ -53,6 +53,8 @@ mod sixin4;
 #[cfg(target_arch = "bpf")]
 mod stats;
 #[cfg(target_arch = "bpf")]
+mod step;
+#[cfg(target_arch = "bpf")]
 mod testbed;
 #[cfg(target_arch = "bpf")]
 mod tunnel;
@@ -76,8 +78,8 @@ mod entry {
         icmp6::IcmpError,
         jump, ndp,
         packet::{Packet, Tc, ETHERTYPE_IPV6},
-        route::{self, Step},
-        sixin4, stats,
+        route, sixin4, stats,
+        step::Step,
         tunnel::{Decap, Fault, Origin},
     };
 

@@ -15,6 +15,7 @@
 use network_types::ip::Ipv6Hdr;
 use tunnel_common::stats::{Drop, Event};
 
+use crate::step::Step;
 use crate::{
     fib,
     icmp6::{self, IcmpError},
@@ -23,28 +24,6 @@ use crate::{
     stats,
     tunnel::{owner, tunnel, Origin},
 };
-
-/// The outcome of a path: an action, or where the packet goes next (the
-/// entry turns those into tail calls).
-pub enum Step {
-    Done(u32),
-    /// Into tunnel `id`: the router program (`tunnel_route`).
-    ToTunnel {
-        id: u32,
-        origin: Origin,
-    },
-    /// An ICMPv6 error still to build and send back to where the packet
-    /// came from. `src_tunnel` is the tunnel whose `::1` is its source.
-    Icmp {
-        kind: IcmpError,
-        src_tunnel: u32,
-        origin: Origin,
-    },
-    /// The packet has been turned into a reply; send it back.
-    Reply {
-        origin: Origin,
-    },
-}
 
 /// IPv6 from the uplink, as the root program classifies it: into the
 /// tunnel that owns its destination, or `None` (not for a tunnel).

@@ -34,8 +34,8 @@ use crate::{
     packet::{
         scratch, Ctx, Packet, Tc, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN,
     },
-    route::Step,
     stats,
+    step::Step,
     tunnel::Origin,
 };
 

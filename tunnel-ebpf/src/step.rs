@@ -1,0 +1,27 @@
+//! What a path decides: an action, or where the packet goes next. Its own
+//! module so that `jump` (which turns a `Step` into a tail call) and the
+//! router (which makes them) do not import each other.
+
+use crate::{icmp6::IcmpError, tunnel::Origin};
+
+/// The outcome of a path: an action, or where the packet goes next (the
+/// entry turns those into tail calls).
+pub enum Step {
+    Done(u32),
+    /// Into tunnel `id`: the router program (`tunnel_route`).
+    ToTunnel {
+        id: u32,
+        origin: Origin,
+    },
+    /// An ICMPv6 error still to build and send back to where the packet
+    /// came from. `src_tunnel` is the tunnel whose `::1` is its source.
+    Icmp {
+        kind: IcmpError,
+        src_tunnel: u32,
+        origin: Origin,
+    },
+    /// The packet has been turned into a reply; send it back.
+    Reply {
+        origin: Origin,
+    },
+}
