@@ -4,7 +4,7 @@
 /// for equality and zero tests, one load each on the data path (see
 /// tunnel-ebpf/build.rs) instead of sixteen byte compares.
 #[inline(always)]
-fn words(a: &[u8; 16]) -> (u64, u64) {
+pub fn words(a: &[u8; 16]) -> (u64, u64) {
     let mut hi = [0u8; 8];
     let mut lo = [0u8; 8];
     hi.copy_from_slice(&a[..8]);

@@ -74,11 +74,8 @@ pub const fn mask64(len: u32) -> u64 {
 /// The address's two halves as big-endian values.
 #[inline(always)]
 pub fn halves(addr: &[u8; 16]) -> (u64, u64) {
-    let mut hi = [0u8; 8];
-    let mut lo = [0u8; 8];
-    hi.copy_from_slice(&addr[..8]);
-    lo.copy_from_slice(&addr[8..]);
-    (u64::from_be_bytes(hi), u64::from_be_bytes(lo))
+    let (hi, lo) = crate::addr::words(addr);
+    (u64::from_be(hi), u64::from_be(lo))
 }
 
 /// `addr` with every bit past `len` cleared: the `NETS` key for that length.
