@@ -100,6 +100,17 @@ fn local_egress_table() {
         .setup(|b| b.change_tunnel(TUNNEL_A, |t| t.remote = "203.0.113.9".parse().unwrap()))
         .dropped(Drop::LocalFib)
         .tunnel(TUNNEL_A, 0, 0),
+        // A GSO skb whose gso_type does not say what it carries (a test
+        // run can set gso_size but not gso_type): bpf_skb_adjust_room will
+        // not grow it, and the program drops it, counted, rather than send
+        // it on unencapsulated.
+        Case::tc(
+            "gso skb the kernel refuses to grow: counted drop",
+            local(&echo),
+        )
+        .gso(1280)
+        .dropped(Drop::AdjustFailed)
+        .tunnel(TUNNEL_A, 0, 0),
         // The kernel writes the Ethernet header when it has resolved the
         // next hop: the program leaves the addresses as the tunnel device
         // had them, with the type of what it now carries.
