@@ -185,6 +185,15 @@ impl ProgBed {
         self.dp.add_prefix(TUNNEL_A, &ROUTED_A.parse()?)?;
         self.dp.add_tunnel(TUNNEL_B, &Self::tunnel_b())?;
         self.dp.set_config(&RuntimeConfig::default())?;
+        // No translator: NAT64 cases turn it on in `setup` (EAMs left by
+        // earlier cases are unreachable without pool6 and the EAM flag).
+        self.dp.set_nat64(
+            &tunnelctl::datapath::Nat64Settings {
+                pool6: None,
+                flags: 0,
+            },
+            false,
+        )?;
         // No clock: AYIYA cases set the time they need; and no signature
         // seen yet, so cases may send the same datagram.
         self.dp.set_clock(0)?;

@@ -63,6 +63,16 @@ pub fn is_multicast(a: &[u8; 16]) -> bool {
     a[0] == 0xff
 }
 
+/// The address whose big-endian 64-bit halves are `hi` and `lo`.
+#[inline(always)]
+pub fn from_halves((hi, lo): (u64, u64)) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let (a, b) = out.split_at_mut(8);
+    a.copy_from_slice(&hi.to_be_bytes());
+    b.copy_from_slice(&lo.to_be_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv6Addr;

@@ -10,6 +10,7 @@ pub mod csum;
 pub mod ecn;
 pub mod jump;
 pub mod maps;
+pub mod nat64;
 pub mod ndp;
 pub mod nets;
 pub mod nexthop;
@@ -19,7 +20,7 @@ pub mod tunnel;
 
 /// Bumped whenever a map layout or a map's meaning changes, so that pinned
 /// maps of another layout are never reused (pins live under `v{ABI_VERSION}`).
-pub const ABI_VERSION: u32 = 6;
+pub const ABI_VERSION: u32 = 7;
 
 #[cfg(feature = "user")]
 #[allow(unsafe_code)] // Pod promises, each type asserted to have no padding
@@ -49,5 +50,7 @@ mod pod {
         crate::nexthop::NextHopEntry,
         crate::sha1::Sha1Scratch,
         crate::ayiya::SignWork,
+        crate::nat64::config::Nat64Config,
+        crate::nat64::eam::Eam,
     );
 }

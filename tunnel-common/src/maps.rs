@@ -74,6 +74,17 @@ pub const AYIYA_SEEN_SLOTS: u32 = 65_536;
 /// Per-CPU array(1) of [`crate::ayiya::SignWork`]: the hash of the
 /// datagram being checked or signed.
 pub const SHA_WORK: &str = "SHA_WORK";
+/// Array(1) of [`crate::nat64::config::Nat64Config`]: pool6 and the
+/// translator's flags.
+pub const NAT64: &str = "NAT64";
+/// LPM trie, IPv6 prefix → [`crate::nat64::eam::Eam`]: explicit address
+/// mappings, IPv6 side (RFC 7757).
+pub const EAM6: &str = "EAM6";
+/// LPM trie, IPv4 prefix → [`crate::nat64::eam::Eam`]: the same mappings,
+/// IPv4 side.
+pub const EAM4: &str = "EAM4";
+/// Entries of each EAM trie.
+pub const DEFAULT_MAX_EAMS: u32 = 65_536;
 pub use crate::jump::{JUMP_NDP, MAX_JUMPS, MAX_JUMPS_LOCAL};
 
 /// Every map of the object, by name.
@@ -104,6 +115,9 @@ pub const ALL: &[&str] = &[
     SHA_WORK,
     JUMPS_LOCAL,
     AYIYA_SEEN,
+    NAT64,
+    EAM6,
+    EAM4,
 ];
 
 /// Default capacity of the per-tunnel maps; the loader can change it.

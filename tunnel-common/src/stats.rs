@@ -162,6 +162,23 @@ counter_enum! {
         /// (a replay, or a duplicate on the way): dropped before it can
         /// move the tunnel's endpoint or deliver twice.
         AyiyaReplay = "ayiya_replay",
+        // NAT64 (stateless, RFC 7915).
+        /// IPv6 toward pool6 whose source has no mapping (no EAM entry):
+        /// a stateless translator has no IPv4 address to give it.
+        Nat64NoMapping = "nat64_no_mapping",
+        /// An IPv4 address behind the well-known prefix that is not
+        /// global (RFC 6052 §3.1), either way.
+        Nat64NonGlobal = "nat64_non_global",
+        /// A packet the fast path does not translate yet (IPv6 extension
+        /// headers, fragments, ICMP errors, IPv4 options, other protocols).
+        Nat64Unsupported = "nat64_unsupported",
+        /// IPv4 UDP with checksum 0 and `NAT64_F_UDP0_COMPUTE` off (RFC
+        /// 7915 §4.5).
+        Nat64UdpZeroChecksum = "nat64_udp_zero_checksum",
+        /// IPv4 whose TTL would reach 0 in the translator.
+        Nat64TtlExpired = "nat64_ttl_expired",
+        /// Translated IPv6 bigger than the tunnel it is for.
+        Nat64TooBig = "nat64_too_big",
     }
 }
 
@@ -213,6 +230,16 @@ counter_enum! {
         /// AYIYA echo requests (ops 2 and 3) answered with an echo response
         /// (op 4, the same payload), which sixxsd does not send.
         AyiyaEchoAnswered = "ayiya_echo_answered",
+        /// IPv6 packets translated to IPv4 (RFC 7915 §5).
+        Nat64To4 = "nat64_6to4",
+        /// Their bytes, from the IPv6 header on (as they arrived).
+        Nat64To4Bytes = "nat64_6to4_bytes",
+        /// IPv4 packets translated to IPv6 (RFC 7915 §4).
+        Nat64To6 = "nat64_4to6",
+        /// Their bytes, from the IPv4 header on (as they arrived).
+        Nat64To6Bytes = "nat64_4to6_bytes",
+        /// Of `nat64_4to6`, packets for a user inside a tunnel.
+        Nat64IntoTunnel = "nat64_into_tunnel",
     }
 }
 

@@ -6,7 +6,10 @@
 use aya_ebpf::bindings::xdp_action;
 use tunnel_common::{
     ayiya::OP_ECHO_RESPONSE,
-    jump::{JumpArgs, ICMP_REPLY, JUMP_AYIYA_AUTH, JUMP_AYIYA_ENCAP, JUMP_ICMP, JUMP_ROUTE},
+    jump::{
+        JumpArgs, ICMP_REPLY, JUMP_AYIYA_AUTH, JUMP_AYIYA_ENCAP, JUMP_ICMP, JUMP_NAT64_6TO4,
+        JUMP_ROUTE,
+    },
     stats::Drop,
 };
 
@@ -70,6 +73,13 @@ pub fn follow(pkt: Packet, step: Step) -> u32 {
                 ..Default::default()
             });
             jump(pkt, JUMP_ICMP)
+        }
+        Step::Translate { origin } => {
+            put(JumpArgs {
+                origin: origin.raw(),
+                ..Default::default()
+            });
+            jump(pkt, JUMP_NAT64_6TO4)
         }
     }
 }

@@ -8,6 +8,8 @@
 //!             ├─ IPv6 to a tunnel ──┐                  │
 //!             │                     └──▶ tunnel_route ◀┘ (into a tunnel: encap by kind,
 //!             │                              └──▶ ayiya_encap   AYIYA in its own program)
+//!             ├─ IPv6 to pool6 ─────▶ nat64_6to4 ──▶ next hop (FIB)
+//!             ├─ IPv4 to an EAM ────▶ nat64_4to6 ──▶ tunnel_route or FIB
 //!             ├─ NS ────────────────▶ ndp_proxy
 //!             └─ not ours: XDP_PASS     errors, replies ─▶ tunnel_icmp
 //! ```
@@ -41,6 +43,8 @@ mod jump;
 mod kinds;
 #[cfg(target_arch = "bpf")]
 mod maps;
+#[cfg(target_arch = "bpf")]
+mod nat64;
 #[cfg(target_arch = "bpf")]
 mod ndp;
 #[cfg(target_arch = "bpf")]
@@ -76,7 +80,7 @@ mod entry {
         ayiya,
         classify::{self, Path},
         icmp6::IcmpError,
-        jump, ndp,
+        jump, nat64, ndp,
         packet::{Packet, Tc, ETHERTYPE_IPV6},
         route, sixin4, stats,
         step::Step,
@@ -191,6 +195,32 @@ mod entry {
             a.src_tunnel,
             Origin::from_raw(a.origin),
         )
+    }
+
+    /// NAT64, IPv6 toward pool6 (`JumpArgs::origin`: the uplink, or the
+    /// tunnel it came out of): translated to IPv4 and forwarded.
+    #[xdp]
+    pub fn nat64_6to4(ctx: XdpContext) -> u32 {
+        let pkt = Packet::new(&ctx);
+        let origin = Origin::from_raw(jump::args().origin);
+        match nat64::to4::translate(pkt, origin) {
+            Ok(step) => jump::follow(pkt, step),
+            Err(reason) => faulted(Fault {
+                reason,
+                tunnel: origin.tunnel_id(),
+            }),
+        }
+    }
+
+    /// NAT64, IPv4 toward an EAM's IPv4 side: translated to IPv6 and
+    /// routed (into a tunnel, or through the FIB).
+    #[xdp]
+    pub fn nat64_4to6(ctx: XdpContext) -> u32 {
+        let pkt = Packet::new(&ctx);
+        match nat64::to6::translate(pkt) {
+            Ok(step) => jump::follow(pkt, step),
+            Err(reason) => dropped(reason),
+        }
     }
 
     /// The NDP proxy.

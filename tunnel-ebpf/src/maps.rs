@@ -13,9 +13,10 @@ use tunnel_common::{
     config::{RateLimitState, RuntimeConfig},
     jump::JumpArgs,
     maps::{
-        AYIYA_SEEN_SLOTS, COUNTER_SLOTS, DEFAULT_MAX_PREFIXES, DEFAULT_MAX_PROXIES,
-        DEFAULT_MAX_TUNNELS, MAX_JUMPS, MAX_JUMPS_LOCAL, MAX_TX_PORTS,
+        AYIYA_SEEN_SLOTS, COUNTER_SLOTS, DEFAULT_MAX_EAMS, DEFAULT_MAX_PREFIXES,
+        DEFAULT_MAX_PROXIES, DEFAULT_MAX_TUNNELS, MAX_JUMPS, MAX_JUMPS_LOCAL, MAX_TX_PORTS,
     },
+    nat64::{config::Nat64Config, eam::Eam},
     ndp::{ProxyKey, UplinkInfo, NS_MAX},
     nets::{NetKey, Pools},
     nexthop::{NextHopEntry, MAX_ROUTES, NEXTHOP_SLOTS},
@@ -117,3 +118,16 @@ pub static CLOCK: Array<u64> = Array::with_max_entries(1, 0);
 
 #[map(name = "SHA_WORK")]
 pub static SHA_WORK: PerCpuArray<SignWork> = PerCpuArray::with_max_entries(1, 0);
+
+#[map(name = "NAT64")]
+pub static NAT64: Array<Nat64Config> = Array::with_max_entries(1, 0);
+
+/// Explicit address mappings by their IPv6 side (`Key<[u32; 4]>` as for
+/// `PREFIXES`) and by their IPv4 side.
+#[map(name = "EAM6")]
+pub static EAM6: LpmTrie<[u32; 4], Eam> =
+    LpmTrie::with_max_entries(DEFAULT_MAX_EAMS, BPF_F_NO_PREALLOC);
+
+#[map(name = "EAM4")]
+pub static EAM4: LpmTrie<[u8; 4], Eam> =
+    LpmTrie::with_max_entries(DEFAULT_MAX_EAMS, BPF_F_NO_PREALLOC);

@@ -5,7 +5,8 @@
 //! `tunnel_icmp`, so one program builds and sends every error.
 //!
 //! Kind-neutral: encapsulation goes through `kinds`, tunnels and owners
-//! through `tunnel`; no protocol module is imported here.
+//! through `tunnel`; no tunnel protocol's module is imported here (the
+//! NAT64 pool test is a destination like a tunnel prefix).
 //!
 //! `from_local_v6` is the TC program's path: IPv6 the PoP's own kernel
 //! routed into the tunnel device. The kernel has been the router there
@@ -19,7 +20,7 @@ use crate::step::Step;
 use crate::{
     fib,
     icmp6::{self, IcmpError},
-    kinds,
+    kinds, nat64,
     packet::{Packet, Tc, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
     stats,
     tunnel::{owner, tunnel, Origin},
@@ -39,14 +40,22 @@ pub fn tunnel_of_uplink_v6(pkt: Packet) -> Option<Step> {
     })
 }
 
-/// A decapsulated packet: into another tunnel, or out through the FIB.
+/// A decapsulated packet: into another tunnel, to the NAT64 translator
+/// (toward pool6), or out through the FIB.
 #[inline(always)]
 pub fn from_tunnel_v6(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
     let ip6 = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
     match owner(&ip6.dst_addr) {
         Some(id) => Ok(Step::ToTunnel { id, origin }),
+        None if nat64::is_translated_v6(&ip6.dst_addr) => Ok(Step::Translate { origin }),
         None => to_fib(pkt, origin),
     }
+}
+
+/// An IPv6 packet for no tunnel (a translated one): out through the FIB.
+#[inline(always)]
+pub fn forward_v6(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
+    to_fib(pkt, origin)
 }
 
 /// IPv6 leaving the tunnel device (TC egress): encapsulated into its tunnel

@@ -22,6 +22,12 @@ pub fn event(e: Event) {
     with_slot(EVENTS.get_ptr_mut(e as u32), |c| *c += 1);
 }
 
+/// Adds `n` to event `e` (byte counts).
+#[inline(always)]
+pub fn event_add(e: Event, n: usize) {
+    with_slot(EVENTS.get_ptr_mut(e as u32), |c| *c += n as u64);
+}
+
 #[inline(always)]
 pub fn pass_not_ours() -> u32 {
     event(Event::NotOurs);

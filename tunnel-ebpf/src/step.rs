@@ -24,4 +24,8 @@ pub enum Step {
     Reply {
         origin: Origin,
     },
+    /// IPv6 toward pool6: the NAT64 translator's program (`nat64_6to4`).
+    Translate {
+        origin: Origin,
+    },
 }

@@ -8,6 +8,7 @@
 pub mod clock;
 mod counters;
 mod egress;
+mod nat64;
 mod nexthops;
 pub mod pins;
 mod prefixes;
@@ -32,6 +33,7 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 pub use counters::Counters;
+pub use nat64::{EamEntry, Nat64Settings};
 pub use proxies::ProxyEntry;
 pub use stats::{format_table, verifier_stats, ProgramStats};
 use tunnel_common::{config::RuntimeConfig, jump, maps};
@@ -47,7 +49,7 @@ pub const PROGRAM_UPLINK: &str = "tunnel_xdp";
 /// The NDP proxy, tail-called from the uplink program (`JUMPS`).
 pub const PROGRAM_NDP: &str = "ndp_proxy";
 /// The programs behind the uplink's `JUMPS`, by slot.
-pub const JUMP_PROGRAMS: [(u32, &str); 7] = [
+pub const JUMP_PROGRAMS: [(u32, &str); 9] = [
     (jump::JUMP_NDP, PROGRAM_NDP),
     (jump::JUMP_SIXIN4_DECAP, "sixin4_decap"),
     (jump::JUMP_ROUTE, "tunnel_route"),
@@ -55,6 +57,8 @@ pub const JUMP_PROGRAMS: [(u32, &str); 7] = [
     (jump::JUMP_AYIYA_DECAP, "ayiya_decap"),
     (jump::JUMP_AYIYA_AUTH, "ayiya_auth"),
     (jump::JUMP_AYIYA_ENCAP, "ayiya_encap"),
+    (jump::JUMP_NAT64_6TO4, "nat64_6to4"),
+    (jump::JUMP_NAT64_4TO6, "nat64_4to6"),
 ];
 /// The TC entry point for the egress of the tunnel device (what the PoP's
 /// own kernel sends toward tunnels).
@@ -64,7 +68,7 @@ pub const LOCAL_JUMP_PROGRAMS: [(u32, &str); 1] =
     [(jump::JUMP_LOCAL_AYIYA_ENCAP, "ayiya_encap_local")];
 /// The XDP programs of the object: the uplink's, the paths it jumps to and
 /// the test beds'.
-const XDP_PROGRAMS: [&str; 11] = [
+const XDP_PROGRAMS: [&str; 13] = [
     PROGRAM_UPLINK,
     PROGRAM_NDP,
     "sixin4_decap",
@@ -73,6 +77,8 @@ const XDP_PROGRAMS: [&str; 11] = [
     "ayiya_encap",
     "tunnel_route",
     "tunnel_icmp",
+    "nat64_6to4",
+    "nat64_4to6",
     "testbed_pass",
     "testbed_drop",
     "testbed_tx",

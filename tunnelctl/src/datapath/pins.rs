@@ -15,6 +15,7 @@ use tunnel_common::{
     config::{RateLimitState, RuntimeConfig},
     jump::JumpArgs,
     maps,
+    nat64::{config::Nat64Config, eam::Eam},
     ndp::{ProxyKey, UplinkInfo, NS_MAX},
     nets::{NetKey, Pools},
     nexthop::{self, NextHopEntry},
@@ -90,6 +91,9 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
         ),
         l(maps::ROUTES4, 4 + 4, 4, nexthop::MAX_ROUTES),
         l(maps::ROUTES6, 4 + 16, 4, nexthop::MAX_ROUTES),
+        l(maps::NAT64, 4, size::<Nat64Config>(), 1),
+        l(maps::EAM6, 4 + 16, size::<Eam>(), maps::DEFAULT_MAX_EAMS),
+        l(maps::EAM4, 4 + 4, size::<Eam>(), maps::DEFAULT_MAX_EAMS),
     ]
 }
 

@@ -1,0 +1,93 @@
+//! Stateless NAT64 (SIIT, RFC 7915, addresses per RFC 6052 and RFC 7757):
+//! `to4` translates IPv6 toward pool6 (from the uplink, or out of a tunnel
+//! in the same pass), `to6` translates IPv4 toward an EAM's IPv4 side and
+//! hands the IPv6 packet to the router, which may put it into a tunnel.
+//!
+//! The fast path covers TCP, UDP and ICMP echo without options or
+//! extension headers. What it does not translate yet is a counted drop
+//! (`nat64_unsupported`), never a silent loss.
+
+pub mod to4;
+pub mod to6;
+
+use aya_ebpf::maps::lpm_trie::Key;
+use network_types::ip::Ipv4Hdr;
+use tunnel_common::{
+    csum,
+    nat64::{config::Nat64Config, eam::Eam},
+    stats::Drop,
+};
+
+use crate::maps::{EAM4, NAT64};
+
+pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+pub const PROTO_ICMPV6: u8 = 58;
+
+/// Offsets of the checksum field in each transport header.
+const TCP_CHECK: usize = 16;
+const UDP_CHECK: usize = 6;
+pub const ICMP_CHECK: usize = 2;
+/// The part of each transport header the translator touches.
+const TCP_MIN: usize = 20;
+const UDP_MIN: usize = 8;
+pub const ICMP_MIN: usize = 8;
+
+/// ICMP echo types (RFC 792) and their ICMPv6 twins (RFC 4443).
+pub const ICMP_ECHO_REPLY: u8 = 0;
+pub const ICMP_ECHO_REQUEST: u8 = 8;
+pub const ICMPV6_ECHO_REQUEST: u8 = 128;
+pub const ICMPV6_ECHO_REPLY: u8 = 129;
+
+/// The translator's settings.
+#[inline(always)]
+pub fn config() -> Option<&'static Nat64Config> {
+    NAT64.get(0)
+}
+
+/// Whether the root program should hand this IPv6 destination to `to4`.
+#[inline(always)]
+pub fn is_translated_v6(dst: &[u8; 16]) -> bool {
+    matches!(config(), Some(c) if c.in_pool6(dst))
+}
+
+/// Whether the root program should hand this IPv4 packet to `to6`: its
+/// destination is the IPv4 side of an explicit address mapping.
+#[inline(always)]
+pub fn is_ours_v4(h: &Ipv4Hdr) -> bool {
+    match config() {
+        Some(c) if c.has_eams() => eam_v4(h.dst_addr).is_some(),
+        _ => false,
+    }
+}
+
+/// The mapping whose IPv4 side holds `addr`.
+#[inline(always)]
+pub fn eam_v4(addr: [u8; 4]) -> Option<Eam> {
+    EAM4.get(Key::new(32, addr)).copied()
+}
+
+/// The transport checksum after the swap of one pseudo-header's address
+/// sum (`old`) for another's (`new`); UDP's 0 means "no checksum", so a
+/// computed 0 goes out as 0xffff (RFC 768).
+#[inline(always)]
+pub fn swapped(check: u16, old: u64, new: u64, udp: bool) -> u16 {
+    let c = csum::replace(check, old, new);
+    if udp && c == 0 {
+        0xffff
+    } else {
+        c
+    }
+}
+
+/// What the transport header's checksum is for a protocol, if the
+/// translator must touch one, and how long its header must be.
+#[inline(always)]
+pub fn transport(proto: u8) -> Result<(usize, usize), Drop> {
+    match proto {
+        PROTO_TCP => Ok((TCP_CHECK, TCP_MIN)),
+        PROTO_UDP => Ok((UDP_CHECK, UDP_MIN)),
+        _ => Err(Drop::Nat64Unsupported),
+    }
+}

@@ -1,0 +1,220 @@
+//! IPv6 → IPv4 (RFC 7915 §5): the destination is an IPv4 host under pool6
+//! (RFC 6052), the source an IPv6 host with an explicit mapping (RFC
+//! 7757). The IPv4 packet leaves through the FIB in the same pass.
+
+use aya_ebpf::{bindings::xdp_action, maps::lpm_trie::Key};
+use network_types::{
+    eth::EthHdr,
+    ip::{Ipv4Hdr, Ipv6Hdr},
+};
+use tunnel_common::{
+    addr, csum,
+    nat64::{config::NAT64_F_WKP_STRICT, rfc6052},
+    stats::{Drop, Event},
+};
+
+use super::{
+    config, swapped, transport, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_CHECK,
+    ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP,
+};
+use crate::{
+    fib::{self, Wire},
+    icmp6::IcmpError,
+    maps::EAM6,
+    packet::{prandom_u32, Packet, ETHERTYPE_IPV4, ETH_LEN, IPV4_LEN, IPV6_LEN},
+    stats,
+    step::Step,
+    tunnel::Origin,
+};
+
+/// RFC 7915 §5.1: DF is set on translated packets bigger than this (they
+/// could not cross an IPv6 hop of the minimum MTU once back in IPv6).
+const DF_ABOVE: usize = 1260;
+const IPV4_DF: u8 = 0x40;
+
+/// What the translation keeps of the IPv6 header once the addresses are
+/// mapped: few enough values to stay in registers across the helper calls.
+struct V6 {
+    /// One's-complement sum of both addresses (the pseudo-header's).
+    addr_sum: u64,
+    src4: [u8; 4],
+    dst4: [u8; 4],
+    payload: usize,
+    next_header: u8,
+    hop_limit: u8,
+    tclass: u8,
+}
+
+/// Translates the IPv6 packet from `origin` and sends it on; a pending
+/// ICMPv6 error (hop limit) comes back as a `Step` for the router's
+/// error program. Not inlined: its frame (two IPv6 addresses, the
+/// mapping) stays off the entry's, which holds the jump's arguments.
+#[inline(never)]
+pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
+    let v6 = map_v6(pkt)?;
+    if v6.hop_limit <= 1 {
+        // Out of a tunnel, the error goes back in from its `::1`; from
+        // the uplink the PoP has no address of its own to send it from.
+        return match origin.tunnel_id() {
+            Some(id) => Ok(Step::Icmp {
+                kind: IcmpError::TIME_EXCEEDED,
+                src_tunnel: id,
+                origin,
+            }),
+            None => Err(Drop::Nat64TtlExpired),
+        };
+    }
+    let proto = if v6.next_header == PROTO_ICMPV6 {
+        PROTO_ICMP
+    } else {
+        v6.next_header
+    };
+    let tot_len = IPV4_LEN + v6.payload;
+    // Next hop first: on a miss the kernel gets the translated packet and
+    // forwards it (decrementing the TTL itself).
+    let (src4, dst4) = (v6.src4, v6.dst4);
+    let hop = fib::lookup_v4(pkt, src4, dst4, Wire::new(proto, tot_len as u16)).ok();
+    let ttl = if hop.is_some() {
+        v6.hop_limit - 1
+    } else {
+        v6.hop_limit
+    };
+    pkt.truncate(ETH_LEN + IPV6_LEN + v6.payload)?;
+    fix_transport(pkt, &v6)?;
+
+    let eth: EthHdr = pkt.read(0)?;
+    pkt.adjust_head((IPV6_LEN - IPV4_LEN) as i32)?;
+    pkt.write(
+        0,
+        &EthHdr {
+            ether_type: ETHERTYPE_IPV4,
+            ..eth
+        },
+    )?;
+    write_v4(pkt, &v6, tot_len, ttl, proto, src4, dst4)?;
+    stats::event(Event::Nat64To4);
+    stats::event_add(Event::Nat64To4Bytes, IPV6_LEN + v6.payload);
+    match hop {
+        Some(hop) => fib::send(pkt, &hop, ETHERTYPE_IPV4).map(Step::Done),
+        None => Ok(Step::Done(xdp_action::XDP_PASS)),
+    }
+}
+
+/// Reads the IPv6 header and maps its addresses: the destination out of
+/// pool6 (RFC 6052), the source through its explicit mapping (RFC 7757).
+/// Not inlined: the addresses and the lookup key live in its frame only.
+#[inline(never)]
+fn map_v6(pkt: Packet) -> Result<V6, Drop> {
+    let conf = config().ok_or(Drop::Nat64NoMapping)?;
+    // The whole header's bounds first: the verifier must see each read
+    // inside them (a later length test lets LLVM drop their own checks).
+    let h = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
+    let (payload, next_header, hop_limit) = (
+        u16::from_be_bytes(h.payload_len) as usize,
+        h.next_hdr,
+        h.hop_limit,
+    );
+    let tclass = h.vcf[0] << 4 | h.vcf[1] >> 4;
+    if ETH_LEN + IPV6_LEN + payload > pkt.len() {
+        return Err(Drop::Malformed);
+    }
+    let dst = pkt.read_addr(ETH_LEN + 24)?;
+    if !conf.in_pool6(&dst) {
+        return Err(Drop::Nat64NoMapping);
+    }
+    let dst4 = rfc6052::extract(&dst, conf.pool6_len);
+    if conf.flags & NAT64_F_WKP_STRICT != 0 && conf.is_wkp() && !rfc6052::is_global_v4(dst4) {
+        return Err(Drop::Nat64NonGlobal);
+    }
+    let src = pkt.read_addr(ETH_LEN + 8)?;
+    let eam = EAM6
+        .get(Key::new(128, addr::words32(&src)))
+        .ok_or(Drop::Nat64NoMapping)?;
+    Ok(V6 {
+        addr_sum: csum::addrs_v6(&src, &dst),
+        src4: eam.to_v4(&src),
+        dst4,
+        payload,
+        next_header,
+        hop_limit,
+        tclass,
+    })
+}
+
+/// The transport checksum, still at its IPv6 offset: TCP and UDP swap the
+/// pseudo-header's addresses; ICMPv6 echo becomes ICMP echo, whose
+/// checksum has no pseudo-header at all.
+#[inline(always)]
+fn fix_transport(pkt: Packet, v6: &V6) -> Result<(), Drop> {
+    let l4 = ETH_LEN + IPV6_LEN;
+    if v6.next_header == PROTO_ICMPV6 {
+        if v6.payload < ICMP_MIN {
+            return Err(Drop::Malformed);
+        }
+        let head: [u8; 2] = pkt.read(l4)?;
+        let ty = match head[0] {
+            ICMPV6_ECHO_REQUEST => ICMP_ECHO_REQUEST,
+            ICMPV6_ECHO_REPLY => ICMP_ECHO_REPLY,
+            _ => return Err(Drop::Nat64Unsupported),
+        };
+        let check = u16::from_be_bytes(pkt.read(l4 + ICMP_CHECK)?);
+        // The pseudo-header (RFC 8200 §8.1) goes: addresses, length, 58.
+        let old =
+            v6.addr_sum + v6.payload as u64 + PROTO_ICMPV6 as u64 + u16::from_be_bytes(head) as u64;
+        let new = u16::from_be_bytes([ty, head[1]]) as u64;
+        pkt.write(l4, &ty)?;
+        pkt.write(
+            l4 + ICMP_CHECK,
+            &csum::replace(check, old, new).to_be_bytes(),
+        )?;
+        return Ok(());
+    }
+    let (at, min) = transport(v6.next_header)?;
+    if v6.payload < min {
+        return Err(Drop::Malformed);
+    }
+    let check = u16::from_be_bytes(pkt.read(l4 + at)?);
+    let udp = v6.next_header == PROTO_UDP;
+    if udp && check == 0 {
+        // IPv6 UDP must carry a checksum (RFC 8200 §8.1).
+        return Err(Drop::Malformed);
+    }
+    let c = swapped(check, v6.addr_sum, csum::addrs_v4(v6.src4, v6.dst4), udp);
+    pkt.write(l4 + at, &c.to_be_bytes())
+}
+
+/// The IPv4 header of RFC 7915 §5.1 behind the Ethernet header.
+#[inline(always)]
+fn write_v4(
+    pkt: Packet,
+    v6: &V6,
+    tot_len: usize,
+    ttl: u8,
+    proto: u8,
+    src: [u8; 4],
+    dst: [u8; 4],
+) -> Result<(), Drop> {
+    let df = tot_len > DF_ABOVE;
+    // RFC 6864: an atomic datagram needs no unique id.
+    let id: u16 = if df { 0 } else { prandom_u32() as u16 };
+    let frags = if df { (IPV4_DF as u16) << 8 } else { 0 };
+    let h = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
+    h.vihl = 0x45;
+    h.tos = v6.tclass;
+    h.tot_len = (tot_len as u16).to_be_bytes();
+    h.id = id.to_be_bytes();
+    h.frags = frags.to_be_bytes();
+    h.ttl = ttl;
+    h.proto = proto;
+    h.src_addr = src;
+    h.dst_addr = dst;
+    // The header checksum from the values, not from packet memory.
+    let sum = (0x4500 | v6.tclass as u64)
+        + tot_len as u64
+        + id as u64
+        + frags as u64
+        + ((ttl as u64) << 8 | proto as u64)
+        + csum::addrs_v4(src, dst);
+    h.check = (!csum::fold(sum)).to_be_bytes();
+    Ok(())
+}

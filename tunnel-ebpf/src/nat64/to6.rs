@@ -1,0 +1,220 @@
+//! IPv4 → IPv6 (RFC 7915 §4): the destination is the IPv4 side of an
+//! explicit mapping (RFC 7757), the source an IPv4 host, seen under pool6
+//! (RFC 6052). The IPv6 packet goes to the router: into the tunnel that
+//! owns its destination, or out through the FIB.
+
+use network_types::{eth::EthHdr, ip::Ipv4Hdr};
+use tunnel_common::{
+    csum,
+    nat64::{
+        config::{NAT64_F_UDP0_COMPUTE, NAT64_F_WKP_STRICT},
+        rfc6052,
+    },
+    stats::{Drop, Event},
+};
+
+use super::{
+    config, eam_v4, swapped, transport, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_CHECK,
+    ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP,
+};
+use crate::{
+    packet::{Packet, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
+    route, stats,
+    step::Step,
+    tunnel::{owner, tunnel, Origin},
+};
+
+const IPV4_MF: u8 = 0x20;
+/// The largest UDP datagram whose zero checksum the translator computes
+/// (an IPv4 MTU of 1500); longer ones are counted drops.
+const UDP0_MAX: usize = 1480;
+
+/// The IPv4 header fields the translation needs.
+struct V4 {
+    src: [u8; 4],
+    dst: [u8; 4],
+    payload: usize,
+    proto: u8,
+    ttl: u8,
+    tos: u8,
+}
+
+#[inline(always)]
+fn read_v4(pkt: Packet) -> Result<V4, Drop> {
+    let h = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
+    if h.vihl >> 4 != 4 || h.vihl & 0xf < 5 {
+        return Err(Drop::Malformed);
+    }
+    if h.vihl != 0x45 {
+        // Options: RFC 7915 §4.1 ignores them (but for source routes);
+        // not in the fast path yet.
+        return Err(Drop::Nat64Unsupported);
+    }
+    let tot_len = u16::from_be_bytes(h.tot_len) as usize;
+    if tot_len < IPV4_LEN || ETH_LEN + tot_len > pkt.len() {
+        return Err(Drop::Malformed);
+    }
+    if h.frags[0] & (IPV4_MF | 0x1f) != 0 || h.frags[1] != 0 {
+        return Err(Drop::Nat64Unsupported);
+    }
+    let v4 = V4 {
+        src: h.src_addr,
+        dst: h.dst_addr,
+        payload: tot_len - IPV4_LEN,
+        proto: h.proto,
+        ttl: h.ttl,
+        tos: h.tos,
+    };
+    if csum::ipv4_header(pkt.view::<[u8; IPV4_LEN]>(ETH_LEN)?) != u16::from_be_bytes(h.check) {
+        return Err(Drop::BadChecksum);
+    }
+    Ok(v4)
+}
+
+/// The IPv6 addresses of the translated packet, as big-endian halves
+/// (written straight into the packet: no 16-byte arrays on the stack).
+struct Addrs6 {
+    src: (u64, u64),
+    dst: (u64, u64),
+}
+
+impl Addrs6 {
+    /// The pseudo-header's address sum.
+    #[inline(always)]
+    fn sum(&self) -> u64 {
+        let s = csum::add_u64(csum::add_u64(0, self.src.0), self.src.1);
+        csum::add_u64(csum::add_u64(s, self.dst.0), self.dst.1)
+    }
+}
+
+/// Translates the IPv4 packet from the uplink and hands it to the router.
+#[inline(always)]
+pub fn translate(pkt: Packet) -> Result<Step, Drop> {
+    let conf = config().ok_or(Drop::Nat64NoMapping)?;
+    let v4 = read_v4(pkt)?;
+    let eam = eam_v4(v4.dst).ok_or(Drop::Nat64NoMapping)?;
+    if conf.pool6_len == 0 {
+        return Err(Drop::Nat64NoMapping);
+    }
+    if conf.flags & NAT64_F_WKP_STRICT != 0 && conf.is_wkp() && !rfc6052::is_global_v4(v4.src) {
+        return Err(Drop::Nat64NonGlobal);
+    }
+    if v4.ttl <= 1 {
+        return Err(Drop::Nat64TtlExpired);
+    }
+    let addrs = Addrs6 {
+        src: rfc6052::embed_halves(&conf.pool6, conf.pool6_len, v4.src),
+        dst: eam.to_v6_halves(v4.dst),
+    };
+    let flags = conf.flags;
+    pkt.truncate(ETH_LEN + IPV4_LEN + v4.payload)?;
+    let next_header = fix_transport(pkt, &v4, addrs.sum(), flags)?;
+
+    let eth: EthHdr = pkt.read(0)?;
+    pkt.adjust_head(-((IPV6_LEN - IPV4_LEN) as i32))?;
+    pkt.write(
+        0,
+        &EthHdr {
+            ether_type: ETHERTYPE_IPV6,
+            ..eth
+        },
+    )?;
+    write_v6(pkt, &v4, next_header, &addrs)?;
+    // Into a tunnel: the tunnel's MTU is checked here, before the router
+    // would answer the (IPv4) sender with an ICMPv6 error.
+    let into = owner(pkt.view::<[u8; 16]>(ETH_LEN + 24)?);
+    if let Some(id) = into {
+        if IPV6_LEN + v4.payload > tunnel(id)?.mtu as usize {
+            return Err(Drop::Nat64TooBig);
+        }
+    }
+    stats::event(Event::Nat64To6);
+    stats::event_add(Event::Nat64To6Bytes, IPV4_LEN + v4.payload);
+    // The hop limit is the TTL as it came: the router decrements it.
+    match into {
+        Some(id) => {
+            stats::event(Event::Nat64IntoTunnel);
+            Ok(Step::ToTunnel {
+                id,
+                origin: Origin::uplink(),
+            })
+        }
+        None => route::forward_v6(pkt, Origin::uplink()),
+    }
+}
+
+/// The transport checksum, still at its IPv4 offset (`addr_sum`: the IPv6
+/// addresses' sum); returns the IPv6 next header.
+#[inline(always)]
+fn fix_transport(pkt: Packet, v4: &V4, addr_sum: u64, flags: u8) -> Result<u8, Drop> {
+    let l4 = ETH_LEN + IPV4_LEN;
+    if v4.proto == PROTO_ICMP {
+        if v4.payload < ICMP_MIN {
+            return Err(Drop::Malformed);
+        }
+        let head: [u8; 2] = pkt.read(l4)?;
+        let ty = match head[0] {
+            ICMP_ECHO_REQUEST => ICMPV6_ECHO_REQUEST,
+            ICMP_ECHO_REPLY => ICMPV6_ECHO_REPLY,
+            _ => return Err(Drop::Nat64Unsupported),
+        };
+        let check = u16::from_be_bytes(pkt.read(l4 + ICMP_CHECK)?);
+        let old = u16::from_be_bytes(head) as u64;
+        // ICMPv6 adds the pseudo-header (RFC 4443 §2.3): addresses,
+        // length, 58.
+        let new = addr_sum
+            + v4.payload as u64
+            + PROTO_ICMPV6 as u64
+            + u16::from_be_bytes([ty, head[1]]) as u64;
+        pkt.write(l4, &ty)?;
+        pkt.write(
+            l4 + ICMP_CHECK,
+            &csum::replace(check, old, new).to_be_bytes(),
+        )?;
+        return Ok(PROTO_ICMPV6);
+    }
+    let (at, min) = transport(v4.proto)?;
+    if v4.payload < min {
+        return Err(Drop::Malformed);
+    }
+    let check = u16::from_be_bytes(pkt.read(l4 + at)?);
+    let udp = v4.proto == PROTO_UDP;
+    let c = if udp && check == 0 {
+        // RFC 7915 §4.5: IPv6 needs the checksum IPv4 left out.
+        if flags & NAT64_F_UDP0_COMPUTE == 0 || v4.payload > UDP0_MAX {
+            return Err(Drop::Nat64UdpZeroChecksum);
+        }
+        let pseudo = addr_sum + v4.payload as u64 + PROTO_UDP as u64;
+        let c = !csum::fold(pkt.sum_tail::<UDP0_MAX>(l4, pseudo));
+        if c == 0 {
+            0xffff
+        } else {
+            c
+        }
+    } else {
+        swapped(check, csum::addrs_v4(v4.src, v4.dst), addr_sum, udp)
+    };
+    pkt.write(l4 + at, &c.to_be_bytes())?;
+    Ok(v4.proto)
+}
+
+/// The IPv6 header of RFC 7915 §4.1 behind the Ethernet header: traffic
+/// class from the TOS, flow label 0, hop limit the TTL.
+#[inline(always)]
+fn write_v6(pkt: Packet, v4: &V4, next_header: u8, a: &Addrs6) -> Result<(), Drop> {
+    let first: [u8; 8] = [
+        0x60 | v4.tos >> 4,
+        v4.tos << 4,
+        0,
+        0,
+        (v4.payload >> 8) as u8,
+        v4.payload as u8,
+        next_header,
+        v4.ttl,
+    ];
+    pkt.write(ETH_LEN, &u64::from_ne_bytes(first))?;
+    pkt.write(ETH_LEN + 8, &a.src.0.to_be())?;
+    pkt.write(ETH_LEN + 16, &a.src.1.to_be())?;
+    pkt.write(ETH_LEN + 24, &a.dst.0.to_be())?;
+    pkt.write(ETH_LEN + 32, &a.dst.1.to_be())
+}
