@@ -43,6 +43,8 @@ pub fn run(o: &Options) -> Result<()> {
             "--test",
             "l1_ayiya_encap",
             "--test",
+            "l1_nat64",
+            "--test",
             "l1_fuzz_found",
             "--test",
             "l1_coverage",

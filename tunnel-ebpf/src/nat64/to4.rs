@@ -21,7 +21,7 @@ use crate::{
     fib::{self, Wire},
     icmp6::IcmpError,
     maps::EAM6,
-    packet::{prandom_u32, Packet, ETHERTYPE_IPV4, ETH_LEN, IPV4_LEN, IPV6_LEN},
+    packet::{Packet, ETHERTYPE_IPV4, ETH_LEN, IPV4_LEN, IPV6_LEN},
     stats,
     step::Step,
     tunnel::Origin,
@@ -80,7 +80,7 @@ pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
         v6.hop_limit
     };
     pkt.truncate(ETH_LEN + IPV6_LEN + v6.payload)?;
-    fix_transport(pkt, &v6)?;
+    let check = fix_transport(pkt, &v6)?;
 
     let eth: EthHdr = pkt.read(0)?;
     pkt.adjust_head((IPV6_LEN - IPV4_LEN) as i32)?;
@@ -91,7 +91,7 @@ pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
             ..eth
         },
     )?;
-    write_v4(pkt, &v6, tot_len, ttl, proto, src4, dst4)?;
+    write_v4(pkt, &v6, tot_len, ttl, proto, check)?;
     stats::event(Event::Nat64To4);
     stats::event_add(Event::Nat64To4Bytes, IPV6_LEN + v6.payload);
     match hop {
@@ -143,9 +143,9 @@ fn map_v6(pkt: Packet) -> Result<V6, Drop> {
 
 /// The transport checksum, still at its IPv6 offset: TCP and UDP swap the
 /// pseudo-header's addresses; ICMPv6 echo becomes ICMP echo, whose
-/// checksum has no pseudo-header at all.
+/// checksum has no pseudo-header at all. Returns the new checksum.
 #[inline(always)]
-fn fix_transport(pkt: Packet, v6: &V6) -> Result<(), Drop> {
+fn fix_transport(pkt: Packet, v6: &V6) -> Result<u16, Drop> {
     let l4 = ETH_LEN + IPV6_LEN;
     if v6.next_header == PROTO_ICMPV6 {
         if v6.payload < ICMP_MIN {
@@ -163,11 +163,9 @@ fn fix_transport(pkt: Packet, v6: &V6) -> Result<(), Drop> {
             v6.addr_sum + v6.payload as u64 + PROTO_ICMPV6 as u64 + u16::from_be_bytes(head) as u64;
         let new = u16::from_be_bytes([ty, head[1]]) as u64;
         pkt.write(l4, &ty)?;
-        pkt.write(
-            l4 + ICMP_CHECK,
-            &csum::replace(check, old, new).to_be_bytes(),
-        )?;
-        return Ok(());
+        let c = csum::replace(check, old, new);
+        pkt.write(l4 + ICMP_CHECK, &c.to_be_bytes())?;
+        return Ok(c);
     }
     let (at, min) = transport(v6.next_header)?;
     if v6.payload < min {
@@ -180,10 +178,12 @@ fn fix_transport(pkt: Packet, v6: &V6) -> Result<(), Drop> {
         return Err(Drop::Malformed);
     }
     let c = swapped(check, v6.addr_sum, csum::addrs_v4(v6.src4, v6.dst4), udp);
-    pkt.write(l4 + at, &c.to_be_bytes())
+    pkt.write(l4 + at, &c.to_be_bytes())?;
+    Ok(c)
 }
 
 /// The IPv4 header of RFC 7915 §5.1 behind the Ethernet header.
+/// `check` is the translated transport checksum.
 #[inline(always)]
 fn write_v4(
     pkt: Packet,
@@ -191,12 +191,17 @@ fn write_v4(
     tot_len: usize,
     ttl: u8,
     proto: u8,
-    src: [u8; 4],
-    dst: [u8; 4],
+    check: u16,
 ) -> Result<(), Drop> {
+    let (src, dst) = (v6.src4, v6.dst4);
     let df = tot_len > DF_ABOVE;
-    // RFC 6864: an atomic datagram needs no unique id.
-    let id: u16 = if df { 0 } else { prandom_u32() as u16 };
+    // RFC 6864: an atomic datagram (DF) needs no unique id. Otherwise the
+    // id tells one datagram's fragments from another's (same addresses
+    // and protocol) if an IPv4 router fragments it: the transport
+    // checksum with the length differs between datagrams as a random id
+    // would, and identical datagrams, whose fragments are interchangeable,
+    // get identical ids, so the translator stays deterministic.
+    let id: u16 = if df { 0 } else { check ^ tot_len as u16 };
     let frags = if df { (IPV4_DF as u16) << 8 } else { 0 };
     let h = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
     h.vihl = 0x45;

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 
 /// Test binaries of tunnel-tests run in the VM, with the step names that
 /// `--only` selects them by.
-pub const TESTS: [(&str, &str); 18] = [
+pub const TESTS: [(&str, &str); 19] = [
     ("l1_sixin4", "l1"),
     ("l1_robustness", "l1"),
     ("l1_ndp", "l1"),
@@ -21,6 +21,7 @@ pub const TESTS: [(&str, &str); 18] = [
     ("l1_nexthop", "l1"),
     ("l1_ayiya", "l1"),
     ("l1_ayiya_encap", "l1"),
+    ("l1_nat64", "l1"),
     ("l1_fuzz_found", "l1"),
     ("l1_fuzz", "l1"),
     ("l2_sixin4", "l2"),

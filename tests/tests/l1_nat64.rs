@@ -1,0 +1,628 @@
+//! L1: stateless NAT64 (RFC 7915) through `tunnel_xdp`: one table per
+//! direction, every row with the exact bytes that must leave, built here
+//! with etherparse from the RFC's rules (not from the translator's code).
+//!
+//! The bed: IPv6-only hosts on x1 (`UPSTREAM`) and inside tunnel A
+//! (`USER_A`), IPv4 hosts on x0 (192.0.2.2, 192.0.2.3). pool6 is the
+//! network-specific `2001:db8:64::/96`; each IPv6 host has an explicit
+//! mapping (EAM) to an IPv4 address of 198.51.100.0/24.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use etherparse::{EtherType, Icmpv6Type, PacketBuilder};
+use tunnel_common::{
+    nat64::{
+        config::{NAT64_F_UDP0_COMPUTE, NAT64_F_WKP_STRICT},
+        rfc6052,
+    },
+    stats::{Drop, Event},
+};
+use tunnel_tests::{cases::*, packets::*, prog::*};
+use tunnelctl::datapath::{EamEntry, Nat64Settings};
+
+fn a6(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+fn a4(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+const POOL6: &str = "2001:db8:64::";
+const USER_A: &str = "2001:db8:1::2";
+const POP_A: &str = "2001:db8:1::1";
+/// The IPv4 addresses the IPv6 hosts are mapped to.
+const UPSTREAM_V4: &str = "198.51.100.2";
+const USER_A_V4: &str = "198.51.100.1";
+
+/// An IPv4 host as the IPv6 side sees it: under pool6 (RFC 6052).
+fn p6(v4: Ipv4Addr) -> Ipv6Addr {
+    Ipv6Addr::from(rfc6052::embed(&a6(POOL6).octets(), 96, v4.octets()))
+}
+
+/// The translator on: pool6 `2001:db8:64::/96` with `flags`, and the
+/// mappings of upstream and of tunnel A's user.
+fn nat64_with(b: &mut ProgBed, pool: (&str, u8), flags: u8) {
+    b.dp.set_nat64(
+        &Nat64Settings {
+            pool6: Some((a6(pool.0), pool.1)),
+            flags,
+        },
+        true,
+    )
+    .unwrap();
+    for (v6, v4) in [(UPSTREAM, a4(UPSTREAM_V4)), (a6(USER_A), a4(USER_A_V4))] {
+        b.dp.add_eam(&EamEntry::new(v6, 128, v4, 32).unwrap())
+            .unwrap();
+    }
+}
+
+fn nat64_on(b: &mut ProgBed) {
+    nat64_with(b, (POOL6, 96), NAT64_F_WKP_STRICT);
+}
+
+/// The transport a packet carries, with its payload.
+#[derive(Clone, Copy)]
+enum L4<'a> {
+    EchoRequest(&'a [u8]),
+    EchoReply(&'a [u8]),
+    Udp(&'a [u8]),
+    Tcp(&'a [u8]),
+}
+
+const ECHO_ID: u16 = 0x4242;
+const ECHO_SEQ: u16 = 7;
+
+/// An IPv6 packet with traffic class `tclass`.
+fn v6(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, tclass: u8, l4: L4) -> Vec<u8> {
+    let b = PacketBuilder::ipv6(src.octets(), dst.octets(), hop_limit);
+    let mut v = Vec::new();
+    match l4 {
+        L4::EchoRequest(p) => b.icmpv6_echo_request(ECHO_ID, ECHO_SEQ).write(&mut v, p),
+        L4::EchoReply(p) => b.icmpv6_echo_reply(ECHO_ID, ECHO_SEQ).write(&mut v, p),
+        L4::Udp(p) => b.udp(5353, 53).write(&mut v, p),
+        L4::Tcp(p) => b.tcp(40000, 80, 0x01020304, 4096).write(&mut v, p),
+    }
+    .unwrap();
+    v[0] = 0x60 | tclass >> 4;
+    v[1] = tclass << 4;
+    v
+}
+
+/// Where each transport's checksum sits, from the network header's end.
+fn l4_check_at(l4: L4) -> usize {
+    match l4 {
+        L4::EchoRequest(_) | L4::EchoReply(_) => 2,
+        L4::Udp(_) => 6,
+        L4::Tcp(_) => 16,
+    }
+}
+
+/// An IPv4 packet as a sender makes it (DF, id 0, TOS `tos`).
+fn v4(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, tos: u8, l4: L4) -> Vec<u8> {
+    let b = PacketBuilder::ipv4(src.octets(), dst.octets(), ttl);
+    let mut v = Vec::new();
+    match l4 {
+        L4::EchoRequest(p) => b.icmpv4_echo_request(ECHO_ID, ECHO_SEQ).write(&mut v, p),
+        L4::EchoReply(p) => b.icmpv4_echo_reply(ECHO_ID, ECHO_SEQ).write(&mut v, p),
+        L4::Udp(p) => b.udp(5353, 53).write(&mut v, p),
+        L4::Tcp(p) => b.tcp(40000, 80, 0x01020304, 4096).write(&mut v, p),
+    }
+    .unwrap();
+    v[1] = tos;
+    with_v4_id(v, 0, true)
+}
+
+/// Sets the identification and DF of an IPv4 packet; the header checksum
+/// follows.
+fn with_v4_id(mut v: Vec<u8>, id: u16, df: bool) -> Vec<u8> {
+    v[4..6].copy_from_slice(&id.to_be_bytes());
+    v[6] = if df { 0x40 } else { 0 };
+    v[7] = 0;
+    reseal_v4(v)
+}
+
+fn reseal_v4(mut v: Vec<u8>) -> Vec<u8> {
+    v[10] = 0;
+    v[11] = 0;
+    let check = etherparse::Ipv4Header::from_slice(&v)
+        .unwrap()
+        .0
+        .calc_header_checksum();
+    v[10..12].copy_from_slice(&check.to_be_bytes());
+    v
+}
+
+/// What RFC 7915 §5.1 makes of an IPv6 packet: DF only above 1260 bytes;
+/// below, the id is this translator's choice, which must stay stable for
+/// a datagram: its transport checksum XOR its total length.
+fn translated_v4(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, tos: u8, l4: L4) -> Vec<u8> {
+    let v = v4(src, dst, ttl, tos, l4);
+    if v.len() > 1260 {
+        return with_v4_id(v, 0, true);
+    }
+    let at = 20 + l4_check_at(l4);
+    let id = u16::from_be_bytes([v[at], v[at + 1]]) ^ v.len() as u16;
+    with_v4_id(v, id, false)
+}
+
+fn from_upstream(p: &[u8]) -> Vec<u8> {
+    eth(UPSTREAM_MAC, X1_MAC, EtherType::IPV6, p)
+}
+
+fn to_upstream(p: &[u8]) -> Vec<u8> {
+    eth(X1_MAC, UPSTREAM_MAC, EtherType::IPV6, p)
+}
+
+fn from_v4_host(mac: Mac, p: &[u8]) -> Vec<u8> {
+    eth(mac, X0_MAC, EtherType::IPV4, p)
+}
+
+fn to_v4_host(mac: Mac, p: &[u8]) -> Vec<u8> {
+    eth(X0_MAC, mac, EtherType::IPV4, p)
+}
+
+/// 6in4 from tunnel A's client, and toward it.
+fn from_client_a(inner: &[u8]) -> Vec<u8> {
+    eth(
+        CLIENT_A_MAC,
+        X0_MAC,
+        EtherType::IPV4,
+        &sixin4(V4::new(CLIENT_A, POP_V4), inner),
+    )
+}
+
+fn to_client_a(inner: &[u8]) -> Vec<u8> {
+    eth(
+        X0_MAC,
+        CLIENT_A_MAC,
+        EtherType::IPV4,
+        &sixin4(V4::new(POP_V4, CLIENT_A), inner),
+    )
+}
+
+const PAYLOAD: &[u8] = b"stateless translation, byte for byte";
+
+#[test]
+fn ipv6_to_ipv4() {
+    let mut bed = ProgBed::new().expect("prog bed");
+    let host = CLIENT_A; // 192.0.2.2 on x0
+    let up4 = a4(UPSTREAM_V4);
+    let row = |name: &str, l4: L4, tclass: u8| {
+        let input = v6(UPSTREAM, p6(host), 64, tclass, l4);
+        Case::xdp(name.to_string(), from_upstream(&input))
+            .on(x1)
+            .setup(nat64_on)
+            .redirect(to_v4_host(
+                CLIENT_A_MAC,
+                &translated_v4(up4, host, 63, tclass, l4),
+            ))
+            .events(&[
+                (Event::Nat64To4, 1),
+                (Event::Nat64To4Bytes, input.len() as u64),
+            ])
+    };
+    let big = [0x5au8; 1300];
+    let mut cases = vec![
+        row(
+            "icmpv6 echo request → icmp echo request",
+            L4::EchoRequest(PAYLOAD),
+            0,
+        ),
+        row(
+            "icmpv6 echo reply → icmp echo reply",
+            L4::EchoReply(PAYLOAD),
+            0,
+        ),
+        row("udp: pseudo-header swapped", L4::Udp(PAYLOAD), 0),
+        row("tcp: pseudo-header swapped", L4::Tcp(PAYLOAD), 0),
+        row("traffic class → type of service", L4::Udp(PAYLOAD), 0xb8),
+        row("empty udp payload", L4::Udp(b""), 0),
+        row("over 1260 bytes: DF set, id 0", L4::Udp(&big), 0),
+        row("1260 bytes exactly: no DF", L4::Udp(&big[..1260 - 28]), 0),
+    ];
+    // pool6 of every RFC 6052 length.
+    for (prefix, len) in [
+        ("2001:db8::", 32),
+        ("2001:db8:100::", 40),
+        ("2001:db8:122::", 48),
+        ("2001:db8:122:300::", 56),
+        ("2001:db8:122:344::", 64),
+        ("2001:db8:122:344::", 96),
+    ] {
+        let dst = Ipv6Addr::from(rfc6052::embed(&a6(prefix).octets(), len, host.octets()));
+        let input = v6(UPSTREAM, dst, 64, 0, L4::Udp(PAYLOAD));
+        cases.push(
+            Case::xdp(format!("pool6 {prefix}/{len}"), from_upstream(&input))
+                .on(x1)
+                .setup(move |b| nat64_with(b, (prefix, len), NAT64_F_WKP_STRICT))
+                .redirect(to_v4_host(
+                    CLIENT_A_MAC,
+                    &translated_v4(up4, host, 63, 0, L4::Udp(PAYLOAD)),
+                ))
+                .events(&[(Event::Nat64To4, 1)]),
+        );
+    }
+    let echo = |src: Ipv6Addr, dst: Ipv6Addr, hl: u8| v6(src, dst, hl, 0, L4::EchoRequest(PAYLOAD));
+    let wkp_dst: Ipv6Addr = "64:ff9b::192.0.2.2".parse().unwrap();
+    let unrouted = a4("203.0.113.9");
+    let mut hop_by_hop = echo(UPSTREAM, p6(host), 64);
+    hop_by_hop[6] = 0; // next header: hop-by-hop options
+    let mut fragment = echo(UPSTREAM, p6(host), 64);
+    fragment[6] = 44;
+    let unreachable = icmpv6_error(
+        UPSTREAM,
+        p6(host),
+        Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Port),
+        &v6(p6(host), UPSTREAM, 60, 0, L4::Udp(PAYLOAD)),
+    );
+    let mut udp_no_check = v6(UPSTREAM, p6(host), 64, 0, L4::Udp(PAYLOAD));
+    udp_no_check[46..48].copy_from_slice(&[0, 0]);
+    cases.extend([
+        Case::xdp(
+            "no route to the IPv4 host: the kernel gets the translated packet, TTL untouched",
+            from_upstream(&echo(UPSTREAM, p6(unrouted), 64)),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .pass(eth(
+            UPSTREAM_MAC,
+            X1_MAC,
+            EtherType::IPV4,
+            &translated_v4(up4, unrouted, 64, 0, L4::EchoRequest(PAYLOAD)),
+        ))
+        .events(&[(Event::Nat64To4, 1), (Event::FibPass, 1)]),
+        Case::xdp(
+            "source without a mapping: counted drop",
+            from_upstream(&echo(a6("2001:db8:ffff::99"), p6(host), 64)),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64NoMapping),
+        Case::xdp(
+            "hop limit 1 from the uplink: counted drop",
+            from_upstream(&echo(UPSTREAM, p6(host), 1)),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64TtlExpired),
+        Case::xdp(
+            "well-known prefix, non-global IPv4 (RFC 6052 §3.1): counted drop",
+            from_upstream(&echo(UPSTREAM, wkp_dst, 64)),
+        )
+        .on(x1)
+        .setup(|b| nat64_with(b, ("64:ff9b::", 96), NAT64_F_WKP_STRICT))
+        .dropped(Drop::Nat64NonGlobal),
+        Case::xdp(
+            "well-known prefix with the rule off: translated",
+            from_upstream(&echo(UPSTREAM, wkp_dst, 64)),
+        )
+        .on(x1)
+        .setup(|b| nat64_with(b, ("64:ff9b::", 96), 0))
+        .redirect(to_v4_host(
+            CLIENT_A_MAC,
+            &translated_v4(up4, host, 63, 0, L4::EchoRequest(PAYLOAD)),
+        )),
+        Case::xdp(
+            "extension header (hop-by-hop): not in the fast path, counted",
+            from_upstream(&hop_by_hop),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64Unsupported),
+        Case::xdp(
+            "fragment header: not in the fast path, counted",
+            from_upstream(&fragment),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64Unsupported),
+        Case::xdp(
+            "icmpv6 error: not in the fast path yet, counted",
+            from_upstream(&unreachable),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64Unsupported),
+        Case::xdp(
+            "ipv6 udp without a checksum (RFC 8200 §8.1): malformed",
+            from_upstream(&udp_no_check),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Malformed),
+        Case::xdp(
+            "translator off: pool6 traffic is the kernel's",
+            from_upstream(&echo(UPSTREAM, p6(host), 64)),
+        )
+        .on(x1)
+        .pass_unchanged(),
+    ]);
+    check(&mut bed, cases);
+}
+
+#[test]
+fn ipv4_to_ipv6() {
+    let mut bed = ProgBed::new().expect("prog bed");
+    let host = CLIENT_A;
+    let up4 = a4(UPSTREAM_V4);
+    let row = |name: &str, l4: L4, tos: u8| {
+        let input = v4(host, up4, 64, tos, l4);
+        Case::xdp(name.to_string(), from_v4_host(CLIENT_A_MAC, &input))
+            .on(x0)
+            .setup(nat64_on)
+            .redirect(to_upstream(&v6(p6(host), UPSTREAM, 63, tos, l4)))
+            .events(&[
+                (Event::Nat64To6, 1),
+                (Event::Nat64To6Bytes, input.len() as u64),
+            ])
+    };
+    let mut cases = vec![
+        row(
+            "icmp echo reply → icmpv6 echo reply",
+            L4::EchoReply(PAYLOAD),
+            0,
+        ),
+        row(
+            "icmp echo request → icmpv6 echo request",
+            L4::EchoRequest(PAYLOAD),
+            0,
+        ),
+        row("udp: pseudo-header swapped", L4::Udp(PAYLOAD), 0),
+        row("tcp: pseudo-header swapped", L4::Tcp(PAYLOAD), 0),
+        row("type of service → traffic class", L4::Tcp(PAYLOAD), 0x2e),
+    ];
+    let udp = v4(host, up4, 64, 0, L4::Udp(PAYLOAD));
+    let mut udp_zero = udp.clone();
+    udp_zero[26..28].copy_from_slice(&[0, 0]);
+    let mut options = v4(host, up4, 64, 0, L4::Udp(PAYLOAD));
+    options.splice(20..20, [1u8, 1, 1, 0]); // NOP NOP NOP EOL
+    options[0] = 0x46;
+    let options = {
+        let len = options.len() as u16;
+        options[2..4].copy_from_slice(&len.to_be_bytes());
+        reseal_v4(options)
+    };
+    let mut fragment = udp.clone();
+    fragment[6] = 0x20; // MF
+    let fragment = reseal_v4(fragment);
+    let mut bad_check = udp.clone();
+    bad_check[10] ^= 0xff;
+    let mut gre = udp.clone();
+    gre[9] = 47;
+    let gre = reseal_v4(gre);
+    let mut unreachable = v4(host, up4, 64, 0, L4::EchoRequest(PAYLOAD));
+    unreachable[20] = 3; // destination unreachable: an error, not echo
+    let unknown_dst = v4(host, a4("198.51.100.77"), 64, 0, L4::Udp(PAYLOAD));
+    cases.extend([
+        Case::xdp(
+            "udp checksum 0, computing off: counted drop",
+            from_v4_host(CLIENT_A_MAC, &udp_zero),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64UdpZeroChecksum),
+        Case::xdp(
+            "udp checksum 0, computing on (RFC 7915 §4.5): full checksum",
+            from_v4_host(CLIENT_A_MAC, &udp_zero),
+        )
+        .on(x0)
+        .setup(|b| nat64_with(b, (POOL6, 96), NAT64_F_WKP_STRICT | NAT64_F_UDP0_COMPUTE))
+        .redirect(to_upstream(&v6(
+            p6(host),
+            UPSTREAM,
+            63,
+            0,
+            L4::Udp(PAYLOAD),
+        ))),
+        Case::xdp(
+            "ttl 1: counted drop",
+            from_v4_host(CLIENT_A_MAC, &v4(host, up4, 1, 0, L4::Udp(PAYLOAD))),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64TtlExpired),
+        Case::xdp(
+            "ipv4 options: not in the fast path yet, counted",
+            from_v4_host(CLIENT_A_MAC, &options),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64Unsupported),
+        Case::xdp(
+            "fragment: not in the fast path yet, counted",
+            from_v4_host(CLIENT_A_MAC, &fragment),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64Unsupported),
+        Case::xdp(
+            "icmp error: not in the fast path yet, counted",
+            from_v4_host(CLIENT_A_MAC, &reseal_icmp(unreachable)),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64Unsupported),
+        Case::xdp(
+            "other protocol (GRE): counted",
+            from_v4_host(CLIENT_A_MAC, &gre),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64Unsupported),
+        Case::xdp(
+            "bad header checksum: counted drop",
+            from_v4_host(CLIENT_A_MAC, &bad_check),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::BadChecksum),
+        Case::xdp(
+            "no mapping for the destination: the kernel's",
+            from_v4_host(CLIENT_A_MAC, &unknown_dst),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .pass_unchanged(),
+        Case::xdp(
+            "non-global source behind the well-known prefix: counted drop",
+            from_v4_host(CLIENT_A_MAC, &udp),
+        )
+        .on(x0)
+        .setup(|b| nat64_with(b, ("64:ff9b::", 96), NAT64_F_WKP_STRICT))
+        .dropped(Drop::Nat64NonGlobal),
+        Case::xdp(
+            "translator off: the kernel's",
+            from_v4_host(CLIENT_A_MAC, &udp),
+        )
+        .on(x0)
+        .pass_unchanged(),
+    ]);
+    check(&mut bed, cases);
+}
+
+/// The ICMP checksum of an IPv4 ICMP packet, after its header was edited.
+fn reseal_icmp(mut v: Vec<u8>) -> Vec<u8> {
+    v[22] = 0;
+    v[23] = 0;
+    let sum = tunnel_common::csum::add_bytes(0, &v[20..]);
+    let c = !tunnel_common::csum::fold(sum);
+    v[22..24].copy_from_slice(&c.to_be_bytes());
+    v
+}
+
+/// Users inside tunnels: decapsulated then translated in one pass, and
+/// translated then encapsulated in one pass.
+#[test]
+fn tunnel_users() {
+    let mut bed = ProgBed::new().expect("prog bed");
+    let host = CLIENT_B; // 192.0.2.3 on x0
+    let user4 = a4(USER_A_V4);
+    let out = v6(a6(USER_A), p6(host), 64, 0, L4::Tcp(PAYLOAD));
+    let back = v4(host, user4, 64, 0, L4::Tcp(PAYLOAD));
+    let spoofed = v6(a6("2001:db8:2::2"), p6(host), 64, 0, L4::Tcp(PAYLOAD));
+    let last_hop = v6(a6(USER_A), p6(host), 1, 0, L4::Tcp(PAYLOAD));
+    // Tunnel A's MTU is 1480: 1481 bytes of IPv6 (40 + 8 of UDP + data)
+    // do not fit.
+    let too_big = v4(host, user4, 64, 0, L4::Udp(&[1u8; 1481 - 48]));
+    let fits = v4(host, user4, 64, 0, L4::Udp(&[1u8; 1480 - 48]));
+    let cases = vec![
+        Case::xdp(
+            "6in4 user to an IPv4 host: decap, translate, out",
+            from_client_a(&out),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .tx(to_v4_host(
+            CLIENT_B_MAC,
+            &translated_v4(user4, host, 63, 0, L4::Tcp(PAYLOAD)),
+        ))
+        .events(&[(Event::Decap, 1), (Event::Nat64To4, 1)])
+        .tunnel(TUNNEL_A, 1, 0),
+        Case::xdp(
+            "IPv4 host to a 6in4 user: translate, encapsulate into tunnel A",
+            from_v4_host(CLIENT_B_MAC, &back),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .tx(to_client_a(&v6(
+            p6(host),
+            a6(USER_A),
+            63,
+            0,
+            L4::Tcp(PAYLOAD),
+        )))
+        .events(&[
+            (Event::Nat64To6, 1),
+            (Event::Nat64IntoTunnel, 1),
+            (Event::Encap, 1),
+        ])
+        .tunnel(TUNNEL_A, 0, 1),
+        Case::xdp(
+            "translated packet that just fits the tunnel MTU",
+            from_v4_host(CLIENT_B_MAC, &fits),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .tx(to_client_a(&v6(
+            p6(host),
+            a6(USER_A),
+            63,
+            0,
+            L4::Udp(&[1u8; 1480 - 48]),
+        )))
+        .tunnel(TUNNEL_A, 0, 1),
+        Case::xdp(
+            "translated packet bigger than the tunnel MTU: counted drop",
+            from_v4_host(CLIENT_B_MAC, &too_big),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64TooBig),
+        Case::xdp(
+            "a spoofed inner source never reaches the translator",
+            from_client_a(&spoofed),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::SpoofedSource)
+        .events(&[(Event::Nat64To4, 0)]),
+        Case::xdp(
+            "hop limit 1 inside the tunnel: time exceeded back into it",
+            from_client_a(&last_hop),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .tx(to_client_a(&icmpv6_error(
+            a6(POP_A),
+            a6(USER_A),
+            Icmpv6Type::TimeExceeded(etherparse::icmpv6::TimeExceededCode::HopLimitExceeded),
+            &last_hop,
+        )))
+        .events(&[(Event::IcmpTimeExceeded, 1), (Event::Nat64To4, 0)])
+        .tunnel(TUNNEL_A, 1, 1),
+    ];
+    check(&mut bed, cases);
+}
+
+/// Every truncation of valid frames, both ways: a pass or a counted drop,
+/// never an abort, and nothing sent on that is not whole.
+#[test]
+fn truncated_frames() {
+    let mut bed = ProgBed::new().expect("prog bed");
+    let frames = [
+        (
+            from_upstream(&v6(UPSTREAM, p6(CLIENT_A), 64, 0, L4::Tcp(PAYLOAD))),
+            bed.x1,
+        ),
+        (
+            from_v4_host(
+                CLIENT_A_MAC,
+                &v4(CLIENT_A, a4(UPSTREAM_V4), 64, 0, L4::EchoRequest(PAYLOAD)),
+            ),
+            bed.x0,
+        ),
+        (
+            from_client_a(&v6(a6(USER_A), p6(CLIENT_B), 64, 0, L4::Udp(PAYLOAD))),
+            bed.x0,
+        ),
+    ];
+    for (frame, ifindex) in frames {
+        for len in 14..frame.len() {
+            bed.reset().unwrap();
+            nat64_on(&mut bed);
+            let run = bed.run(&frame[..len], ifindex).unwrap();
+            assert!(
+                matches!(run.action, XDP_PASS | XDP_DROP),
+                "{} bytes of {}: {}",
+                len,
+                frame.len(),
+                action_name(run.action)
+            );
+            if run.action == XDP_DROP {
+                let c = bed.dp.counters().unwrap();
+                let drops: u64 = c.drops.iter().map(|(_, n)| n).sum();
+                assert_eq!(drops, 1, "{len} bytes: a drop must be counted once");
+            }
+        }
+    }
+}
