@@ -4,7 +4,7 @@
 
 use std::{
     io::{ErrorKind, Read, Write},
-    net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream},
+    net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream},
     sync::mpsc,
     thread,
     time::{Duration, Instant},
@@ -116,14 +116,27 @@ pub fn tcp_transfer(
     to_addr: Ipv6Addr,
     bytes: usize,
 ) -> Result<TransferReport> {
+    tcp_transfer_via(from_ns, to_ns, to_addr.into(), to_addr.into(), bytes)
+}
+
+/// `tcp_transfer` where the sender reaches the listener (bound to `listen`
+/// in `to_ns`) at another address, `connect`, of the same port: through a
+/// translator, a different family.
+pub fn tcp_transfer_via(
+    from_ns: &Netns,
+    to_ns: &Netns,
+    listen: IpAddr,
+    connect: IpAddr,
+    bytes: usize,
+) -> Result<TransferReport> {
     // Sockets stay in the namespace they were created in, so only creation
     // needs the guard.
     let listener = {
         let _in = to_ns.enter()?;
-        TcpListener::bind(SocketAddr::from((to_addr, 0)))
-            .with_context(|| format!("bind [{to_addr}]"))?
+        TcpListener::bind(SocketAddr::from((listen, 0)))
+            .with_context(|| format!("bind {listen}"))?
     };
-    let dst = listener.local_addr()?;
+    let dst = SocketAddr::from((connect, listener.local_addr()?.port()));
     let (tx, rx) = mpsc::channel();
     let receiver = thread::spawn(move || -> Result<(usize, u64, Instant)> {
         let mut s = accept(&listener)?;

@@ -76,6 +76,8 @@ pub fn run(o: &Options) -> Result<()> {
             "--test",
             "l2_ayiya",
             "--test",
+            "l2_nat64",
+            "--test",
             "l2_client",
             "--",
             "--test-threads=1",
