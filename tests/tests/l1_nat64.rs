@@ -559,6 +559,17 @@ fn tunnel_users() {
         .setup(nat64_on)
         .dropped(Drop::Nat64TooBig),
         Case::xdp(
+            "IPv4 host to a disabled tunnel's user: counted drop",
+            from_v4_host(CLIENT_B_MAC, &back),
+        )
+        .on(x0)
+        .setup(|b| {
+            nat64_on(b);
+            b.change_tunnel(TUNNEL_A, |t| t.enabled = false);
+        })
+        .dropped(Drop::TunnelDisabled)
+        .tunnel(TUNNEL_A, 0, 0),
+        Case::xdp(
             "a spoofed inner source never reaches the translator",
             from_client_a(&spoofed),
         )

@@ -83,8 +83,9 @@ counter_enum! {
         /// Proto 41 whose (local, remote) is no configured tunnel (RFC 4213 §3.6).
         UnknownTunnel = "unknown_tunnel",
         /// The tunnel exists but is disabled: what its user sends, what the
-        /// PoP itself sends into it, and traffic toward it whose ICMPv6
-        /// administratively-prohibited answer was rate limited.
+        /// PoP itself sends into it, traffic toward it whose ICMPv6
+        /// administratively-prohibited answer was rate limited, and IPv4
+        /// the NAT64 translator would have sent into it.
         TunnelDisabled = "tunnel_disabled",
         /// Inner source is not in the tunnel's /64 or routed prefixes.
         SpoofedSource = "spoofed_source",

@@ -122,9 +122,15 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
     write_v6(pkt, &v4, next_header, &addrs)?;
     // Into a tunnel: the tunnel's MTU is checked here, before the router
     // would answer the (IPv4) sender with an ICMPv6 error.
+    // A disabled tunnel too: the router's ICMPv6 answer would go to a
+    // pool6 address, which is no way back to an IPv4 sender.
     let into = owner(pkt.view::<[u8; 16]>(ETH_LEN + 24)?);
     if let Some(id) = into {
-        if IPV6_LEN + v4.payload > tunnel(id)?.mtu as usize {
+        let info = tunnel(id)?;
+        if !info.is_enabled() {
+            return Err(Drop::TunnelDisabled);
+        }
+        if IPV6_LEN + v4.payload > info.mtu as usize {
             return Err(Drop::Nat64TooBig);
         }
     }
