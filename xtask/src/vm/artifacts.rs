@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 
 /// Test binaries of tunnel-tests run in the VM, with the step names that
 /// `--only` selects them by.
-pub const TESTS: [(&str, &str); 19] = [
+pub const TESTS: [(&str, &str); 20] = [
     ("l1_sixin4", "l1"),
     ("l1_robustness", "l1"),
     ("l1_ndp", "l1"),
@@ -31,6 +31,7 @@ pub const TESTS: [(&str, &str); 19] = [
     ("l2_operator_net", "l2"),
     ("l2_learned", "l2"),
     ("l2_ayiya", "l2"),
+    ("l2_nat64", "l2"),
     ("l2_client", "l2"),
     ("vm_sit", "sit"),
 ];
