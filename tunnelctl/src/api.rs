@@ -10,7 +10,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::prefix::Ipv6Prefix;
+use crate::prefix::{Ipv4Prefix, Ipv6Prefix};
 
 /// 2: tunnels have a `kind`, `remote` is optional (learned for some kinds),
 /// errors carry a `code`, `prefix_remove` names the tunnel (`id`) as
@@ -196,12 +196,70 @@ pub struct ProxyView {
     pub source: String,
 }
 
+/// What stateless NAT64 does with IPv4 UDP datagrams without a checksum
+/// (RFC 7915 §4.5 allows either).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UdpZeroChecksum {
+    /// Translate them, computing the checksum IPv6 requires.
+    Compute,
+    /// Drop and count them (`nat64_udp_zero_checksum`).
+    #[default]
+    Drop,
+}
+
+impl UdpZeroChecksum {
+    pub fn name(self) -> &'static str {
+        match self {
+            UdpZeroChecksum::Compute => "compute",
+            UdpZeroChecksum::Drop => "drop",
+        }
+    }
+}
+
+/// NAT64's pool6 (RFC 6052): the prefix IPv4 hosts are seen under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pool6Spec {
+    /// One of RFC 6052's lengths: /32, /40, /48, /56, /64, /96.
+    pub prefix: Ipv6Prefix,
+    /// Refuse non-global IPv4 addresses behind the well-known prefix
+    /// 64:ff9b::/96 (RFC 6052 §3.1).
+    #[serde(default = "yes")]
+    pub wkp_strict: bool,
+    #[serde(default)]
+    pub udp_zero_checksum: UdpZeroChecksum,
+}
+
+/// An explicit address mapping (RFC 7757): the IPv6 prefix and the IPv4
+/// prefix that stand for each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EamSpec {
+    pub v6: Ipv6Prefix,
+    pub v4: Ipv4Prefix,
+}
+
+/// The whole NAT64 configuration (`apply`'s `nat64` section).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nat64Spec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool6: Option<Pool6Spec>,
+    #[serde(default)]
+    pub eams: Vec<EamSpec>,
+}
+
 /// The whole configuration, for `apply`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DesiredState {
     #[serde(default)]
     pub tunnels: Vec<TunnelSpec>,
+    /// NAT64: when present, what runs is made equal to it (an empty
+    /// section clears pool6 and every EAM); when absent, left as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat64: Option<Nat64Spec>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -244,6 +302,21 @@ pub enum Request {
         uplink: Option<String>,
     },
     ProxyList,
+    Nat64Pool6Set {
+        pool6: Pool6Spec,
+    },
+    Nat64Pool6Show,
+    Nat64Pool6Clear,
+    Nat64EamAdd {
+        eam: EamSpec,
+    },
+    /// By its IPv6 side; with `v4`, only if that is its IPv4 side.
+    Nat64EamRemove {
+        v6: Ipv6Prefix,
+        #[serde(default)]
+        v4: Option<Ipv4Prefix>,
+    },
+    Nat64EamList,
     Stats,
     Status,
     Apply {
@@ -394,6 +467,19 @@ pub struct ApplyPlan {
     pub remove: Vec<u32>,
     pub change: Vec<u32>,
     pub unchanged: usize,
+    /// What the `nat64` section changes; absent when the file has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat64: Option<Nat64Plan>,
+}
+
+/// NAT64's part of an `apply`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nat64Plan {
+    /// pool6 or its settings are set, changed or cleared.
+    pub pool6_changed: bool,
+    /// Mappings added and removed (a changed one is both).
+    pub eams_add: Vec<EamSpec>,
+    pub eams_remove: Vec<EamSpec>,
 }
 
 /// Why a request failed, for scripts: stable names on the wire (the CLI's
@@ -465,6 +551,13 @@ pub enum Response {
     },
     Status {
         status: StatusView,
+    },
+    /// `None`: no pool6 set.
+    Pool6 {
+        pool6: Option<Pool6Spec>,
+    },
+    Eams {
+        eams: Vec<EamSpec>,
     },
     Plan {
         plan: ApplyPlan,
@@ -577,5 +670,38 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("unknown variant"), "{e}");
+    }
+
+    #[test]
+    fn desired_state_nat64_section() {
+        let t: DesiredState = toml::from_str(
+            r#"
+            [nat64]
+            pool6 = { prefix = "64:ff9b::/96" }
+            eams = [{ v6 = "2001:db8:6::/120", v4 = "192.0.2.0/24" }]
+            "#,
+        )
+        .unwrap();
+        let n = t.nat64.unwrap();
+        let p = n.pool6.unwrap();
+        // Defaults: strict behind the well-known prefix, zero checksums dropped.
+        assert!(p.wkp_strict && p.udp_zero_checksum == UdpZeroChecksum::Drop);
+        assert_eq!(n.eams[0].v4.to_string(), "192.0.2.0/24");
+        let j: DesiredState = serde_json::from_str(
+            r#"{"nat64":{"pool6":{"prefix":"2001:db8:64::/48","wkp_strict":false,"udp_zero_checksum":"compute"}}}"#,
+        )
+        .unwrap();
+        let p = j.nat64.unwrap().pool6.unwrap();
+        assert!(!p.wkp_strict && p.udp_zero_checksum == UdpZeroChecksum::Compute);
+        // Absent: NAT64 is left alone; empty: cleared.
+        let none: DesiredState = serde_json::from_str(r#"{"tunnels":[]}"#).unwrap();
+        assert!(none.nat64.is_none());
+        let e = serde_json::from_str::<DesiredState>(
+            r#"{"nat64":{"eams":[{"v6":"2001:db8:6::/120","v4":"192.0.2.1/24"}]}}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("did you mean 192.0.2.0/24"), "{e}");
+        let e = serde_json::from_str::<DesiredState>(r#"{"nat64":{"pool":{}}}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
     }
 }

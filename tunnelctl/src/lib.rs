@@ -12,4 +12,4 @@ pub mod error;
 pub mod prefix;
 
 pub use datapath::{Datapath, DatapathOptions, Tunnel};
-pub use prefix::Ipv6Prefix;
+pub use prefix::{Ipv4Prefix, Ipv6Prefix};

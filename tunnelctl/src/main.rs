@@ -7,7 +7,8 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
 use tunnelctl::{
     cli::{
-        self, client::ClientArgs, prefix::PrefixCmd, proxy::ProxyCmd, tunnel::TunnelCmd, ApiClient,
+        self, client::ClientArgs, nat64::Nat64Cmd, prefix::PrefixCmd, proxy::ProxyCmd,
+        tunnel::TunnelCmd, ApiClient,
     },
     daemon::config::{DEFAULT_CONFIG, DEFAULT_SOCKET},
     Datapath, DatapathOptions,
@@ -45,6 +46,9 @@ enum Command {
     /// for on its uplinks.
     #[command(subcommand)]
     Proxy(ProxyCmd),
+    /// Stateless NAT64: pool6, explicit address mappings, DNS64 settings.
+    #[command(subcommand)]
+    Nat64(Nat64Cmd),
     /// Datapath counters: drops by reason, events, per tunnel.
     Stats {
         #[arg(long)]
@@ -97,6 +101,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Tunnel(cmd) => cli::tunnel::run(&mut client()?, cmd),
         Command::Prefix(cmd) => cli::prefix::run(&mut client()?, cmd),
         Command::Proxy(cmd) => cli::proxy::run(&mut client()?, cmd),
+        Command::Nat64(cmd) => cli::nat64::run(&mut client()?, cmd),
         Command::Stats { json } => cli::stats::run(&mut client()?, json),
         Command::Status { json } => cli::status::run(&mut client()?, json),
         Command::Apply {

@@ -1,6 +1,10 @@
-//! IPv6 prefixes as operators write them (`2001:db8:1::/48`).
+//! Prefixes as operators write them (`2001:db8:1::/48`, `192.0.2.0/24`).
 
-use std::{fmt, net::Ipv6Addr, str::FromStr};
+use std::{
+    fmt,
+    net::{Ipv4Addr, Ipv6Addr},
+    str::FromStr,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ipv6Prefix {
@@ -14,6 +18,10 @@ pub enum PrefixError {
     Syntax(String),
     #[error("prefix length {0} is out of range 0..=128")]
     Length(u32),
+    #[error("'{0}' is not an IPv4 prefix (expected ADDR/LEN, e.g. 192.0.2.0/24)")]
+    Syntax4(String),
+    #[error("IPv4 prefix length {0} is out of range 0..=32")]
+    Length4(u32),
     #[error("{0} has bits set after the prefix length (did you mean {1}?)")]
     HostBits(String, String),
 }
@@ -101,6 +109,88 @@ impl<'de> serde::Deserialize<'de> for Ipv6Prefix {
     }
 }
 
+/// An IPv4 prefix (NAT64's explicit address mappings), canonical: no bits
+/// set past its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ipv4Prefix {
+    addr: Ipv4Addr,
+    len: u8,
+}
+
+impl Ipv4Prefix {
+    pub fn new(addr: Ipv4Addr, len: u8) -> Result<Self, PrefixError> {
+        if len > 32 {
+            return Err(PrefixError::Length4(len as u32));
+        }
+        let p = Self {
+            addr: mask4(addr, len),
+            len,
+        };
+        if p.addr != addr {
+            return Err(PrefixError::HostBits(
+                format!("{addr}/{len}"),
+                p.to_string(),
+            ));
+        }
+        Ok(p)
+    }
+    pub fn addr(&self) -> Ipv4Addr {
+        self.addr
+    }
+    /// The prefix length in bits.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> u8 {
+        self.len
+    }
+    /// Whether the two prefixes share any address.
+    pub fn overlaps(&self, o: &Ipv4Prefix) -> bool {
+        let l = self.len.min(o.len);
+        mask4(self.addr, l) == mask4(o.addr, l)
+    }
+}
+
+fn mask4(a: Ipv4Addr, len: u8) -> Ipv4Addr {
+    let m = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len as u32)
+    };
+    Ipv4Addr::from(u32::from(a) & m)
+}
+
+impl FromStr for Ipv4Prefix {
+    type Err = PrefixError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let syntax = || PrefixError::Syntax4(s.into());
+        let (a, l) = s.split_once('/').ok_or_else(syntax)?;
+        let addr: Ipv4Addr = a.parse().map_err(|_| syntax())?;
+        let len: u32 = l.parse().map_err(|_| syntax())?;
+        if len > 32 {
+            return Err(PrefixError::Length4(len));
+        }
+        Self::new(addr, len as u8)
+    }
+}
+
+impl fmt::Display for Ipv4Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl serde::Serialize for Ipv4Prefix {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Ipv4Prefix {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +231,24 @@ mod tests {
         let r: Ipv6Prefix = "2001:db8:1::/48".parse().unwrap();
         assert!(p.overlaps(&q) && q.overlaps(&p));
         assert!(!r.overlaps(&p));
+    }
+
+    #[test]
+    fn ipv4_parse_and_overlap() {
+        let p: Ipv4Prefix = "192.0.2.0/24".parse().unwrap();
+        assert_eq!((p.len(), p.to_string()), (24, "192.0.2.0/24".to_owned()));
+        let bad = [
+            ("192.0.2.1/24", "did you mean 192.0.2.0/24"),
+            ("192.0.2.0/33", "out of range"),
+            ("192.0.2.0", "not an IPv4 prefix"),
+            ("2001:db8::/32", "not an IPv4 prefix"),
+        ];
+        for (s, msg) in bad {
+            let e = s.parse::<Ipv4Prefix>().unwrap_err().to_string();
+            assert!(e.contains(msg), "{s}: {e}");
+        }
+        let q: Ipv4Prefix = "192.0.2.128/25".parse().unwrap();
+        let r: Ipv4Prefix = "198.51.100.0/24".parse().unwrap();
+        assert!(p.overlaps(&q) && q.overlaps(&p) && !p.overlaps(&r));
     }
 }

@@ -95,4 +95,24 @@ fn print_plan(p: &ApplyPlan, applied: bool) {
         }
     );
     println!("unchanged {}", p.unchanged);
+    if let Some(n) = &p.nat64 {
+        let eams = |v: &[crate::api::EamSpec]| {
+            v.iter()
+                .map(|e| format!(" {}={}", e.v6, e.v4))
+                .collect::<String>()
+        };
+        if n.pool6_changed {
+            println!("nat64: {verb}change pool6");
+        }
+        println!(
+            "nat64: {verb}add {} eam(s){}",
+            n.eams_add.len(),
+            eams(&n.eams_add)
+        );
+        println!(
+            "nat64: {verb}remove {} eam(s){}",
+            n.eams_remove.len(),
+            eams(&n.eams_remove)
+        );
+    }
 }

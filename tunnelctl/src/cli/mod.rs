@@ -4,6 +4,7 @@
 pub mod api_client;
 pub mod apply;
 pub mod client;
+pub mod nat64;
 pub mod output;
 pub mod prefix;
 pub mod proxy;

@@ -1,7 +1,9 @@
 //! `apply`: the whole configuration at once. The desired state is checked
 //! on its own first (ids, address pairs and prefixes unique, each tunnel
 //! valid), then the store is rewritten in one transaction and the derived
-//! state of every tunnel follows it: all or nothing.
+//! state of every tunnel follows it: all or nothing. A `nat64` section
+//! replaces NAT64's configuration in the same transaction; without one,
+//! NAT64 is left as it is (and still checked against the new tunnels).
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,7 +12,7 @@ use super::{
     store, validate,
 };
 use crate::{
-    api::{ApplyPlan, DesiredState, TunnelSpec},
+    api::{ApplyPlan, DesiredState, EamSpec, Nat64Plan, TunnelSpec},
     error::{ApiResult, Error},
     prefix::Ipv6Prefix,
 };
@@ -38,12 +40,16 @@ impl Engine {
         self.transact(
             Scope::All,
             true,
+            true,
             |tx| {
                 for id in plan.remove.iter().chain(&plan.change) {
                     store::delete_tunnel(tx, *id)?;
                 }
                 for id in plan.change.iter().chain(&plan.add) {
                     store::insert_tunnel(tx, wanted[id])?;
+                }
+                if let Some(n) = &want.nat64 {
+                    store::replace_nat64(tx, n)?;
                 }
                 Ok(())
             },
@@ -94,6 +100,16 @@ impl Engine {
                 }
             }
         }
+        if let Some(n) = &want.nat64 {
+            let invalid = |e: anyhow::Error| Error::Invalid(format!("nat64: {e:#}"));
+            if let Some(p) = &n.pool6 {
+                validate::pool6(p).map_err(invalid)?;
+            }
+            for e in &n.eams {
+                validate::eam(e).map_err(invalid)?;
+            }
+            validate::nat64(n, &all).map_err(invalid)?;
+        }
         let max = self.cfg.max_prefixes as usize;
         if all.len() > max {
             return Err(Error::MapFull(format!(
@@ -122,6 +138,20 @@ impl Engine {
             .filter(|t| !ids.contains(&t.id))
             .map(|t| t.id)
             .collect();
+        if let Some(n) = &want.nat64 {
+            let now = self.store.nat64()?;
+            let (have_eams, want_eams): (HashSet<&EamSpec>, HashSet<&EamSpec>) =
+                (now.eams.iter().collect(), n.eams.iter().collect());
+            let sorted = |mut v: Vec<EamSpec>| {
+                v.sort_by_key(|e| (u128::from(e.v6.addr()), e.v6.len()));
+                v
+            };
+            plan.nat64 = Some(Nat64Plan {
+                pool6_changed: now.pool6 != n.pool6,
+                eams_add: sorted(want_eams.difference(&have_eams).map(|e| **e).collect()),
+                eams_remove: sorted(have_eams.difference(&want_eams).map(|e| **e).collect()),
+            });
+        }
         Ok(plan)
     }
 }

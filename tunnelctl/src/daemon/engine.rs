@@ -101,20 +101,36 @@ impl Engine {
     /// One operation: `write` checks and changes the store inside a
     /// transaction (an error there drops it: nothing derived was touched);
     /// the derived state of `scope` then follows the rows (the proxy table
-    /// too, when `proxies` or a tunnel in scope has `proxy_ndp`); commit.
+    /// too, when `proxies` or a tunnel in scope has `proxy_ndp`; NAT64's
+    /// maps and routes when `nat64`, once its whole configuration has been
+    /// checked against the tunnels: `conflict` otherwise); commit.
     pub(super) fn transact<T>(
         &mut self,
         scope: Scope,
         proxies: bool,
+        nat64: bool,
         write: impl FnOnce(&Transaction) -> ApiResult<T>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> ApiResult<T> {
         let tx = self.store.transaction()?;
         let have = scope.rows(&tx)?;
         let (_, before) = store::count(&tx)?;
+        let nat64_have = if nat64 {
+            Some(store::read_nat64(&tx)?)
+        } else {
+            None
+        };
         let out = write(&tx)?;
         let want = scope.rows(&tx)?;
         let (_, after) = store::count(&tx)?;
+        let nat64_want = match nat64_have {
+            Some(_) => {
+                let n = store::read_nat64(&tx)?;
+                validate::nat64(&n, &store::all_prefixes(&tx)?).map_err(Error::conflict)?;
+                Some(n)
+            }
+            None => None,
+        };
         // Refused before the maps are touched. Only growth is refused: a
         // store over a lowered max_prefixes can still shrink.
         let max = self.cfg.max_prefixes as u64;
@@ -129,7 +145,8 @@ impl Engine {
             routes: self.routes.as_ref(),
             uplinks: &self.uplinks,
         };
-        let done = sync::follow(&mut d, &tx, &have, &want, proxies, progress)
+        let nat64 = nat64_have.as_ref().zip(nat64_want.as_ref());
+        let done = sync::follow(&mut d, &tx, &have, &want, proxies, nat64, progress)
             .and_then(|()| Ok(tx.commit()?));
         if let Err(e) = done {
             // The transaction is gone (rolled back when dropped, or its
@@ -151,7 +168,7 @@ impl Engine {
         proxies: bool,
         write: impl FnOnce(&Transaction) -> ApiResult<T>,
     ) -> ApiResult<T> {
-        self.transact(scope, proxies, write, &mut |_, _| {})
+        self.transact(scope, proxies, false, write, &mut |_, _| {})
     }
 
     pub fn add_tunnel(&mut self, t: &TunnelSpec) -> ApiResult<()> {
@@ -166,6 +183,7 @@ impl Engine {
             let existing = store::all_prefixes(tx)?;
             for p in std::iter::once(&t.prefix).chain(&t.routed) {
                 validate::overlap(&existing, p, t.id).map_err(Error::conflict)?;
+                not_pool6(tx, p)?;
             }
             Ok(store::insert_tunnel(tx, t)?)
         })
@@ -202,6 +220,7 @@ impl Engine {
                 return Err(no_tunnel(id));
             }
             validate::overlap(&store::all_prefixes(tx)?, p, id).map_err(Error::conflict)?;
+            not_pool6(tx, p)?;
             Ok(store::insert_routed(tx, id, p)?)
         })
     }
@@ -358,6 +377,18 @@ fn apply_changes(old: &TunnelSpec, c: &TunnelChanges) -> TunnelSpec {
     t.remote = c.remote.or(t.remote);
     t.proxy_ndp = c.proxy_ndp.unwrap_or(t.proxy_ndp);
     t
+}
+
+/// A tunnel prefix may not overlap NAT64's pool6 (what is sent there is
+/// translated, never tunnelled).
+fn not_pool6(tx: &Transaction, p: &Ipv6Prefix) -> ApiResult<()> {
+    match store::read_pool6(tx)? {
+        Some(pool6) if pool6.prefix.overlaps(p) => Err(Error::Conflict(format!(
+            "prefix {p} overlaps NAT64's pool6 {}",
+            pool6.prefix
+        ))),
+        _ => Ok(()),
+    }
 }
 
 pub(super) fn no_tunnel(id: u32) -> Error {

@@ -1,6 +1,6 @@
 //! `tunnelctl daemon`: locks the PoP (state and pins) and checks the
 //! whole configuration, then loads or reuses the pinned datapath,
-//! reconciles the store into it, attaches the uplinks, sets up the tunnel
+//! reconciles the store (tunnels, NAT64) into it, attaches the uplinks, sets up the tunnel
 //! device (TC egress program, kernel routes reconciled with the store), and
 //! serves the API and metrics.
 //! Stopping the daemon leaves the programs attached and the maps pinned:
@@ -15,6 +15,7 @@ pub mod engine;
 pub mod lines;
 pub mod lock;
 pub mod metrics;
+pub mod nat64;
 pub mod netlink;
 pub mod nexthops;
 pub mod plan;
@@ -92,6 +93,9 @@ pub fn run(config_path: &Path) -> Result<()> {
     let changes =
         reconcile::reconcile(&mut dp, &store).context("reconciling the store into the maps")?;
     info!(?changes, "maps reconciled with the store");
+    let changes = nat64::reconcile(&mut dp, &store.nat64()?)
+        .context("reconciling the store's NAT64 configuration into the maps")?;
+    info!(?changes, "nat64 maps reconciled with the store");
     let mode = match cfg.xdp_mode {
         config::XdpModeName::Native => XdpMode::Driver,
         config::XdpModeName::Skb => XdpMode::Skb,
@@ -185,7 +189,7 @@ fn setup_local(
     dp.attach_local(dev)?;
     let routes = Routes::new(nl, oif, cfg.route_protocol);
     let changes = routes
-        .reconcile(&store.tunnels()?)
+        .reconcile(&store.tunnels()?, &store.nat64()?)
         .context("reconciling the kernel routes with the store")?;
     info!(
         device = dev,
@@ -230,6 +234,12 @@ pub fn handle(e: &mut Engine, req: Request, progress: &UnboundedSender<Response>
         Request::ProxyList => e
             .list_proxies()
             .map(|proxies| Response::Proxies { proxies }),
+        Request::Nat64Pool6Set { pool6 } => e.set_pool6(&pool6).map(|_| Response::Ok),
+        Request::Nat64Pool6Show => e.pool6().map(|pool6| Response::Pool6 { pool6 }),
+        Request::Nat64Pool6Clear => e.clear_pool6().map(|_| Response::Ok),
+        Request::Nat64EamAdd { eam } => e.add_eam(&eam).map(|_| Response::Ok),
+        Request::Nat64EamRemove { v6, v4 } => e.remove_eam(&v6, v4.as_ref()).map(|_| Response::Ok),
+        Request::Nat64EamList => e.eams().map(|eams| Response::Eams { eams }),
         Request::Stats => e.stats().map(|stats| Response::Stats { stats }),
         Request::Status => e.status().map(|status| Response::Status { status }),
         Request::Apply { mut state, dry_run } => {

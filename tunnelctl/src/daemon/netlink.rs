@@ -23,7 +23,7 @@ use rtnetlink::{
     Handle, LinkUnspec, LinkVeth, RouteMessageBuilder,
 };
 
-use crate::prefix::Ipv6Prefix;
+use crate::prefix::{Ipv4Prefix, Ipv6Prefix};
 
 const ENOENT: i32 = libc::ENOENT;
 const ESRCH: i32 = libc::ESRCH;
@@ -185,6 +185,64 @@ impl Netlink {
         }
     }
 
+    /// Our IPv4 routes (protocol `proto`, main table) by prefix: NAT64's
+    /// mappings.
+    pub fn routes4(&self, proto: u8) -> Result<HashMap<Ipv4Prefix, Route>> {
+        let dump = RouteMessageBuilder::<Ipv4Addr>::new().build();
+        let all: Vec<RouteMessage> = self
+            .rt
+            .block_on(self.handle.route().get(dump).execute().try_collect())
+            .context("reading the IPv4 routes")?;
+        let mut ours = HashMap::new();
+        for r in all {
+            if u8::from(r.header.protocol) != proto
+                || table(&r) != RouteHeader::RT_TABLE_MAIN as u32
+            {
+                continue;
+            }
+            let (mut dst, mut oif, mut mtu) = (Some(Ipv4Addr::UNSPECIFIED), 0, 0);
+            for a in &r.attributes {
+                match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = Some(*d),
+                    RouteAttribute::Oif(i) => oif = *i,
+                    RouteAttribute::Metrics(ms) => {
+                        for m in ms {
+                            if let RouteMetric::Mtu(v) = m {
+                                mtu = *v;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let len = r.header.destination_prefix_length;
+            if let Some(p) = dst.and_then(|d| Ipv4Prefix::new(d, len).ok()) {
+                ours.insert(p, Route { oif, mtu });
+            }
+        }
+        Ok(ours)
+    }
+
+    /// Adds (or replaces) the IPv4 route for `p` on `oif` with MTU `mtu`.
+    pub fn put_route4(&self, p: &Ipv4Prefix, oif: u32, mtu: u32, proto: u8) -> Result<()> {
+        let mut msg = route_message4(p, proto).output_interface(oif).build();
+        msg.attributes
+            .push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
+        self.rt
+            .block_on(self.handle.route().add(msg).replace().execute())
+            .with_context(|| format!("adding the kernel route for {p}"))
+    }
+
+    /// Deletes our IPv4 route for `p`; one already gone is no error.
+    pub fn delete_route4(&self, p: &Ipv4Prefix, proto: u8) -> Result<()> {
+        let msg = route_message4(p, proto).build();
+        match self.rt.block_on(self.handle.route().del(msg).execute()) {
+            Ok(()) => Ok(()),
+            Err(e) if is_errno(&e, &[ENOENT, ESRCH]) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("deleting the kernel route for {p}")),
+        }
+    }
+
     /// The host's IPv4 addresses.
     pub fn ipv4_addresses(&self) -> Result<Vec<Ipv4Addr>> {
         let msgs: Vec<_> = self
@@ -205,6 +263,12 @@ impl Netlink {
 
 fn route_message(p: &Ipv6Prefix, proto: u8) -> RouteMessageBuilder<Ipv6Addr> {
     RouteMessageBuilder::<Ipv6Addr>::new()
+        .destination_prefix(p.addr(), p.len())
+        .protocol(RouteProtocol::from(proto))
+}
+
+fn route_message4(p: &Ipv4Prefix, proto: u8) -> RouteMessageBuilder<Ipv4Addr> {
+    RouteMessageBuilder::<Ipv4Addr>::new()
         .destination_prefix(p.addr(), p.len())
         .protocol(RouteProtocol::from(proto))
 }

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::{
-    api::{TunnelKind, TunnelSpec},
+    api::{EamSpec, Nat64Spec, Pool6Spec, TunnelKind, TunnelSpec, UdpZeroChecksum},
     prefix::Ipv6Prefix,
 };
 
@@ -50,6 +50,11 @@ impl Store {
 
     pub fn tunnel(&self, id: u32) -> Result<Option<TunnelSpec>> {
         Ok(read_tunnels(&self.conn, Some(id))?.pop())
+    }
+
+    /// The committed NAT64 configuration.
+    pub fn nat64(&self) -> Result<Nat64Spec> {
+        read_nat64(&self.conn)
     }
 
     /// (tunnels, prefixes: each tunnel's /64 plus the routed ones).
@@ -316,6 +321,108 @@ pub fn proxied_tunnels(conn: &Connection) -> Result<Vec<(u32, Ipv6Prefix)>> {
     Ok(out)
 }
 
+/// pool6 and its settings, if set.
+pub fn read_pool6(conn: &Connection) -> Result<Option<Pool6Spec>> {
+    let row = conn
+        .query_row(
+            "SELECT pool6, wkp_strict, udp_zero_checksum FROM nat64 WHERE id = 0",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((prefix, wkp_strict, udp0)) = row else {
+        return Ok(None);
+    };
+    let udp_zero_checksum = match udp0.as_str() {
+        "compute" => UdpZeroChecksum::Compute,
+        "drop" => UdpZeroChecksum::Drop,
+        other => anyhow::bail!("stored udp_zero_checksum {other:?}"),
+    };
+    Ok(Some(Pool6Spec {
+        prefix: prefix.parse().context("stored pool6")?,
+        wkp_strict,
+        udp_zero_checksum,
+    }))
+}
+
+/// Sets (`Some`) or clears (`None`) pool6.
+pub fn write_pool6(tx: &Transaction, p: Option<&Pool6Spec>) -> Result<()> {
+    match p {
+        None => tx.execute("DELETE FROM nat64", [])?,
+        Some(p) => tx.execute(
+            "INSERT OR REPLACE INTO nat64 (id, pool6, wkp_strict, udp_zero_checksum)
+             VALUES (0, ?1, ?2, ?3)",
+            params![
+                p.prefix.to_string(),
+                p.wkp_strict,
+                p.udp_zero_checksum.name()
+            ],
+        )?,
+    };
+    Ok(())
+}
+
+/// Every explicit address mapping, sorted by IPv6 side.
+pub fn read_eams(conn: &Connection) -> Result<Vec<EamSpec>> {
+    let mut stmt = conn.prepare_cached("SELECT v6, v4 FROM eams")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (v6, v4) = row?;
+        out.push(EamSpec {
+            v6: v6.parse().context("stored EAM IPv6 side")?,
+            v4: v4.parse().context("stored EAM IPv4 side")?,
+        });
+    }
+    out.sort_by_key(|e| (u128::from(e.v6.addr()), e.v6.len()));
+    Ok(out)
+}
+
+/// pool6 and the mappings, as `conn` sees them.
+pub fn read_nat64(conn: &Connection) -> Result<Nat64Spec> {
+    Ok(Nat64Spec {
+        pool6: read_pool6(conn)?,
+        eams: read_eams(conn)?,
+    })
+}
+
+pub fn insert_eam(tx: &Transaction, e: &EamSpec) -> Result<()> {
+    tx.execute(
+        "INSERT INTO eams (v6, v4) VALUES (?1, ?2)",
+        params![e.v6.to_string(), e.v4.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Deletes the mapping whose IPv6 side is `v6` (and, if given, whose IPv4
+/// side is `v4`); returns how many there were.
+pub fn delete_eam(
+    tx: &Transaction,
+    v6: &Ipv6Prefix,
+    v4: Option<&crate::prefix::Ipv4Prefix>,
+) -> Result<usize> {
+    Ok(tx.execute(
+        "DELETE FROM eams WHERE v6 = ?1 AND (?2 IS NULL OR v4 = ?2)",
+        params![v6.to_string(), v4.map(|p| p.to_string())],
+    )?)
+}
+
+/// Replaces the whole NAT64 configuration (`apply`).
+pub fn replace_nat64(tx: &Transaction, n: &Nat64Spec) -> Result<()> {
+    write_pool6(tx, n.pool6.as_ref())?;
+    tx.execute("DELETE FROM eams", [])?;
+    for e in &n.eams {
+        insert_eam(tx, e)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,5 +553,56 @@ mod tests {
             vec![(1, "2001:db8:1::/64".parse().unwrap())]
         );
         assert_eq!(s.tunnel(1).unwrap().unwrap(), t);
+    }
+
+    #[test]
+    fn nat64_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("state.db")).unwrap();
+        assert_eq!(s.nat64().unwrap(), Nat64Spec::default());
+        let pool6 = Pool6Spec {
+            prefix: "64:ff9b::/96".parse().unwrap(),
+            wkp_strict: false,
+            udp_zero_checksum: UdpZeroChecksum::Compute,
+        };
+        let e1 = EamSpec {
+            v6: "2001:db8:6::/120".parse().unwrap(),
+            v4: "192.0.2.0/24".parse().unwrap(),
+        };
+        let e2 = EamSpec {
+            v6: "2001:db8:1::2/128".parse().unwrap(),
+            v4: "198.51.100.5/32".parse().unwrap(),
+        };
+        let tx = s.transaction().unwrap();
+        write_pool6(&tx, Some(&pool6)).unwrap();
+        insert_eam(&tx, &e1).unwrap();
+        insert_eam(&tx, &e2).unwrap();
+        // Each side once.
+        let same_v4 = EamSpec {
+            v6: "2001:db8:7::/120".parse().unwrap(),
+            ..e1
+        };
+        assert!(insert_eam(&tx, &same_v4).is_err());
+        tx.commit().unwrap();
+        let n = s.nat64().unwrap();
+        assert_eq!(n.pool6, Some(pool6));
+        assert_eq!(n.eams, vec![e2, e1]);
+        let tx = s.transaction().unwrap();
+        // A remove naming the wrong IPv4 side removes nothing.
+        assert_eq!(delete_eam(&tx, &e1.v6, Some(&e2.v4)).unwrap(), 0);
+        assert_eq!(delete_eam(&tx, &e1.v6, Some(&e1.v4)).unwrap(), 1);
+        write_pool6(&tx, None).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(
+            s.nat64().unwrap(),
+            Nat64Spec {
+                pool6: None,
+                eams: vec![e2]
+            }
+        );
+        let tx = s.transaction().unwrap();
+        replace_nat64(&tx, &Nat64Spec::default()).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(s.nat64().unwrap(), Nat64Spec::default());
     }
 }

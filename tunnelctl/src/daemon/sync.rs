@@ -11,13 +11,17 @@ use rusqlite::Connection;
 use tracing::warn;
 
 use super::{
+    nat64,
     plan::{self, MapOp},
     proxies::{self, Uplink},
     reconcile,
     routes::Routes,
     store::Store,
 };
-use crate::{api::TunnelSpec, datapath::Datapath};
+use crate::{
+    api::{Nat64Spec, TunnelSpec},
+    datapath::Datapath,
+};
 
 /// What the derived state is made of.
 pub struct Derived<'a> {
@@ -32,20 +36,33 @@ pub struct Derived<'a> {
 /// answer when `proxies`. What goes away goes first: routes (the kernel
 /// stops sending toward the tunnel) and proxy entries (the upstream stops
 /// resolving its user), then the maps; what comes is announced last.
-/// `progress` gets (map operations done, total).
+/// `progress` gets (map operations done, total). With `nat64` (the NAT64
+/// configuration before and after), its maps and routes follow too:
+/// routes withdrawn with the tunnels' first (a prefix may pass from a
+/// tunnel to pool6 or back in one `apply`), maps after the tunnels', routes
+/// announced last.
 pub fn follow(
     d: &mut Derived,
     conn: &Connection,
     have: &[TunnelSpec],
     want: &[TunnelSpec],
     proxies: bool,
+    nat64: Option<(&Nat64Spec, &Nat64Spec)>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<()> {
     let ops = plan::map_ops(&plan::model(have), &plan::model(want));
     let routes = plan::route_ops(&plan::routes(have), &plan::routes(want));
+    let none = Nat64Spec::default();
+    let (n_have, n_want) = nat64.unwrap_or((&none, &none));
+    let n_routes6 = plan::route_ops(&nat64::routes6(n_have), &nat64::routes6(n_want));
+    let (have4, want4) = (nat64::routes4(n_have), nat64::routes4(n_want));
     if let Some(r) = d.routes {
-        for p in &routes.delete {
+        for p in routes.delete.iter().chain(&n_routes6.delete) {
             r.delete(p)
+                .with_context(|| format!("deleting the route for {p}"))?;
+        }
+        for p in have4.keys().filter(|p| !want4.contains_key(p)) {
+            r.delete4(p)
                 .with_context(|| format!("deleting the route for {p}"))?;
         }
     }
@@ -56,9 +73,17 @@ pub fn follow(
         run(d.dp, op)?;
         progress(i + 1, ops.len());
     }
+    if nat64.is_some() {
+        let ch = nat64::reconcile(d.dp, n_want).context("NAT64 maps")?;
+        tracing::debug!(?ch, "nat64 maps follow the store");
+    }
     if let Some(r) = d.routes {
-        for (p, mtu) in &routes.put {
+        for (p, mtu) in routes.put.iter().chain(&n_routes6.put) {
             r.put(p, *mtu)
+                .with_context(|| format!("writing the route for {p}"))?;
+        }
+        for (p, mtu) in want4.iter().filter(|(p, m)| have4.get(p) != Some(m)) {
+            r.put4(p, *mtu)
                 .with_context(|| format!("writing the route for {p}"))?;
         }
     }
@@ -96,10 +121,21 @@ pub fn resync(d: &mut Derived, store: &Store) {
     if let Err(e) = reconcile::reconcile(d.dp, store) {
         warn!("restoring the maps: {e:#} (the next start reconciles them)");
     }
+    let nat64 = store.nat64();
+    match &nat64 {
+        Ok(n) => {
+            if let Err(e) = nat64::reconcile(d.dp, n) {
+                warn!("restoring the NAT64 maps: {e:#} (the next start reconciles them)");
+            }
+        }
+        Err(e) => warn!("restoring the NAT64 maps: reading the store: {e:#}"),
+    }
     if let Some(r) = d.routes {
-        match store.tunnels() {
-            Ok(tunnels) => r.restore(&tunnels),
-            Err(e) => warn!("restoring kernel routes: reading the store: {e:#}"),
+        match (store.tunnels(), nat64) {
+            (Ok(tunnels), Ok(n)) => r.restore(&tunnels, &n),
+            (Err(e), _) | (_, Err(e)) => {
+                warn!("restoring kernel routes: reading the store: {e:#}")
+            }
         }
     }
     if let Err(e) = proxies::sync(d.dp, store.conn(), d.uplinks) {

@@ -2,12 +2,15 @@
 //! line an operator can act on.
 
 use anyhow::{bail, Result};
-use tunnel_common::tunnel::{MTU_MAX, MTU_MIN};
+use tunnel_common::{
+    nat64::rfc6052,
+    tunnel::{MTU_MAX, MTU_MIN},
+};
 
 use super::config::Config;
 use crate::{
-    api::{TunnelKind, TunnelSpec},
-    prefix::Ipv6Prefix,
+    api::{EamSpec, Nat64Spec, Pool6Spec, TunnelKind, TunnelSpec},
+    prefix::{Ipv4Prefix, Ipv6Prefix},
 };
 
 /// Checks a tunnel on its own (not against other tunnels).
@@ -112,6 +115,11 @@ const SPECIAL_USE: [(u128, u8, &str); 6] = [
 /// The one place this is decided, for `tunnel add|set`, `prefix add` and
 /// `apply`.
 pub fn special_use(what: &str, p: &Ipv6Prefix) -> Result<()> {
+    special_use_for(what, p, "a tunnel")
+}
+
+/// `special_use`, naming what the prefix is not usable for.
+fn special_use_for(what: &str, p: &Ipv6Prefix, purpose: &str) -> Result<()> {
     let ranges = SPECIAL_USE.map(|(addr, len, name)| {
         (
             Ipv6Prefix::new(addr.into(), len).expect("a valid range"),
@@ -122,11 +130,126 @@ pub fn special_use(what: &str, p: &Ipv6Prefix) -> Result<()> {
         .iter()
         .find(|(r, _)| r.len() <= p.len() && r.overlaps(p))
     {
-        bail!("{what} {p} is {name} ({r}): not usable for a tunnel");
+        bail!("{what} {p} is {name} ({r}): not usable for {purpose}");
     }
     // A prefix wider than a range: name the widest range it covers.
     if let Some((r, name)) = ranges.iter().rev().find(|(r, _)| r.overlaps(p)) {
-        bail!("{what} {p} covers {r} ({name}): not usable for a tunnel");
+        bail!("{what} {p} covers {r} ({name}): not usable for {purpose}");
+    }
+    Ok(())
+}
+
+/// pool6 on its own: one of RFC 6052's lengths, not special-use, and (a
+/// /96) with bits 64 to 71 zero (RFC 6052 §2.2: they are the u octet of
+/// every address under it).
+pub fn pool6(p: &Pool6Spec) -> Result<()> {
+    let (prefix, len) = (p.prefix, p.prefix.len());
+    if !rfc6052::valid_length(len) {
+        bail!(
+            "pool6 {prefix}: length /{len} is not one of RFC 6052's (/32, /40, /48, /56, /64, /96)"
+        );
+    }
+    special_use_for("pool6", &prefix, "NAT64")?;
+    if len == 96 && prefix.addr().octets()[8] != 0 {
+        bail!("pool6 {prefix}: bits 64 to 71 must be zero (RFC 6052 section 2.2)");
+    }
+    Ok(())
+}
+
+/// IPv4 ranges no mapping may cover: never a host's address on the
+/// Internet, and a kernel route for them would capture the PoP's own
+/// traffic. Longest first, as `SPECIAL_USE`.
+const SPECIAL_USE_V4: [(u32, u8, &str); 4] = [
+    (0, 8, "\"this network\""),
+    (127 << 24, 8, "loopback"),
+    (224 << 24, 4, "multicast"),
+    (240 << 24, 4, "reserved and broadcast"),
+];
+
+/// An explicit address mapping on its own: neither side special-use, and
+/// no more host bits on the IPv4 side than on the IPv6 side (else several
+/// IPv4 addresses would map to one IPv6 address, and replies could not be
+/// told apart).
+pub fn eam(e: &EamSpec) -> Result<()> {
+    special_use_for("EAM IPv6 side", &e.v6, "NAT64")?;
+    for (addr, len, name) in SPECIAL_USE_V4 {
+        let r = Ipv4Prefix::new(addr.into(), len).expect("a valid range");
+        if r.overlaps(&e.v4) {
+            bail!(
+                "EAM IPv4 side {} overlaps {r} ({name}): not usable for NAT64",
+                e.v4
+            );
+        }
+    }
+    let (host6, host4) = (128 - u32::from(e.v6.len()), 32 - u32::from(e.v4.len()));
+    if host4 > host6 {
+        bail!(
+            "EAM {} {}: the IPv4 side has {host4} host bits, the IPv6 side only {host6} \
+             (IPv4 addresses would share IPv6 ones): give the IPv6 side a length of at most /{}",
+            e.v6,
+            e.v4,
+            128 - host4
+        );
+    }
+    Ok(())
+}
+
+/// The NAT64 configuration as a whole, against the tunnels' prefixes: pool6
+/// clear of every tunnel prefix and of the mappings' IPv6 sides, and no two
+/// mappings sharing an address on either side. The message names both
+/// parties.
+///
+/// A mapping's IPv6 side may lie inside a tunnel prefix, and usually does:
+/// giving a user behind a tunnel an IPv4 address the Internet can reach
+/// (IPv4 toward the mapping's IPv4 side, translated, goes on into the
+/// tunnel: event `nat64_into_tunnel`) is what mappings are for here.
+pub fn nat64(n: &Nat64Spec, tunnel_prefixes: &[(Ipv6Prefix, u32)]) -> Result<()> {
+    if let Some(p) = &n.pool6 {
+        if let Some((q, id)) = tunnel_prefixes.iter().find(|(q, _)| q.overlaps(&p.prefix)) {
+            bail!("pool6 {} overlaps {q} of tunnel {id}", p.prefix);
+        }
+        if let Some(e) = n.eams.iter().find(|e| e.v6.overlaps(&p.prefix)) {
+            bail!(
+                "EAM {} {} overlaps pool6 {} (an IPv6 side must lie outside pool6)",
+                e.v6,
+                e.v4,
+                p.prefix
+            );
+        }
+    }
+    // Sorted, a prefix that overlaps a later one contains it and every one
+    // between: each is compared with the run of those it contains.
+    let mut by6: Vec<&EamSpec> = n.eams.iter().collect();
+    by6.sort_by_key(|e| (u128::from(e.v6.addr()), e.v6.len()));
+    for (i, e) in by6.iter().enumerate() {
+        if let Some(o) = by6[i + 1..]
+            .iter()
+            .take_while(|o| e.v6.overlaps(&o.v6))
+            .next()
+        {
+            bail!(
+                "EAM IPv6 side {} overlaps {} (of the mapping to {})",
+                o.v6,
+                e.v6,
+                e.v4
+            );
+        }
+    }
+    let mut by4: Vec<&EamSpec> = n.eams.iter().collect();
+    by4.sort_by_key(|e| (e.v4.addr(), e.v4.len()));
+    for (i, e) in by4.iter().enumerate() {
+        if let Some(o) = by4[i + 1..]
+            .iter()
+            .take_while(|o| e.v4.overlaps(&o.v4))
+            .next()
+        {
+            bail!(
+                "EAM IPv4 side {} overlaps {} (of the mapping from {})",
+                o.v4,
+                e.v4,
+                e.v6
+            );
+        }
     }
     Ok(())
 }
@@ -266,5 +389,95 @@ mod tests {
         // Outside 2000::/3 but not special: still refused as routed.
         let e = routed_prefix(&"fd00::/48".parse().unwrap()).unwrap_err();
         assert!(e.to_string().contains("not global unicast"), "{e}");
+    }
+
+    fn pool(p: &str) -> Pool6Spec {
+        Pool6Spec {
+            prefix: p.parse().unwrap(),
+            wkp_strict: true,
+            udp_zero_checksum: Default::default(),
+        }
+    }
+
+    fn map(v6: &str, v4: &str) -> EamSpec {
+        EamSpec {
+            v6: v6.parse().unwrap(),
+            v4: v4.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn pool6_lengths_and_ranges() {
+        for p in [
+            "64:ff9b::/96",
+            "2001:db8::/32",
+            "2001:db8:64::/48",
+            "2001:db8:0:64::/64",
+        ] {
+            pool6(&pool(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        }
+        let bad = [
+            ("2001:db8::/33", "not one of RFC 6052's"),
+            ("2001:db8:64::/128", "not one of RFC 6052's"),
+            ("2001:db8:0:0:ff00::/96", "bits 64 to 71"),
+            ("ff00::/96", "multicast"),
+            ("::ffff:0:0/96", "IPv4-mapped"),
+        ];
+        for (p, msg) in bad {
+            let e = pool6(&pool(p)).unwrap_err().to_string();
+            assert!(e.contains(msg), "{p}: {e}");
+        }
+    }
+
+    #[test]
+    fn eam_sides() {
+        eam(&map("2001:db8:6::/120", "192.0.2.0/24")).unwrap();
+        eam(&map("2001:db8:1::2/128", "198.51.100.5/32")).unwrap();
+        // A longer IPv6 suffix is fine (its first bits cross over).
+        eam(&map("2001:db8:6::/112", "203.0.113.0/24")).unwrap();
+        let bad = [
+            (map("2001:db8:6::/128", "192.0.2.0/24"), "8 host bits"),
+            (map("2001:db8:6::/120", "127.0.0.0/24"), "loopback"),
+            (map("2001:db8:6::/120", "224.0.0.0/24"), "multicast"),
+            (map("::/96", "192.0.2.0/24"), "IPv4-compatible"),
+            (map("fe80::/120", "192.0.2.0/24"), "link-local"),
+            (map("2001:db8::/96", "0.0.0.0/0"), "this network"),
+        ];
+        for (e, msg) in bad {
+            let err = eam(&e).unwrap_err().to_string();
+            assert!(err.contains(msg), "{e:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn nat64_overlaps() {
+        let tunnels = [("2001:db8:1::/64".parse().unwrap(), 1)];
+        let mut n = Nat64Spec {
+            pool6: Some(pool("64:ff9b::/96")),
+            // Inside tunnel 1's /64: allowed, the user behind it is reached.
+            eams: vec![
+                map("2001:db8:1::2/128", "198.51.100.5/32"),
+                map("2001:db8:6::/120", "192.0.2.0/24"),
+            ],
+        };
+        nat64(&n, &tunnels).unwrap();
+        n.eams.push(map("2001:db8:6::80/121", "203.0.113.0/25"));
+        let e = nat64(&n, &tunnels).unwrap_err().to_string();
+        assert!(
+            e.contains("2001:db8:6::80/121 overlaps 2001:db8:6::/120"),
+            "{e}"
+        );
+        n.eams.pop();
+        n.eams.push(map("2001:db8:7::/120", "192.0.2.128/25"));
+        let e = nat64(&n, &tunnels).unwrap_err().to_string();
+        assert!(e.contains("192.0.2.128/25 overlaps 192.0.2.0/24"), "{e}");
+        n.eams.pop();
+        n.eams.push(map("64:ff9b::c000:200/120", "203.0.113.0/24"));
+        let e = nat64(&n, &tunnels).unwrap_err().to_string();
+        assert!(e.contains("overlaps pool6"), "{e}");
+        n.eams.pop();
+        n.pool6 = Some(pool("2001:db8::/32"));
+        let e = nat64(&n, &tunnels).unwrap_err().to_string();
+        assert!(e.contains("overlaps 2001:db8:1::/64 of tunnel 1"), "{e}");
     }
 }

@@ -33,7 +33,7 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 pub use counters::Counters;
-pub use nat64::{EamEntry, Nat64Settings};
+pub use nat64::{EamEntry, Nat64Settings, Nat64Snapshot};
 pub use proxies::ProxyEntry;
 pub use stats::{format_table, verifier_stats, ProgramStats};
 use tunnel_common::{config::RuntimeConfig, jump, maps};

@@ -22,7 +22,7 @@ use tunnel_common::{
 use super::Datapath;
 
 /// One explicit address mapping (RFC 7757), prefixes in canonical form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct EamEntry {
     pub v6: Ipv6Addr,
     pub v6_len: u8,
@@ -134,6 +134,66 @@ impl Datapath {
         let mut t6: LpmTrie<&mut MapData, [u8; 16], Eam> =
             LpmTrie::try_from(self.ebpf.map_mut(maps::EAM6).context(maps::EAM6)?)?;
         let _ = t6.remove(&Key::new(e.v6_len as u32, e.v6.octets()));
+        Ok(())
+    }
+}
+
+/// What the NAT64 maps hold, for reconciliation and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Nat64Snapshot {
+    /// The `NAT64` slot as written (`NAT64_F_EAM` included).
+    pub config: Nat64Config,
+    /// `EAM6`'s entries (their values: both sides).
+    pub eam6: Vec<EamEntry>,
+    /// `EAM4`'s entries.
+    pub eam4: Vec<EamEntry>,
+}
+
+impl EamEntry {
+    fn from_value(v: &Eam) -> Self {
+        Self {
+            v6: Ipv6Addr::from(v.v6),
+            v6_len: v.v6_len,
+            v4: Ipv4Addr::from(v.v4),
+            v4_len: v.v4_len,
+        }
+    }
+}
+
+impl Datapath {
+    /// Reads the settings and both EAM tries.
+    pub fn nat64_snapshot(&mut self) -> Result<Nat64Snapshot> {
+        let a: Array<&MapData, Nat64Config> =
+            Array::try_from(self.ebpf.map(maps::NAT64).context(maps::NAT64)?)?;
+        let config = a.get(&0, 0)?;
+        let t6: LpmTrie<&MapData, [u8; 16], Eam> =
+            LpmTrie::try_from(self.ebpf.map(maps::EAM6).context(maps::EAM6)?)?;
+        let mut eam6 = Vec::new();
+        for kv in t6.iter() {
+            eam6.push(EamEntry::from_value(&kv?.1));
+        }
+        let t4: LpmTrie<&MapData, [u8; 4], Eam> =
+            LpmTrie::try_from(self.ebpf.map(maps::EAM4).context(maps::EAM4)?)?;
+        let mut eam4 = Vec::new();
+        for kv in t4.iter() {
+            eam4.push(EamEntry::from_value(&kv?.1));
+        }
+        Ok(Nat64Snapshot { config, eam6, eam4 })
+    }
+
+    /// Removes `EAM4`'s entry for the IPv4 prefix; absent is not an error.
+    pub fn remove_eam4(&mut self, v4: Ipv4Addr, len: u8) -> Result<()> {
+        let mut t4: LpmTrie<&mut MapData, [u8; 4], Eam> =
+            LpmTrie::try_from(self.ebpf.map_mut(maps::EAM4).context(maps::EAM4)?)?;
+        let _ = t4.remove(&Key::new(len as u32, v4.octets()));
+        Ok(())
+    }
+
+    /// Removes `EAM6`'s entry for the IPv6 prefix; absent is not an error.
+    pub fn remove_eam6(&mut self, v6: Ipv6Addr, len: u8) -> Result<()> {
+        let mut t6: LpmTrie<&mut MapData, [u8; 16], Eam> =
+            LpmTrie::try_from(self.ebpf.map_mut(maps::EAM6).context(maps::EAM6)?)?;
+        let _ = t6.remove(&Key::new(len as u32, v6.octets()));
         Ok(())
     }
 }

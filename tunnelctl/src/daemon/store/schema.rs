@@ -6,9 +6,9 @@
 use anyhow::{bail, Context, Result};
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
-const STEPS: [&str; VERSION as usize] = [SCHEMA_1, MIGRATE_1_TO_2, MIGRATE_2_TO_3];
+const STEPS: [&str; VERSION as usize] = [SCHEMA_1, MIGRATE_1_TO_2, MIGRATE_2_TO_3, MIGRATE_3_TO_4];
 
 /// 1: 6in4 tunnels and their routed prefixes.
 const SCHEMA_1: &str = "CREATE TABLE tunnels (
@@ -62,6 +62,20 @@ const MIGRATE_2_TO_3: &str = "CREATE TABLE tunnels_v3 (
      DROP TABLE tunnels;
      ALTER TABLE tunnels_v3 RENAME TO tunnels;
      CREATE UNIQUE INDEX tunnels_static_pair ON tunnels (local, remote) WHERE kind = 'sixin4';";
+
+/// 3 → 4: stateless NAT64. Its settings in a table of at most one row
+/// (no row: no pool6), and the explicit address mappings, each side
+/// unique (overlaps are refused by the daemon before it writes).
+const MIGRATE_3_TO_4: &str = "CREATE TABLE nat64 (
+        id INTEGER PRIMARY KEY CHECK (id = 0),
+        pool6 TEXT NOT NULL,
+        wkp_strict INTEGER NOT NULL,
+        udp_zero_checksum TEXT NOT NULL
+     );
+     CREATE TABLE eams (
+        v6 TEXT PRIMARY KEY,
+        v4 TEXT NOT NULL UNIQUE
+     );";
 
 /// Brings the database to `VERSION`, all steps in one transaction, and
 /// leaves foreign keys on. A database newer than this build is refused,

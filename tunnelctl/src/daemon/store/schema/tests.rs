@@ -17,18 +17,24 @@ fn old_database(path: &Path, version: usize) {
     for step in &STEPS[..version] {
         c.execute_batch(step).unwrap();
     }
-    c.execute_batch(
-        "INSERT INTO tunnels (id, local, remote, prefix, mtu, ttl, pmtudisc, enabled)
-            VALUES (1, '192.0.2.1', '198.51.100.2', '2001:db8:1::/64', 1400, 0, 0, 1);
-         INSERT INTO routed VALUES ('2001:db8:100::/48', 1);",
-    )
+    // From 3 on, `kind` has no default.
+    let (kind_col, kind) = if version >= 3 {
+        ("kind, ", "'sixin4', ")
+    } else {
+        ("", "")
+    };
+    c.execute_batch(&format!(
+        "INSERT INTO tunnels ({kind_col}id, local, remote, prefix, mtu, ttl, pmtudisc, enabled)
+            VALUES ({kind}1, '192.0.2.1', '198.51.100.2', '2001:db8:1::/64', 1400, 0, 0, 1);
+         INSERT INTO routed VALUES ('2001:db8:100::/48', 1);"
+    ))
     .unwrap();
     if version >= 2 {
-        c.execute_batch(
-            "INSERT INTO tunnels (id, local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp)
-                VALUES (2, '192.0.2.1', '198.51.100.3', '2001:db8:2::/64', 1480, 64, 1, 0, 1);
-             INSERT INTO proxies VALUES ('2001:db8::5', 'eth0', 1);",
-        )
+        c.execute_batch(&format!(
+            "INSERT INTO tunnels ({kind_col}id, local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp)
+                VALUES ({kind}2, '192.0.2.1', '198.51.100.3', '2001:db8:2::/64', 1480, 64, 1, 0, 1);
+             INSERT INTO proxies VALUES ('2001:db8::5', 'eth0', 1);"
+        ))
         .unwrap();
     }
     c.pragma_update(None, "user_version", version as i64)
@@ -68,7 +74,17 @@ fn every_earlier_schema_migrates_with_its_rows() {
             assert_eq!(store::proxies(s.conn()).unwrap().len(), 1);
         }
 
+        // No NAT64 before 4; its tables are there to write.
+        assert_eq!(s.nat64().unwrap(), crate::api::Nat64Spec::default());
         let tx = s.transaction().unwrap();
+        store::insert_eam(
+            &tx,
+            &crate::api::EamSpec {
+                v6: "2001:db8:6::/120".parse().unwrap(),
+                v4: "192.0.2.0/24".parse().unwrap(),
+            },
+        )
+        .unwrap_or_else(|e| panic!("from {version}: {e}"));
         // The pair stays unique among static 6in4 tunnels...
         let dup = tx.execute(
             "INSERT INTO tunnels (id, kind, local, remote, prefix, mtu, ttl, pmtudisc, enabled)
@@ -101,6 +117,7 @@ fn every_earlier_schema_migrates_with_its_rows() {
         // Opening again changes nothing.
         let s = Store::open(&path).unwrap();
         assert_eq!(s.tunnels().unwrap().len(), 3 + (version >= 2) as usize);
+        assert_eq!(s.nat64().unwrap().eams.len(), 1, "from {version}");
     }
 }
 
