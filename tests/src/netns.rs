@@ -31,6 +31,16 @@ impl Netns {
         Ok(ns)
     }
 
+    /// Creates `name` exactly (a test's own prefix) with `lo` up.
+    pub fn named(name: &str) -> Result<Self> {
+        run(Command::new("ip").args(["netns", "add", name]))?;
+        let ns = Self {
+            name: name.to_owned(),
+        };
+        ns.ip("link set lo up")?;
+        Ok(ns)
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

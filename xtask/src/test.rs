@@ -79,6 +79,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l2_nat64",
             "--test",
             "l2_client",
+            "--test",
+            "l2_nat64_ctl",
             "--",
             "--test-threads=1",
         ])?;

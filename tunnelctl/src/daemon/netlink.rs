@@ -18,6 +18,7 @@ use rtnetlink::{
         link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage},
         route::{
             RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteMetric, RouteProtocol,
+            RouteScope,
         },
     },
     Handle, LinkUnspec, LinkVeth, RouteMessageBuilder,
@@ -233,9 +234,12 @@ impl Netlink {
             .with_context(|| format!("adding the kernel route for {p}"))
     }
 
-    /// Deletes our IPv4 route for `p`; one already gone is no error.
+    /// Deletes our IPv4 route for `p`, whatever its scope (IPv4 matches
+    /// it, unless told `RT_SCOPE_NOWHERE`: any); one already gone is no
+    /// error.
     pub fn delete_route4(&self, p: &Ipv4Prefix, proto: u8) -> Result<()> {
-        let msg = route_message4(p, proto).build();
+        let mut msg = route_message4(p, proto).build();
+        msg.header.scope = RouteScope::NoWhere;
         match self.rt.block_on(self.handle.route().del(msg).execute()) {
             Ok(()) => Ok(()),
             Err(e) if is_errno(&e, &[ENOENT, ESRCH]) => Ok(()),
