@@ -127,6 +127,16 @@ impl Engine {
             Some(_) => {
                 let n = store::read_nat64(&tx)?;
                 validate::nat64(&n, &store::all_prefixes(&tx)?).map_err(Error::conflict)?;
+                let max = tunnel_common::maps::DEFAULT_MAX_EAMS as usize;
+                if n.eams.len() > max
+                    && nat64_have
+                        .as_ref()
+                        .is_some_and(|h| n.eams.len() > h.eams.len())
+                {
+                    return Err(Error::MapFull(format!(
+                        "the NAT64 mapping tables are full ({max} entries)"
+                    )));
+                }
                 Some(n)
             }
             None => None,
