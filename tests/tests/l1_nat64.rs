@@ -552,8 +552,27 @@ fn tunnel_users() {
         )))
         .tunnel(TUNNEL_A, 0, 1),
         Case::xdp(
-            "translated packet bigger than the tunnel MTU: counted drop",
+            "bigger than the tunnel MTU with DF: fragmentation needed, MTU 1460, back to the sender",
             from_v4_host(CLIENT_B_MAC, &too_big),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .tx(frag_needed(CLIENT_B_MAC, host, 1460, &too_big))
+        .events(&[(Event::Nat64IcmpSent, 1), (Event::Nat64To6, 0)])
+        .tunnel(TUNNEL_A, 0, 0),
+        Case::xdp(
+            "bigger than the tunnel MTU with DF, no ICMP budget left: counted drop",
+            from_v4_host(CLIENT_B_MAC, &too_big),
+        )
+        .on(x0)
+        .setup(|b| {
+            nat64_on(b);
+            b.no_icmp_budget();
+        })
+        .dropped(Drop::Nat64TooBig),
+        Case::xdp(
+            "bigger than the tunnel MTU without DF: counted drop (no fragmenting yet)",
+            from_v4_host(CLIENT_B_MAC, &with_v4_id(too_big.clone(), 0x77, false)),
         )
         .on(x0)
         .setup(nat64_on)
@@ -593,6 +612,33 @@ fn tunnel_users() {
         .tunnel(TUNNEL_A, 1, 1),
     ];
     check(&mut bed, cases);
+}
+
+/// The ICMPv4 error (RFC 792, RFC 1191) the PoP sends from tunnel A's
+/// local address back to `sender`'s MAC about `invoking`: fragmentation
+/// needed with `mtu`, the invoking packet quoted up to 576 bytes in all.
+fn frag_needed(sender_mac: Mac, sender: Ipv4Addr, mtu: u16, invoking: &[u8]) -> Vec<u8> {
+    let quote = &invoking[..invoking.len().min(576 - 28)];
+    let icmp = etherparse::Icmpv4Header::with_checksum(
+        etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: mtu },
+        ),
+        quote,
+    );
+    let mut ip = etherparse::Ipv4Header::new(
+        (icmp.header_len() + quote.len()) as u16,
+        64,
+        etherparse::IpNumber::ICMP,
+        POP_V4.octets(),
+        sender.octets(),
+    )
+    .unwrap();
+    ip.dont_fragment = true;
+    ip.header_checksum = ip.calc_header_checksum();
+    let mut v = ip.to_bytes().to_vec();
+    v.extend_from_slice(&icmp.to_bytes());
+    v.extend_from_slice(quote);
+    eth(X0_MAC, sender_mac, EtherType::IPV4, &v)
 }
 
 /// Every truncation of valid frames, both ways: a pass or a counted drop,

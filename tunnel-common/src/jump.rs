@@ -27,6 +27,10 @@ pub const JUMP_NAT64_4TO6: u32 = 7;
 /// of its own, entered on one path whatever the outer family or opcode, so
 /// the verifier walks the hash once.
 pub const JUMP_AYIYA_AUTH: u32 = 8;
+/// ICMPv4 errors the NAT64 translator sends back to IPv4 senders
+/// (`nat64_icmp4`): `JumpArgs::icmp` says which, `JumpArgs::tunnel` is the
+/// tunnel whose local IPv4 address is the error's source.
+pub const JUMP_NAT64_ICMP4: u32 = 9;
 /// Per-kind encapsulation programs for kinds not built into the router
 /// start here (`JUMP_ENCAP_BASE + kind`).
 pub const JUMP_ENCAP_BASE: u32 = 16;

@@ -178,7 +178,9 @@ counter_enum! {
         Nat64UdpZeroChecksum = "nat64_udp_zero_checksum",
         /// IPv4 whose TTL would reach 0 in the translator.
         Nat64TtlExpired = "nat64_ttl_expired",
-        /// Translated IPv6 bigger than the tunnel it is for.
+        /// Translated IPv6 bigger than the tunnel it is for: without DF
+        /// (the translator cannot fragment in the fast path yet), or with
+        /// DF and the ICMPv4 fragmentation-needed answer rate limited.
         Nat64TooBig = "nat64_too_big",
     }
 }
@@ -241,6 +243,9 @@ counter_enum! {
         Nat64To6Bytes = "nat64_4to6_bytes",
         /// Of `nat64_4to6`, packets for a user inside a tunnel.
         Nat64IntoTunnel = "nat64_into_tunnel",
+        /// ICMPv4 errors the translator sent to IPv4 senders
+        /// (fragmentation needed toward a tunnel's smaller MTU).
+        Nat64IcmpSent = "nat64_icmp4_sent",
     }
 }
 

@@ -139,9 +139,10 @@ fn may_answer(pkt: Packet, inv: &Ipv6Hdr) -> bool {
     true
 }
 
-/// Per-CPU token bucket (`CONFIG` rate and burst).
+/// Per-CPU token bucket (`CONFIG` rate and burst), shared by every error
+/// the PoP originates (ICMPv6 here, the translator's ICMPv4).
 #[inline(always)]
-fn rate_allows() -> bool {
+pub fn rate_allows() -> bool {
     let Some(cfg) = CONFIG.get(0) else {
         return false;
     };

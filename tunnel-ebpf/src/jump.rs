@@ -8,7 +8,7 @@ use tunnel_common::{
     ayiya::OP_ECHO_RESPONSE,
     jump::{
         JumpArgs, ICMP_REPLY, JUMP_AYIYA_AUTH, JUMP_AYIYA_ENCAP, JUMP_ICMP, JUMP_NAT64_6TO4,
-        JUMP_ROUTE,
+        JUMP_NAT64_ICMP4, JUMP_ROUTE,
     },
     stats::Drop,
 };
@@ -80,6 +80,14 @@ pub fn follow(pkt: Packet, step: Step) -> u32 {
                 ..Default::default()
             });
             jump(pkt, JUMP_NAT64_6TO4)
+        }
+        Step::Icmp4 { kind, tunnel } => {
+            put(JumpArgs {
+                tunnel,
+                icmp: kind.raw(),
+                ..Default::default()
+            });
+            jump(pkt, JUMP_NAT64_ICMP4)
         }
     }
 }

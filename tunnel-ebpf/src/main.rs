@@ -223,6 +223,21 @@ mod entry {
         }
     }
 
+    /// ICMPv4 errors of the translator (`JumpArgs::icmp`), from the local
+    /// IPv4 address of tunnel `JumpArgs::tunnel`.
+    #[xdp]
+    pub fn nat64_icmp4(ctx: XdpContext) -> u32 {
+        let pkt = Packet::new(&ctx);
+        let a = jump::args();
+        let kind = nat64::icmp4::Icmp4Error::from_raw(a.icmp);
+        match crate::tunnel::tunnel(a.tunnel)
+            .and_then(|t| nat64::icmp4::send(pkt, kind, t.local_v4))
+        {
+            Ok(action) => action,
+            Err(reason) => dropped(reason),
+        }
+    }
+
     /// The NDP proxy.
     #[xdp]
     pub fn ndp_proxy(ctx: XdpContext) -> u32 {

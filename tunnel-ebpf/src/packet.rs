@@ -385,6 +385,14 @@ impl<C: Ctx> Packet<C> {
         Ok(unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>(words) })
     }
 
+    /// Writes an IPv6 address given as big-endian 64-bit halves (as the
+    /// translator computes them) at `off`: two word stores.
+    #[inline(always)]
+    pub fn write_addr_halves(&self, off: usize, (hi, lo): (u64, u64)) -> Result<(), Drop> {
+        self.write(off, &hi.to_be())?;
+        self.write(off + 8, &lo.to_be())
+    }
+
     #[inline(always)]
     pub fn write<T: Copy>(&self, off: usize, v: &T) -> Result<(), Drop> {
         let start = self.data() + off;
@@ -464,6 +472,15 @@ impl<C: Ctx> Packet<C> {
         }
         sum + tunnel_common::csum::fold(native).swap_bytes() as u64
     }
+}
+
+/// The IPv6 address whose big-endian halves are `hi` and `lo`, built from
+/// two 64-bit words (see `Packet::read_addr` on why not byte by byte).
+#[inline(always)]
+pub fn addr_from_halves((hi, lo): (u64, u64)) -> [u8; 16] {
+    // SAFETY: [u64; 2] and [u8; 16] have the same size, any bits are valid
+    // for both.
+    unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>([hi.to_be(), lo.to_be()]) }
 }
 
 /// `bpf_fib_lookup` on the packet's context; returns the helper's result

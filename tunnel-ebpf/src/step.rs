@@ -2,7 +2,7 @@
 //! module so that `jump` (which turns a `Step` into a tail call) and the
 //! router (which makes them) do not import each other.
 
-use crate::{icmp6::IcmpError, tunnel::Origin};
+use crate::{icmp6::IcmpError, nat64::icmp4::Icmp4Error, tunnel::Origin};
 
 /// The outcome of a path: an action, or where the packet goes next (the
 /// entry turns those into tail calls).
@@ -27,5 +27,11 @@ pub enum Step {
     /// IPv6 toward pool6: the NAT64 translator's program (`nat64_6to4`).
     Translate {
         origin: Origin,
+    },
+    /// An ICMPv4 error the translator sends back to the IPv4 packet's
+    /// sender, from tunnel `tunnel`'s local address (`nat64_icmp4`).
+    Icmp4 {
+        kind: Icmp4Error,
+        tunnel: u32,
     },
 }

@@ -14,17 +14,18 @@ use tunnel_common::{
 };
 
 use super::{
-    config, eam_v4, swapped, transport, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_CHECK,
-    ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP,
+    config, eam_v4, icmp4::Icmp4Error, swapped, transport, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST,
+    ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP,
 };
 use crate::{
-    packet::{Packet, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
+    packet::{addr_from_halves, Packet, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
     route, stats,
     step::Step,
     tunnel::{owner, tunnel, Origin},
 };
 
 const IPV4_MF: u8 = 0x20;
+const IPV4_DF: u8 = 0x40;
 /// The largest UDP datagram whose zero checksum the translator computes
 /// (an IPv4 MTU of 1500); longer ones are counted drops.
 const UDP0_MAX: usize = 1480;
@@ -37,6 +38,8 @@ struct V4 {
     proto: u8,
     ttl: u8,
     tos: u8,
+    /// Don't Fragment set.
+    df: bool,
 }
 
 #[inline(always)]
@@ -64,6 +67,7 @@ fn read_v4(pkt: Packet) -> Result<V4, Drop> {
         proto: h.proto,
         ttl: h.ttl,
         tos: h.tos,
+        df: h.frags[0] & IPV4_DF != 0,
     };
     if csum::ipv4_header(pkt.view::<[u8; IPV4_LEN]>(ETH_LEN)?) != u16::from_be_bytes(h.check) {
         return Err(Drop::BadChecksum);
@@ -106,6 +110,29 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
         src: rfc6052::embed_halves(&conf.pool6, conf.pool6_len, v4.src),
         dst: eam.to_v6_halves(v4.dst),
     };
+    // Into a tunnel: its state and MTU are checked here, while the packet
+    // is still the IPv4 sender's. The router's ICMPv6 answers would go to
+    // a pool6 address, which is no way back to an IPv4 sender.
+    let into = owner(&addr_from_halves(addrs.dst));
+    if let Some(id) = into {
+        let info = tunnel(id)?;
+        if !info.is_enabled() {
+            return Err(Drop::TunnelDisabled);
+        }
+        if IPV6_LEN + v4.payload > info.mtu as usize {
+            // RFC 7915 §4: the IPv4 sender learns the MTU less what
+            // translation adds; without DF the packet should be
+            // fragmented, which the fast path does not do yet.
+            if !v4.df {
+                return Err(Drop::Nat64TooBig);
+            }
+            let mtu = info.mtu.saturating_sub((IPV6_LEN - IPV4_LEN) as u16);
+            return Ok(Step::Icmp4 {
+                kind: Icmp4Error::frag_needed(mtu),
+                tunnel: id,
+            });
+        }
+    }
     let flags = conf.flags;
     pkt.truncate(ETH_LEN + IPV4_LEN + v4.payload)?;
     let next_header = fix_transport(pkt, &v4, addrs.sum(), flags)?;
@@ -120,20 +147,6 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
         },
     )?;
     write_v6(pkt, &v4, next_header, &addrs)?;
-    // Into a tunnel: the tunnel's MTU is checked here, before the router
-    // would answer the (IPv4) sender with an ICMPv6 error.
-    // A disabled tunnel too: the router's ICMPv6 answer would go to a
-    // pool6 address, which is no way back to an IPv4 sender.
-    let into = owner(pkt.view::<[u8; 16]>(ETH_LEN + 24)?);
-    if let Some(id) = into {
-        let info = tunnel(id)?;
-        if !info.is_enabled() {
-            return Err(Drop::TunnelDisabled);
-        }
-        if IPV6_LEN + v4.payload > info.mtu as usize {
-            return Err(Drop::Nat64TooBig);
-        }
-    }
     stats::event(Event::Nat64To6);
     stats::event_add(Event::Nat64To6Bytes, IPV4_LEN + v4.payload);
     // The hop limit is the TTL as it came: the router decrements it.
@@ -150,8 +163,10 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
 }
 
 /// The transport checksum, still at its IPv4 offset (`addr_sum`: the IPv6
-/// addresses' sum); returns the IPv6 next header.
-#[inline(always)]
+/// addresses' sum); returns the IPv6 next header. Not inlined: the
+/// zero-checksum loop is verified once per call site, not once per path
+/// that leads to it.
+#[inline(never)]
 fn fix_transport(pkt: Packet, v4: &V4, addr_sum: u64, flags: u8) -> Result<u8, Drop> {
     let l4 = ETH_LEN + IPV4_LEN;
     if v4.proto == PROTO_ICMP {
@@ -219,8 +234,6 @@ fn write_v6(pkt: Packet, v4: &V4, next_header: u8, a: &Addrs6) -> Result<(), Dro
         v4.ttl,
     ];
     pkt.write(ETH_LEN, &u64::from_ne_bytes(first))?;
-    pkt.write(ETH_LEN + 8, &a.src.0.to_be())?;
-    pkt.write(ETH_LEN + 16, &a.src.1.to_be())?;
-    pkt.write(ETH_LEN + 24, &a.dst.0.to_be())?;
-    pkt.write(ETH_LEN + 32, &a.dst.1.to_be())
+    pkt.write_addr_halves(ETH_LEN + 8, a.src)?;
+    pkt.write_addr_halves(ETH_LEN + 24, a.dst)
 }
