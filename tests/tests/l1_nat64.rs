@@ -392,6 +392,8 @@ fn ipv4_to_ipv6() {
     let gre = reseal_v4(gre);
     let mut unreachable = v4(host, up4, 64, 0, L4::EchoRequest(PAYLOAD));
     unreachable[20] = 3; // destination unreachable: an error, not echo
+    let mut quench = v4(host, up4, 64, 0, L4::EchoRequest(PAYLOAD));
+    quench[20] = 4;
     let unknown_dst = v4(host, a4("198.51.100.77"), 64, 0, L4::Udp(PAYLOAD));
     cases.extend([
         Case::xdp(
@@ -436,12 +438,19 @@ fn ipv4_to_ipv6() {
         .setup(nat64_on)
         .dropped(Drop::Nat64Unsupported),
         Case::xdp(
-            "icmp error: not in the fast path yet, counted",
+            "icmp error quoting no IPv4 header: counted",
             from_v4_host(CLIENT_A_MAC, &reseal_icmp(unreachable)),
         )
         .on(x0)
         .setup(nat64_on)
         .dropped(Drop::Nat64Unsupported),
+        Case::xdp(
+            "icmp source quench (RFC 7915 §4.2: dropped): counted",
+            from_v4_host(CLIENT_A_MAC, &reseal_icmp(quench)),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64IcmpDropped),
         Case::xdp(
             "other protocol (GRE): counted",
             from_v4_host(CLIENT_A_MAC, &gre),
@@ -682,4 +691,245 @@ fn truncated_frames() {
             }
         }
     }
+}
+
+/// An ICMPv4 error from `router` to `to` about `quote` (the IPv4 packet
+/// the translator made).
+fn error_v4(router: Ipv4Addr, to: Ipv4Addr, t: etherparse::Icmpv4Type, quote: &[u8]) -> Vec<u8> {
+    let icmp = etherparse::Icmpv4Header::with_checksum(t, quote);
+    let mut ip = etherparse::Ipv4Header::new(
+        (icmp.header_len() + quote.len()) as u16,
+        64,
+        etherparse::IpNumber::ICMP,
+        router.octets(),
+        to.octets(),
+    )
+    .unwrap();
+    ip.header_checksum = ip.calc_header_checksum();
+    let mut v = ip.to_bytes().to_vec();
+    v.extend_from_slice(&icmp.to_bytes());
+    v.extend_from_slice(quote);
+    v
+}
+
+/// The ICMPv6 error (hop limit 63 once routed) from `src` to `dst`
+/// quoting `quote`.
+fn error_v6(src: Ipv6Addr, dst: Ipv6Addr, t: Icmpv6Type, quote: &[u8]) -> Vec<u8> {
+    let icmp =
+        etherparse::Icmpv6Header::with_checksum(t, src.octets(), dst.octets(), quote).unwrap();
+    let mut body = icmp.to_bytes().to_vec();
+    body.extend_from_slice(quote);
+    ipv6(src, dst, 63, etherparse::IpNumber::IPV6_ICMP, &body)
+}
+
+/// Sets the TTL of an IPv4 packet (the header checksum follows).
+fn with_ttl(mut v: Vec<u8>, ttl: u8) -> Vec<u8> {
+    v[8] = ttl;
+    reseal_v4(v)
+}
+
+/// RFC 7915 §4.2 with the quoted packet (§4.3): ICMPv4 errors from an
+/// IPv4 router about what an IPv6 host sent through the translator become
+/// ICMPv6 errors quoting the IPv6 packet the host sent (its hop limit as
+/// the router saw the TTL).
+#[test]
+fn icmp_errors_4to6() {
+    use etherparse::{icmpv4, icmpv6, Icmpv4Type};
+    let mut bed = ProgBed::new().expect("prog bed");
+    let (host, router, up4) = (CLIENT_A, CLIENT_B, a4(UPSTREAM_V4));
+    let l4 = L4::Udp(PAYLOAD);
+    // What the router saw one hop on, and the IPv6 packet that was.
+    let seen = with_ttl(translated_v4(up4, host, 63, 0, l4), 62);
+    let quote6 = v6(UPSTREAM, p6(host), 62, 0, l4);
+    let row = |name: &str, t4: Icmpv4Type, t6: Icmpv6Type| {
+        Case::xdp(
+            name.to_string(),
+            from_v4_host(CLIENT_B_MAC, &error_v4(router, up4, t4, &seen)),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .redirect(to_upstream(&error_v6(p6(router), UPSTREAM, t6, &quote6)))
+        .events(&[(Event::Nat64ErrorTo6, 1)])
+    };
+    let unreach4 = Icmpv4Type::DestinationUnreachable;
+    let unreach6 = Icmpv6Type::DestinationUnreachable;
+    let pointer4 =
+        |p| Icmpv4Type::ParameterProblem(icmpv4::ParameterProblemHeader::PointerIndicatesError(p));
+    let pointer6 = |p| {
+        Icmpv6Type::ParameterProblem(icmpv6::ParameterProblemHeader {
+            code: icmpv6::ParameterProblemCode::ErroneousHeaderField,
+            pointer: p,
+        })
+    };
+    let mut cases = vec![
+        row(
+            "time exceeded → time exceeded (traceroute through the translator)",
+            Icmpv4Type::TimeExceeded(icmpv4::TimeExceededCode::TtlExceededInTransit),
+            Icmpv6Type::TimeExceeded(icmpv6::TimeExceededCode::HopLimitExceeded),
+        ),
+        row(
+            "port unreachable → port unreachable",
+            unreach4(icmpv4::DestUnreachableHeader::Port),
+            unreach6(icmpv6::DestUnreachableCode::Port),
+        ),
+        row(
+            "host unreachable → no route",
+            unreach4(icmpv4::DestUnreachableHeader::Host),
+            unreach6(icmpv6::DestUnreachableCode::NoRoute),
+        ),
+        row(
+            "communication administratively prohibited → prohibited",
+            unreach4(icmpv4::DestUnreachableHeader::FilterProhibited),
+            unreach6(icmpv6::DestUnreachableCode::Prohibited),
+        ),
+        row(
+            "protocol unreachable → parameter problem, next header, pointer 6",
+            unreach4(icmpv4::DestUnreachableHeader::Protocol),
+            Icmpv6Type::ParameterProblem(icmpv6::ParameterProblemHeader {
+                code: icmpv6::ParameterProblemCode::UnrecognizedNextHeader,
+                pointer: 6,
+            }),
+        ),
+        row(
+            "fragmentation needed, MTU 1400 → packet too big, MTU 1420",
+            unreach4(icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 }),
+            Icmpv6Type::PacketTooBig { mtu: 1420 },
+        ),
+        row(
+            "parameter problem at the TTL (8) → at the hop limit (7)",
+            pointer4(8),
+            pointer6(7),
+        ),
+        row(
+            "parameter problem in the destination (17) → the destination (24)",
+            pointer4(17),
+            pointer6(24),
+        ),
+        row(
+            "parameter problem at the protocol (9) → the next header (6)",
+            pointer4(9),
+            pointer6(6),
+        ),
+    ];
+    // A router of RFC 792's day quotes the header and 8 bytes: the UDP
+    // header, checksum included, is still translated.
+    cases.push(
+        Case::xdp(
+            "quote of header + 8 bytes: translated as far as it goes",
+            from_v4_host(
+                CLIENT_B_MAC,
+                &error_v4(
+                    router,
+                    up4,
+                    unreach4(icmpv4::DestUnreachableHeader::Port),
+                    &seen[..28],
+                ),
+            ),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .redirect(to_upstream(&error_v6(
+            p6(router),
+            UPSTREAM,
+            unreach6(icmpv6::DestUnreachableCode::Port),
+            &quote6[..48],
+        ))),
+    );
+    // A 1300-byte datagram quoted whole: MTU 0 means the RFC 1191
+    // plateau below its length (1328 → 1006), and the ICMPv6 error is cut
+    // to 1280 bytes (1232 quoted).
+    let big = L4::Udp(&[9u8; 1300]);
+    let big_seen = with_ttl(translated_v4(up4, host, 63, 0, big), 62);
+    let big_quote6 = v6(UPSTREAM, p6(host), 62, 0, big);
+    cases.push(
+        Case::xdp(
+            "fragmentation needed with MTU 0: plateau 1006 + 20; cut to 1280 bytes",
+            from_v4_host(
+                CLIENT_B_MAC,
+                &error_v4(
+                    router,
+                    up4,
+                    unreach4(icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                        next_hop_mtu: 0,
+                    }),
+                    &big_seen,
+                ),
+            ),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .redirect(to_upstream(&error_v6(
+            p6(router),
+            UPSTREAM,
+            Icmpv6Type::PacketTooBig { mtu: 1026 },
+            &big_quote6[..1232],
+        ))),
+    );
+    let stranger = with_ttl(translated_v4(a4("198.51.100.99"), host, 63, 0, l4), 62);
+    cases.extend([
+        Case::xdp(
+            "parameter problem at the identification: no IPv6 field, counted drop",
+            from_v4_host(CLIENT_B_MAC, &error_v4(router, up4, pointer4(4), &seen)),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64IcmpDropped),
+        Case::xdp(
+            "host precedence violation (RFC 7915: dropped): counted drop",
+            from_v4_host(
+                CLIENT_B_MAC,
+                &error_v4(
+                    router,
+                    up4,
+                    unreach4(icmpv4::DestUnreachableHeader::HostPrecedenceViolation),
+                    &seen,
+                ),
+            ),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64IcmpDropped),
+        Case::xdp(
+            "error quoting a packet from an unmapped source: counted drop",
+            from_v4_host(
+                CLIENT_B_MAC,
+                &error_v4(
+                    router,
+                    up4,
+                    unreach4(icmpv4::DestUnreachableHeader::Port),
+                    &stranger,
+                ),
+            ),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64IcmpDropped),
+    ]);
+    // About a tunnel user's packet: the error goes into tunnel A.
+    let user4 = a4(USER_A_V4);
+    let user_seen = with_ttl(translated_v4(user4, host, 63, 0, l4), 62);
+    cases.push(
+        Case::xdp(
+            "error about a tunnel user's packet: into the tunnel",
+            from_v4_host(
+                CLIENT_B_MAC,
+                &error_v4(
+                    router,
+                    user4,
+                    unreach4(icmpv4::DestUnreachableHeader::Port),
+                    &user_seen,
+                ),
+            ),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .tx(to_client_a(&error_v6(
+            p6(router),
+            a6(USER_A),
+            unreach6(icmpv6::DestUnreachableCode::Port),
+            &v6(a6(USER_A), p6(host), 62, 0, l4),
+        )))
+        .tunnel(TUNNEL_A, 0, 1),
+    );
+    check(&mut bed, cases);
 }

@@ -31,6 +31,10 @@ pub const JUMP_AYIYA_AUTH: u32 = 8;
 /// (`nat64_icmp4`): `JumpArgs::icmp` says which, `JumpArgs::tunnel` is the
 /// tunnel whose local IPv4 address is the error's source.
 pub const JUMP_NAT64_ICMP4: u32 = 9;
+/// ICMPv4 errors toward an EAM address (`nat64_err_to6`): translated to
+/// ICMPv6 with the packet they quote (RFC 7915 §4.2, §4.3); a program of
+/// its own, since the new checksum sums the whole message. No arguments.
+pub const JUMP_NAT64_ERR_TO6: u32 = 10;
 /// Per-kind encapsulation programs for kinds not built into the router
 /// start here (`JUMP_ENCAP_BASE + kind`).
 pub const JUMP_ENCAP_BASE: u32 = 16;

@@ -182,6 +182,11 @@ counter_enum! {
         /// (the translator cannot fragment in the fast path yet), or with
         /// DF and the ICMPv4 fragmentation-needed answer rate limited.
         Nat64TooBig = "nat64_too_big",
+        /// An ICMP message RFC 7915 says to drop in translation (e.g.
+        /// redirects, source quench, a parameter problem whose pointer has
+        /// no counterpart), or an ICMP error quoting what the translator
+        /// cannot map back.
+        Nat64IcmpDropped = "nat64_icmp_dropped",
     }
 }
 
@@ -246,6 +251,8 @@ counter_enum! {
         /// ICMPv4 errors the translator sent to IPv4 senders
         /// (fragmentation needed toward a tunnel's smaller MTU).
         Nat64IcmpSent = "nat64_icmp4_sent",
+        /// ICMPv4 errors translated to ICMPv6, quoted packet included.
+        Nat64ErrorTo6 = "nat64_error_4to6",
     }
 }
 

@@ -81,6 +81,7 @@ pub fn follow(pkt: Packet, step: Step) -> u32 {
             });
             jump(pkt, JUMP_NAT64_6TO4)
         }
+        Step::Hand(slot) => jump(pkt, slot),
         Step::Icmp4 { kind, tunnel } => {
             put(JumpArgs {
                 tunnel,

@@ -223,6 +223,17 @@ mod entry {
         }
     }
 
+    /// NAT64, ICMPv4 errors toward an EAM's IPv4 side: translated to
+    /// ICMPv6 with the packet they quote, and routed.
+    #[xdp]
+    pub fn nat64_err_to6(ctx: XdpContext) -> u32 {
+        let pkt = Packet::new(&ctx);
+        match nat64::err_to6::translate(pkt) {
+            Ok(step) => jump::follow(pkt, step),
+            Err(reason) => dropped(reason),
+        }
+    }
+
     /// ICMPv4 errors of the translator (`JumpArgs::icmp`), from the local
     /// IPv4 address of tunnel `JumpArgs::tunnel`.
     #[xdp]

@@ -28,6 +28,8 @@ pub enum Step {
     Translate {
         origin: Origin,
     },
+    /// To program `slot` of `JUMPS`, which re-parses what it needs.
+    Hand(u32),
     /// An ICMPv4 error the translator sends back to the IPv4 packet's
     /// sender, from tunnel `tunnel`'s local address (`nat64_icmp4`).
     Icmp4 {

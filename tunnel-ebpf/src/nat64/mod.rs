@@ -7,6 +7,7 @@
 //! extension headers. What it does not translate yet is a counted drop
 //! (`nat64_unsupported`), never a silent loss.
 
+pub mod err_to6;
 pub mod icmp4;
 pub mod to4;
 pub mod to6;

@@ -9,7 +9,7 @@ use network_types::{
 };
 use tunnel_common::{
     addr, csum,
-    nat64::{config::NAT64_F_WKP_STRICT, rfc6052},
+    nat64::{config::NAT64_F_WKP_STRICT, icmp, rfc6052},
     stats::{Drop, Event},
 };
 
@@ -155,7 +155,10 @@ fn fix_transport(pkt: Packet, v6: &V6) -> Result<u16, Drop> {
         let ty = match head[0] {
             ICMPV6_ECHO_REQUEST => ICMP_ECHO_REQUEST,
             ICMPV6_ECHO_REPLY => ICMP_ECHO_REPLY,
-            _ => return Err(Drop::Nat64Unsupported),
+            // Errors are not translated this way yet; other informational
+            // types (MLD, ND, ...) are dropped (RFC 7915 §5.2).
+            t if icmp::is_error_v6(t) => return Err(Drop::Nat64Unsupported),
+            _ => return Err(Drop::Nat64IcmpDropped),
         };
         let check = u16::from_be_bytes(pkt.read(l4 + ICMP_CHECK)?);
         // The pseudo-header (RFC 8200 §8.1) goes: addresses, length, 58.

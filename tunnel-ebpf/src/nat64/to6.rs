@@ -6,9 +6,10 @@
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use tunnel_common::{
     csum,
+    jump::JUMP_NAT64_ERR_TO6,
     nat64::{
         config::{NAT64_F_UDP0_COMPUTE, NAT64_F_WKP_STRICT},
-        rfc6052,
+        icmp, rfc6052,
     },
     stats::{Drop, Event},
 };
@@ -106,6 +107,10 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
     if v4.ttl <= 1 {
         return Err(Drop::Nat64TtlExpired);
     }
+    // ICMP errors carry a packet of their own to translate: their program.
+    if v4.proto == PROTO_ICMP && icmp::is_error_v4(pkt.read::<u8>(ETH_LEN + IPV4_LEN)?) {
+        return Ok(Step::Hand(JUMP_NAT64_ERR_TO6));
+    }
     let addrs = Addrs6 {
         src: rfc6052::embed_halves(&conf.pool6, conf.pool6_len, v4.src),
         dst: eam.to_v6_halves(v4.dst),
@@ -177,7 +182,9 @@ fn fix_transport(pkt: Packet, v4: &V4, addr_sum: u64, flags: u8) -> Result<u8, D
         let ty = match head[0] {
             ICMP_ECHO_REQUEST => ICMPV6_ECHO_REQUEST,
             ICMP_ECHO_REPLY => ICMPV6_ECHO_REPLY,
-            _ => return Err(Drop::Nat64Unsupported),
+            // Errors went to their own program; every other ICMPv4 type
+            // is dropped in translation (RFC 7915 §4.2).
+            _ => return Err(Drop::Nat64IcmpDropped),
         };
         let check = u16::from_be_bytes(pkt.read(l4 + ICMP_CHECK)?);
         let old = u16::from_be_bytes(head) as u64;
