@@ -153,10 +153,13 @@ pub const fn plateau(len: u16) -> u16 {
 mod tests {
     use super::*;
 
+    /// A table row: (type, code) in, (type, code, rest) out or dropped.
+    type Row = ((u8, u8), Option<(u8, u8, Rest)>);
+
     /// RFC 7915 §4.2, row by row.
     #[test]
     fn icmpv4_to_icmpv6() {
-        let rows: &[((u8, u8), Option<(u8, u8, Rest)>)] = &[
+        let rows: &[Row] = &[
             ((8, 0), Some((128, 0, Rest::Copy))),
             ((0, 0), Some((129, 0, Rest::Copy))),
             ((3, 0), Some((1, 0, Rest::Zero))),
@@ -202,7 +205,7 @@ mod tests {
     /// RFC 7915 §5.2, row by row.
     #[test]
     fn icmpv6_to_icmpv4() {
-        let rows: &[((u8, u8), Option<(u8, u8, Rest)>)] = &[
+        let rows: &[Row] = &[
             ((128, 0), Some((8, 0, Rest::Copy))),
             ((129, 0), Some((0, 0, Rest::Copy))),
             ((1, 0), Some((3, 1, Rest::Zero))),
