@@ -191,6 +191,7 @@ impl ProgBed {
             &tunnelctl::datapath::Nat64Settings {
                 pool6: None,
                 flags: 0,
+                icmp_source: None,
             },
             false,
         )?;

@@ -46,6 +46,7 @@ fn nat64_with(b: &mut ProgBed, pool: (&str, u8), flags: u8) {
         &Nat64Settings {
             pool6: Some((a6(pool.0), pool.1)),
             flags,
+            icmp_source: Some(POP_V4),
         },
         true,
     )
@@ -249,12 +250,10 @@ fn ipv6_to_ipv4() {
     hop_by_hop[6] = 0; // next header: hop-by-hop options
     let mut fragment = echo(UPSTREAM, p6(host), 64);
     fragment[6] = 44;
-    let unreachable = icmpv6_error(
-        UPSTREAM,
-        p6(host),
-        Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Port),
-        &v6(p6(host), UPSTREAM, 60, 0, L4::Udp(PAYLOAD)),
-    );
+    // An informational type other than echo (here 139, node information
+    // query): RFC 7915 §5.2 drops it.
+    let mut informational = echo(UPSTREAM, p6(host), 64);
+    informational[40] = 139;
     let mut udp_no_check = v6(UPSTREAM, p6(host), 64, 0, L4::Udp(PAYLOAD));
     udp_no_check[46..48].copy_from_slice(&[0, 0]);
     cases.extend([
@@ -317,12 +316,12 @@ fn ipv6_to_ipv4() {
         .setup(nat64_on)
         .dropped(Drop::Nat64Unsupported),
         Case::xdp(
-            "icmpv6 error: not in the fast path yet, counted",
-            from_upstream(&unreachable),
+            "icmpv6 informational other than echo: dropped, counted",
+            from_upstream(&informational),
         )
         .on(x1)
         .setup(nat64_on)
-        .dropped(Drop::Nat64Unsupported),
+        .dropped(Drop::Nat64IcmpDropped),
         Case::xdp(
             "ipv6 udp without a checksum (RFC 8200 §8.1): malformed",
             from_upstream(&udp_no_check),
@@ -931,5 +930,221 @@ fn icmp_errors_4to6() {
         )))
         .tunnel(TUNNEL_A, 0, 1),
     );
+    check(&mut bed, cases);
+}
+
+/// An IPv4 ICMP error as the translator sends it: TTL 63 once routed,
+/// no DF below 1260 bytes, the id its rule gives (checksum XOR length).
+fn translated_error_v4(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    t: etherparse::Icmpv4Type,
+    quote: &[u8],
+) -> Vec<u8> {
+    let icmp = etherparse::Icmpv4Header::with_checksum(t, quote);
+    let len = (20 + icmp.header_len() + quote.len()) as u16;
+    let mut ip = etherparse::Ipv4Header::new(
+        len - 20,
+        63,
+        etherparse::IpNumber::ICMP,
+        src.octets(),
+        dst.octets(),
+    )
+    .unwrap();
+    ip.dont_fragment = false;
+    ip.identification = icmp.checksum ^ len;
+    ip.header_checksum = ip.calc_header_checksum();
+    let mut v = ip.to_bytes().to_vec();
+    v.extend_from_slice(&icmp.to_bytes());
+    v.extend_from_slice(quote);
+    v
+}
+
+/// RFC 7915 §5.2 with the quoted packet (§5.3): ICMPv6 errors about what
+/// an IPv4 host sent through the translator become ICMPv4 errors quoting
+/// the IPv4 packet it was. Errors from routers without a mapping take the
+/// RFC 6791 source (here the PoP's 192.0.2.1).
+#[test]
+fn icmp_errors_6to4() {
+    use etherparse::{icmpv4, icmpv6, Icmpv4Type};
+    let mut bed = ProgBed::new().expect("prog bed");
+    let (host, up4) = (CLIENT_A, a4(UPSTREAM_V4));
+    let l4 = L4::Udp(PAYLOAD);
+    // What the IPv6 side saw: the host's datagram, translated, one hop on.
+    let seen6 = v6(p6(host), UPSTREAM, 62, 0, l4);
+    // The IPv4 packet it was, as the translator can rebuild it: no id,
+    // no DF (the original's are not carried), TTL the hop limit seen.
+    let quote4 = with_v4_id(v4(host, up4, 62, 0, l4), 0, false);
+    let router: Ipv6Addr = a6("2001:db8:ffff::99");
+    let error6 = |src: Ipv6Addr, t: Icmpv6Type, quote: &[u8]| {
+        let icmp =
+            etherparse::Icmpv6Header::with_checksum(t, src.octets(), p6(host).octets(), quote)
+                .unwrap();
+        let mut body = icmp.to_bytes().to_vec();
+        body.extend_from_slice(quote);
+        ipv6(src, p6(host), 64, etherparse::IpNumber::IPV6_ICMP, &body)
+    };
+    let row = |name: &str, src: Ipv6Addr, src4: Ipv4Addr, t6: Icmpv6Type, t4: Icmpv4Type| {
+        Case::xdp(name.to_string(), from_upstream(&error6(src, t6, &seen6)))
+            .on(x1)
+            .setup(nat64_on)
+            .redirect(to_v4_host(
+                CLIENT_A_MAC,
+                &translated_error_v4(src4, host, t4, &quote4),
+            ))
+            .events(&[(Event::Nat64ErrorTo4, 1)])
+    };
+    let unreach6 = Icmpv6Type::DestinationUnreachable;
+    let unreach4 = Icmpv4Type::DestinationUnreachable;
+    let cases = vec![
+        row(
+            "port unreachable from the mapped host → port unreachable from its IPv4 address",
+            UPSTREAM,
+            up4,
+            unreach6(icmpv6::DestUnreachableCode::Port),
+            unreach4(icmpv4::DestUnreachableHeader::Port),
+        ),
+        row(
+            "time exceeded from a router without a mapping → from the RFC 6791 source",
+            router,
+            POP_V4,
+            Icmpv6Type::TimeExceeded(icmpv6::TimeExceededCode::HopLimitExceeded),
+            Icmpv4Type::TimeExceeded(icmpv4::TimeExceededCode::TtlExceededInTransit),
+        ),
+        row(
+            "no route → host unreachable",
+            router,
+            POP_V4,
+            unreach6(icmpv6::DestUnreachableCode::NoRoute),
+            unreach4(icmpv4::DestUnreachableHeader::Host),
+        ),
+        row(
+            "address unreachable → host unreachable",
+            router,
+            POP_V4,
+            unreach6(icmpv6::DestUnreachableCode::Address),
+            unreach4(icmpv4::DestUnreachableHeader::Host),
+        ),
+        row(
+            "administratively prohibited → host administratively prohibited (10)",
+            router,
+            POP_V4,
+            unreach6(icmpv6::DestUnreachableCode::Prohibited),
+            unreach4(icmpv4::DestUnreachableHeader::HostProhibited),
+        ),
+        row(
+            "packet too big, MTU 1400 → fragmentation needed, MTU 1380",
+            router,
+            POP_V4,
+            Icmpv6Type::PacketTooBig { mtu: 1400 },
+            unreach4(icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1380 }),
+        ),
+        row(
+            "parameter problem at the hop limit (7) → at the TTL (8)",
+            router,
+            POP_V4,
+            Icmpv6Type::ParameterProblem(icmpv6::ParameterProblemHeader {
+                code: icmpv6::ParameterProblemCode::ErroneousHeaderField,
+                pointer: 7,
+            }),
+            Icmpv4Type::ParameterProblem(icmpv4::ParameterProblemHeader::PointerIndicatesError(8)),
+        ),
+        row(
+            "unrecognized next header → protocol unreachable",
+            router,
+            POP_V4,
+            Icmpv6Type::ParameterProblem(icmpv6::ParameterProblemHeader {
+                code: icmpv6::ParameterProblemCode::UnrecognizedNextHeader,
+                pointer: 6,
+            }),
+            unreach4(icmpv4::DestUnreachableHeader::Protocol),
+        ),
+        Case::xdp(
+            "a router without a mapping and no RFC 6791 source: counted drop",
+            from_upstream(&error6(
+                router,
+                unreach6(icmpv6::DestUnreachableCode::Port),
+                &seen6,
+            )),
+        )
+        .on(x1)
+        .setup(|b| {
+            nat64_on(b);
+            b.dp.set_nat64(
+                &Nat64Settings {
+                    pool6: Some((a6(POOL6), 96)),
+                    flags: NAT64_F_WKP_STRICT,
+                    icmp_source: None,
+                },
+                true,
+            )
+            .unwrap();
+        })
+        .dropped(Drop::Nat64IcmpDropped),
+        Case::xdp(
+            "parameter problem at the flow label: no IPv4 field, counted drop",
+            from_upstream(&error6(
+                router,
+                Icmpv6Type::ParameterProblem(icmpv6::ParameterProblemHeader {
+                    code: icmpv6::ParameterProblemCode::ErroneousHeaderField,
+                    pointer: 2,
+                }),
+                &seen6,
+            )),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64IcmpDropped),
+        Case::xdp(
+            "unreachable code 5 (failed policy, RFC 7915: dropped): counted drop",
+            from_upstream(&error6(
+                router,
+                unreach6(icmpv6::DestUnreachableCode::SourceAddressFailedPolicy),
+                &seen6,
+            )),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64IcmpDropped),
+        {
+            // A tunnel user's host answers, through its 6in4 tunnel, a
+            // datagram an IPv4 host (192.0.2.3) sent it: decap, then
+            // translate the error in the same pass.
+            let user4 = a4(USER_A_V4);
+            let seen = v6(p6(CLIENT_B), a6(USER_A), 62, 0, l4);
+            let icmp = etherparse::Icmpv6Header::with_checksum(
+                unreach6(icmpv6::DestUnreachableCode::Port),
+                a6(USER_A).octets(),
+                p6(CLIENT_B).octets(),
+                &seen,
+            )
+            .unwrap();
+            let mut body = icmp.to_bytes().to_vec();
+            body.extend_from_slice(&seen);
+            let err = ipv6(
+                a6(USER_A),
+                p6(CLIENT_B),
+                64,
+                etherparse::IpNumber::IPV6_ICMP,
+                &body,
+            );
+            Case::xdp(
+                "port unreachable from a tunnel user's host: decap, translate, out",
+                from_client_a(&err),
+            )
+            .on(x0)
+            .setup(nat64_on)
+            .tx(to_v4_host(
+                CLIENT_B_MAC,
+                &translated_error_v4(
+                    user4,
+                    CLIENT_B,
+                    unreach4(icmpv4::DestUnreachableHeader::Port),
+                    &with_v4_id(v4(CLIENT_B, user4, 62, 0, l4), 0, false),
+                ),
+            ))
+            .tunnel(TUNNEL_A, 1, 0)
+        },
+    ];
     check(&mut bed, cases);
 }

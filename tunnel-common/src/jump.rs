@@ -35,6 +35,10 @@ pub const JUMP_NAT64_ICMP4: u32 = 9;
 /// ICMPv6 with the packet they quote (RFC 7915 §4.2, §4.3); a program of
 /// its own, since the new checksum sums the whole message. No arguments.
 pub const JUMP_NAT64_ERR_TO6: u32 = 10;
+/// ICMPv6 errors toward pool6 (`nat64_err_to4`): translated to ICMPv4
+/// with the packet they quote (RFC 7915 §5.2, §5.3). `JumpArgs::origin`
+/// is kept from the jump into `nat64_6to4`.
+pub const JUMP_NAT64_ERR_TO4: u32 = 11;
 /// Per-kind encapsulation programs for kinds not built into the router
 /// start here (`JUMP_ENCAP_BASE + kind`).
 pub const JUMP_ENCAP_BASE: u32 = 16;

@@ -253,6 +253,8 @@ counter_enum! {
         Nat64IcmpSent = "nat64_icmp4_sent",
         /// ICMPv4 errors translated to ICMPv6, quoted packet included.
         Nat64ErrorTo6 = "nat64_error_4to6",
+        /// ICMPv6 errors translated to ICMPv4, quoted packet included.
+        Nat64ErrorTo4 = "nat64_error_6to4",
     }
 }
 

@@ -223,6 +223,22 @@ mod entry {
         }
     }
 
+    /// NAT64, ICMPv6 errors toward pool6 (from the uplink, or out of a
+    /// tunnel: `JumpArgs::origin`): translated to ICMPv4 with the packet
+    /// they quote, and forwarded.
+    #[xdp]
+    pub fn nat64_err_to4(ctx: XdpContext) -> u32 {
+        let pkt = Packet::new(&ctx);
+        let origin = Origin::from_raw(jump::args().origin);
+        match nat64::err_to4::translate(pkt) {
+            Ok(step) => jump::follow(pkt, step),
+            Err(reason) => faulted(Fault {
+                reason,
+                tunnel: origin.tunnel_id(),
+            }),
+        }
+    }
+
     /// NAT64, ICMPv4 errors toward an EAM's IPv4 side: translated to
     /// ICMPv6 with the packet they quote, and routed.
     #[xdp]

@@ -22,7 +22,7 @@ use aya_ebpf::{
         bpf_redirect_neigh, bpf_skb_adjust_room, bpf_skb_load_bytes, bpf_skb_pull_data,
         bpf_xdp_adjust_head, bpf_xdp_adjust_tail, bpf_xdp_load_bytes,
     },
-    maps::{HashMap, ProgramArray},
+    maps::{lpm_trie::Key, HashMap, ProgramArray},
     programs::{TcContext, XdpContext},
 };
 use tunnel_common::stats::Drop;
@@ -481,6 +481,34 @@ pub fn addr_from_halves((hi, lo): (u64, u64)) -> [u8; 16] {
     // SAFETY: [u64; 2] and [u8; 16] have the same size, any bits are valid
     // for both.
     unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>([hi.to_be(), lo.to_be()]) }
+}
+
+/// An LPM trie key for an IPv6 address (prefix length, then the address
+/// as four words), built with three aligned 8-byte stores: a `Key` built
+/// field by field, 4-aligned, may be copied with merged 8-byte stores at
+/// a 4-aligned offset, which the verifier refuses (tunnel-ebpf/build.rs).
+#[repr(C, align(8))]
+pub struct Key6([u64; 3]);
+
+impl Key6 {
+    #[inline(always)]
+    pub fn new(prefix_len: u32, a: &[u8; 16]) -> Self {
+        let w = tunnel_common::addr::words32(a);
+        Self([
+            prefix_len as u64 | (w[0] as u64) << 32,
+            w[1] as u64 | (w[2] as u64) << 32,
+            w[3] as u64,
+        ])
+    }
+
+    #[inline(always)]
+    pub fn key(&self) -> &Key<[u32; 4]> {
+        const { assert!(size_of::<Key<[u32; 4]>>() == 20) };
+        // SAFETY: `Key` is `repr(C, packed)` (alignment 1): a u32 then four
+        // u32s, which the first 20 bytes of the words hold in that order on
+        // a little-endian target (asserted at the end of this file).
+        unsafe { &*(self as *const Self as *const Key<[u32; 4]>) }
+    }
 }
 
 /// `bpf_fib_lookup` on the packet's context; returns the helper's result

@@ -229,6 +229,11 @@ pub struct Pool6Spec {
     pub wkp_strict: bool,
     #[serde(default)]
     pub udp_zero_checksum: UdpZeroChecksum,
+    /// Where ICMP errors from IPv6 routers (addresses with no mapping)
+    /// come from once translated (RFC 6791): an IPv4 address of the PoP.
+    /// Without it such errors are dropped and counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp_source: Option<std::net::Ipv4Addr>,
 }
 
 /// An explicit address mapping (RFC 7757): the IPv6 prefix and the IPv4

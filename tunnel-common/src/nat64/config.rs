@@ -24,7 +24,11 @@ pub struct Nat64Config {
     pub pool6_len: u8,
     /// `NAT64_F_*`.
     pub flags: u8,
-    pub _pad: [u8; 6],
+    pub _pad: [u8; 2],
+    /// The source of ICMPv4 errors translated from IPv6 senders that have
+    /// no IPv4 address of their own (routers: RFC 6791); 0.0.0.0: none,
+    /// such errors are counted drops.
+    pub icmp_src4: [u8; 4],
 }
 const _: () = assert!(core::mem::size_of::<Nat64Config>() == 24);
 

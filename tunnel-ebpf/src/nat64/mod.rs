@@ -7,6 +7,7 @@
 //! extension headers. What it does not translate yet is a counted drop
 //! (`nat64_unsupported`), never a silent loss.
 
+pub mod err_to4;
 pub mod err_to6;
 pub mod icmp4;
 pub mod to4;
@@ -20,7 +21,10 @@ use tunnel_common::{
     stats::Drop,
 };
 
-use crate::maps::{EAM4, NAT64};
+use crate::{
+    maps::{EAM4, EAM6, NAT64},
+    packet::Key6,
+};
 
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_TCP: u8 = 6;
@@ -62,6 +66,12 @@ pub fn is_ours_v4(h: &Ipv4Hdr) -> bool {
         Some(c) if c.has_eams() => eam_v4(h.dst_addr).is_some(),
         _ => false,
     }
+}
+
+/// The mapping whose IPv6 side holds `addr`.
+#[inline(always)]
+pub fn eam_v6(addr: &[u8; 16]) -> Option<Eam> {
+    EAM6.get(Key6::new(128, addr).key()).copied()
 }
 
 /// The mapping whose IPv4 side holds `addr`.

@@ -2,25 +2,25 @@
 //! (RFC 6052), the source an IPv6 host with an explicit mapping (RFC
 //! 7757). The IPv4 packet leaves through the FIB in the same pass.
 
-use aya_ebpf::{bindings::xdp_action, maps::lpm_trie::Key};
+use aya_ebpf::bindings::xdp_action;
 use network_types::{
     eth::EthHdr,
     ip::{Ipv4Hdr, Ipv6Hdr},
 };
 use tunnel_common::{
-    addr, csum,
+    csum,
+    jump::JUMP_NAT64_ERR_TO4,
     nat64::{config::NAT64_F_WKP_STRICT, icmp, rfc6052},
     stats::{Drop, Event},
 };
 
 use super::{
-    config, swapped, transport, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_CHECK,
+    config, eam_v6, swapped, transport, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_CHECK,
     ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP,
 };
 use crate::{
     fib::{self, Wire},
     icmp6::IcmpError,
-    maps::EAM6,
     packet::{Packet, ETHERTYPE_IPV4, ETH_LEN, IPV4_LEN, IPV6_LEN},
     stats,
     step::Step,
@@ -51,6 +51,12 @@ struct V6 {
 /// mapping) stays off the entry's, which holds the jump's arguments.
 #[inline(never)]
 pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
+    // ICMPv6 errors carry a packet of their own to translate, and often
+    // come from routers with no mapping: their program (origin kept in
+    // the jump's arguments).
+    if is_icmpv6_error(pkt) {
+        return Ok(Step::Hand(JUMP_NAT64_ERR_TO4));
+    }
     let v6 = map_v6(pkt)?;
     if v6.hop_limit <= 1 {
         // Out of a tunnel, the error goes back in from its `::1`; from
@@ -100,6 +106,13 @@ pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
     }
 }
 
+/// Whether the packet is an ICMPv6 error (next header 58, type < 128).
+#[inline(always)]
+fn is_icmpv6_error(pkt: Packet) -> bool {
+    matches!(pkt.read::<u8>(ETH_LEN + 6), Ok(PROTO_ICMPV6))
+        && matches!(pkt.read::<u8>(ETH_LEN + IPV6_LEN), Ok(t) if icmp::is_error_v6(t))
+}
+
 /// Reads the IPv6 header and maps its addresses: the destination out of
 /// pool6 (RFC 6052), the source through its explicit mapping (RFC 7757).
 /// Not inlined: the addresses and the lookup key live in its frame only.
@@ -127,9 +140,7 @@ fn map_v6(pkt: Packet) -> Result<V6, Drop> {
         return Err(Drop::Nat64NonGlobal);
     }
     let src = pkt.read_addr(ETH_LEN + 8)?;
-    let eam = EAM6
-        .get(Key::new(128, addr::words32(&src)))
-        .ok_or(Drop::Nat64NoMapping)?;
+    let eam = eam_v6(&src).ok_or(Drop::Nat64NoMapping)?;
     Ok(V6 {
         addr_sum: csum::addrs_v6(&src, &dst),
         src4: eam.to_v4(&src),

@@ -42,6 +42,11 @@ pub enum Pool6Cmd {
         /// IPv4 UDP without a checksum: compute one, or drop it (counted).
         #[arg(long, value_enum, default_value_t = Udp0::Drop)]
         udp_zero_checksum: Udp0,
+        /// An IPv4 address of the PoP that ICMP errors from IPv6 routers
+        /// (sources with no mapping) come from once translated (RFC 6791);
+        /// without it those errors are dropped and counted.
+        #[arg(long)]
+        icmp_source: Option<std::net::Ipv4Addr>,
     },
     /// Show pool6 and its settings.
     Show {
@@ -95,6 +100,7 @@ pub fn run(c: &mut ApiClient, cmd: Nat64Cmd) -> Result<()> {
             prefix,
             wkp_strict,
             udp_zero_checksum,
+            icmp_source,
         }) => {
             let pool6 = Pool6Spec {
                 prefix,
@@ -103,6 +109,7 @@ pub fn run(c: &mut ApiClient, cmd: Nat64Cmd) -> Result<()> {
                     Udp0::Compute => UdpZeroChecksum::Compute,
                     Udp0::Drop => UdpZeroChecksum::Drop,
                 },
+                icmp_source,
             };
             c.simple(Request::Nat64Pool6Set { pool6 })?;
             println!("pool6 {prefix} set");
@@ -115,11 +122,12 @@ pub fn run(c: &mut ApiClient, cmd: Nat64Cmd) -> Result<()> {
             match pool6 {
                 None => println!("no pool6 (tunnelctl nat64 pool6 set PREFIX/LEN)"),
                 Some(p) => output::table(
-                    &["POOL6", "WKP-STRICT", "UDP-ZERO-CHECKSUM"],
+                    &["POOL6", "WKP-STRICT", "UDP-ZERO-CHECKSUM", "ICMP-SOURCE"],
                     &[vec![
                         p.prefix.to_string(),
                         if p.wkp_strict { "on" } else { "off" }.into(),
                         p.udp_zero_checksum.name().into(),
+                        p.icmp_source.map_or("-".into(), |a| a.to_string()),
                     ]],
                 ),
             }

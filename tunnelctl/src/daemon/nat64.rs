@@ -32,6 +32,7 @@ pub const EAM_ROUTE_MTU: u16 = tunnel_common::tunnel::MTU_MAX - 20;
 /// The datapath's form of the settings.
 pub fn settings(n: &Nat64Spec) -> Nat64Settings {
     let mut flags = 0;
+    let icmp_source = n.pool6.and_then(|p| p.icmp_source);
     let pool6 = n.pool6.map(|p| {
         if p.wkp_strict {
             flags |= NAT64_F_WKP_STRICT;
@@ -41,7 +42,11 @@ pub fn settings(n: &Nat64Spec) -> Nat64Settings {
         }
         (p.prefix.addr(), p.prefix.len())
     });
-    Nat64Settings { pool6, flags }
+    Nat64Settings {
+        pool6,
+        flags,
+        icmp_source,
+    }
 }
 
 /// The datapath's form of a mapping (validated prefixes: canonical).
@@ -217,13 +222,15 @@ mod tests {
             settings(&n),
             Nat64Settings {
                 pool6: None,
-                flags: 0
+                flags: 0,
+                icmp_source: None,
             }
         );
         n.pool6 = Some(Pool6Spec {
             prefix: "64:ff9b::/96".parse().unwrap(),
             wkp_strict: true,
             udp_zero_checksum: UdpZeroChecksum::Drop,
+            icmp_source: None,
         });
         let s = settings(&n);
         assert_eq!(s.flags, NAT64_F_WKP_STRICT);
@@ -231,6 +238,9 @@ mod tests {
         n.pool6.as_mut().unwrap().wkp_strict = false;
         n.pool6.as_mut().unwrap().udp_zero_checksum = UdpZeroChecksum::Compute;
         assert_eq!(settings(&n).flags, NAT64_F_UDP0_COMPUTE);
+        assert_eq!(settings(&n).icmp_source, None);
+        n.pool6.as_mut().unwrap().icmp_source = Some("192.0.2.1".parse().unwrap());
+        assert_eq!(settings(&n).icmp_source, Some("192.0.2.1".parse().unwrap()));
     }
 
     #[test]
@@ -240,6 +250,7 @@ mod tests {
                 prefix: "64:ff9b::/96".parse().unwrap(),
                 wkp_strict: true,
                 udp_zero_checksum: UdpZeroChecksum::Drop,
+                icmp_source: None,
             }),
             eams: vec![EamSpec {
                 v6: "2001:db8:6::/120".parse().unwrap(),

@@ -325,18 +325,19 @@ pub fn proxied_tunnels(conn: &Connection) -> Result<Vec<(u32, Ipv6Prefix)>> {
 pub fn read_pool6(conn: &Connection) -> Result<Option<Pool6Spec>> {
     let row = conn
         .query_row(
-            "SELECT pool6, wkp_strict, udp_zero_checksum FROM nat64 WHERE id = 0",
+            "SELECT pool6, wkp_strict, udp_zero_checksum, icmp_source FROM nat64 WHERE id = 0",
             [],
             |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, bool>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
                 ))
             },
         )
         .optional()?;
-    let Some((prefix, wkp_strict, udp0)) = row else {
+    let Some((prefix, wkp_strict, udp0, icmp_source)) = row else {
         return Ok(None);
     };
     let udp_zero_checksum = match udp0.as_str() {
@@ -348,6 +349,9 @@ pub fn read_pool6(conn: &Connection) -> Result<Option<Pool6Spec>> {
         prefix: prefix.parse().context("stored pool6")?,
         wkp_strict,
         udp_zero_checksum,
+        icmp_source: icmp_source
+            .map(|a| a.parse().context("stored icmp_source"))
+            .transpose()?,
     }))
 }
 
@@ -356,12 +360,13 @@ pub fn write_pool6(tx: &Transaction, p: Option<&Pool6Spec>) -> Result<()> {
     match p {
         None => tx.execute("DELETE FROM nat64", [])?,
         Some(p) => tx.execute(
-            "INSERT OR REPLACE INTO nat64 (id, pool6, wkp_strict, udp_zero_checksum)
-             VALUES (0, ?1, ?2, ?3)",
+            "INSERT OR REPLACE INTO nat64 (id, pool6, wkp_strict, udp_zero_checksum, icmp_source)
+             VALUES (0, ?1, ?2, ?3, ?4)",
             params![
                 p.prefix.to_string(),
                 p.wkp_strict,
-                p.udp_zero_checksum.name()
+                p.udp_zero_checksum.name(),
+                p.icmp_source.map(|a| a.to_string())
             ],
         )?,
     };
@@ -564,6 +569,7 @@ mod tests {
             prefix: "64:ff9b::/96".parse().unwrap(),
             wkp_strict: false,
             udp_zero_checksum: UdpZeroChecksum::Compute,
+            icmp_source: Some("192.0.2.1".parse().unwrap()),
         };
         let e1 = EamSpec {
             v6: "2001:db8:6::/120".parse().unwrap(),

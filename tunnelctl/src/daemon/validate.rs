@@ -396,6 +396,7 @@ mod tests {
             prefix: p.parse().unwrap(),
             wkp_strict: true,
             udp_zero_checksum: Default::default(),
+            icmp_source: None,
         }
     }
 

@@ -84,6 +84,9 @@ pub struct Nat64Settings {
     pub pool6: Option<(Ipv6Addr, u8)>,
     /// Flags `NAT64_F_WKP_STRICT`, `NAT64_F_UDP0_COMPUTE`.
     pub flags: u8,
+    /// The source of translated ICMP errors whose IPv6 source has no
+    /// mapping (RFC 6791); `None`: such errors are dropped.
+    pub icmp_source: Option<Ipv4Addr>,
 }
 
 impl Datapath {
@@ -106,6 +109,9 @@ impl Datapath {
         }
         if has_eams {
             c.flags |= NAT64_F_EAM;
+        }
+        if let Some(a) = s.icmp_source {
+            c.icmp_src4 = a.octets();
         }
         let mut a: Array<&mut MapData, Nat64Config> =
             Array::try_from(self.ebpf.map_mut(maps::NAT64).context(maps::NAT64)?)?;

@@ -70,7 +70,8 @@ const MIGRATE_3_TO_4: &str = "CREATE TABLE nat64 (
         id INTEGER PRIMARY KEY CHECK (id = 0),
         pool6 TEXT NOT NULL,
         wkp_strict INTEGER NOT NULL,
-        udp_zero_checksum TEXT NOT NULL
+        udp_zero_checksum TEXT NOT NULL,
+        icmp_source TEXT
      );
      CREATE TABLE eams (
         v6 TEXT PRIMARY KEY,
