@@ -330,6 +330,20 @@ fn ipv6_to_ipv4() {
         .setup(nat64_on)
         .dropped(Drop::Malformed),
         Case::xdp(
+            "hairpin (RFC 7757 §4.2): to another IPv6 host's IPv4 address, translated back at once into its tunnel",
+            from_upstream(&v6(UPSTREAM, p6(a4(USER_A_V4)), 64, 0, L4::Udp(PAYLOAD))),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .redirect(to_client_a(&v6(p6(up4), a6(USER_A), 62, 0, L4::Udp(PAYLOAD))))
+        .events(&[
+            (Event::Nat64Hairpin, 1),
+            (Event::Nat64To4, 1),
+            (Event::Nat64To6, 1),
+            (Event::Nat64IntoTunnel, 1),
+        ])
+        .tunnel(TUNNEL_A, 0, 1),
+        Case::xdp(
             "translator off: pool6 traffic is the kernel's",
             from_upstream(&echo(UPSTREAM, p6(host), 64)),
         )

@@ -255,6 +255,9 @@ counter_enum! {
         Nat64ErrorTo6 = "nat64_error_4to6",
         /// ICMPv6 errors translated to ICMPv4, quoted packet included.
         Nat64ErrorTo4 = "nat64_error_6to4",
+        /// Of `nat64_6to4`, packets whose IPv4 destination is another IPv6
+        /// host's mapping, translated back at once (RFC 7757 §4.2).
+        Nat64Hairpin = "nat64_hairpin",
     }
 }
 

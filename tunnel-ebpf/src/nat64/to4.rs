@@ -9,7 +9,7 @@ use network_types::{
 };
 use tunnel_common::{
     csum,
-    jump::JUMP_NAT64_ERR_TO4,
+    jump::{JUMP_NAT64_4TO6, JUMP_NAT64_ERR_TO4},
     nat64::{config::NAT64_F_WKP_STRICT, icmp, rfc6052},
     stats::{Drop, Event},
 };
@@ -76,11 +76,20 @@ pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
         v6.next_header
     };
     let tot_len = IPV4_LEN + v6.payload;
+    // Hairpinning (RFC 7757 §4.2): an IPv4 destination that is itself
+    // an IPv6 host's mapping goes straight back through the other
+    // direction, one translator hop more (its TTL is decremented here and
+    // its hop limit again by the router).
+    let hairpin = super::eam_v4(v6.dst4).is_some();
     // Next hop first: on a miss the kernel gets the translated packet and
     // forwards it (decrementing the TTL itself).
     let (src4, dst4) = (v6.src4, v6.dst4);
-    let hop = fib::lookup_v4(pkt, src4, dst4, Wire::new(proto, tot_len as u16)).ok();
-    let ttl = if hop.is_some() {
+    let hop = if hairpin {
+        None
+    } else {
+        fib::lookup_v4(pkt, src4, dst4, Wire::new(proto, tot_len as u16)).ok()
+    };
+    let ttl = if hop.is_some() || hairpin {
         v6.hop_limit - 1
     } else {
         v6.hop_limit
@@ -100,6 +109,10 @@ pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
     write_v4(pkt, &v6, tot_len, ttl, proto, check)?;
     stats::event(Event::Nat64To4);
     stats::event_add(Event::Nat64To4Bytes, IPV6_LEN + v6.payload);
+    if hairpin {
+        stats::event(Event::Nat64Hairpin);
+        return Ok(Step::Hand(JUMP_NAT64_4TO6));
+    }
     match hop {
         Some(hop) => fib::send(pkt, &hop, ETHERTYPE_IPV4).map(Step::Done),
         None => Ok(Step::Done(xdp_action::XDP_PASS)),
