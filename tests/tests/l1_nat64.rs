@@ -309,7 +309,7 @@ fn ipv6_to_ipv4() {
         .setup(nat64_on)
         .dropped(Drop::Nat64Unsupported),
         Case::xdp(
-            "fragment header: not in the fast path, counted",
+            "fragment header for a transport other than tcp, udp, icmpv6: counted",
             from_upstream(&fragment),
         )
         .on(x1)
@@ -395,9 +395,6 @@ fn ipv4_to_ipv6() {
         options[2..4].copy_from_slice(&len.to_be_bytes());
         reseal_v4(options)
     };
-    let mut fragment = udp.clone();
-    fragment[6] = 0x20; // MF
-    let fragment = reseal_v4(fragment);
     let mut bad_check = udp.clone();
     bad_check[10] ^= 0xff;
     let mut gre = udp.clone();
@@ -439,13 +436,6 @@ fn ipv4_to_ipv6() {
         Case::xdp(
             "ipv4 options: not in the fast path yet, counted",
             from_v4_host(CLIENT_A_MAC, &options),
-        )
-        .on(x0)
-        .setup(nat64_on)
-        .dropped(Drop::Nat64Unsupported),
-        Case::xdp(
-            "fragment: not in the fast path yet, counted",
-            from_v4_host(CLIENT_A_MAC, &fragment),
         )
         .on(x0)
         .setup(nat64_on)
@@ -1159,6 +1149,199 @@ fn icmp_errors_6to4() {
             ))
             .tunnel(TUNNEL_A, 1, 0)
         },
+    ];
+    check(&mut bed, cases);
+}
+
+/// An IPv4 fragment: `data` at `offset` bytes (a multiple of 8) of a
+/// datagram of protocol `proto`, identification `id`, MF as given.
+fn v4_fragment(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    proto: etherparse::IpNumber,
+    id: u16,
+    offset: u16,
+    more: bool,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut h =
+        etherparse::Ipv4Header::new(data.len() as u16, ttl, proto, src.octets(), dst.octets())
+            .unwrap();
+    h.identification = id;
+    h.dont_fragment = false;
+    h.more_fragments = more;
+    h.fragment_offset = etherparse::IpFragOffset::try_new(offset / 8).unwrap();
+    h.header_checksum = h.calc_header_checksum();
+    [h.to_bytes().as_slice(), data].concat()
+}
+
+/// An IPv6 fragment (RFC 8200 §4.5): a Fragment header for protocol
+/// `next`, then `data` at `offset` bytes.
+fn v6_fragment(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+    next: u8,
+    id: u32,
+    offset: u16,
+    more: bool,
+    data: &[u8],
+) -> Vec<u8> {
+    let word = (offset / 8) << 3 | more as u16;
+    let mut body = vec![next, 0];
+    body.extend_from_slice(&word.to_be_bytes());
+    body.extend_from_slice(&id.to_be_bytes());
+    body.extend_from_slice(data);
+    ipv6(src, dst, hop_limit, etherparse::IpNumber(44), &body)
+}
+
+/// RFC 7915 §4.1 and §5.1.1: fragments are translated one by one, with
+/// no reassembly: an IPv4 fragment becomes an IPv6 packet with a Fragment
+/// header (identification's low half, offset and M carried), and back.
+/// The transport checksum covers the whole datagram, so the first
+/// fragment's is swapped like any other; later fragments carry none.
+#[test]
+fn fragments() {
+    let mut bed = ProgBed::new().expect("prog bed");
+    let (host, up4) = (CLIENT_A, a4(UPSTREAM_V4));
+    let data = [0x42u8; 64];
+    // The whole datagram in each family: UDP header and data, each with
+    // its own family's checksum.
+    let udp4 = v4(host, up4, 64, 0, L4::Udp(&data))[20..].to_vec();
+    let udp6 = v6(p6(host), UPSTREAM, 64, 0, L4::Udp(&data))[40..].to_vec();
+    let (first, later) = (24usize, 24u16);
+    let udp = etherparse::IpNumber::UDP;
+    let icmp4 = v4(host, up4, 64, 0, L4::EchoRequest(&data))[20..].to_vec();
+    let udp6_up = v6(UPSTREAM, p6(host), 64, 0, L4::Udp(&data))[40..].to_vec();
+    let udp4_up = v4(up4, host, 64, 0, L4::Udp(&data))[20..].to_vec();
+    let mut udp4_zero = udp4.clone();
+    udp4_zero[6..8].copy_from_slice(&[0, 0]);
+    let icmp6_up = v6(UPSTREAM, p6(host), 64, 0, L4::EchoRequest(&data))[40..].to_vec();
+    let cases = vec![
+        Case::xdp(
+            "ipv4 first fragment → ipv6 with a fragment header, udp checksum swapped",
+            from_v4_host(
+                CLIENT_A_MAC,
+                &v4_fragment(host, up4, 64, udp, 0x1234, 0, true, &udp4[..first]),
+            ),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .redirect(to_upstream(&v6_fragment(
+            p6(host),
+            UPSTREAM,
+            63,
+            17,
+            0x1234,
+            0,
+            true,
+            &udp6[..first],
+        )))
+        .events(&[(Event::Nat64To6, 1)]),
+        Case::xdp(
+            "ipv4 later fragment → ipv6 fragment at the same offset, data untouched",
+            from_v4_host(
+                CLIENT_A_MAC,
+                &v4_fragment(host, up4, 64, udp, 0x1234, later, false, &udp4[first..]),
+            ),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .redirect(to_upstream(&v6_fragment(
+            p6(host),
+            UPSTREAM,
+            63,
+            17,
+            0x1234,
+            later,
+            false,
+            &udp6[first..],
+        ))),
+        Case::xdp(
+            "ipv4 first fragment of icmp: its ipv6 checksum needs the whole length, counted",
+            from_v4_host(
+                CLIENT_A_MAC,
+                &v4_fragment(
+                    host,
+                    up4,
+                    64,
+                    etherparse::IpNumber::ICMP,
+                    7,
+                    0,
+                    true,
+                    &icmp4[..first],
+                ),
+            ),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64Unsupported),
+        Case::xdp(
+            "ipv4 first fragment with udp checksum 0: cannot be computed, counted",
+            from_v4_host(
+                CLIENT_A_MAC,
+                &v4_fragment(host, up4, 64, udp, 7, 0, true, &udp4_zero[..first]),
+            ),
+        )
+        .on(x0)
+        .setup(|b| nat64_with(b, (POOL6, 96), NAT64_F_WKP_STRICT | NAT64_F_UDP0_COMPUTE))
+        .dropped(Drop::Nat64UdpZeroChecksum),
+        Case::xdp(
+            "ipv6 first fragment → ipv4 fragment: id's low half, MF, no DF",
+            from_upstream(&v6_fragment(
+                UPSTREAM,
+                p6(host),
+                64,
+                17,
+                0xabcd_1234,
+                0,
+                true,
+                &udp6_up[..first],
+            )),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .redirect(to_v4_host(
+            CLIENT_A_MAC,
+            &v4_fragment(up4, host, 63, udp, 0x1234, 0, true, &udp4_up[..first]),
+        ))
+        .events(&[(Event::Nat64To4, 1)]),
+        Case::xdp(
+            "ipv6 later fragment → ipv4 fragment at the same offset",
+            from_upstream(&v6_fragment(
+                UPSTREAM,
+                p6(host),
+                64,
+                17,
+                0xabcd_1234,
+                later,
+                false,
+                &udp6_up[first..],
+            )),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .redirect(to_v4_host(
+            CLIENT_A_MAC,
+            &v4_fragment(up4, host, 63, udp, 0x1234, later, false, &udp4_up[first..]),
+        )),
+        Case::xdp(
+            "ipv6 first fragment of icmpv6: counted",
+            from_upstream(&v6_fragment(
+                UPSTREAM,
+                p6(host),
+                64,
+                58,
+                9,
+                0,
+                true,
+                &icmp6_up[..first],
+            )),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64Unsupported),
     ];
     check(&mut bed, cases);
 }

@@ -23,7 +23,7 @@ use tunnel_common::{
 };
 
 use super::{
-    config, eam_v6, swapped, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_ECHO_REPLY,
+    config, eam_v6, pair, swapped, unpair, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_ECHO_REPLY,
     ICMP_ECHO_REQUEST, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
 use crate::{
@@ -99,17 +99,6 @@ fn outer_v4(pkt: Packet) -> Result<u64, Drop> {
     let src4 = source_v4(conf, &src)?;
     let dst = pkt.read_addr(ETH_LEN + 24)?;
     Ok(pair(src4, pool6_v4(conf, &dst)?))
-}
-
-/// Two IPv4 addresses in one word, and back.
-#[inline(always)]
-fn pair(a: [u8; 4], b: [u8; 4]) -> u64 {
-    (u32::from_ne_bytes(a) as u64) << 32 | u32::from_ne_bytes(b) as u64
-}
-
-#[inline(always)]
-fn unpair(w: u64) -> ([u8; 4], [u8; 4]) {
-    (((w >> 32) as u32).to_ne_bytes(), (w as u32).to_ne_bytes())
 }
 
 /// The quoted packet's addresses: it went from the IPv4 host (under

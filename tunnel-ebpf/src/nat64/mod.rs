@@ -80,6 +80,19 @@ pub fn eam_v4(addr: [u8; 4]) -> Option<Eam> {
     EAM4.get(Key::new(32, addr)).copied()
 }
 
+/// Two IPv4 addresses in one word, and back: how non-inlined functions
+/// return them (a returned pair of byte arrays sits unaligned on the
+/// caller's stack, which the verifier refuses).
+#[inline(always)]
+pub fn pair(a: [u8; 4], b: [u8; 4]) -> u64 {
+    (u32::from_ne_bytes(a) as u64) << 32 | u32::from_ne_bytes(b) as u64
+}
+
+#[inline(always)]
+pub fn unpair(w: u64) -> ([u8; 4], [u8; 4]) {
+    (((w >> 32) as u32).to_ne_bytes(), (w as u32).to_ne_bytes())
+}
+
 /// The transport checksum after the swap of one pseudo-header's address
 /// sum (`old`) for another's (`new`); UDP's 0 means "no checksum", so a
 /// computed 0 goes out as 0xffff (RFC 768).

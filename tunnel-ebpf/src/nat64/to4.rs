@@ -15,8 +15,9 @@ use tunnel_common::{
 };
 
 use super::{
-    config, eam_v6, swapped, transport, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_CHECK,
-    ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP,
+    config, eam_v6, pair, swapped, transport, unpair, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST,
+    ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
+    PROTO_UDP,
 };
 use crate::{
     fib::{self, Wire},
@@ -31,6 +32,10 @@ use crate::{
 /// could not cross an IPv6 hop of the minimum MTU once back in IPv6).
 const DF_ABOVE: usize = 1260;
 const IPV4_DF: u8 = 0x40;
+const IPV4_MF: u16 = 0x2000;
+/// The IPv6 Fragment header (RFC 8200 §4.5).
+const FRAG_LEN: usize = 8;
+const NEXT_HEADER_FRAGMENT: u8 = 44;
 
 /// What the translation keeps of the IPv6 header once the addresses are
 /// mapped: few enough values to stay in registers across the helper calls.
@@ -39,10 +44,34 @@ struct V6 {
     addr_sum: u64,
     src4: [u8; 4],
     dst4: [u8; 4],
+    /// Transport bytes (after the Fragment header, if any).
     payload: usize,
+    /// The transport protocol (after the Fragment header, if any).
     next_header: u8,
     hop_limit: u8,
     tclass: u8,
+    /// A fragment (RFC 7915 §5.1): its header's offset-and-M word and
+    /// identification become the IPv4 ones.
+    fragment: bool,
+    frag: u16,
+    frag_id: u32,
+}
+
+impl V6 {
+    #[inline(always)]
+    fn frag_len(&self) -> usize {
+        if self.fragment {
+            FRAG_LEN
+        } else {
+            0
+        }
+    }
+
+    /// A later fragment: no transport header in it.
+    #[inline(always)]
+    fn is_later_fragment(&self) -> bool {
+        self.fragment && self.frag >> 3 != 0
+    }
 }
 
 /// Translates the IPv6 packet from `origin` and sends it on; a pending
@@ -94,11 +123,11 @@ pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
     } else {
         v6.hop_limit
     };
-    pkt.truncate(ETH_LEN + IPV6_LEN + v6.payload)?;
+    pkt.truncate(ETH_LEN + IPV6_LEN + v6.frag_len() + v6.payload)?;
     let check = fix_transport(pkt, &v6)?;
 
     let eth: EthHdr = pkt.read(0)?;
-    pkt.adjust_head((IPV6_LEN - IPV4_LEN) as i32)?;
+    pkt.adjust_head((IPV6_LEN - IPV4_LEN + v6.frag_len()) as i32)?;
     pkt.write(
         0,
         &EthHdr {
@@ -108,7 +137,7 @@ pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
     )?;
     write_v4(pkt, &v6, tot_len, ttl, proto, check)?;
     stats::event(Event::Nat64To4);
-    stats::event_add(Event::Nat64To4Bytes, IPV6_LEN + v6.payload);
+    stats::event_add(Event::Nat64To4Bytes, IPV6_LEN + v6.frag_len() + v6.payload);
     if hairpin {
         stats::event(Event::Nat64Hairpin);
         return Ok(Step::Hand(JUMP_NAT64_4TO6));
@@ -128,22 +157,64 @@ fn is_icmpv6_error(pkt: Packet) -> bool {
 
 /// Reads the IPv6 header and maps its addresses: the destination out of
 /// pool6 (RFC 6052), the source through its explicit mapping (RFC 7757).
-/// Not inlined: the addresses and the lookup key live in its frame only.
-#[inline(never)]
+#[inline(always)]
 fn map_v6(pkt: Packet) -> Result<V6, Drop> {
     let conf = config().ok_or(Drop::Nat64NoMapping)?;
     // The whole header's bounds first: the verifier must see each read
     // inside them (a later length test lets LLVM drop their own checks).
     let h = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
-    let (payload, next_header, hop_limit) = (
+    let (mut payload, mut next_header, hop_limit) = (
         u16::from_be_bytes(h.payload_len) as usize,
         h.next_hdr,
         h.hop_limit,
     );
     let tclass = h.vcf[0] << 4 | h.vcf[1] >> 4;
+    // The Fragment header is read before the length test, for the same
+    // reason as the header itself.
+    let (mut fragment, mut frag, mut frag_id) = (false, 0, 0);
+    if next_header == NEXT_HEADER_FRAGMENT {
+        let f: [u8; FRAG_LEN] = pkt.read(ETH_LEN + IPV6_LEN)?;
+        fragment = true;
+        next_header = f[0];
+        frag = u16::from_be_bytes([f[2], f[3]]);
+        frag_id = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+    }
     if ETH_LEN + IPV6_LEN + payload > pkt.len() {
         return Err(Drop::Malformed);
     }
+    if !matches!(next_header, PROTO_TCP | PROTO_UDP | PROTO_ICMPV6) {
+        // Other extension headers, other transports: not yet.
+        return Err(Drop::Nat64Unsupported);
+    }
+    if fragment {
+        if payload < FRAG_LEN {
+            return Err(Drop::Malformed);
+        }
+        payload -= FRAG_LEN;
+    }
+    let [addrs, addr_sum] = map_addrs(pkt)?;
+    let (src4, dst4) = unpair(addrs);
+    Ok(V6 {
+        addr_sum,
+        src4,
+        dst4,
+        payload,
+        next_header,
+        hop_limit,
+        tclass,
+        fragment,
+        frag,
+        frag_id,
+    })
+}
+
+/// The addresses: the destination out of pool6, the source through its
+/// mapping; both IPv4 addresses packed in one word (`pair`), and the sum
+/// of the IPv6 ones. Not inlined: the two IPv6 addresses and the lookup
+/// key live in its frame only.
+#[inline(never)]
+fn map_addrs(pkt: Packet) -> Result<[u64; 2], Drop> {
+    let conf = config().ok_or(Drop::Nat64NoMapping)?;
     let dst = pkt.read_addr(ETH_LEN + 24)?;
     if !conf.in_pool6(&dst) {
         return Err(Drop::Nat64NoMapping);
@@ -154,15 +225,7 @@ fn map_v6(pkt: Packet) -> Result<V6, Drop> {
     }
     let src = pkt.read_addr(ETH_LEN + 8)?;
     let eam = eam_v6(&src).ok_or(Drop::Nat64NoMapping)?;
-    Ok(V6 {
-        addr_sum: csum::addrs_v6(&src, &dst),
-        src4: eam.to_v4(&src),
-        dst4,
-        payload,
-        next_header,
-        hop_limit,
-        tclass,
-    })
+    Ok([pair(eam.to_v4(&src), dst4), csum::addrs_v6(&src, &dst)])
 }
 
 /// The transport checksum, still at its IPv6 offset: TCP and UDP swap the
@@ -170,7 +233,16 @@ fn map_v6(pkt: Packet) -> Result<V6, Drop> {
 /// checksum has no pseudo-header at all. Returns the new checksum.
 #[inline(always)]
 fn fix_transport(pkt: Packet, v6: &V6) -> Result<u16, Drop> {
-    let l4 = ETH_LEN + IPV6_LEN;
+    let l4 = ETH_LEN + IPV6_LEN + v6.frag_len();
+    if v6.is_later_fragment() {
+        // No transport header here: the first fragment carried it.
+        return Ok(0);
+    }
+    if v6.fragment && v6.next_header == PROTO_ICMPV6 {
+        // ICMPv6's pseudo-header holds the whole message's length, which
+        // a first fragment does not tell: not statelessly.
+        return Err(Drop::Nat64Unsupported);
+    }
     if v6.next_header == PROTO_ICMPV6 {
         if v6.payload < ICMP_MIN {
             return Err(Drop::Malformed);
@@ -230,6 +302,14 @@ fn write_v4(
     // get identical ids, so the translator stays deterministic.
     let id: u16 = if df { 0 } else { check ^ tot_len as u16 };
     let frags = if df { (IPV4_DF as u16) << 8 } else { 0 };
+    // A fragment keeps its identification's low half, offset and M (RFC
+    // 7915 §5.1.1), without DF.
+    let (id, frags) = if v6.fragment {
+        let more = if v6.frag & 1 != 0 { IPV4_MF } else { 0 };
+        (v6.frag_id as u16, more | v6.frag >> 3)
+    } else {
+        (id, frags)
+    };
     let h = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
     h.vihl = 0x45;
     h.tos = v6.tclass;

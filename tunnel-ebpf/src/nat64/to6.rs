@@ -16,7 +16,8 @@ use tunnel_common::{
 
 use super::{
     config, eam_v4, icmp4::Icmp4Error, swapped, transport, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST,
-    ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP,
+    ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
+    PROTO_UDP,
 };
 use crate::{
     packet::{addr_from_halves, Packet, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
@@ -25,8 +26,13 @@ use crate::{
     tunnel::{owner, tunnel, Origin},
 };
 
-const IPV4_MF: u8 = 0x20;
 const IPV4_DF: u8 = 0x40;
+/// The flags-and-offset word: more fragments, and the offset (8-byte units).
+const IPV4_MF_BIT: u16 = 0x2000;
+const IPV4_OFFSET: u16 = 0x1fff;
+/// The IPv6 Fragment header (RFC 8200 §4.5).
+const FRAG_LEN: usize = 8;
+const NEXT_HEADER_FRAGMENT: u8 = 44;
 /// The largest UDP datagram whose zero checksum the translator computes
 /// (an IPv4 MTU of 1500); longer ones are counted drops.
 const UDP0_MAX: usize = 1480;
@@ -41,6 +47,31 @@ struct V4 {
     tos: u8,
     /// Don't Fragment set.
     df: bool,
+    /// A fragment (MF or an offset): the IPv6 packet gets a Fragment
+    /// header (RFC 7915 §4.1) made of `frag` (MF and offset, host order)
+    /// and `id`.
+    fragment: bool,
+    frag: u16,
+    id: u16,
+}
+
+impl V4 {
+    /// Bytes the IPv6 packet has beyond the IPv6 header's payload of
+    /// transport data: the Fragment header, if any.
+    #[inline(always)]
+    fn frag_len(&self) -> usize {
+        if self.fragment {
+            FRAG_LEN
+        } else {
+            0
+        }
+    }
+
+    /// A later fragment: no transport header in it.
+    #[inline(always)]
+    fn is_later_fragment(&self) -> bool {
+        self.frag & IPV4_OFFSET != 0
+    }
 }
 
 #[inline(always)]
@@ -58,9 +89,11 @@ fn read_v4(pkt: Packet) -> Result<V4, Drop> {
     if tot_len < IPV4_LEN || ETH_LEN + tot_len > pkt.len() {
         return Err(Drop::Malformed);
     }
-    if h.frags[0] & (IPV4_MF | 0x1f) != 0 || h.frags[1] != 0 {
+    if !matches!(h.proto, PROTO_TCP | PROTO_UDP | PROTO_ICMP) {
+        // Other transports: not yet.
         return Err(Drop::Nat64Unsupported);
     }
+    let frags = u16::from_be_bytes(h.frags);
     let v4 = V4 {
         src: h.src_addr,
         dst: h.dst_addr,
@@ -69,6 +102,9 @@ fn read_v4(pkt: Packet) -> Result<V4, Drop> {
         ttl: h.ttl,
         tos: h.tos,
         df: h.frags[0] & IPV4_DF != 0,
+        fragment: frags & (IPV4_MF_BIT | IPV4_OFFSET) != 0,
+        frag: frags,
+        id: u16::from_be_bytes(h.id),
     };
     if csum::ipv4_header(pkt.view::<[u8; IPV4_LEN]>(ETH_LEN)?) != u16::from_be_bytes(h.check) {
         return Err(Drop::BadChecksum);
@@ -124,7 +160,7 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
         if !info.is_enabled() {
             return Err(Drop::TunnelDisabled);
         }
-        if IPV6_LEN + v4.payload > info.mtu as usize {
+        if IPV6_LEN + v4.frag_len() + v4.payload > info.mtu as usize {
             // RFC 7915 §4: the IPv4 sender learns the MTU less what
             // translation adds; without DF the packet should be
             // fragmented, which the fast path does not do yet.
@@ -143,7 +179,7 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
     let next_header = fix_transport(pkt, &v4, addrs.sum(), flags)?;
 
     let eth: EthHdr = pkt.read(0)?;
-    pkt.adjust_head(-((IPV6_LEN - IPV4_LEN) as i32))?;
+    pkt.adjust_head(-((IPV6_LEN - IPV4_LEN + v4.frag_len()) as i32))?;
     pkt.write(
         0,
         &EthHdr {
@@ -152,6 +188,9 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
         },
     )?;
     write_v6(pkt, &v4, next_header, &addrs)?;
+    if v4.fragment {
+        write_fragment_header(pkt, &v4, next_header)?;
+    }
     stats::event(Event::Nat64To6);
     stats::event_add(Event::Nat64To6Bytes, IPV4_LEN + v4.payload);
     // The hop limit is the TTL as it came: the router decrements it.
@@ -174,6 +213,20 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
 #[inline(never)]
 fn fix_transport(pkt: Packet, v4: &V4, addr_sum: u64, flags: u8) -> Result<u8, Drop> {
     let l4 = ETH_LEN + IPV4_LEN;
+    if v4.is_later_fragment() {
+        // No transport header here: its checksum was fixed in the first
+        // fragment (it covers the whole datagram).
+        return Ok(if v4.proto == PROTO_ICMP {
+            PROTO_ICMPV6
+        } else {
+            v4.proto
+        });
+    }
+    if v4.fragment && v4.proto == PROTO_ICMP {
+        // ICMPv6's checksum covers the whole message's length, which a
+        // first fragment does not tell (RFC 7915 §4.2): not statelessly.
+        return Err(Drop::Nat64Unsupported);
+    }
     if v4.proto == PROTO_ICMP {
         if v4.payload < ICMP_MIN {
             return Err(Drop::Malformed);
@@ -208,8 +261,9 @@ fn fix_transport(pkt: Packet, v4: &V4, addr_sum: u64, flags: u8) -> Result<u8, D
     let check = u16::from_be_bytes(pkt.read(l4 + at)?);
     let udp = v4.proto == PROTO_UDP;
     let c = if udp && check == 0 {
-        // RFC 7915 §4.5: IPv6 needs the checksum IPv4 left out.
-        if flags & NAT64_F_UDP0_COMPUTE == 0 || v4.payload > UDP0_MAX {
+        // RFC 7915 §4.5: IPv6 needs the checksum IPv4 left out (which a
+        // fragment cannot give: the datagram is not all here).
+        if flags & NAT64_F_UDP0_COMPUTE == 0 || v4.payload > UDP0_MAX || v4.fragment {
             return Err(Drop::Nat64UdpZeroChecksum);
         }
         let pseudo = addr_sum + v4.payload as u64 + PROTO_UDP as u64;
@@ -230,17 +284,37 @@ fn fix_transport(pkt: Packet, v4: &V4, addr_sum: u64, flags: u8) -> Result<u8, D
 /// class from the TOS, flow label 0, hop limit the TTL.
 #[inline(always)]
 fn write_v6(pkt: Packet, v4: &V4, next_header: u8, a: &Addrs6) -> Result<(), Drop> {
+    let payload = v4.payload + v4.frag_len();
+    let next_header = if v4.fragment {
+        NEXT_HEADER_FRAGMENT
+    } else {
+        next_header
+    };
     let first: [u8; 8] = [
         0x60 | v4.tos >> 4,
         v4.tos << 4,
         0,
         0,
-        (v4.payload >> 8) as u8,
-        v4.payload as u8,
+        (payload >> 8) as u8,
+        payload as u8,
         next_header,
         v4.ttl,
     ];
     pkt.write(ETH_LEN, &u64::from_ne_bytes(first))?;
     pkt.write_addr_halves(ETH_LEN + 8, a.src)?;
     pkt.write_addr_halves(ETH_LEN + 24, a.dst)
+}
+
+/// The Fragment header of a translated IPv4 fragment (RFC 7915 §4.1):
+/// next header the transport, offset and M as IPv4 had them, the
+/// identification's low 16 bits IPv4's, its high ones zero.
+#[inline(always)]
+fn write_fragment_header(pkt: Packet, v4: &V4, next_header: u8) -> Result<(), Drop> {
+    let more = (v4.frag & IPV4_MF_BIT != 0) as u16;
+    let off = ((v4.frag & IPV4_OFFSET) << 3 | more).to_be_bytes();
+    let id = (v4.id as u32).to_be_bytes();
+    pkt.write(
+        ETH_LEN + IPV6_LEN,
+        &[next_header, 0, off[0], off[1], id[0], id[1], id[2], id[3]],
+    )
 }
