@@ -159,7 +159,6 @@ fn is_icmpv6_error(pkt: Packet) -> bool {
 /// pool6 (RFC 6052), the source through its explicit mapping (RFC 7757).
 #[inline(always)]
 fn map_v6(pkt: Packet) -> Result<V6, Drop> {
-    let conf = config().ok_or(Drop::Nat64NoMapping)?;
     // The whole header's bounds first: the verifier must see each read
     // inside them (a later length test lets LLVM drop their own checks).
     let h = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
