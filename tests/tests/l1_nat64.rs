@@ -57,6 +57,19 @@ fn nat64_with(b: &mut ProgBed, pool: (&str, u8), flags: u8) {
     }
 }
 
+/// The translator without an RFC 6791 source of its own.
+fn no_icmp_source(b: &mut ProgBed) {
+    b.dp.set_nat64(
+        &Nat64Settings {
+            pool6: Some((a6(POOL6), 96)),
+            flags: NAT64_F_WKP_STRICT,
+            icmp_source: None,
+        },
+        true,
+    )
+    .unwrap();
+}
+
 fn nat64_on(b: &mut ProgBed) {
     nat64_with(b, (POOL6, 96), NAT64_F_WKP_STRICT);
 }
@@ -278,11 +291,32 @@ fn ipv6_to_ipv4() {
         .setup(nat64_on)
         .dropped(Drop::Nat64NoMapping),
         Case::xdp(
-            "hop limit 1 from the uplink: counted drop",
+            "hop limit 1 from the uplink: time exceeded from the translator's source under pool6",
             from_upstream(&echo(UPSTREAM, p6(host), 1)),
         )
         .on(x1)
         .setup(nat64_on)
+        .tx(eth(
+            X1_MAC,
+            UPSTREAM_MAC,
+            EtherType::IPV6,
+            &icmpv6_error(
+                p6(POP_V4),
+                UPSTREAM,
+                Icmpv6Type::TimeExceeded(etherparse::icmpv6::TimeExceededCode::HopLimitExceeded),
+                &echo(UPSTREAM, p6(host), 1),
+            ),
+        ))
+        .events(&[(Event::IcmpTimeExceeded, 1), (Event::Nat64To4, 0)]),
+        Case::xdp(
+            "hop limit 1 from the uplink, no translator source set: counted drop",
+            from_upstream(&echo(UPSTREAM, p6(host), 1)),
+        )
+        .on(x1)
+        .setup(|b| {
+            nat64_on(b);
+            no_icmp_source(b);
+        })
         .dropped(Drop::Nat64TtlExpired),
         Case::xdp(
             "well-known prefix, non-global IPv4 (RFC 6052 §3.1): counted drop",
@@ -427,11 +461,29 @@ fn ipv4_to_ipv6() {
             L4::Udp(PAYLOAD),
         ))),
         Case::xdp(
-            "ttl 1: counted drop",
+            "ttl 1: time exceeded from the translator's source, back to the sender",
             from_v4_host(CLIENT_A_MAC, &v4(host, up4, 1, 0, L4::Udp(PAYLOAD))),
         )
         .on(x0)
         .setup(nat64_on)
+        .tx(icmp4_error(
+            CLIENT_A_MAC,
+            host,
+            etherparse::Icmpv4Type::TimeExceeded(
+                etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit,
+            ),
+            &v4(host, up4, 1, 0, L4::Udp(PAYLOAD)),
+        ))
+        .events(&[(Event::Nat64IcmpSent, 1), (Event::Nat64To6, 0)]),
+        Case::xdp(
+            "ttl 1, no translator source set: counted drop",
+            from_v4_host(CLIENT_A_MAC, &v4(host, up4, 1, 0, L4::Udp(PAYLOAD))),
+        )
+        .on(x0)
+        .setup(|b| {
+            nat64_on(b);
+            no_icmp_source(b);
+        })
         .dropped(Drop::Nat64TtlExpired),
         Case::xdp(
             "ipv4 options: not in the fast path yet, counted",
@@ -630,13 +682,26 @@ fn tunnel_users() {
 /// local address back to `sender`'s MAC about `invoking`: fragmentation
 /// needed with `mtu`, the invoking packet quoted up to 576 bytes in all.
 fn frag_needed(sender_mac: Mac, sender: Ipv4Addr, mtu: u16, invoking: &[u8]) -> Vec<u8> {
-    let quote = &invoking[..invoking.len().min(576 - 28)];
-    let icmp = etherparse::Icmpv4Header::with_checksum(
+    icmp4_error(
+        sender_mac,
+        sender,
         etherparse::Icmpv4Type::DestinationUnreachable(
             etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: mtu },
         ),
-        quote,
-    );
+        invoking,
+    )
+}
+
+/// An ICMPv4 error the PoP sends from 192.0.2.1 back to `sender` about
+/// `invoking`, quoted up to 576 bytes in all (RFC 1812 §4.3.2.3).
+fn icmp4_error(
+    sender_mac: Mac,
+    sender: Ipv4Addr,
+    t: etherparse::Icmpv4Type,
+    invoking: &[u8],
+) -> Vec<u8> {
+    let quote = &invoking[..invoking.len().min(576 - 28)];
+    let icmp = etherparse::Icmpv4Header::with_checksum(t, quote);
     let mut ip = etherparse::Ipv4Header::new(
         (icmp.header_len() + quote.len()) as u16,
         64,

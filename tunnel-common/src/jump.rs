@@ -58,6 +58,12 @@ pub const MAX_JUMPS_LOCAL: u32 = 8;
 /// `origin` value of a packet that came from the uplink (not a tunnel).
 pub const ORIGIN_UPLINK: u32 = u32::MAX;
 
+/// `src_tunnel` (`JUMP_ICMP`) and `tunnel` (`JUMP_NAT64_ICMP4`) value
+/// meaning "no tunnel: the NAT64 translator's own source", its RFC 6791
+/// IPv4 address (`Nat64Config::icmp_src4`), or that address under pool6
+/// for ICMPv6.
+pub const SOURCE_NAT64: u32 = u32::MAX - 1;
+
 /// `icmp` value meaning "the packet is already a reply: just send it back".
 pub const ICMP_REPLY: u32 = 0;
 

@@ -257,9 +257,12 @@ mod entry {
         let pkt = Packet::new(&ctx);
         let a = jump::args();
         let kind = nat64::icmp4::Icmp4Error::from_raw(a.icmp);
-        match crate::tunnel::tunnel(a.tunnel)
-            .and_then(|t| nat64::icmp4::send(pkt, kind, t.local_v4))
-        {
+        let src = if a.tunnel == tunnel_common::jump::SOURCE_NAT64 {
+            nat64::icmp_source_v4().ok_or(kind.suppressed())
+        } else {
+            crate::tunnel::tunnel(a.tunnel).map(|t| t.local_v4)
+        };
+        match src.and_then(|src| nat64::icmp4::send(pkt, kind, src)) {
             Ok(action) => action,
             Err(reason) => dropped(reason),
         }

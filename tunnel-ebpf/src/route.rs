@@ -21,7 +21,7 @@ use crate::{
     fib,
     icmp6::{self, IcmpError},
     kinds, nat64,
-    packet::{Packet, Tc, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
+    packet::{addr_from_halves, Packet, Tc, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
     stats,
     tunnel::{owner, tunnel, Origin},
 };
@@ -183,8 +183,8 @@ fn to_fib(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
 #[inline(always)]
 pub fn answer(pkt: Packet, error: Option<IcmpError>, src_tunnel: u32, origin: Origin) -> u32 {
     let sent = match error {
-        Some(kind) => tunnel(src_tunnel)
-            .and_then(|t| icmp6::build_error(pkt, kind, &t.pop_v6))
+        Some(kind) => error_source(src_tunnel)
+            .and_then(|src| icmp6::build_error(pkt, kind, &addr_from_halves(src)))
             .and_then(|_| send_back(pkt, origin)),
         None => send_back(pkt, origin),
     };
@@ -195,6 +195,18 @@ pub fn answer(pkt: Packet, error: Option<IcmpError>, src_tunnel: u32, origin: Or
             aya_ebpf::bindings::xdp_action::XDP_DROP
         }
     }
+}
+
+/// The source of an ICMPv6 error, as big-endian halves (a returned
+/// 16-byte array would sit unaligned on the stack): the `::1` of tunnel
+/// `src_tunnel`, or the NAT64 translator's own (`SOURCE_NAT64`).
+#[inline(always)]
+fn error_source(src_tunnel: u32) -> Result<(u64, u64), Drop> {
+    if src_tunnel == tunnel_common::jump::SOURCE_NAT64 {
+        return nat64::icmp_source_v6().ok_or(Drop::Nat64TtlExpired);
+    }
+    let (hi, lo) = tunnel_common::addr::words(&tunnel(src_tunnel)?.pop_v6);
+    Ok((u64::from_be(hi), u64::from_be(lo)))
 }
 
 /// Sends a packet the PoP made (an error or a reply) to where the packet it

@@ -4,10 +4,11 @@
 //! addresses swapped, XDP_TX): its sender is behind the neighbour that
 //! handed it over.
 //!
-//! Today one error: Fragmentation Needed (type 3 code 4) when a translated
+//! Two errors: Fragmentation Needed (type 3 code 4) when a translated
 //! packet with DF would not fit the tunnel it is for, with the tunnel's
 //! MTU less the 20 bytes translation adds (RFC 7915 §4; the case of
-//! Jool's issue #442).
+//! Jool's issue #442), from the tunnel's local address; and Time Exceeded
+//! when the TTL runs out in the translator, from its RFC 6791 source.
 
 use aya_ebpf::bindings::xdp_action;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
@@ -32,6 +33,7 @@ const IPV4_DF: u8 = 0x40;
 
 pub const TYPE_DEST_UNREACHABLE: u8 = 3;
 pub const CODE_FRAG_NEEDED: u8 = 4;
+pub const TYPE_TIME_EXCEEDED: u8 = 11;
 
 /// The error, packed as `icmp6::IcmpError` is (type << 24 | code << 16 |
 /// parameter) so it crosses a jump in one word.
@@ -44,6 +46,9 @@ impl Icmp4Error {
     pub fn frag_needed(mtu: u16) -> Self {
         Self((TYPE_DEST_UNREACHABLE as u32) << 24 | (CODE_FRAG_NEEDED as u32) << 16 | mtu as u32)
     }
+    /// Time exceeded in transit (TTL 0).
+    pub const TIME_EXCEEDED: Icmp4Error = Icmp4Error((TYPE_TIME_EXCEEDED as u32) << 24);
+
     #[inline(always)]
     pub fn raw(self) -> u32 {
         self.0
@@ -54,8 +59,12 @@ impl Icmp4Error {
     }
     /// What is counted when the error may not be sent.
     #[inline(always)]
-    fn suppressed(self) -> Drop {
-        Drop::Nat64TooBig
+    pub fn suppressed(self) -> Drop {
+        if self.0 >> 24 == TYPE_TIME_EXCEEDED as u32 {
+            Drop::Nat64TtlExpired
+        } else {
+            Drop::Nat64TooBig
+        }
     }
 }
 

@@ -52,6 +52,28 @@ pub fn config() -> Option<&'static Nat64Config> {
     NAT64.get(0)
 }
 
+/// The translator's own IPv4 source (RFC 6791), if the operator set one.
+#[inline(always)]
+pub fn icmp_source_v4() -> Option<[u8; 4]> {
+    config().map(|c| c.icmp_src4).filter(|a| *a != [0; 4])
+}
+
+/// The same seen from IPv6: that address under pool6, as if an IPv4
+/// router had sent the error and the translator had translated it; as
+/// big-endian halves (`packet::addr_from_halves`).
+#[inline(always)]
+pub fn icmp_source_v6() -> Option<(u64, u64)> {
+    let c = config()?;
+    if c.icmp_src4 == [0; 4] || c.pool6_len == 0 {
+        return None;
+    }
+    Some(tunnel_common::nat64::rfc6052::embed_halves(
+        &c.pool6,
+        c.pool6_len,
+        c.icmp_src4,
+    ))
+}
+
 /// Whether the root program should hand this IPv6 destination to `to4`.
 #[inline(always)]
 pub fn is_translated_v6(dst: &[u8; 16]) -> bool {

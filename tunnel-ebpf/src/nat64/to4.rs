@@ -9,7 +9,7 @@ use network_types::{
 };
 use tunnel_common::{
     csum,
-    jump::{JUMP_NAT64_4TO6, JUMP_NAT64_ERR_TO4},
+    jump::{JUMP_NAT64_4TO6, JUMP_NAT64_ERR_TO4, SOURCE_NAT64},
     nat64::{config::NAT64_F_WKP_STRICT, icmp, rfc6052},
     stats::{Drop, Event},
 };
@@ -89,15 +89,18 @@ pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
     let v6 = map_v6(pkt)?;
     if v6.hop_limit <= 1 {
         // Out of a tunnel, the error goes back in from its `::1`; from
-        // the uplink the PoP has no address of its own to send it from.
-        return match origin.tunnel_id() {
-            Some(id) => Ok(Step::Icmp {
-                kind: IcmpError::TIME_EXCEEDED,
-                src_tunnel: id,
-                origin,
-            }),
-            None => Err(Drop::Nat64TtlExpired),
+        // the uplink it comes from the translator's own source, if the
+        // operator set one (a traceroute then shows the PoP).
+        let src_tunnel = match origin.tunnel_id() {
+            Some(id) => id,
+            None if super::icmp_source_v6().is_some() => SOURCE_NAT64,
+            None => return Err(Drop::Nat64TtlExpired),
         };
+        return Ok(Step::Icmp {
+            kind: IcmpError::TIME_EXCEEDED,
+            src_tunnel,
+            origin,
+        });
     }
     let proto = if v6.next_header == PROTO_ICMPV6 {
         PROTO_ICMP

@@ -6,7 +6,7 @@
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use tunnel_common::{
     csum,
-    jump::JUMP_NAT64_ERR_TO6,
+    jump::{JUMP_NAT64_ERR_TO6, SOURCE_NAT64},
     nat64::{
         config::{NAT64_F_UDP0_COMPUTE, NAT64_F_WKP_STRICT},
         icmp, rfc6052,
@@ -141,7 +141,14 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
         return Err(Drop::Nat64NonGlobal);
     }
     if v4.ttl <= 1 {
-        return Err(Drop::Nat64TtlExpired);
+        // From the translator's own source, if the operator set one.
+        if super::icmp_source_v4().is_none() {
+            return Err(Drop::Nat64TtlExpired);
+        }
+        return Ok(Step::Icmp4 {
+            kind: Icmp4Error::TIME_EXCEEDED,
+            tunnel: SOURCE_NAT64,
+        });
     }
     // ICMP errors carry a packet of their own to translate: their program.
     if v4.proto == PROTO_ICMP && icmp::is_error_v4(pkt.read::<u8>(ETH_LEN + IPV4_LEN)?) {
