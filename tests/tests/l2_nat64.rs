@@ -92,6 +92,31 @@ fn ipv6_host_pings_and_sends_tcp_to_ipv4_host() {
     .unwrap();
     assert!(v4_to_v6.ok(), "IPv4 → IPv6: {v4_to_v6:?}");
 
+    // Traceroute's first probe: hop limit 1 expires in the translator,
+    // which answers from its own source under pool6 (192.0.2.1).
+    let pool: Ipv6Addr = POOL6.parse().unwrap();
+    let pop_under_pool6 =
+        Ipv6Addr::from(rfc6052::embed(&pool.octets(), 96, POP_V4.octets())).to_string();
+    let p = ping(
+        &tb.upstream,
+        &[
+            "-6",
+            "-c",
+            "1",
+            "-t",
+            "1",
+            "-W",
+            "2",
+            &host_v6().to_string(),
+        ],
+    )
+    .unwrap();
+    assert!(
+        p.stdout.contains(&pop_under_pool6) && p.stdout.contains("Time exceeded"),
+        "hop limit 1 toward the IPv4 host:\n{}",
+        p.stdout
+    );
+
     let c = tb.dp.counters().unwrap();
     assert!(
         c.event(Event::Nat64To4) > 3 && c.event(Event::Nat64To6) > 3,
