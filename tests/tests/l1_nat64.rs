@@ -421,14 +421,30 @@ fn ipv4_to_ipv6() {
     let udp = v4(host, up4, 64, 0, L4::Udp(PAYLOAD));
     let mut udp_zero = udp.clone();
     udp_zero[26..28].copy_from_slice(&[0, 0]);
-    let mut options = v4(host, up4, 64, 0, L4::Udp(PAYLOAD));
-    options.splice(20..20, [1u8, 1, 1, 0]); // NOP NOP NOP EOL
-    options[0] = 0x46;
-    let options = {
-        let len = options.len() as u16;
-        options[2..4].copy_from_slice(&len.to_be_bytes());
-        reseal_v4(options)
+    // IPv4 with options (RFC 791): each a copy of `udp` with them added.
+    let with_options = |opts: &[u8]| {
+        let mut v = v4(host, up4, 64, 0, L4::Udp(PAYLOAD));
+        v.splice(20..20, opts.iter().copied());
+        v[0] = 0x40 | (5 + opts.len() / 4) as u8;
+        let len = v.len() as u16;
+        v[2..4].copy_from_slice(&len.to_be_bytes());
+        reseal_v4(v)
     };
+    let nops = with_options(&[1, 1, 1, 0]); // NOP NOP NOP EOL
+                                            // Loose source route (131), length 7, pointer 4: one hop still to go.
+    let lsrr = with_options(&[131, 7, 4, 203, 0, 113, 1, 0]);
+    // The same, used up (pointer 8 > length 7).
+    let lsrr_done = with_options(&[131, 7, 8, 203, 0, 113, 1, 0]);
+    // Strict source route (137), unexpired, after a NOP.
+    let ssrr = with_options(&[1, 137, 7, 4, 203, 0, 113, 1]);
+    // Record route (7), 36 bytes of it: the longest header there is.
+    let mut rr = vec![7u8, 39, 4];
+    rr.extend_from_slice(&[0; 36]);
+    rr.push(0);
+    let record_route = with_options(&rr);
+    let mut options_bad_check = nops.clone();
+    options_bad_check[21] ^= 0x10;
+    let plain6 = v6(p6(host), UPSTREAM, 63, 0, L4::Udp(PAYLOAD));
     let mut bad_check = udp.clone();
     bad_check[10] ^= 0xff;
     let mut gre = udp.clone();
@@ -486,12 +502,48 @@ fn ipv4_to_ipv6() {
         })
         .dropped(Drop::Nat64TtlExpired),
         Case::xdp(
-            "ipv4 options: not in the fast path yet, counted",
-            from_v4_host(CLIENT_A_MAC, &options),
+            "ipv4 options (NOP, EOL): ignored (RFC 7915 §4.1), translated as without",
+            from_v4_host(CLIENT_A_MAC, &nops),
         )
         .on(x0)
         .setup(nat64_on)
-        .dropped(Drop::Nat64Unsupported),
+        .redirect(to_upstream(&plain6))
+        .events(&[(Event::Nat64OptionsStripped, 1), (Event::Nat64To6, 1)]),
+        Case::xdp(
+            "record route over the whole 60-byte header: ignored, translated",
+            from_v4_host(CLIENT_A_MAC, &record_route),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .redirect(to_upstream(&plain6)),
+        Case::xdp(
+            "a source route already used up: ignored, translated",
+            from_v4_host(CLIENT_A_MAC, &lsrr_done),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .redirect(to_upstream(&plain6)),
+        Case::xdp(
+            "unexpired loose source route: discarded (RFC 7915 §4.1), counted",
+            from_v4_host(CLIENT_A_MAC, &lsrr),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64SourceRoute),
+        Case::xdp(
+            "unexpired strict source route after a NOP: discarded, counted",
+            from_v4_host(CLIENT_A_MAC, &ssrr),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64SourceRoute),
+        Case::xdp(
+            "options with a wrong header checksum: counted drop",
+            from_v4_host(CLIENT_A_MAC, &options_bad_check),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::BadChecksum),
         Case::xdp(
             "icmp error quoting no IPv4 header: counted",
             from_v4_host(CLIENT_A_MAC, &reseal_icmp(unreachable)),

@@ -39,6 +39,10 @@ pub const JUMP_NAT64_ERR_TO6: u32 = 10;
 /// with the packet they quote (RFC 7915 §5.2, §5.3). `JumpArgs::origin`
 /// is kept from the jump into `nat64_6to4`.
 pub const JUMP_NAT64_ERR_TO4: u32 = 11;
+/// IPv4 with options toward an EAM (`nat64_options`): RFC 7915 §4.1
+/// ignores options, so they are stripped (an unexpired source route is
+/// refused) and the packet goes back to `nat64_4to6`. No arguments.
+pub const JUMP_NAT64_OPTIONS: u32 = 12;
 /// Per-kind encapsulation programs for kinds not built into the router
 /// start here (`JUMP_ENCAP_BASE + kind`).
 pub const JUMP_ENCAP_BASE: u32 = 16;

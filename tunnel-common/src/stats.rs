@@ -187,6 +187,9 @@ counter_enum! {
         /// no counterpart), or an ICMP error quoting what the translator
         /// cannot map back.
         Nat64IcmpDropped = "nat64_icmp_dropped",
+        /// IPv4 with an unexpired source route option (loose or strict),
+        /// which RFC 7915 §4.1 says to discard.
+        Nat64SourceRoute = "nat64_source_route",
     }
 }
 
@@ -258,6 +261,9 @@ counter_enum! {
         /// Of `nat64_6to4`, packets whose IPv4 destination is another IPv6
         /// host's mapping, translated back at once (RFC 7757 §4.2).
         Nat64Hairpin = "nat64_hairpin",
+        /// IPv4 packets whose options were stripped before translation
+        /// (RFC 7915 §4.1: options are ignored).
+        Nat64OptionsStripped = "nat64_options_stripped",
     }
 }
 

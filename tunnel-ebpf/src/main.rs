@@ -250,6 +250,17 @@ mod entry {
         }
     }
 
+    /// NAT64, IPv4 with options: stripped (RFC 7915 §4.1), then back to
+    /// `nat64_4to6`.
+    #[xdp]
+    pub fn nat64_options(ctx: XdpContext) -> u32 {
+        let pkt = Packet::new(&ctx);
+        match nat64::options::strip(pkt) {
+            Ok(step) => jump::follow(pkt, step),
+            Err(reason) => dropped(reason),
+        }
+    }
+
     /// ICMPv4 errors of the translator (`JumpArgs::icmp`), from the local
     /// IPv4 address of tunnel `JumpArgs::tunnel`.
     #[xdp]

@@ -6,7 +6,7 @@
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use tunnel_common::{
     csum,
-    jump::{JUMP_NAT64_ERR_TO6, SOURCE_NAT64},
+    jump::{JUMP_NAT64_ERR_TO6, JUMP_NAT64_OPTIONS, SOURCE_NAT64},
     nat64::{
         config::{NAT64_F_UDP0_COMPUTE, NAT64_F_WKP_STRICT},
         icmp, rfc6052,
@@ -74,16 +74,17 @@ impl V4 {
     }
 }
 
+/// The header's fields, or `None` for a header with options.
 #[inline(always)]
-fn read_v4(pkt: Packet) -> Result<V4, Drop> {
+fn read_v4(pkt: Packet) -> Result<Option<V4>, Drop> {
     let h = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
     if h.vihl >> 4 != 4 || h.vihl & 0xf < 5 {
         return Err(Drop::Malformed);
     }
     if h.vihl != 0x45 {
-        // Options: RFC 7915 §4.1 ignores them (but for source routes);
-        // not in the fast path yet.
-        return Err(Drop::Nat64Unsupported);
+        // Options: RFC 7915 §4.1 ignores them; their program strips them
+        // and hands the packet back.
+        return Ok(None);
     }
     let tot_len = u16::from_be_bytes(h.tot_len) as usize;
     if tot_len < IPV4_LEN || ETH_LEN + tot_len > pkt.len() {
@@ -109,7 +110,7 @@ fn read_v4(pkt: Packet) -> Result<V4, Drop> {
     if csum::ipv4_header(pkt.view::<[u8; IPV4_LEN]>(ETH_LEN)?) != u16::from_be_bytes(h.check) {
         return Err(Drop::BadChecksum);
     }
-    Ok(v4)
+    Ok(Some(v4))
 }
 
 /// The IPv6 addresses of the translated packet, as big-endian halves
@@ -132,7 +133,9 @@ impl Addrs6 {
 #[inline(always)]
 pub fn translate(pkt: Packet) -> Result<Step, Drop> {
     let conf = config().ok_or(Drop::Nat64NoMapping)?;
-    let v4 = read_v4(pkt)?;
+    let Some(v4) = read_v4(pkt)? else {
+        return Ok(Step::Hand(JUMP_NAT64_OPTIONS));
+    };
     let eam = eam_v4(v4.dst).ok_or(Drop::Nat64NoMapping)?;
     if conf.pool6_len == 0 {
         return Err(Drop::Nat64NoMapping);
