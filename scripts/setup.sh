@@ -13,6 +13,10 @@ APT_PACKAGES=(rustc-web cargo-web libstd-rust-web-dev-bpf "llvm-${LLVM_MAJOR}-de
   # l2_client: the NAT in front of the AYIYA client (masquerade, and its
   # mappings listed and flushed).
   nftables conntrack
+  # l2_dns64 and the demo: Unbound as DNS64 resolver (and as the test zone's
+  # authoritative server). They run their own instances with their own
+  # config files; the system's service is kept off (below).
+  unbound
   # cargo xtask vm: QEMU for the kernel matrix, strip for the initramfs, xz
   # for Debian's compressed kernel modules.
   qemu-system-x86 binutils xz-utils)
@@ -31,8 +35,37 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Start no service while installing (unbound's would take port 53, and a
+  # failed start fails its postinst): a policy-rc.d refusing every start,
+  # for the install only, unless the machine has one of its own.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   # --no-install-recommends: otherwise clang and lld of the same LLVM come too.
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if trap -p EXIT | grep -q policy-rc.d; then
+    rm -f /usr/sbin/policy-rc.d
+    trap - EXIT
+  fi
+fi
+
+# No system-wide unbound: the tests and the demo run their own.
+if [ -d /run/systemd/system ]; then
+  if systemctl is-enabled --quiet unbound.service 2>/dev/null || systemctl is-active --quiet unbound.service; then
+    log "stopping and disabling the system's unbound service"
+    systemctl disable --now --quiet unbound.service
+  fi
+elif [ -x /etc/init.d/unbound ]; then
+  if /etc/init.d/unbound status >/dev/null 2>&1; then
+    log "stopping the system's unbound service"
+    /etc/init.d/unbound stop >/dev/null
+  fi
+  if compgen -G '/etc/rc[2-5].d/S*unbound' >/dev/null; then
+    log "disabling the system's unbound service at boot"
+    update-rc.d unbound disable >/dev/null 2>&1
+  fi
 fi
 
 # aya-build runs `rustup run <name> cargo ...`: give Debian's compiler a name.
