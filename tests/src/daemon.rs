@@ -348,7 +348,19 @@ pub struct DaemonBed {
 
 impl DaemonBed {
     pub fn new(max_tunnels: u32, max_prefixes: u32) -> Result<Self> {
-        let ns = crate::topology::Namespaces::new()?;
+        Self::on(
+            crate::topology::Namespaces::new()?,
+            max_tunnels,
+            max_prefixes,
+        )
+    }
+
+    /// The bed on namespaces the caller made (e.g. with a prefix of its own).
+    pub fn on(
+        ns: crate::topology::Namespaces,
+        max_tunnels: u32,
+        max_prefixes: u32,
+    ) -> Result<Self> {
         let mut peers = tunnelctl::Datapath::load(tunnelctl::DatapathOptions {
             max_tunnels: 1,
             max_prefixes: 1,

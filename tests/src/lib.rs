@@ -8,6 +8,7 @@ pub mod ayiya_nat;
 pub mod bench;
 pub mod cases;
 pub mod daemon;
+pub mod dns64;
 pub mod netns;
 pub mod packets;
 pub mod peer6in4;

@@ -40,9 +40,22 @@ pub struct Namespaces {
 
 impl Namespaces {
     pub fn new() -> Result<Self> {
-        let client = Netns::new("client")?;
-        let pop = Netns::new("pop")?;
-        let upstream = Netns::new("upstream")?;
+        Self::build(
+            Netns::new("client")?,
+            Netns::new("pop")?,
+            Netns::new("upstream")?,
+        )
+    }
+
+    /// Like `new`, with the namespaces named `<prefix>-<role>-<pid>` (a
+    /// test's own prefix).
+    pub fn with_prefix(prefix: &str) -> Result<Self> {
+        let pid = std::process::id();
+        let named = |role: &str| Netns::named(&format!("{prefix}-{role}-{pid}"));
+        Self::build(named("client")?, named("pop")?, named("upstream")?)
+    }
+
+    fn build(client: Netns, pop: Netns, upstream: Netns) -> Result<Self> {
         veth(&client, "c0", &pop, "p0")?;
         veth(&pop, "p1", &upstream, "u0")?;
         client.ip("addr add 192.0.2.2/24 dev c0")?;
