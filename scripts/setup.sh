@@ -17,6 +17,9 @@ APT_PACKAGES=(rustc-web cargo-web libstd-rust-web-dev-bpf "llvm-${LLVM_MAJOR}-de
   # authoritative server). They run their own instances with their own
   # config files; the system's service is kept off (below).
   unbound
+  # cargo xtask bench: Tayga, the NAT64 paths' anchor (run on its own
+  # config under a temporary directory, never as the packaged service).
+  tayga
   # cargo xtask vm: QEMU for the kernel matrix, strip for the initramfs, xz
   # for Debian's compressed kernel modules.
   qemu-system-x86 binutils xz-utils)
@@ -51,22 +54,25 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# No system-wide unbound: the tests and the demo run their own.
-if [ -d /run/systemd/system ]; then
-  if systemctl is-enabled --quiet unbound.service 2>/dev/null || systemctl is-active --quiet unbound.service; then
-    log "stopping and disabling the system's unbound service"
-    systemctl disable --now --quiet unbound.service
+# No system-wide unbound or tayga: the tests, the demo and the bench run
+# their own.
+for svc in unbound tayga; do
+  if [ -d /run/systemd/system ]; then
+    if systemctl is-enabled --quiet "$svc.service" 2>/dev/null || systemctl is-active --quiet "$svc.service"; then
+      log "stopping and disabling the system's $svc service"
+      systemctl disable --now --quiet "$svc.service"
+    fi
+  elif [ -x "/etc/init.d/$svc" ]; then
+    if "/etc/init.d/$svc" status >/dev/null 2>&1; then
+      log "stopping the system's $svc service"
+      "/etc/init.d/$svc" stop >/dev/null
+    fi
+    if compgen -G "/etc/rc[2-5].d/S*$svc" >/dev/null; then
+      log "disabling the system's $svc service at boot"
+      update-rc.d "$svc" disable >/dev/null 2>&1
+    fi
   fi
-elif [ -x /etc/init.d/unbound ]; then
-  if /etc/init.d/unbound status >/dev/null 2>&1; then
-    log "stopping the system's unbound service"
-    /etc/init.d/unbound stop >/dev/null
-  fi
-  if compgen -G '/etc/rc[2-5].d/S*unbound' >/dev/null; then
-    log "disabling the system's unbound service at boot"
-    update-rc.d unbound disable >/dev/null 2>&1
-  fi
-fi
+done
 
 # aya-build runs `rustup run <name> cargo ...`: give Debian's compiler a name.
 if ! rustup toolchain list | grep -q "^${TOOLCHAIN_NAME}"; then

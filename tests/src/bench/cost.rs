@@ -101,7 +101,57 @@ pub fn ayiya_name(decap: bool, inner: Inner) -> String {
     )
 }
 
-pub fn cases(bed: &mut Bed, spread: usize, ayiya: &AyiyaCases) -> Result<Vec<Case>> {
+/// The NAT64 cases: both programs at both sizes, and a tunnel user's
+/// packet decapsulated and translated in one pass (all leave by XDP_TX).
+fn nat64_cases(bed: &Bed) -> Vec<Case> {
+    let mut v = Vec::new();
+    for inner in Inner::ALL {
+        v.push(one(
+            &nat64_name(true, inner),
+            PROGRAM_UPLINK,
+            bed.frame_nat64_to4(inner),
+            XDP_TX,
+        ));
+        v.push(one(
+            &nat64_name(false, inner),
+            PROGRAM_UPLINK,
+            bed.frame_nat64_to6(inner),
+            XDP_TX,
+        ));
+    }
+    v.push(one(
+        NAT64_FROM_TUNNEL,
+        PROGRAM_UPLINK,
+        bed.frame_nat64_from_tunnel(),
+        XDP_TX,
+    ));
+    v
+}
+
+/// The name of a NAT64 case (`to4`: 6→4, else 4→6) at an IPv6 size.
+pub fn nat64_name(to4: bool, inner: Inner) -> String {
+    format!(
+        "NAT64 {} → TX, {} B IPv6",
+        if to4 { "6→4" } else { "4→6" },
+        inner.bytes()
+    )
+}
+
+pub const NAT64_FROM_TUNNEL: &str = "tunnel user → IPv4 (decap + 6→4) → TX";
+
+/// All cases; `ayiya.only` or `nat64_only`: that part's cases and the
+/// baselines alone.
+pub fn cases(
+    bed: &mut Bed,
+    spread: usize,
+    ayiya: &AyiyaCases,
+    nat64_only: bool,
+) -> Result<Vec<Case>> {
+    if nat64_only {
+        let mut all = baselines(bed);
+        all.extend(nat64_cases(bed));
+        return Ok(all);
+    }
     let mut ayiya_cases = Vec::new();
     for inner in Inner::ALL {
         ayiya_cases.push(Case {
@@ -201,6 +251,7 @@ pub fn cases(bed: &mut Bed, spread: usize, ayiya: &AyiyaCases) -> Result<Vec<Cas
         },
     ]);
     all.extend(ayiya_cases);
+    all.extend(nat64_cases(bed));
     all.extend(refs);
     Ok(all)
 }

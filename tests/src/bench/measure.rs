@@ -42,26 +42,49 @@ pub enum Path {
     /// IPv6 from the Internet side to the AYIYA tunnel's user: signed and
     /// sent to the learned endpoint, back out of the uplink (XDP_TX).
     AyiyaEncap(Inner),
+    /// NAT64, IPv6 of the given size from the Internet side to an IPv4
+    /// host under pool6, translated and sent back out of the uplink.
+    Nat64To4(Inner),
+    /// NAT64, IPv4 20 bytes shorter to the Internet host's mapping:
+    /// translated to IPv6 of the given size, back out of the uplink.
+    Nat64To6(Inner),
+    /// 6in4 from tunnel A's user to an IPv4 host under pool6: decapsulated
+    /// and translated in one pass, back out of the uplink.
+    Nat64FromTunnel,
+    /// Tayga on the dut (no XDP on its ingress), as `Nat64To4`.
+    TaygaTo4(Inner),
+    /// Tayga on the dut, as `Nat64To6`.
+    TaygaTo6(Inner),
 }
 
 impl Path {
     /// One round, in measurement order: each subject right after its own
     /// baseline; kernel forwarding closes the 6in4 part, then AYIYA at
     /// each inner size after an XDP_TX baseline of that size.
-    pub const ROUND: [Path; 13] = [
+    /// NAT64 (translator and Tayga) follows AYIYA at each size.
+    pub const ROUND: [Path; 22] = [
         Path::TxBase,
         Path::Decap,
         Path::Encap,
         Path::T2t,
+        Path::Nat64FromTunnel,
         Path::RedirectBase,
         Path::DecapRedirect,
         Path::Kernel,
         Path::TxSized(Inner::B64),
         Path::AyiyaDecap(Inner::B64),
         Path::AyiyaEncap(Inner::B64),
+        Path::Nat64To4(Inner::B64),
+        Path::Nat64To6(Inner::B64),
+        Path::TaygaTo4(Inner::B64),
+        Path::TaygaTo6(Inner::B64),
         Path::TxSized(Inner::B1280),
         Path::AyiyaDecap(Inner::B1280),
         Path::AyiyaEncap(Inner::B1280),
+        Path::Nat64To4(Inner::B1280),
+        Path::Nat64To6(Inner::B1280),
+        Path::TaygaTo4(Inner::B1280),
+        Path::TaygaTo6(Inner::B1280),
     ];
 
     /// Whether the path belongs to the AYIYA part (`--only ayiya`).
@@ -69,6 +92,41 @@ impl Path {
         matches!(
             self,
             Path::TxSized(_) | Path::AyiyaDecap(_) | Path::AyiyaEncap(_)
+        )
+    }
+
+    /// Whether the path belongs to the NAT64 part (`--only nat64`): the
+    /// translator, Tayga and their XDP_TX baselines.
+    pub fn is_nat64_part(self) -> bool {
+        matches!(
+            self,
+            Path::TxBase
+                | Path::TxSized(_)
+                | Path::Nat64To4(_)
+                | Path::Nat64To6(_)
+                | Path::Nat64FromTunnel
+                | Path::TaygaTo4(_)
+                | Path::TaygaTo6(_)
+        )
+    }
+
+    /// Whether Tayga translates (no XDP on the dut's ingress).
+    pub fn is_tayga(self) -> bool {
+        matches!(self, Path::TaygaTo4(_) | Path::TaygaTo6(_))
+    }
+
+    /// Whether the generator rewrites only the first 128 bytes of each
+    /// frame (the sized paths: what the dut changes is in the headers).
+    pub fn is_sized(self) -> bool {
+        matches!(
+            self,
+            Path::TxSized(_)
+                | Path::AyiyaDecap(_)
+                | Path::AyiyaEncap(_)
+                | Path::Nat64To4(_)
+                | Path::Nat64To6(_)
+                | Path::TaygaTo4(_)
+                | Path::TaygaTo6(_)
         )
     }
 
@@ -92,6 +150,15 @@ impl Path {
             Path::AyiyaDecap(Inner::B1280) => "AYIYA decap, 1280 B inner",
             Path::AyiyaEncap(Inner::B64) => "AYIYA encap, 64 B inner",
             Path::AyiyaEncap(Inner::B1280) => "AYIYA encap, 1280 B inner",
+            Path::Nat64To4(Inner::B64) => "NAT64 6→4, 64 B IPv6",
+            Path::Nat64To4(Inner::B1280) => "NAT64 6→4, 1280 B IPv6",
+            Path::Nat64To6(Inner::B64) => "NAT64 4→6, 64 B IPv6",
+            Path::Nat64To6(Inner::B1280) => "NAT64 4→6, 1280 B IPv6",
+            Path::Nat64FromTunnel => "tunnel user → IPv4 (decap + 6→4)",
+            Path::TaygaTo4(Inner::B64) => "Tayga 6→4, 64 B IPv6",
+            Path::TaygaTo4(Inner::B1280) => "Tayga 6→4, 1280 B IPv6",
+            Path::TaygaTo6(Inner::B64) => "Tayga 4→6, 64 B IPv6",
+            Path::TaygaTo6(Inner::B1280) => "Tayga 4→6, 1280 B IPv6",
         }
     }
 
@@ -104,7 +171,11 @@ impl Path {
             | Path::T2t
             | Path::TxSized(_)
             | Path::AyiyaDecap(_)
-            | Path::AyiyaEncap(_) => "XDP_TX, back out bdut0",
+            | Path::AyiyaEncap(_)
+            | Path::Nat64To4(_)
+            | Path::Nat64To6(_)
+            | Path::Nat64FromTunnel => "XDP_TX, back out bdut0",
+            Path::TaygaTo4(_) | Path::TaygaTo6(_) => "tun → Tayga → kernel, out bdut0",
             Path::RedirectBase | Path::DecapRedirect => "redirect to bdut1 (TX_PORTS)",
             Path::Kernel => "kernel, out bdut1",
         }
@@ -124,6 +195,12 @@ impl Path {
             Path::AyiyaEncap(Inner::B64) => "78 → 150 B",
             Path::AyiyaEncap(Inner::B1280) => "1294 → 1366 B",
             Path::TxBase | Path::RedirectBase | Path::Kernel => "62 → 62 B",
+            // IPv4 is 20 bytes shorter than the IPv6 packet.
+            Path::Nat64To4(Inner::B64) | Path::TaygaTo4(Inner::B64) => "78 → 58 B",
+            Path::Nat64To4(Inner::B1280) | Path::TaygaTo4(Inner::B1280) => "1294 → 1274 B",
+            Path::Nat64To6(Inner::B64) | Path::TaygaTo6(Inner::B64) => "58 → 78 B",
+            Path::Nat64To6(Inner::B1280) | Path::TaygaTo6(Inner::B1280) => "1274 → 1294 B",
+            Path::Nat64FromTunnel => "82 → 42 B",
         }
     }
 
@@ -143,6 +220,9 @@ impl Path {
                 | Path::DecapRedirect
                 | Path::AyiyaDecap(_)
                 | Path::AyiyaEncap(_)
+                | Path::Nat64To4(_)
+                | Path::Nat64To6(_)
+                | Path::Nat64FromTunnel
         )
     }
 
@@ -155,6 +235,9 @@ impl Path {
             Path::Decap | Path::DecapRedirect | Path::AyiyaDecap(_) => "event decap",
             Path::Encap | Path::AyiyaEncap(_) => "event encap",
             Path::T2t => "event tunnel_to_tunnel",
+            Path::Nat64To4(_) | Path::Nat64FromTunnel => "event nat64_6to4",
+            Path::Nat64To6(_) => "event nat64_4to6",
+            Path::TaygaTo4(_) | Path::TaygaTo6(_) => "btayga0 rx_packets (Tayga's out)",
         }
     }
 }
@@ -171,6 +254,8 @@ pub struct Setup {
     /// The epoch the AYIYA datagrams are signed at: the data path's clock
     /// is set to it before every AYIYA measurement.
     pub ayiya_epoch: u32,
+    /// Tayga, when a Tayga path runs (dropped before the bed).
+    pub tayga: Option<super::nat64::Tayga>,
 }
 
 /// One measurement of programs prepared elsewhere (the scale bench's
@@ -347,6 +432,9 @@ impl Bed {
             Path::Decap | Path::DecapRedirect | Path::AyiyaDecap(_) => c.event(Event::Decap),
             Path::Encap | Path::AyiyaEncap(_) => c.event(Event::Encap),
             Path::T2t => c.event(Event::TunnelToTunnel),
+            Path::Nat64To4(_) | Path::Nat64FromTunnel => c.event(Event::Nat64To4),
+            Path::Nat64To6(_) => c.event(Event::Nat64To6),
+            Path::TaygaTo4(_) | Path::TaygaTo6(_) => super::nat64::Tayga::translated(self)?,
         })
     }
 
@@ -367,7 +455,7 @@ impl Bed {
         let dut = match path {
             Path::TxBase | Path::TxSized(_) => DutProgram::Xdp(setup.tx.as_fd()),
             Path::RedirectBase => DutProgram::Xdp(setup.redirect.as_fd()),
-            Path::Kernel => DutProgram::Kernel,
+            Path::Kernel | Path::TaygaTo4(_) | Path::TaygaTo6(_) => DutProgram::Kernel,
             _ => DutProgram::Xdp(setup.tunnel.as_fd()),
         };
         let (_, gen, frame) = setup
@@ -384,6 +472,13 @@ impl Bed {
             // The datagrams carry one epoch; ±120 s of it is valid.
             self.set_unix_time(setup.ayiya_epoch)?;
         }
+        // Tayga shares the dut's CPU with the NAPI thread: its time counts
+        // as the dut's (`Measurement::dut_busy`).
+        self.busy_extra = match (&setup.tayga, path.is_tayga()) {
+            (Some(t), true) => Some(t.pid()),
+            (None, true) => bail!("{}: Tayga is not running", path.name()),
+            _ => None,
+        };
         self.measure_run(
             Run {
                 path,

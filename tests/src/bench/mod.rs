@@ -12,6 +12,8 @@
 //!   signed by the host signer, rotated by a paced generator so that the
 //!   replay guard has forgotten a signature before it comes back).
 //! - `measure`: one rate measurement and its validity figures.
+//! - `nat64`: the translator's settings and frames, and Tayga, its
+//!   anchor, run on the dut without XDP.
 //! - `cost`: BPF_PROG_TEST_RUN single-mode costs.
 //! - `report`: tables.
 //!
@@ -29,6 +31,7 @@ pub mod frames;
 pub mod livegen;
 pub mod measure;
 pub mod memory;
+pub mod nat64;
 pub mod report;
 pub mod restart;
 pub mod scale;
@@ -80,6 +83,9 @@ pub enum Part {
     /// The rates part's AYIYA paths alone (with their baselines), and the
     /// costs they are read against.
     Ayiya,
+    /// The rates part's NAT64 paths alone (translator and Tayga, with their
+    /// XDP_TX baselines), and the costs they are read against.
+    Nat64,
     /// The rates part's program costs alone (test runs, no live traffic):
     /// a quick look at what a change did to a path, not a rate figure.
     Costs,
@@ -103,20 +109,23 @@ impl Options {
     pub fn runs_part(&self, p: Part) -> bool {
         match self.only {
             None => true,
-            Some(Part::Ayiya) | Some(Part::Costs) => p == Part::Rates || Some(p) == self.only,
+            Some(Part::Ayiya) | Some(Part::Nat64) | Some(Part::Costs) => {
+                p == Part::Rates || Some(p) == self.only
+            }
             Some(o) => o == p,
         }
     }
 
     /// The rate paths this run measures, in round order.
     pub fn paths(&self) -> Vec<Path> {
-        let ayiya_only = self.only == Some(Part::Ayiya);
-        if self.only == Some(Part::Costs) {
-            return Vec::new();
-        }
         Path::ROUND
             .into_iter()
-            .filter(|p| !ayiya_only || p.is_ayiya_part())
+            .filter(|p| match self.only {
+                Some(Part::Costs) => false,
+                Some(Part::Ayiya) => p.is_ayiya_part(),
+                Some(Part::Nat64) => p.is_nat64_part(),
+                _ => true,
+            })
             .collect()
     }
 }
@@ -171,6 +180,9 @@ fn prepare(bed: &mut Bed, paths: &[Path], ayiya_epoch: u32) -> Result<Setup> {
             Path::Encap => bed.frame_to_tunnel(bed.tun_b()),
             Path::T2t => bed.frame_t2t(bed.tun_b()),
             Path::TxSized(inner) => bed.frame_plain_sized(inner),
+            Path::Nat64To4(inner) | Path::TaygaTo4(inner) => bed.frame_nat64_to4(inner),
+            Path::Nat64To6(inner) | Path::TaygaTo6(inner) => bed.frame_nat64_to6(inner),
+            Path::Nat64FromTunnel => bed.frame_nat64_from_tunnel(),
             Path::AyiyaEncap(inner) => bed.frame_to_ayiya(inner),
             Path::AyiyaDecap(inner) => {
                 let t0 = Instant::now();
@@ -191,11 +203,19 @@ fn prepare(bed: &mut Bed, paths: &[Path], ayiya_epoch: u32) -> Result<Setup> {
         };
         // What the sized paths change of a frame is in its headers (the
         // kernel fills each live-frame page with the whole frame once).
-        let head = if p.is_ayiya_part() { 128 } else { frame.len() };
+        let head = if p.is_sized() { 128 } else { frame.len() };
         let prog = sys::load_xdp("bench_gen", &asm::generator_head(&frame, head))?;
         gens.push((p, prog, frame));
     }
+    let tayga = if paths.iter().any(|p| p.is_tayga()) {
+        let t = nat64::Tayga::start(bed)?;
+        log(&format!("tayga running (pid {}) on CPU {DUT_CPU}", t.pid()));
+        Some(t)
+    } else {
+        None
+    };
     Ok(Setup {
+        tayga,
         tx,
         tunnel,
         redirect,
@@ -261,6 +281,7 @@ fn rates(
     // One slot more than the 6in4 tunnels: the AYIYA tunnel's.
     let mut bed = Bed::with_slots(o.tunnels, o.tunnels + 1, &mut |m| log(m))?;
     bed.add_ayiya()?;
+    bed.setup_nat64()?;
     let paths = o.paths();
     let ayiya_epoch = unix_now();
     let setup = prepare(&mut bed, &paths, ayiya_epoch)?;
@@ -275,6 +296,7 @@ fn rates(
             variants: AYIYA_VARIANTS..AYIYA_VARIANTS + o.calls as u32,
             only: o.only == Some(Part::Ayiya),
         },
+        o.only == Some(Part::Nat64),
     )?;
     let costs = cost::measure(&mut bed, &setup, &cases, o.calls)?;
     if let Some(c) = costs.iter().find(|c| c.wrong > 0) {
@@ -407,6 +429,7 @@ impl Results {
         );
         s += &report::cost_table(&self.costs);
         s += &report::ayiya_section(&self.measurements, &self.costs);
+        s += &report::nat64_section(&self.measurements, &self.costs);
         if let Some(sc) = &self.scale {
             s += &report::scale_section(sc);
         }
@@ -486,6 +509,24 @@ mod tests {
         o.only = Some(Part::Scale);
         assert!(!o.runs_part(Part::Rates) && !o.runs_part(Part::Ayiya));
         // Costs alone: the rates part's set-up and test runs, no live path.
+        // NAT64 alone: each subject after the XDP_TX baseline of its size.
+        o.only = Some(Part::Nat64);
+        let p = o.paths();
+        assert_eq!(p.len(), 12);
+        for (i, x) in p.iter().enumerate() {
+            let want = match x {
+                Path::Nat64To4(s) | Path::Nat64To6(s) | Path::TaygaTo4(s) | Path::TaygaTo6(s) => {
+                    Path::TxSized(*s)
+                }
+                Path::Nat64FromTunnel => Path::TxBase,
+                _ => continue,
+            };
+            let base = p[..i]
+                .iter()
+                .rposition(|b| matches!(b, Path::TxSized(_) | Path::TxBase));
+            assert_eq!(base.map(|b| p[b]), Some(want), "{x:?}");
+        }
+        assert!(o.runs_part(Part::Rates) && !o.runs_part(Part::Scale));
         o.only = Some(Part::Costs);
         assert!(o.paths().is_empty());
         assert!(o.runs_part(Part::Rates) && !o.runs_part(Part::Scale) && !o.runs_part(Part::Ayiya));

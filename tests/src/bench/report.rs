@@ -117,6 +117,116 @@ const RATIOS: &[(Path, Path, &str)] = &[
         Path::TxSized(Inner::B64),
         "bed check: frame size alone",
     ),
+    (
+        Path::Nat64FromTunnel,
+        Path::TxBase,
+        "same egress (XDP_TX), decap + 6→4",
+    ),
+    (
+        Path::Nat64To4(Inner::B64),
+        Path::TxSized(Inner::B64),
+        "same egress (XDP_TX), 64 B IPv6",
+    ),
+    (
+        Path::Nat64To6(Inner::B64),
+        Path::TxSized(Inner::B64),
+        "same egress (XDP_TX), 64 B IPv6",
+    ),
+    (
+        Path::TaygaTo4(Inner::B64),
+        Path::TxSized(Inner::B64),
+        "anchor (bench.md: 0.052)",
+    ),
+    (
+        Path::TaygaTo6(Inner::B64),
+        Path::TxSized(Inner::B64),
+        "anchor",
+    ),
+    (
+        Path::Nat64To4(Inner::B64),
+        Path::TaygaTo4(Inner::B64),
+        "same translation, same round",
+    ),
+    (
+        Path::Nat64To6(Inner::B64),
+        Path::TaygaTo6(Inner::B64),
+        "same translation, same round",
+    ),
+    (
+        Path::Nat64To4(Inner::B1280),
+        Path::TxSized(Inner::B1280),
+        "same egress (XDP_TX), 1280 B IPv6",
+    ),
+    (
+        Path::Nat64To6(Inner::B1280),
+        Path::TxSized(Inner::B1280),
+        "same egress (XDP_TX), 1280 B IPv6",
+    ),
+    (
+        Path::TaygaTo4(Inner::B1280),
+        Path::TxSized(Inner::B1280),
+        "anchor",
+    ),
+    (
+        Path::TaygaTo6(Inner::B1280),
+        Path::TxSized(Inner::B1280),
+        "anchor",
+    ),
+    (
+        Path::Nat64To4(Inner::B1280),
+        Path::TaygaTo4(Inner::B1280),
+        "same translation, same round",
+    ),
+    (
+        Path::Nat64To6(Inner::B1280),
+        Path::TaygaTo6(Inner::B1280),
+        "same translation, same round",
+    ),
+];
+
+/// The issue's NAT64 goals, as ratios to XDP_TX: both ways at both sizes
+/// ≥ 0.9 (about 17× Tayga's 0.052 in docs/bench.md), a tunnel user's
+/// packet decapsulated and translated ≥ 0.8.
+pub const NAT64_GOAL: f64 = 0.9;
+pub const NAT64_FROM_TUNNEL_GOAL: f64 = 0.8;
+
+/// (subject, XDP_TX baseline, Tayga of the same translation, goal, JSON name)
+const NAT64_SUBJECTS: [(Path, Path, Option<Path>, f64, &str); 5] = [
+    (
+        Path::Nat64To4(Inner::B64),
+        Path::TxSized(Inner::B64),
+        Some(Path::TaygaTo4(Inner::B64)),
+        NAT64_GOAL,
+        "nat64_6to4_64",
+    ),
+    (
+        Path::Nat64To6(Inner::B64),
+        Path::TxSized(Inner::B64),
+        Some(Path::TaygaTo6(Inner::B64)),
+        NAT64_GOAL,
+        "nat64_4to6_64",
+    ),
+    (
+        Path::Nat64To4(Inner::B1280),
+        Path::TxSized(Inner::B1280),
+        Some(Path::TaygaTo4(Inner::B1280)),
+        NAT64_GOAL,
+        "nat64_6to4_1280",
+    ),
+    (
+        Path::Nat64To6(Inner::B1280),
+        Path::TxSized(Inner::B1280),
+        Some(Path::TaygaTo6(Inner::B1280)),
+        NAT64_GOAL,
+        "nat64_4to6_1280",
+    ),
+    (
+        Path::Nat64FromTunnel,
+        Path::TxBase,
+        None,
+        NAT64_FROM_TUNNEL_GOAL,
+        "nat64_from_tunnel",
+    ),
 ];
 
 /// The issue's AYIYA goals, as ratios to XDP_TX: at 64 B inner ≥ 0.4
@@ -171,6 +281,7 @@ const AYIYA_SUBJECTS: [(Path, Path, &str); 4] = [
 fn inner_of(p: Path) -> Option<Inner> {
     match p {
         Path::TxSized(i) | Path::AyiyaDecap(i) | Path::AyiyaEncap(i) => Some(i),
+        Path::Nat64To4(i) | Path::Nat64To6(i) | Path::TaygaTo4(i) | Path::TaygaTo6(i) => Some(i),
         _ => None,
     }
 }
@@ -191,7 +302,11 @@ fn short_egress(p: Path) -> &'static str {
         | Path::T2t
         | Path::TxSized(_)
         | Path::AyiyaDecap(_)
-        | Path::AyiyaEncap(_) => "TX",
+        | Path::AyiyaEncap(_)
+        | Path::Nat64To4(_)
+        | Path::Nat64To6(_)
+        | Path::Nat64FromTunnel => "TX",
+        Path::TaygaTo4(_) | Path::TaygaTo6(_) => "tun",
         Path::RedirectBase | Path::DecapRedirect => "redirect",
         Path::Kernel => "kernel",
     }
@@ -342,7 +457,13 @@ pub fn raw_table(ms: &[Measurement]) -> String {
                 Some(Path::TxBase)
             }
             Path::DecapRedirect => Some(Path::RedirectBase),
-            Path::AyiyaDecap(i) | Path::AyiyaEncap(i) => Some(Path::TxSized(i)),
+            Path::Nat64FromTunnel => Some(Path::TxBase),
+            Path::AyiyaDecap(i)
+            | Path::AyiyaEncap(i)
+            | Path::Nat64To4(i)
+            | Path::Nat64To6(i)
+            | Path::TaygaTo4(i)
+            | Path::TaygaTo6(i) => Some(Path::TxSized(i)),
             Path::TxBase | Path::TxSized(_) => None,
         };
         let b = base.and_then(|b| ms.iter().find(|x| x.round == m.round && x.path == b));
@@ -440,6 +561,88 @@ pub fn ayiya_section(ms: &[Measurement], costs: &[Cost]) -> String {
                 "  AYIYA {what}: 64 B inner ({} blocks) {small:>+9.1} ns, 1280 B inner ({} blocks) {big:>+9.1} ns, per 64-byte block {per:.1} ns",
                 blocks.0, blocks.1
             );
+        }
+    }
+    s
+}
+
+fn median(v: Vec<f64>) -> Option<f64> {
+    spread(v).map(|s| s.median)
+}
+
+/// The NAT64 section: each path's ratio to the same round's XDP_TX
+/// baseline beside its goal, its ratio to Tayga's same translation in the
+/// same round, Tayga's own ratio to XDP_TX, and the translators' costs.
+pub fn nat64_section(ms: &[Measurement], costs: &[Cost]) -> String {
+    let mut s = String::new();
+    if NAT64_SUBJECTS.iter().any(|(p, ..)| measured(ms, *p)) {
+        s += "\nNAT64 (stateless, RFC 7915), as ratios to the same round's XDP_TX baseline (plain IPv6 of the same size;\n";
+        s += "tunnel user → IPv4: the 62 B one) and to Tayga's same translation in the same round (valid pairs, medians):\n";
+        let _ = writeln!(
+            s,
+            "  {:<36} {:<24} {:<24} {:<20} {:<24} Tayga vs XDP_TX",
+            "path", "vs XDP_TX, valid pairs", "all pairs", "goal", "vs Tayga, valid pairs"
+        );
+        for (subj, base, tayga, goal, _) in NAT64_SUBJECTS {
+            if !measured(ms, subj) {
+                continue;
+            }
+            let valid = spread(ratios(ms, subj, base, true));
+            let verdict = match &valid {
+                Some(v) => met(v.median >= goal),
+                None => "no valid pair",
+            };
+            let (vs_tayga, tayga_ratio) = match tayga.filter(|t| measured(ms, *t)) {
+                Some(t) => (
+                    fmt_ratio(&spread(ratios(ms, subj, t, true))),
+                    fmt_ratio(&spread(ratios(ms, t, base, true))),
+                ),
+                None => ("-".into(), "-".into()),
+            };
+            let _ = writeln!(
+                s,
+                "  {:<36} {:<24} {:<24} {:<20} {:<24} {}",
+                subj.name(),
+                fmt_ratio(&valid),
+                fmt_ratio(&spread(ratios(ms, subj, base, false))),
+                format!("≥ {goal}: {verdict}"),
+                vs_tayga,
+                tayga_ratio
+            );
+        }
+        // What the goal means in Tayga terms on this bed, this run.
+        let t64 = median(ratios(
+            ms,
+            Path::TaygaTo4(Inner::B64),
+            Path::TxSized(Inner::B64),
+            true,
+        ));
+        if let Some(t) = t64.filter(|t| *t > 0.0) {
+            let _ = writeln!(
+                s,
+                "  Tayga 6→4 at 64 B ran at {t:.3}× XDP_TX here: the goal {NAT64_GOAL}× XDP_TX is {:.1}× Tayga in this run (the issue: about 17×).",
+                NAT64_GOAL / t
+            );
+        }
+        s += "  6→4: IPv6 2001:db8:eeee::2 (mapped to 198.18.0.2) → 2001:db8:64::198.19.0.2 (pool6 /96), out as IPv4 to 198.19.0.2,\n";
+        s += "  back out bdut0 (XDP_TX); 4→6 the reverse, the IPv4 packet 20 B shorter. Tunnel user → IPv4: 6in4 from tunnel A's\n";
+        s += "  user (mapped to 198.18.0.3) to 2001:db8:64::198.19.0.2. Tayga 0.9.2: no XDP on bdut0, the kernel routes pool6 and\n";
+        s += "  198.18.0.0/16 into its tun device, Tayga (pinned to the dut's CPU; its time counts as 'dut napi') translates and\n";
+        s += "  the kernel forwards the result out bdut0; the same generator, receiver and validity rules.\n";
+    }
+    let rows: Vec<(String, f64)> = Inner::ALL
+        .iter()
+        .flat_map(|i| [cost::nat64_name(true, *i), cost::nat64_name(false, *i)])
+        .chain([cost::NAT64_FROM_TUNNEL.to_string()])
+        .filter_map(|n| cost_over_drop(costs, &n).map(|c| (n, c)))
+        .collect();
+    if !rows.is_empty() {
+        s += "\nNAT64 program cost over XDP_DROP (test run, one packet per call):\n";
+        if let Some(x) = cost_over_drop(costs, cost::DECAP_6IN4) {
+            let _ = writeln!(s, "  {:<44} {x:>+9.1} ns", cost::DECAP_6IN4);
+        }
+        for (n, c) in rows {
+            let _ = writeln!(s, "  {n:<44} {c:>+9.1} ns");
         }
     }
     s
@@ -760,6 +963,31 @@ pub fn json_figures(
             });
         }
         out.push(f);
+    }
+    for (subj, base, tayga, goal, name) in NAT64_SUBJECTS {
+        if !measured(ms, subj) {
+            continue;
+        }
+        let v = median(ratios(ms, subj, base, true));
+        let mut f = figure(&format!("rate.{name}_vs_xdp_tx"), v, Some((">=", goal)));
+        f["all_pairs"] = median(ratios(ms, subj, base, false)).into();
+        out.push(f);
+        if let Some(t) = tayga.filter(|t| measured(ms, *t)) {
+            let mut f = figure(
+                &format!("rate.{name}_vs_tayga"),
+                median(ratios(ms, subj, t, true)),
+                None,
+            );
+            f["note"] =
+                "the goal is the XDP_TX one (≥ 0.9, about 17× Tayga on this machine kind)".into();
+            out.push(f);
+            let tname = name.replace("nat64", "tayga");
+            out.push(figure(
+                &format!("rate.{tname}_vs_xdp_tx"),
+                median(ratios(ms, t, base, true)),
+                None,
+            ));
+        }
     }
     for (decap, what) in [(true, "decap"), (false, "encap")] {
         if let Some((_, _, per)) = sha1_costs(costs, decap) {

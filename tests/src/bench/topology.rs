@@ -94,6 +94,9 @@ pub enum DutProgram<'a> {
 pub struct Bed {
     /// Detached first (field order).
     dut_link: Option<OwnedFd>,
+    /// A process whose CPU time counts with the dut's NAPI thread's
+    /// (Tayga, while a Tayga path is measured).
+    pub busy_extra: Option<i32>,
     pub dp: Datapath,
     pub tunnels: u32,
     pub gen_mac: Mac,
@@ -232,6 +235,7 @@ impl Bed {
 
         let bed = Self {
             dut_link: None,
+            busy_extra: None,
             dp,
             tunnels,
             gen_mac,
@@ -317,10 +321,11 @@ impl Bed {
     }
 
     /// Time the dut's NAPI thread(s) have been on a CPU, in ns
-    /// (/proc/TID/schedstat; the receivers' softirq runs inside it).
+    /// (/proc/TID/schedstat; the receivers' softirq runs inside it), and
+    /// `busy_extra`'s.
     pub fn dut_napi_runtime_ns(&self) -> Result<u64> {
         let mut sum = 0;
-        for tid in napi_threads(DUT_IN)? {
+        for tid in napi_threads(DUT_IN)?.into_iter().chain(self.busy_extra) {
             let s = std::fs::read_to_string(format!("/proc/{tid}/schedstat"))?;
             sum += s
                 .split_whitespace()

@@ -11,13 +11,16 @@ use anyhow::{bail, Context, Result};
 use tunnel_tests::bench::{self, Options, Part};
 
 fn usage() -> &'static str {
-    "usage: bench [--only rates|scale|ayiya|costs] [--runs N] [--seconds S] [--warmup S] [--calls N] [--tunnels N]\n\
+    "usage: bench [--only rates|scale|ayiya|nat64|costs] [--runs N] [--seconds S] [--warmup S] [--calls N] [--tunnels N]\n\
      \x20            [--apply-tunnels N] [--scale-tunnels N] [--out FILE]\n\
      \n\
      --only rates    packet-rate ratios to baselines and program costs only (--tunnels loaded), 6in4 and AYIYA\n\
      --only ayiya    the rates part's AYIYA paths alone: decap and encap at 64 and 1280 B inner packets as ratios\n\
      \x20               to an XDP_TX baseline of the same size (goals ≥ 0.4 at 64 B, ≥ 0.125 at 1280 B; sixxsd's\n\
      \x20               figures beside them), their program costs and SHA-1 cost per 64-byte block\n\
+     --only nat64    the rates part's NAT64 paths alone: 6→4 and 4→6 at 64 and 1280 B IPv6 and tunnel user → IPv4,\n\
+     \x20               as ratios to an XDP_TX baseline of the same size and to Tayga on the same bed (goals ≥ 0.9,\n\
+     \x20               tunnel user → IPv4 ≥ 0.8), and their program costs\n\
      --only costs    the rates part's program costs alone (BPF_PROG_TEST_RUN, ~1 min): no rate figure\n\
      --only scale    the scale part only: `tunnelctl apply -f` of --apply-tunnels tunnels to a real daemon\n\
      \x20               (goal < 10 s), map memory per tunnel (goal ≤ 256 B), packets lost across a daemon\n\
@@ -56,8 +59,12 @@ fn parse() -> Result<(Options, Option<PathBuf>, Option<PathBuf>)> {
                     "rates" => Part::Rates,
                     "scale" => Part::Scale,
                     "ayiya" => Part::Ayiya,
+                    "nat64" => Part::Nat64,
                     "costs" => Part::Costs,
-                    _ => bail!("--only takes rates, scale, ayiya or costs\n{}", usage()),
+                    _ => bail!(
+                        "--only takes rates, scale, ayiya, nat64 or costs\n{}",
+                        usage()
+                    ),
                 })
             }
             "--out" => out = Some(PathBuf::from(v)),
