@@ -978,15 +978,18 @@ pub fn json_figures(
                 median(ratios(ms, subj, t, true)),
                 None,
             );
+            f["all_pairs"] = median(ratios(ms, subj, t, false)).into();
             f["note"] =
                 "the goal is the XDP_TX one (≥ 0.9, about 17× Tayga on this machine kind)".into();
             out.push(f);
             let tname = name.replace("nat64", "tayga");
-            out.push(figure(
+            let mut f = figure(
                 &format!("rate.{tname}_vs_xdp_tx"),
                 median(ratios(ms, t, base, true)),
                 None,
-            ));
+            );
+            f["all_pairs"] = median(ratios(ms, t, base, false)).into();
+            out.push(f);
         }
     }
     for (decap, what) in [(true, "decap"), (false, "encap")] {
