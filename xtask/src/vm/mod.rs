@@ -45,7 +45,7 @@ pub struct Options {
     /// Seconds a VM may run before it is killed and the run fails.
     /// A whole run takes about 25 min per kernel here (2026-11-30); the
     /// margin is for slower machines, the bound for CI's 90 minutes.
-    #[arg(long, default_value_t = 2400)]
+    #[arg(long, default_value_t = 3300)]
     timeout: u64,
     /// How many kernels boot at once (each guest uses one host core).
     #[arg(long, default_value_t = 2)]
