@@ -23,8 +23,9 @@ use tunnel_common::{
 };
 
 use super::{
-    config, eam_v6, pair, swapped, unpair, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_ECHO_REPLY,
-    ICMP_ECHO_REQUEST, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+    config, eam_v6, pair, swapped, transport, unpair, V4Header, ICMPV6_ECHO_REPLY,
+    ICMPV6_ECHO_REQUEST, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
+    PROTO_UDP,
 };
 use crate::{
     fib::{self, Wire},
@@ -254,39 +255,6 @@ fn write_icmp(pkt: Packet, ty: u8, code: u8, rest: u32) -> Result<u16, Drop> {
     Ok(c)
 }
 
-/// An IPv4 header without options, its checksum from the values.
-struct V4Header {
-    tos: u8,
-    tot_len: u16,
-    id: u16,
-    frags: u16,
-    ttl: u8,
-    proto: u8,
-    src: [u8; 4],
-    dst: [u8; 4],
-}
-
-impl V4Header {
-    #[inline(always)]
-    fn write(&self, pkt: Packet, at: usize) -> Result<(), Drop> {
-        let sum = (0x4500 | self.tos as u64)
-            + self.tot_len as u64
-            + self.id as u64
-            + self.frags as u64
-            + ((self.ttl as u64) << 8 | self.proto as u64)
-            + csum::addrs_v4(self.src, self.dst);
-        let check = !csum::fold(sum);
-        let t = self.tot_len.to_be_bytes();
-        let i = self.id.to_be_bytes();
-        let f = self.frags.to_be_bytes();
-        let c = check.to_be_bytes();
-        pkt.write(at, &[0x45, self.tos, t[0], t[1], i[0], i[1], f[0], f[1]])?;
-        pkt.write(at + 8, &[self.ttl, self.proto, c[0], c[1]])?;
-        pkt.write(at + 12, &self.src)?;
-        pkt.write(at + 16, &self.dst)
-    }
-}
-
 /// The quoted packet's transport checksum, where the quote holds it, for
 /// its IPv4 addresses; returns its IPv4 protocol.
 #[inline(never)]
@@ -294,7 +262,7 @@ fn fix_inner_transport(pkt: Packet, e: &Error6) -> Result<u8, Drop> {
     let new = csum::addrs_v4(e.inner_src4, e.inner_dst4);
     match e.inner_next {
         PROTO_TCP | PROTO_UDP => {
-            let at = INNER_L4 + if e.inner_next == PROTO_TCP { 16 } else { 6 };
+            let at = INNER_L4 + transport(e.inner_next)?.0;
             if let Ok(c) = pkt.read::<[u8; 2]>(at) {
                 let udp = e.inner_next == PROTO_UDP;
                 let n = swapped(u16::from_be_bytes(c), e.inner_sum6, new, udp);

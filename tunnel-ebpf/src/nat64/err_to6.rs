@@ -24,8 +24,8 @@ use tunnel_common::{
 };
 
 use super::{
-    config, eam_v4, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST,
-    PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+    config, eam_v4, transport, write_v6, Addrs6, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST,
+    ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
 use crate::{
     packet::{addr_from_halves, Packet, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
@@ -41,20 +41,6 @@ const INNER_L4: usize = INNER + IPV4_LEN;
 /// The IPv6 minimum MTU bounds the translated error (RFC 4443 §2.4(c)).
 const MESSAGE_MAX: usize = 1280 - IPV6_LEN;
 const GROWTH: usize = 2 * (IPV6_LEN - IPV4_LEN);
-
-/// An IPv6 address pair as big-endian halves, and its checksum sum.
-struct Pair {
-    src: (u64, u64),
-    dst: (u64, u64),
-}
-
-impl Pair {
-    #[inline(always)]
-    fn sum(&self) -> u64 {
-        let s = csum::add_u64(csum::add_u64(0, self.src.0), self.src.1);
-        csum::add_u64(csum::add_u64(s, self.dst.0), self.dst.1)
-    }
-}
 
 /// The fields of both IPv4 headers and the ICMP header, read before the
 /// packet changes shape.
@@ -123,12 +109,12 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
     }
     let outer4 = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
     let (src4, dst4) = (outer4.src_addr, outer4.dst_addr);
-    let outer = Pair {
+    let outer = Addrs6 {
         src: pool6(conf, src4)?,
         dst: eam_v4(dst4).ok_or(Drop::Nat64NoMapping)?.to_v6_halves(dst4),
     };
     // The quoted packet went from the IPv6 host (an EAM) to an IPv4 host.
-    let inner = Pair {
+    let inner = Addrs6 {
         src: eam_v4(e.inner_src)
             .ok_or(Drop::Nat64IcmpDropped)?
             .to_v6_halves(e.inner_src),
@@ -198,11 +184,11 @@ fn pool6(conf: &Nat64Config, a: [u8; 4]) -> Result<(u64, u64), Drop> {
 /// its IPv6 addresses; returns its IPv6 next header. A quote too short to
 /// hold the field is left as it is (the error is still worth passing on).
 #[inline(never)]
-fn fix_inner_transport(pkt: Packet, e: &Error4, inner: &Pair) -> Result<u8, Drop> {
+fn fix_inner_transport(pkt: Packet, e: &Error4, inner: &Addrs6) -> Result<u8, Drop> {
     let old = csum::addrs_v4(e.inner_src, e.inner_dst);
     match e.inner_proto {
         PROTO_TCP | PROTO_UDP => {
-            let at = INNER_L4 + if e.inner_proto == PROTO_TCP { 16 } else { 6 };
+            let at = INNER_L4 + transport(e.inner_proto)?.0;
             if let Ok(c) = pkt.read::<[u8; 2]>(at) {
                 let c = u16::from_be_bytes(c);
                 if c != 0 {
@@ -235,30 +221,4 @@ fn fix_inner_transport(pkt: Packet, e: &Error4, inner: &Pair) -> Result<u8, Drop
         }
         p => Ok(p),
     }
-}
-
-/// An IPv6 header at `at`.
-#[inline(always)]
-fn write_v6(
-    pkt: Packet,
-    at: usize,
-    tclass: u8,
-    payload: usize,
-    next_header: u8,
-    hop_limit: u8,
-    a: &Pair,
-) -> Result<(), Drop> {
-    let first: [u8; 8] = [
-        0x60 | tclass >> 4,
-        tclass << 4,
-        0,
-        0,
-        (payload >> 8) as u8,
-        payload as u8,
-        next_header,
-        hop_limit,
-    ];
-    pkt.write(at, &u64::from_ne_bytes(first))?;
-    pkt.write_addr_halves(at + 8, a.src)?;
-    pkt.write_addr_halves(at + 24, a.dst)
 }

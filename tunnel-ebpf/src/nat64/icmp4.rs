@@ -17,7 +17,7 @@ use tunnel_common::{
     stats::{Drop, Event},
 };
 
-use super::PROTO_ICMP;
+use super::{V4Header, PROTO_ICMP};
 use crate::{
     icmp6::rate_allows,
     packet::{Packet, ETH_LEN, IPV4_LEN},
@@ -113,24 +113,18 @@ pub fn send(pkt: Packet, kind: Icmp4Error, src: [u8; 4]) -> Result<u32, Drop> {
         },
     )?;
 
-    let len = (IPV4_LEN + ICMP_HDR_LEN + quote) as u16;
-    let h = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
-    h.vihl = 0x45;
-    h.tos = 0;
-    h.tot_len = len.to_be_bytes();
     // Atomic (RFC 6864): DF, id 0. The error is far below any MTU.
-    h.id = [0, 0];
-    h.frags = [IPV4_DF, 0];
-    h.ttl = TTL;
-    h.proto = PROTO_ICMP;
-    h.src_addr = src;
-    h.dst_addr = dst;
-    let sum = 0x4500u64
-        + len as u64
-        + ((IPV4_DF as u64) << 8)
-        + ((TTL as u64) << 8 | PROTO_ICMP as u64)
-        + csum::addrs_v4(src, dst);
-    h.check = (!csum::fold(sum)).to_be_bytes();
+    V4Header {
+        tos: 0,
+        tot_len: (IPV4_LEN + ICMP_HDR_LEN + quote) as u16,
+        id: 0,
+        frags: (IPV4_DF as u16) << 8,
+        ttl: TTL,
+        proto: PROTO_ICMP,
+        src,
+        dst,
+    }
+    .write(pkt, ETH_LEN)?;
 
     let (ty, code, param) = ((kind.0 >> 24) as u8, (kind.0 >> 16) as u8, kind.0 as u16);
     let icmp = ETH_LEN + IPV4_LEN;

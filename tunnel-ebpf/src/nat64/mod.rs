@@ -24,7 +24,7 @@ use tunnel_common::{
 
 use crate::{
     maps::{EAM4, EAM6, NAT64},
-    packet::Key6,
+    packet::{Key6, Packet},
 };
 
 pub const PROTO_ICMP: u8 = 1;
@@ -114,6 +114,84 @@ pub fn pair(a: [u8; 4], b: [u8; 4]) -> u64 {
 #[inline(always)]
 pub fn unpair(w: u64) -> ([u8; 4], [u8; 4]) {
     (((w >> 32) as u32).to_ne_bytes(), (w as u32).to_ne_bytes())
+}
+
+/// An IPv4 header without options, written with its checksum computed
+/// from the values (not read back from packet memory): every IPv4 header
+/// the translator makes.
+pub struct V4Header {
+    pub tos: u8,
+    pub tot_len: u16,
+    pub id: u16,
+    /// Flags and fragment offset, host order.
+    pub frags: u16,
+    pub ttl: u8,
+    pub proto: u8,
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
+}
+
+impl V4Header {
+    #[inline(always)]
+    pub fn write(&self, pkt: Packet, at: usize) -> Result<(), Drop> {
+        let sum = (0x4500 | self.tos as u64)
+            + self.tot_len as u64
+            + self.id as u64
+            + self.frags as u64
+            + ((self.ttl as u64) << 8 | self.proto as u64)
+            + csum::addrs_v4(self.src, self.dst);
+        let c = (!csum::fold(sum)).to_be_bytes();
+        let t = self.tot_len.to_be_bytes();
+        let i = self.id.to_be_bytes();
+        let f = self.frags.to_be_bytes();
+        pkt.write(at, &[0x45, self.tos, t[0], t[1], i[0], i[1], f[0], f[1]])?;
+        pkt.write(at + 8, &[self.ttl, self.proto, c[0], c[1]])?;
+        pkt.write(at + 12, &self.src)?;
+        pkt.write(at + 16, &self.dst)
+    }
+}
+
+/// An IPv6 address pair as big-endian halves (written straight into the
+/// packet: no 16-byte arrays on the stack).
+pub struct Addrs6 {
+    pub src: (u64, u64),
+    pub dst: (u64, u64),
+}
+
+impl Addrs6 {
+    /// The pseudo-header's address sum.
+    #[inline(always)]
+    pub fn sum(&self) -> u64 {
+        let s = csum::add_u64(csum::add_u64(0, self.src.0), self.src.1);
+        csum::add_u64(csum::add_u64(s, self.dst.0), self.dst.1)
+    }
+}
+
+/// An IPv6 header at `at` (flow label 0): every IPv6 header the
+/// translator makes.
+#[inline(always)]
+pub fn write_v6(
+    pkt: Packet,
+    at: usize,
+    tclass: u8,
+    payload: usize,
+    next_header: u8,
+    hop_limit: u8,
+    a: &Addrs6,
+) -> Result<(), Drop> {
+    let first: [u8; 8] = [
+        0x60 | tclass >> 4,
+        tclass << 4,
+        0,
+        0,
+        (payload >> 8) as u8,
+        payload as u8,
+        next_header,
+        hop_limit,
+    ];
+    pkt.write(at, &u64::from_ne_bytes(first))?;
+    pkt.write_addr_halves(at + 8, a.src)?;
+    pkt.write_addr_halves(at + 24, a.dst)
 }
 
 /// The transport checksum after the swap of one pseudo-header's address

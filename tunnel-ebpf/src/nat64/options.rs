@@ -12,6 +12,7 @@ use tunnel_common::{
     stats::{Drop, Event},
 };
 
+use super::V4Header;
 use crate::{
     packet::{Packet, BLOCK, ETH_LEN, IPV4_LEN},
     stats,
@@ -52,6 +53,8 @@ impl Header {
     /// in turn, written out position by position (`walk!`): indices stay
     /// constants, which the verifier checks once each, where a loop would
     /// index the stack with a variable it cannot bound.
+    // The last position's `next` is never read: the walk ends there.
+    #[allow(unused_assignments)]
     #[inline(always)]
     fn unexpired_source_route(&self, hl: usize) -> Result<bool, Drop> {
         let mut next = IPV4_LEN;
@@ -112,23 +115,18 @@ pub fn strip(pkt: Packet) -> Result<Step, Drop> {
     // is at a constant offset: the payload stays where it is, and the
     // Ethernet and IPv4 headers are written anew in front of it.
     pkt.adjust_head(extra as i32)?;
-    let sum = (0x4500 | tos as u64)
-        + new_len as u64
-        + u16::from_be_bytes(id) as u64
-        + u16::from_be_bytes(frags) as u64
-        + ((ttl as u64) << 8 | proto as u64)
-        + csum::addrs_v4(src, dst);
-    let check = (!csum::fold(sum)).to_be_bytes();
-    let l = new_len.to_be_bytes();
     pkt.write(0, &eth)?;
-    let at = ETH_LEN;
-    pkt.write(
-        at,
-        &[0x45, tos, l[0], l[1], id[0], id[1], frags[0], frags[1]],
-    )?;
-    pkt.write(at + 8, &[ttl, proto, check[0], check[1]])?;
-    pkt.write(at + 12, &src)?;
-    pkt.write(at + 16, &dst)?;
+    V4Header {
+        tos,
+        tot_len: new_len,
+        id: u16::from_be_bytes(id),
+        frags: u16::from_be_bytes(frags),
+        ttl,
+        proto,
+        src,
+        dst,
+    }
+    .write(pkt, ETH_LEN)?;
     stats::event(Event::Nat64OptionsStripped);
     Ok(Step::Hand(JUMP_NAT64_4TO6))
 }

@@ -3,10 +3,7 @@
 //! 7757). The IPv4 packet leaves through the FIB in the same pass.
 
 use aya_ebpf::bindings::xdp_action;
-use network_types::{
-    eth::EthHdr,
-    ip::{Ipv4Hdr, Ipv6Hdr},
-};
+use network_types::{eth::EthHdr, ip::Ipv6Hdr};
 use tunnel_common::{
     csum,
     jump::{JUMP_NAT64_4TO6, JUMP_NAT64_ERR_TO4, SOURCE_NAT64},
@@ -15,9 +12,9 @@ use tunnel_common::{
 };
 
 use super::{
-    config, eam_v6, pair, swapped, transport, unpair, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST,
-    ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
-    PROTO_UDP,
+    config, eam_v6, pair, swapped, transport, unpair, V4Header, ICMPV6_ECHO_REPLY,
+    ICMPV6_ECHO_REQUEST, ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP,
+    PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
 use crate::{
     fib::{self, Wire},
@@ -312,23 +309,15 @@ fn write_v4(
     } else {
         (id, frags)
     };
-    let h = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
-    h.vihl = 0x45;
-    h.tos = v6.tclass;
-    h.tot_len = (tot_len as u16).to_be_bytes();
-    h.id = id.to_be_bytes();
-    h.frags = frags.to_be_bytes();
-    h.ttl = ttl;
-    h.proto = proto;
-    h.src_addr = src;
-    h.dst_addr = dst;
-    // The header checksum from the values, not from packet memory.
-    let sum = (0x4500 | v6.tclass as u64)
-        + tot_len as u64
-        + id as u64
-        + frags as u64
-        + ((ttl as u64) << 8 | proto as u64)
-        + csum::addrs_v4(src, dst);
-    h.check = (!csum::fold(sum)).to_be_bytes();
-    Ok(())
+    V4Header {
+        tos: v6.tclass,
+        tot_len: tot_len as u16,
+        id,
+        frags,
+        ttl,
+        proto,
+        src,
+        dst,
+    }
+    .write(pkt, ETH_LEN)
 }

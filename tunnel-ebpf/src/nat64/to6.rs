@@ -15,9 +15,9 @@ use tunnel_common::{
 };
 
 use super::{
-    config, eam_v4, icmp4::Icmp4Error, swapped, transport, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST,
-    ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
-    PROTO_UDP,
+    config, eam_v4, icmp4::Icmp4Error, swapped, transport, write_v6, Addrs6, ICMPV6_ECHO_REPLY,
+    ICMPV6_ECHO_REQUEST, ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP,
+    PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
 use crate::{
     packet::{addr_from_halves, Packet, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
@@ -113,22 +113,6 @@ fn read_v4(pkt: Packet) -> Result<Option<V4>, Drop> {
     Ok(Some(v4))
 }
 
-/// The IPv6 addresses of the translated packet, as big-endian halves
-/// (written straight into the packet: no 16-byte arrays on the stack).
-struct Addrs6 {
-    src: (u64, u64),
-    dst: (u64, u64),
-}
-
-impl Addrs6 {
-    /// The pseudo-header's address sum.
-    #[inline(always)]
-    fn sum(&self) -> u64 {
-        let s = csum::add_u64(csum::add_u64(0, self.src.0), self.src.1);
-        csum::add_u64(csum::add_u64(s, self.dst.0), self.dst.1)
-    }
-}
-
 /// Translates the IPv4 packet from the uplink and hands it to the router.
 #[inline(always)]
 pub fn translate(pkt: Packet) -> Result<Step, Drop> {
@@ -197,7 +181,15 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
             ..eth
         },
     )?;
-    write_v6(pkt, &v4, next_header, &addrs)?;
+    // RFC 7915 §4.1: traffic class from the TOS, flow label 0, hop limit
+    // the TTL; a fragment's transport follows its Fragment header.
+    let first_header = if v4.fragment {
+        NEXT_HEADER_FRAGMENT
+    } else {
+        next_header
+    };
+    let payload = v4.payload + v4.frag_len();
+    write_v6(pkt, ETH_LEN, v4.tos, payload, first_header, v4.ttl, &addrs)?;
     if v4.fragment {
         write_fragment_header(pkt, &v4, next_header)?;
     }
@@ -288,31 +280,6 @@ fn fix_transport(pkt: Packet, v4: &V4, addr_sum: u64, flags: u8) -> Result<u8, D
     };
     pkt.write(l4 + at, &c.to_be_bytes())?;
     Ok(v4.proto)
-}
-
-/// The IPv6 header of RFC 7915 §4.1 behind the Ethernet header: traffic
-/// class from the TOS, flow label 0, hop limit the TTL.
-#[inline(always)]
-fn write_v6(pkt: Packet, v4: &V4, next_header: u8, a: &Addrs6) -> Result<(), Drop> {
-    let payload = v4.payload + v4.frag_len();
-    let next_header = if v4.fragment {
-        NEXT_HEADER_FRAGMENT
-    } else {
-        next_header
-    };
-    let first: [u8; 8] = [
-        0x60 | v4.tos >> 4,
-        v4.tos << 4,
-        0,
-        0,
-        (payload >> 8) as u8,
-        payload as u8,
-        next_header,
-        v4.ttl,
-    ];
-    pkt.write(ETH_LEN, &u64::from_ne_bytes(first))?;
-    pkt.write_addr_halves(ETH_LEN + 8, a.src)?;
-    pkt.write_addr_halves(ETH_LEN + 24, a.dst)
 }
 
 /// The Fragment header of a translated IPv4 fragment (RFC 7915 §4.1):
