@@ -1,7 +1,8 @@
 //! The PoP's user-space side: the loader library for the XDP datapath
 //! (`datapath`), the daemon (`daemon`), the API both sides of the socket
 //! share (`api`, and its errors: `error`), the CLI's verbs (`cli`) and the
-//! AYIYA client (`ayiya_client`).
+//! AYIYA client (`ayiya_client`); the heartbeat protocol's codec
+//! (`heartbeat`).
 
 pub mod api;
 pub mod ayiya_client;
@@ -9,6 +10,7 @@ pub mod cli;
 pub mod daemon;
 pub mod datapath;
 pub mod error;
+pub mod heartbeat;
 pub mod prefix;
 
 pub use datapath::{Datapath, DatapathOptions, Tunnel};
