@@ -136,6 +136,9 @@ pub struct TunnelSpec {
     /// sent back by the daemon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// The user (`user add`) who owns the tunnel: the one TIC lists it to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 impl TunnelSpec {
@@ -170,6 +173,32 @@ pub struct TunnelChanges {
     pub remote: Option<Ipv4Addr>,
     #[serde(default)]
     pub proxy_ndp: Option<bool>,
+    /// A user's name: the new owner; `""`: no owner any more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// A TIC user as `user add` gives it. The password travels only as TIC's
+/// login needs it, md5hex(password) in lowercase (ayiya-spec.md §2.2): the
+/// CLI hashes it, so the cleartext never reaches the daemon or its logs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    /// 1..=32 of `A-Z a-z 0-9 . _ -` (SixXS's handles: `JOHN1-SIXXS`).
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    pub password_md5: String,
+}
+
+/// A user as reported: never the password's hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    /// The tunnels the user owns, by id.
+    pub tunnels: Vec<u32>,
 }
 
 /// An NDP proxy entry the operator adds (`proxy add`).
@@ -322,6 +351,14 @@ pub enum Request {
         v4: Option<Ipv4Prefix>,
     },
     Nat64EamList,
+    UserAdd {
+        user: UserSpec,
+    },
+    /// Refused while the user owns tunnels.
+    UserRemove {
+        name: String,
+    },
+    UserList,
     Stats,
     Status,
     Apply {
@@ -563,6 +600,9 @@ pub enum Response {
     },
     Eams {
         eams: Vec<EamSpec>,
+    },
+    Users {
+        users: Vec<UserView>,
     },
     Plan {
         plan: ApplyPlan,

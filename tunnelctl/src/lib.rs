@@ -2,7 +2,7 @@
 //! (`datapath`), the daemon (`daemon`), the API both sides of the socket
 //! share (`api`, and its errors: `error`), the CLI's verbs (`cli`) and the
 //! AYIYA client (`ayiya_client`); the heartbeat protocol's codec
-//! (`heartbeat`).
+//! (`heartbeat`); TIC's shared pieces (`tic`).
 
 pub mod api;
 pub mod ayiya_client;
@@ -12,6 +12,7 @@ pub mod datapath;
 pub mod error;
 pub mod heartbeat;
 pub mod prefix;
+pub mod tic;
 
 pub use datapath::{Datapath, DatapathOptions, Tunnel};
 pub use prefix::{Ipv4Prefix, Ipv6Prefix};

@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use tunnelctl::{
     cli::{
         self, client::ClientArgs, nat64::Nat64Cmd, prefix::PrefixCmd, proxy::ProxyCmd,
-        tunnel::TunnelCmd, ApiClient,
+        tunnel::TunnelCmd, user::UserCmd, ApiClient,
     },
     daemon::config::{DEFAULT_CONFIG, DEFAULT_SOCKET},
     Datapath, DatapathOptions,
@@ -46,6 +46,9 @@ enum Command {
     /// for on its uplinks.
     #[command(subcommand)]
     Proxy(ProxyCmd),
+    /// TIC users (AICCU's logins) and the tunnels they own.
+    #[command(subcommand)]
+    User(UserCmd),
     /// Stateless NAT64: pool6, explicit address mappings, DNS64 settings.
     #[command(subcommand)]
     Nat64(Nat64Cmd),
@@ -102,6 +105,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Prefix(cmd) => cli::prefix::run(&mut client()?, cmd),
         Command::Proxy(cmd) => cli::proxy::run(&mut client()?, cmd),
         Command::Nat64(cmd) => cli::nat64::run(&mut client()?, cmd),
+        Command::User(cmd) => cli::user::run(&mut client()?, cmd),
         Command::Stats { json } => cli::stats::run(&mut client()?, json),
         Command::Status { json } => cli::status::run(&mut client()?, json),
         Command::Apply {

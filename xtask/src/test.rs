@@ -81,6 +81,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l2_client",
             "--test",
             "l2_nat64_ctl",
+            "--test",
+            "l2_users",
             // Host only: the VM image has no Unbound (vm/artifacts.rs).
             "--test",
             "l2_dns64",

@@ -6,11 +6,13 @@ pub mod apply;
 pub mod client;
 pub mod nat64;
 pub mod output;
+pub mod password;
 pub mod prefix;
 pub mod proxy;
 pub mod stats;
 pub mod status;
 pub mod tunnel;
+pub mod user;
 
 pub use api_client::ApiClient;
 

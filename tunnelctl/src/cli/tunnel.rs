@@ -72,6 +72,9 @@ pub struct AddArgs {
     /// uplinks (when the tunnel /64s are on-link upstream).
     #[arg(long)]
     pub proxy_ndp: bool,
+    /// The user (tunnelctl user add) who owns it: TIC lists it to them.
+    #[arg(long)]
+    pub owner: Option<String>,
 }
 
 #[derive(Args)]
@@ -92,6 +95,12 @@ pub struct SetArgs {
     /// Proxy NDP for the user's address: true or false.
     #[arg(long)]
     pub proxy_ndp: Option<bool>,
+    /// Give the tunnel to this user.
+    #[arg(long, conflicts_with = "no_owner")]
+    pub owner: Option<String>,
+    /// Take the tunnel from its owner (TIC lists it to no one).
+    #[arg(long)]
+    pub no_owner: bool,
 }
 
 pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
@@ -110,6 +119,7 @@ pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
                 routed: a.routed,
                 proxy_ndp: a.proxy_ndp,
                 secret: a.password,
+                owner: a.owner,
             };
             c.simple(Request::TunnelAdd { tunnel })?;
             println!("tunnel {} added", a.id);
@@ -128,7 +138,7 @@ pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
             let rows: Vec<Vec<String>> = tunnels.iter().map(row).collect();
             output::table(
                 &[
-                    "ID", "KIND", "STATE", "LOCAL", "REMOTE", "PREFIX", "MTU", "RX PKTS",
+                    "ID", "KIND", "STATE", "LOCAL", "REMOTE", "PREFIX", "MTU", "OWNER", "RX PKTS",
                     "TX PKTS", "ROUTED",
                 ],
                 &rows,
@@ -150,8 +160,16 @@ pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
                 && s.pmtudisc.is_none()
                 && s.remote.is_none()
                 && s.proxy_ndp.is_none()
+                && s.owner.is_none()
+                && !s.no_owner
             {
-                return Err(Error::Invalid("nothing to change: give --enable, --disable, --mtu, --ttl, --pmtudisc, --remote or --proxy-ndp".into()).into());
+                return Err(Error::Invalid("nothing to change: give --enable, --disable, --mtu, --ttl, --pmtudisc, --remote, --proxy-ndp, --owner or --no-owner".into()).into());
+            }
+            if s.owner.as_deref() == Some("") {
+                return Err(Error::Invalid(
+                    "--owner: a user name (--no-owner takes the owner away)".into(),
+                )
+                .into());
             }
             let enabled = if s.enable {
                 Some(true)
@@ -167,6 +185,12 @@ pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
                 pmtudisc: s.pmtudisc,
                 remote: s.remote,
                 proxy_ndp: s.proxy_ndp,
+                // "" on the wire: no owner any more.
+                owner: if s.no_owner {
+                    Some(String::new())
+                } else {
+                    s.owner
+                },
             };
             let Response::Tunnel { tunnel } = c.simple(Request::TunnelSet { id: s.id, changes })?
             else {
@@ -188,6 +212,7 @@ fn row(t: &TunnelView) -> Vec<String> {
         remote(s),
         s.prefix.to_string(),
         s.mtu.to_string(),
+        s.owner.clone().unwrap_or_else(|| "-".into()),
         output::human(t.stats.rx_packets),
         output::human(t.stats.tx_packets),
         s.routed
@@ -219,6 +244,9 @@ fn show(t: &TunnelView) {
         s.prefix.host(2)
     );
     println!("  mtu       {}", s.mtu);
+    if let Some(o) = &s.owner {
+        println!("  owner     {o}");
+    }
     if s.proxy_ndp {
         println!("  ndp proxy {} on the uplinks", s.prefix.host(2));
     }

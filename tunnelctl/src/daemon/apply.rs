@@ -46,6 +46,7 @@ impl Engine {
                     store::delete_tunnel(tx, *id)?;
                 }
                 for id in plan.change.iter().chain(&plan.add) {
+                    super::engine::owner_exists(tx, wanted[id])?;
                     store::insert_tunnel(tx, wanted[id])?;
                 }
                 if let Some(n) = &want.nat64 {

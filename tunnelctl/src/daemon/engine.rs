@@ -195,6 +195,7 @@ impl Engine {
                 validate::overlap(&existing, p, t.id).map_err(Error::conflict)?;
                 not_pool6(tx, p)?;
             }
+            owner_exists(tx, t)?;
             Ok(store::insert_tunnel(tx, t)?)
         })
     }
@@ -218,6 +219,7 @@ impl Engine {
                     return Err(pair_taken(other, &t));
                 }
             }
+            owner_exists(tx, &t)?;
             Ok(store::update_tunnel(tx, &t)?)
         })?;
         Ok(t)
@@ -386,7 +388,24 @@ fn apply_changes(old: &TunnelSpec, c: &TunnelChanges) -> TunnelSpec {
     t.pmtudisc = c.pmtudisc.unwrap_or(t.pmtudisc);
     t.remote = c.remote.or(t.remote);
     t.proxy_ndp = c.proxy_ndp.unwrap_or(t.proxy_ndp);
+    match c.owner.as_deref() {
+        None => {}
+        Some("") => t.owner = None,
+        Some(u) => t.owner = Some(u.to_owned()),
+    }
     t
+}
+
+/// A tunnel's owner must be a user: said plainly, before the store's
+/// foreign key would refuse it with SQLite's words.
+pub(super) fn owner_exists(tx: &Transaction, t: &TunnelSpec) -> ApiResult<()> {
+    match &t.owner {
+        Some(u) if store::user(tx, u)?.is_none() => Err(Error::NotFound(format!(
+            "tunnel {}: owner {u}: no such user (tunnelctl user add {u})",
+            t.id
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A tunnel prefix may not overlap NAT64's pool6 (what is sent there is

@@ -27,6 +27,7 @@ pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod sync;
+mod users;
 pub mod validate;
 
 use std::{
@@ -240,6 +241,9 @@ pub fn handle(e: &mut Engine, req: Request, progress: &UnboundedSender<Response>
         Request::Nat64EamAdd { eam } => e.add_eam(&eam).map(|_| Response::Ok),
         Request::Nat64EamRemove { v6, v4 } => e.remove_eam(&v6, v4.as_ref()).map(|_| Response::Ok),
         Request::Nat64EamList => e.eams().map(|eams| Response::Eams { eams }),
+        Request::UserAdd { user } => e.add_user(&user).map(|_| Response::Ok),
+        Request::UserRemove { name } => e.remove_user(&name).map(|_| Response::Ok),
+        Request::UserList => e.list_users().map(|users| Response::Users { users }),
         Request::Stats => e.stats().map(|stats| Response::Stats { stats }),
         Request::Status => e.status().map(|status| Response::Status { status }),
         Request::Apply { mut state, dry_run } => {

@@ -17,6 +17,9 @@ use crate::{
 };
 
 mod schema;
+mod users;
+
+pub use users::{delete_user, insert_user, owned_tunnels, set_owner, user, users, UserRow};
 
 pub struct Store {
     conn: Connection,
@@ -96,8 +99,10 @@ pub fn count(conn: &Connection) -> Result<(u64, u64)> {
 /// Every tunnel (`None`) or one, as `conn` sees them, sorted by id.
 pub fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSpec>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, kind, local, remote, prefix, mtu, ttl, pmtudisc, enabled, proxy_ndp, secret
-         FROM tunnels WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
+        "SELECT t.id, t.kind, t.local, t.remote, t.prefix, t.mtu, t.ttl, t.pmtudisc, t.enabled,
+         t.proxy_ndp, t.secret, o.user
+         FROM tunnels t LEFT JOIN tunnel_owners o ON o.tunnel = t.id
+         WHERE ?1 IS NULL OR t.id = ?1 ORDER BY t.id",
     )?;
     let rows = stmt.query_map(params![only], |r| {
         Ok((
@@ -115,13 +120,16 @@ pub fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSp
                 r.get::<_, bool>(8)?,
                 r.get::<_, bool>(9)?,
                 r.get::<_, Option<String>>(10)?,
+                r.get::<_, Option<String>>(11)?,
             ),
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let ((id, kind, local, remote, prefix), (mtu, ttl, pmtudisc, enabled, proxy_ndp, secret)) =
-            row?;
+        let (
+            (id, kind, local, remote, prefix),
+            (mtu, ttl, pmtudisc, enabled, proxy_ndp, secret, owner),
+        ) = row?;
         let remote = match remote {
             Some(r) => Some(r.parse().context("stored remote address")?),
             None => None,
@@ -141,6 +149,7 @@ pub fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSp
             routed: Vec::new(),
             proxy_ndp,
             secret,
+            owner,
         });
     }
     let mut stmt = conn.prepare_cached(
@@ -195,6 +204,9 @@ pub fn insert_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
     for p in &t.routed {
         insert_routed(tx, t.id, p)?;
     }
+    if let Some(u) = &t.owner {
+        set_owner(tx, t.id, Some(u))?;
+    }
     Ok(())
 }
 
@@ -214,7 +226,7 @@ pub fn update_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
             t.secret
         ],
     )?;
-    Ok(())
+    set_owner(tx, t.id, t.owner.as_deref())
 }
 
 pub fn delete_tunnel(tx: &Transaction, id: u32) -> Result<()> {
@@ -446,6 +458,7 @@ mod tests {
             routed: vec!["2001:db8:100::/48".parse().unwrap()],
             proxy_ndp: false,
             secret: None,
+            owner: None,
         }
     }
 

@@ -9,7 +9,7 @@ use tunnel_common::{
 
 use super::config::Config;
 use crate::{
-    api::{EamSpec, Nat64Spec, Pool6Spec, TunnelKind, TunnelSpec},
+    api::{EamSpec, Nat64Spec, Pool6Spec, TunnelKind, TunnelSpec, UserSpec},
     prefix::{Ipv4Prefix, Ipv6Prefix},
 };
 
@@ -45,6 +45,9 @@ pub fn tunnel(cfg: &Config, t: &TunnelSpec) -> Result<()> {
             t.local,
             cfg.pop_ipv4
         );
+    }
+    if let Some(owner) = &t.owner {
+        user_name(owner).map_err(|e| anyhow::anyhow!("owner: {e}"))?;
     }
     let mut all = vec![t.prefix];
     for p in &t.routed {
@@ -85,6 +88,44 @@ fn fields(t: &TunnelSpec) -> Result<()> {
         (Some(k), true) if k.is_empty() => bail!("the secret of a {} tunnel is empty", t.kind),
         _ => Ok(()),
     }
+}
+
+/// The longest user name: SixXS's handles are well under it.
+pub const USER_NAME_MAX: usize = 32;
+/// The longest full name: one TIC reply line carries it.
+pub const FULL_NAME_MAX: usize = 128;
+
+/// A user name: 1..=32 of `A-Z a-z 0-9 . _ -` (SixXS's handles look like
+/// `JOHN1-SIXXS`); it goes into TIC lines, so no spaces or controls.
+pub fn user_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > USER_NAME_MAX {
+        bail!(
+            "user name {name:?}: 1 to {USER_NAME_MAX} characters, {} given",
+            name.chars().count()
+        );
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        bail!("user name {name:?}: {c:?} is not allowed (only A-Z a-z 0-9 . _ -)");
+    }
+    Ok(())
+}
+
+/// A user as `user add` gives it.
+pub fn user(u: &UserSpec) -> Result<()> {
+    user_name(&u.name)?;
+    if let Some(f) = &u.full_name {
+        if f.len() > FULL_NAME_MAX || f.chars().any(char::is_control) {
+            bail!("full name: at most {FULL_NAME_MAX} bytes, no control characters");
+        }
+    }
+    let h = &u.password_md5;
+    if h.len() != 32 || !h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        bail!("password_md5: 32 lowercase hex digits (md5hex of the password)");
+    }
+    Ok(())
 }
 
 pub fn routed_prefix(p: &Ipv6Prefix) -> Result<()> {
@@ -480,5 +521,48 @@ mod tests {
         n.pool6 = Some(pool("2001:db8::/32"));
         let e = nat64(&n, &tunnels).unwrap_err().to_string();
         assert!(e.contains("overlaps 2001:db8:1::/64 of tunnel 1"), "{e}");
+    }
+
+    /// User names: SixXS handles and the edges of the length and alphabet.
+    #[test]
+    fn user_names_and_users() {
+        for ok in ["JOHN1-SIXXS", "a", "a.b_c-d", &"x".repeat(32)] {
+            user_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        let long = "x".repeat(33);
+        for (bad, why) in [
+            ("", "1 to 32"),
+            (long.as_str(), "1 to 32"),
+            ("a b", "' '"),
+            ("a\nb", "'\\n'"),
+            ("jörg", "'ö'"),
+            ("a/b", "'/'"),
+        ] {
+            let e = user_name(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+        let mut u = UserSpec {
+            name: "JOHN1-SIXXS".into(),
+            full_name: Some("John Doe".into()),
+            password_md5: "8ac4253450b2e0eccdfe0fa24036b6d5".into(),
+        };
+        user(&u).unwrap();
+        for bad in [
+            "8AC4253450B2E0ECCDFE0FA24036B6D5",
+            "8ac4",
+            "examplepassword",
+        ] {
+            u.password_md5 = bad.into();
+            let e = user(&u).unwrap_err().to_string();
+            assert!(e.contains("32 lowercase hex"), "{bad}: {e}");
+        }
+        u.password_md5 = "8ac4253450b2e0eccdfe0fa24036b6d5".into();
+        u.full_name = Some("John\rDoe".into());
+        assert!(user(&u).unwrap_err().to_string().contains("control"));
+        // A tunnel's owner is checked as a name.
+        let mut t = spec(r#""remote":"198.51.100.2""#);
+        t.owner = Some("bad name".into());
+        let e = tunnel(&Config::default(), &t).unwrap_err().to_string();
+        assert!(e.starts_with("owner: user name"), "{e}");
     }
 }

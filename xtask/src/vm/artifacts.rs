@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 /// Test binaries of tunnel-tests run in the VM, with the step names that
 /// `--only` selects them by. Not l2_dns64: it runs Unbound, which the VM
 /// image does not have (a host-only L2 test, in `cargo xtask test`).
-pub const TESTS: [(&str, &str); 20] = [
+pub const TESTS: [(&str, &str); 21] = [
     ("l1_sixin4", "l1"),
     ("l1_robustness", "l1"),
     ("l1_ndp", "l1"),
@@ -34,6 +34,7 @@ pub const TESTS: [(&str, &str); 20] = [
     ("l2_ayiya", "l2"),
     ("l2_nat64", "l2"),
     ("l2_client", "l2"),
+    ("l2_users", "l2"),
     ("vm_sit", "sit"),
 ];
 

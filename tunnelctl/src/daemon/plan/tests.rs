@@ -18,6 +18,7 @@ fn spec(id: u32, remote: u8, prefix: u16, routed: &[u16]) -> TunnelSpec {
         routed: routed.iter().map(|r| p48(*r)).collect(),
         proxy_ndp: false,
         secret: None,
+        owner: None,
     }
 }
 

@@ -6,9 +6,15 @@
 use anyhow::{bail, Context, Result};
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
-const STEPS: [&str; VERSION as usize] = [SCHEMA_1, MIGRATE_1_TO_2, MIGRATE_2_TO_3, MIGRATE_3_TO_4];
+const STEPS: [&str; VERSION as usize] = [
+    SCHEMA_1,
+    MIGRATE_1_TO_2,
+    MIGRATE_2_TO_3,
+    MIGRATE_3_TO_4,
+    MIGRATE_4_TO_5,
+];
 
 /// 1: 6in4 tunnels and their routed prefixes.
 const SCHEMA_1: &str = "CREATE TABLE tunnels (
@@ -77,6 +83,23 @@ const MIGRATE_3_TO_4: &str = "CREATE TABLE nat64 (
         v6 TEXT PRIMARY KEY,
         v4 TEXT NOT NULL UNIQUE
      );";
+
+/// 4 → 5: TIC users and tunnel owners. A user's password is kept only as
+/// TIC's login needs it: md5hex(password), lowercase (ayiya-spec.md §2.2;
+/// never the cleartext). The owner is a table of its own, not a column of
+/// `tunnels`, so that other steps rebuilding or extending `tunnels` never
+/// meet it; it goes with its tunnel, and a user who owns a tunnel cannot
+/// go (the daemon says so before the foreign key would).
+const MIGRATE_4_TO_5: &str = "CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        full_name TEXT,
+        password_md5 TEXT NOT NULL
+     );
+     CREATE TABLE tunnel_owners (
+        tunnel INTEGER PRIMARY KEY REFERENCES tunnels(id) ON DELETE CASCADE,
+        user TEXT NOT NULL REFERENCES users(name)
+     );
+     CREATE INDEX tunnel_owners_user ON tunnel_owners (user);";
 
 /// Brings the database to `VERSION`, all steps in one transaction, and
 /// leaves foreign keys on. A database newer than this build is refused,

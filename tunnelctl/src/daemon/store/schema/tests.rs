@@ -121,6 +121,53 @@ fn every_earlier_schema_migrates_with_its_rows() {
     }
 }
 
+/// Schema 5 (users, owners) on a database of every earlier version: the
+/// tunnels come through without owners, and owners can be set, go with
+/// their tunnel, and keep their user from being deleted.
+#[test]
+fn users_and_owners_after_migration() {
+    for version in 1..VERSION as usize {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        old_database(&path, version);
+        let mut s = Store::open(&path).unwrap();
+        assert!(s.tunnels().unwrap().iter().all(|t| t.owner.is_none()));
+        assert!(store::users(s.conn()).unwrap().is_empty());
+        let tx = s.transaction().unwrap();
+        let u = store::UserRow {
+            name: "JOHN1-SIXXS".into(),
+            full_name: None,
+            password_md5: "8ac4253450b2e0eccdfe0fa24036b6d5".into(),
+        };
+        assert!(store::insert_user(&tx, &u).unwrap());
+        store::set_owner(&tx, 1, Some("JOHN1-SIXXS")).unwrap();
+        // A NULL hash, an owner that is no user, an owner of no tunnel:
+        // all refused by the schema itself.
+        assert!(tx
+            .execute("INSERT INTO users (name) VALUES ('X')", [])
+            .is_err());
+        assert!(store::set_owner(&tx, 1, Some("NOBODY")).is_err());
+        assert!(store::set_owner(&tx, 99, Some("JOHN1-SIXXS")).is_err());
+        tx.commit().unwrap();
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(
+            s.tunnel(1).unwrap().unwrap().owner.as_deref(),
+            Some("JOHN1-SIXXS"),
+            "from {version}"
+        );
+        let mut s = s;
+        let tx = s.transaction().unwrap();
+        assert!(store::delete_user(&tx, "JOHN1-SIXXS").is_err());
+        store::delete_tunnel(&tx, 1).unwrap();
+        assert!(
+            store::delete_user(&tx, "JOHN1-SIXXS").unwrap(),
+            "from {version}"
+        );
+        tx.commit().unwrap();
+    }
+}
+
 #[test]
 fn a_new_database_is_the_latest_schema() {
     let dir = tempfile::tempdir().unwrap();
