@@ -223,3 +223,32 @@ pub fn from_hex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
+
+/// Example A (spec §1.10): echo request from C's user to C's `::1`.
+pub fn ayiya_example_a() -> Vec<u8> {
+    from_hex(
+        "45 00 00 80 00 00 40 00 40 11 b6 69 c0 00 02 02
+         c0 00 02 01 c9 e0 13 d0 00 6c 38 05 41 52 11 29
+         65 53 f1 00 20 01 0d b8 02 ff 00 01 00 00 00 00
+         00 00 00 02 4d fa 26 72 e6 42 48 f4 de ed 48 a4
+         25 60 e0 05 a6 bb 7a 73 60 00 00 00 00 10 3a 40
+         20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 02
+         20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 01
+         80 00 de 89 12 34 00 01 41 59 49 59 41 6c 61 62",
+    )
+}
+
+/// Example B (spec §1.10): the PoP's echo reply, epoch 1700000001, as the
+/// spec prints it (UDP checksum set).
+pub fn ayiya_example_b() -> Vec<u8> {
+    from_hex(
+        "45 00 00 80 00 00 40 00 40 11 b6 69 c0 00 02 01
+         c0 00 02 02 13 d0 c9 e0 00 6c ec 7b 41 52 11 29
+         65 53 f1 01 20 01 0d b8 02 ff 00 01 00 00 00 00
+         00 00 00 01 c7 7d d5 18 88 3e 76 ac 65 61 3a 9a
+         13 6a 68 66 d8 bd ad 48 60 00 00 00 00 10 3a 40
+         20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 01
+         20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 02
+         81 00 dd 89 12 34 00 01 41 59 49 59 41 6c 61 62",
+    )
+}

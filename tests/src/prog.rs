@@ -145,6 +145,16 @@ impl ProgBed {
             .unwrap();
     }
 
+    /// Installs tunnel C as a heartbeat tunnel (the same prefix and
+    /// password): its user is found by identity for AYIYA and by a learned
+    /// outer pair for proto 41.
+    pub fn add_heartbeat_c(&mut self) {
+        let key = tunnel_common::ayiya::sign::Key::from_password(PASSWORD_C).0;
+        self.dp
+            .add_tunnel(TUNNEL_C, &Tunnel::heartbeat(PREFIX_C.parse().unwrap(), key))
+            .unwrap();
+    }
+
     /// Sets the data path's clock so that it reads Unix time `unix_s` now.
     pub fn set_unix_time(&mut self, unix_s: u64) {
         let boot = tunnelctl::datapath::clock::boot_ns().unwrap();
@@ -158,6 +168,7 @@ impl ProgBed {
             .set_config(&RuntimeConfig {
                 icmp_rate_per_sec: 0,
                 icmp_burst: 0,
+                ..RuntimeConfig::default()
             })
             .unwrap();
     }

@@ -36,35 +36,6 @@ fn a6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
 }
 
-/// Example A (spec §1.10): echo request from C's user to C's `::1`.
-fn example_a() -> Vec<u8> {
-    from_hex(
-        "45 00 00 80 00 00 40 00 40 11 b6 69 c0 00 02 02
-         c0 00 02 01 c9 e0 13 d0 00 6c 38 05 41 52 11 29
-         65 53 f1 00 20 01 0d b8 02 ff 00 01 00 00 00 00
-         00 00 00 02 4d fa 26 72 e6 42 48 f4 de ed 48 a4
-         25 60 e0 05 a6 bb 7a 73 60 00 00 00 00 10 3a 40
-         20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 02
-         20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 01
-         80 00 de 89 12 34 00 01 41 59 49 59 41 6c 61 62",
-    )
-}
-
-/// Example B (spec §1.10): the PoP's echo reply, epoch 1700000001, as the
-/// spec prints it (UDP checksum set).
-fn example_b() -> Vec<u8> {
-    from_hex(
-        "45 00 00 80 00 00 40 00 40 11 b6 69 c0 00 02 01
-         c0 00 02 02 13 d0 c9 e0 00 6c ec 7b 41 52 11 29
-         65 53 f1 01 20 01 0d b8 02 ff 00 01 00 00 00 00
-         00 00 00 01 c7 7d d5 18 88 3e 76 ac 65 61 3a 9a
-         13 6a 68 66 d8 bd ad 48 60 00 00 00 00 10 3a 40
-         20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 01
-         20 01 0d b8 02 ff 00 01 00 00 00 00 00 00 00 02
-         81 00 dd 89 12 34 00 01 41 59 49 59 41 6c 61 62",
-    )
-}
-
 fn key() -> Key {
     Key::from_password(PASSWORD_C)
 }
@@ -82,6 +53,9 @@ fn seen_at_a() -> Endpoint {
         local_port: PORT.to_be_bytes(),
         family: ENDPOINT_V4,
         via: ENDPOINT_VIA_AYIYA,
+        // Just now: a tunnel is DOWN once its user is silent for the
+        // liveness time (l1_dynamic.rs).
+        last_seen_ns: tunnelctl::datapath::clock::boot_ns().unwrap(),
         ..Endpoint::default()
     }
 }
@@ -211,7 +185,8 @@ fn encap_table() {
     let own_udp = ipv6(a6(POP_V6_OUTER), a6(USER_C), 64, IpNumber::UDP, &[0u8; 16]);
     let probe = ipv6_echo(a6(USER_C), UPSTREAM, 64, 24);
     let opaque: Vec<u8> = (0..37u8).collect();
-    let cases = vec![
+    let cases =
+        vec![
         Case::xdp(
             "op 2 (echo request): op 4 back, the same payload, signed",
             echo_request_from_a(OP_ECHO_REQUEST, NH_IPV6, &probe),
@@ -244,14 +219,14 @@ fn encap_table() {
         .events(&[(Event::AyiyaEchoAnswered, 1)]),
         Case::xdp(
             "example a in, example b out: the echo reply to c's ::1, signed, byte for byte",
-            eth(CLIENT_A_MAC, X0_MAC, EtherType::IPV4, &example_a()),
+            eth(CLIENT_A_MAC, X0_MAC, EtherType::IPV4, &ayiya_example_a()),
         )
         .on(x0)
         .setup(|b| {
             b.add_ayiya_c();
             b.set_unix_time(EPOCH as u64 + 1);
         })
-        .tx(eth(X0_MAC, CLIENT_A_MAC, EtherType::IPV4, &example_b()))
+        .tx(eth(X0_MAC, CLIENT_A_MAC, EtherType::IPV4, &ayiya_example_b()))
         .events(&[
             (Event::AyiyaAuthenticated, 1),
             (Event::AyiyaEndpointMoved, 1),

@@ -138,6 +138,7 @@ fn icmp_errors_are_rate_limited() {
         .set_config(&tunnel_common::config::RuntimeConfig {
             icmp_rate_per_sec: 1,
             icmp_burst: 3,
+            ..Default::default()
         })
         .unwrap();
     let mut t = ProgBed::tunnel_a();

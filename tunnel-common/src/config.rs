@@ -7,8 +7,13 @@ pub struct RuntimeConfig {
     pub icmp_rate_per_sec: u32,
     /// Burst of ICMPv6 errors allowed at once, per CPU.
     pub icmp_burst: u32,
+    /// Seconds without a packet or beat after which a tunnel that learns
+    /// its endpoint is DOWN (sixxsd: 120; clients that beat every 300 s
+    /// need more).
+    pub liveness_s: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<RuntimeConfig>() == 8);
+const _: () = assert!(core::mem::size_of::<RuntimeConfig>() == 16);
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
@@ -17,7 +22,26 @@ impl Default for RuntimeConfig {
         Self {
             icmp_rate_per_sec: 1000,
             icmp_burst: 50,
+            liveness_s: LIVENESS_S_DEFAULT,
+            _pad: 0,
         }
+    }
+}
+
+/// sixxsd's timeout: DOWN ≥ 120 s after the last beat (AICCU beats every
+/// 60 s).
+pub const LIVENESS_S_DEFAULT: u32 = 120;
+
+impl RuntimeConfig {
+    /// `liveness_s` in ns; 0 (a slot never written) is the default.
+    #[inline(always)]
+    pub fn liveness_ns(&self) -> u64 {
+        let s = if self.liveness_s == 0 {
+            LIVENESS_S_DEFAULT
+        } else {
+            self.liveness_s
+        };
+        s as u64 * 1_000_000_000
     }
 }
 
@@ -70,10 +94,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn liveness_defaults_to_sixxsd() {
+        let mut c = RuntimeConfig::default();
+        assert_eq!(c.liveness_ns(), 120_000_000_000);
+        c.liveness_s = 0;
+        assert_eq!(c.liveness_ns(), 120_000_000_000);
+        c.liveness_s = 300;
+        assert_eq!(c.liveness_ns(), 300_000_000_000);
+    }
+
+    #[test]
     fn burst_then_refill() {
         let cfg = RuntimeConfig {
             icmp_rate_per_sec: 1000,
             icmp_burst: 5,
+            ..Default::default()
         };
         let mut s = RateLimitState::default();
         // Fresh state: a long elapsed time fills the bucket to the burst.
@@ -95,6 +130,7 @@ mod tests {
         let cfg = RuntimeConfig {
             icmp_rate_per_sec: 0,
             icmp_burst: 0,
+            ..Default::default()
         };
         let mut s = RateLimitState::default();
         assert!(!rate_limit_take(&mut s, 5_000_000_000, &cfg));

@@ -23,6 +23,19 @@ pub const TUNNEL_F_PMTUDISC: u8 = 1 << 1;
 pub const TUNNEL_KIND_6IN4: u8 = 1;
 /// AYIYA (IPv6 in UDP 5072, signed; its endpoint learned, `ENDPOINTS`).
 pub const TUNNEL_KIND_AYIYA: u8 = 2;
+/// 6in4 whose remote is learned from signed beats on UDP 3740 (SixXS
+/// heartbeat), written to `ENDPOINTS` by the daemon.
+pub const TUNNEL_KIND_HEARTBEAT: u8 = 3;
+
+/// Whether a tunnel of `kind` learns where its user is (`ENDPOINTS`)
+/// instead of being configured with it. Such a tunnel follows its user's
+/// last valid packet or beat, whatever the protocol (`Endpoint::via`), as
+/// sixxsd switches between AYIYA and heartbeat: its kind only says what the
+/// user was told to run.
+#[inline(always)]
+pub const fn learns_endpoint(kind: u8) -> bool {
+    kind == TUNNEL_KIND_AYIYA || kind == TUNNEL_KIND_HEARTBEAT
+}
 
 /// Smallest and largest tunnel MTU, RFC 4213 §3.2.1.
 pub const MTU_MIN: u16 = 1280;
@@ -152,8 +165,17 @@ pub struct Endpoint {
 const _: () = assert!(core::mem::size_of::<Endpoint>() == 48);
 
 impl Endpoint {
+    #[inline(always)]
     pub fn is_learned(&self) -> bool {
         self.family != 0
+    }
+    /// Learned and confirmed less than `liveness_ns` before `now_ns`
+    /// (`CLOCK_BOOTTIME`; see `RuntimeConfig::liveness_s`): the tunnel is
+    /// UP. A `last_seen_ns` ahead of now (written by a racing CPU) counts
+    /// as fresh.
+    #[inline(always)]
+    pub fn is_fresh(&self, now_ns: u64, liveness_ns: u64) -> bool {
+        self.is_learned() && now_ns.saturating_sub(self.last_seen_ns) < liveness_ns
     }
 }
 
@@ -227,6 +249,26 @@ mod tests {
         info.kind = 0;
         info.flags = TUNNEL_F_ENABLED;
         assert!(!DecapRef::new(7, &info).is_enabled());
+    }
+
+    /// UP until the liveness time after the last confirmation, DOWN from then on, and
+    /// never UP when nothing was learned.
+    #[test]
+    fn freshness() {
+        const L: u64 = 120_000_000_000;
+        let mut ep = Endpoint {
+            family: ENDPOINT_V4,
+            last_seen_ns: 1_000,
+            ..Default::default()
+        };
+        assert!(ep.is_fresh(1_000, L));
+        assert!(ep.is_fresh(500, L), "a racing writer's newer stamp");
+        assert!(ep.is_fresh(1_000 + L - 1, L));
+        assert!(!ep.is_fresh(1_000 + L, L));
+        ep.family = 0;
+        assert!(!ep.is_fresh(1_000, L));
+        assert!(learns_endpoint(TUNNEL_KIND_AYIYA) && learns_endpoint(TUNNEL_KIND_HEARTBEAT));
+        assert!(!learns_endpoint(TUNNEL_KIND_6IN4) && !learns_endpoint(0));
     }
 
     #[test]

@@ -32,11 +32,17 @@ use crate::{
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 
-/// Where a packet goes next.
+/// Where a packet goes next. Laid out as the Ethernet header's first 12
+/// bytes, then the egress, 8-aligned: LLVM copies the two addresses with
+/// merged 8- and 4-byte accesses, which the verifier takes on the stack
+/// only at offsets aligned to their size (at alignment 4 with `ifindex`
+/// first, a caller's frame could put the merged 8-byte access at a
+/// 4-aligned offset).
+#[repr(C, align(8))]
 pub struct NextHop {
-    ifindex: u32,
-    smac: [u8; 6],
     dmac: [u8; 6],
+    smac: [u8; 6],
+    ifindex: u32,
 }
 
 /// Result of a lookup: a next hop, or the XDP action to return (counted).
@@ -190,7 +196,10 @@ pub fn send(pkt: Packet, hop: &NextHop, ether_type: u16) -> Result<u32, Drop> {
         .map_err(|_| Drop::NoTxPort)
 }
 
-/// Where a packet the PoP's kernel sent goes once encapsulated.
+/// Where a packet the PoP's kernel sent goes once encapsulated. A C
+/// layout (tag, then the payload at offset 8) for the reason `NextHop` is
+/// 8-aligned: every merged copy of it stays aligned.
+#[repr(C, u32)]
 pub enum LocalHop {
     /// Next hop known: rewrite the addresses and redirect.
     Resolved(NextHop),

@@ -118,7 +118,16 @@ pub fn to_tunnel(pkt: Packet, id: u32, origin: Origin) -> Result<Step, Drop> {
     }
     let ip6 = pkt.view::<Ipv6Hdr>(ETH_LEN)?;
     let len = inner_len(pkt, ip6)?;
-    if tunnel_common::addr::same_addr(&ip6.dst_addr, &info.pop_v6) {
+    let to_pop = tunnel_common::addr::same_addr(&ip6.dst_addr, &info.pop_v6);
+    if !to_pop && kinds::is_down(id, &info) {
+        // As sixxsd: no beat or packet from the user for 120 s.
+        return Ok(Step::Icmp {
+            kind: IcmpError::NO_ROUTE,
+            src_tunnel,
+            origin,
+        });
+    }
+    if to_pop {
         // The PoP's own end of the tunnel: users ping it first.
         pkt.truncate(ETH_LEN + len)?;
         if icmp6::is_echo_request(pkt) {

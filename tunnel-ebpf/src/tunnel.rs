@@ -8,12 +8,12 @@ use tunnel_common::{
     jump::ORIGIN_UPLINK,
     nets::{net_key, FAST_LENGTHS, POOLS_F_TRIE},
     stats::Drop,
-    tunnel::{DecapRef, TunnelInfo},
+    tunnel::{DecapRef, Endpoint, TunnelInfo},
 };
 
 use crate::{
-    maps::{NETS, POOLS, PREFIXES, TUNNELS},
-    packet::hash_get,
+    maps::{CONFIG, ENDPOINTS, NETS, POOLS, PREFIXES, TUNNELS},
+    packet::{boot_ns, hash_get},
 };
 
 /// Where the packet being handled came from: a tunnel id, or the uplink.
@@ -49,6 +49,16 @@ impl Origin {
 #[inline(always)]
 pub fn tunnel(id: u32) -> Result<TunnelInfo, Drop> {
     TUNNELS.get(id).copied().ok_or(Drop::UnknownTunnel)
+}
+
+/// Where tunnel `id`'s user is, when it was seen within the liveness time
+/// (`RuntimeConfig::liveness_s`); `None`: the tunnel is DOWN (a kind that
+/// learns its endpoint; see `tunnel_common::tunnel::learns_endpoint`).
+#[inline(always)]
+pub fn endpoint(id: u32) -> Option<Endpoint> {
+    let ep = *ENDPOINTS.get(id)?;
+    let liveness = CONFIG.get(0)?.liveness_ns();
+    ep.is_fresh(boot_ns(), liveness).then_some(ep)
 }
 
 /// The tunnel whose prefix (its /64 or a routed one) holds `addr`. Cheap

@@ -60,9 +60,11 @@ impl TunnelKind {
     /// largest on a 1500-byte path; AYIYA's as SixXS handed it out (TIC's
     /// `Tunnel MTU: 1280`, ayiya-spec.md §1.9).
     pub fn default_mtu(self) -> u16 {
+        // A heartbeat user may switch to AYIYA (the tunnel follows it),
+        // whose outer headers leave less room: SixXS's 1280 for both.
         match self {
-            TunnelKind::Ayiya => 1280,
-            _ => tunnel_common::tunnel::MTU_DEFAULT,
+            TunnelKind::Ayiya | TunnelKind::Heartbeat => 1280,
+            TunnelKind::Sixin4 => tunnel_common::tunnel::MTU_DEFAULT,
         }
     }
 
@@ -406,7 +408,8 @@ pub enum TunnelState {
     /// has been seen (the data path sends to the last endpoint learned).
     #[default]
     Up,
-    /// Enabled, but its user has never been seen (no endpoint learned):
+    /// Enabled, but its user has not been seen for the liveness time (the
+    /// daemon's `liveness_timeout`, or ever):
     /// traffic toward it gets ICMPv6 unreachable, code 0.
     Down,
     /// Disabled by the operator: ICMPv6 administratively prohibited.
@@ -414,11 +417,12 @@ pub enum TunnelState {
 }
 
 impl TunnelState {
-    /// The state of tunnel `spec` with `endpoint` learned (or not).
-    pub fn of(spec: &TunnelSpec, endpoint: Option<&EndpointView>) -> Self {
+    /// The state of tunnel `spec` with `endpoint` learned (or not), DOWN
+    /// `liveness_s` after its user was last seen (as the data path decides).
+    pub fn of(spec: &TunnelSpec, endpoint: Option<&EndpointView>, liveness_s: u64) -> Self {
         if !spec.enabled {
             TunnelState::Disabled
-        } else if spec.kind.learns_remote() && endpoint.is_none() {
+        } else if spec.kind.learns_remote() && endpoint.is_none_or(|e| e.seen_s_ago >= liveness_s) {
             TunnelState::Down
         } else {
             TunnelState::Up
@@ -635,6 +639,8 @@ mod tests {
             (TunnelKind::Ayiya, true, true, TunnelState::Up),
             (TunnelKind::Ayiya, false, true, TunnelState::Disabled),
             (TunnelKind::Heartbeat, true, false, TunnelState::Down),
+            (TunnelKind::Heartbeat, true, true, TunnelState::Up),
+            (TunnelKind::Heartbeat, false, true, TunnelState::Disabled),
         ];
         for (kind, enabled, learned, want) in table {
             let mut t: TunnelSpec = serde_json::from_str(
@@ -643,7 +649,24 @@ mod tests {
             .unwrap();
             (t.kind, t.enabled) = (kind, enabled);
             let e = learned.then_some(&seen);
-            assert_eq!(TunnelState::of(&t, e), want, "{kind:?} {enabled} {learned}");
+            assert_eq!(
+                TunnelState::of(&t, e, 120),
+                want,
+                "{kind:?} {enabled} {learned}"
+            );
+        }
+        // DOWN again once the user has been silent for the liveness time.
+        let mut t: TunnelSpec = serde_json::from_str(
+            r#"{"id":1,"kind":"heartbeat","local":"192.0.2.1","prefix":"2001:db8:1::/64"}"#,
+        )
+        .unwrap();
+        t.enabled = true;
+        for (ago, want) in [(299, TunnelState::Up), (300, TunnelState::Down)] {
+            let e = EndpointView {
+                seen_s_ago: ago,
+                ..seen.clone()
+            };
+            assert_eq!(TunnelState::of(&t, Some(&e), 300), want, "{ago} s");
         }
         assert_eq!(
             serde_json::to_string(&TunnelState::Down).unwrap(),

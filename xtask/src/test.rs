@@ -45,6 +45,8 @@ pub fn run(o: &Options) -> Result<()> {
             "--test",
             "l1_nat64",
             "--test",
+            "l1_dynamic",
+            "--test",
             "l1_fuzz_found",
             "--test",
             "l1_coverage",

@@ -131,6 +131,8 @@ pub struct Variant {
 const ICMP_PLENTY: RuntimeConfig = RuntimeConfig {
     icmp_rate_per_sec: 100_000_000,
     icmp_burst: 1_000_000,
+    liveness_s: tunnel_common::config::LIVENESS_S_DEFAULT,
+    _pad: 0,
 };
 
 impl Variant {
@@ -167,6 +169,7 @@ impl Variant {
         x.icmp = RuntimeConfig {
             icmp_rate_per_sec: 0,
             icmp_burst: 0,
+            ..ICMP_PLENTY
         };
         v.push(x);
 

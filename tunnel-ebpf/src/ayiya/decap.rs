@@ -20,7 +20,7 @@ use tunnel_common::{
     },
     csum,
     stats::{Drop, Event},
-    tunnel::{DecapRef, ENDPOINT_V4, ENDPOINT_V6, ENDPOINT_VIA_AYIYA, TUNNEL_KIND_AYIYA},
+    tunnel::{learns_endpoint, DecapRef, ENDPOINT_V4, ENDPOINT_V6, ENDPOINT_VIA_AYIYA},
 };
 
 use super::{hash::hash, unix_now, MAX_DATAGRAM, OFF_V4, OFF_V6, UDP_LEN};
@@ -97,7 +97,9 @@ fn check_tunnel(
     nh: u8,
     epoch: u32,
 ) -> Result<Checked, Drop> {
-    if tun.kind != TUNNEL_KIND_AYIYA {
+    // A heartbeat tunnel's user may switch to AYIYA (and back): the
+    // tunnel follows its last valid packet.
+    if !learns_endpoint(tun.kind) {
         return Err(Drop::AyiyaNotAyiya);
     }
     if !tun.is_enabled() {

@@ -30,13 +30,13 @@ use super::{hash::hash, unix_now, MAX_DATAGRAM, OFF_V4, OFF_V6, PROTO_UDP, UDP_L
 use crate::{
     fib::{self, Wire},
     icmp6::{IcmpError, NEXT_HEADER_ICMPV6},
-    maps::{ENDPOINTS, SECRETS, SHA_WORK, TUNNELS},
+    maps::{SECRETS, SHA_WORK, TUNNELS},
     packet::{
         scratch, Ctx, Packet, Tc, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN,
     },
     stats,
     step::Step,
-    tunnel::Origin,
+    tunnel::{endpoint, Origin},
 };
 
 const IPV4_DF: u8 = 0x40;
@@ -140,12 +140,6 @@ fn next_header(pkt: Packet<Tc>) -> Result<u8, Drop> {
 }
 
 /// The tunnel's learned endpoint, if its user has been seen.
-#[inline(always)]
-fn endpoint(id: u32) -> Option<Endpoint> {
-    let ep = *ENDPOINTS.get(id)?;
-    ep.is_learned().then_some(ep)
-}
-
 #[inline(always)]
 fn v4(a: &[u8; 16]) -> [u8; 4] {
     [a[12], a[13], a[14], a[15]]

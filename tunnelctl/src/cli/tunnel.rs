@@ -37,11 +37,11 @@ pub enum TunnelCmd {
 pub struct AddArgs {
     /// Tunnel id (0..max_tunnels).
     pub id: u32,
-    /// sixin4 or ayiya (heartbeat: not supported yet).
+    /// sixin4, heartbeat (6in4 to where signed beats come from) or ayiya.
     #[arg(long, default_value_t = TunnelKind::Sixin4)]
     pub kind: TunnelKind,
-    /// ayiya: the tunnel's password (the daemon keeps only its SHA-1, the
-    /// key the protocol signs with; `sha1:<hex>` gives that key directly).
+    /// heartbeat, ayiya: the tunnel's password (`sha1:<hex>` gives AYIYA's
+    /// key directly, for AYIYA only: heartbeat and TIC need the password).
     #[arg(long)]
     pub password: Option<String>,
     /// The PoP's IPv4 address for the tunnel.

@@ -49,6 +49,11 @@ pub struct Config {
     /// ICMPv6 errors per second and CPU, and their burst.
     pub icmp_rate_per_sec: u32,
     pub icmp_burst: u32,
+    /// Seconds without a packet or beat after which an AYIYA or heartbeat
+    /// tunnel is DOWN: traffic toward it gets ICMPv6 unreachable (code 0).
+    /// sixxsd's 120 by default (AICCU beats every 60 s); raise it for
+    /// clients that beat less often (10..=3600).
+    pub liveness_timeout: u32,
     /// The tunnel device: a veth the daemon creates (peer: this name plus
     /// `p`), where kernel routes toward tunnel prefixes point and whose
     /// egress program encapsulates what the PoP itself sends. Empty: no
@@ -85,6 +90,7 @@ impl Default for Config {
             max_proxies: tunnel_common::maps::DEFAULT_MAX_PROXIES,
             icmp_rate_per_sec: 1000,
             icmp_burst: 50,
+            liveness_timeout: tunnel_common::config::LIVENESS_S_DEFAULT,
             local_device: "tnl0".into(),
             route_protocol: DEFAULT_ROUTE_PROTOCOL,
         }
@@ -137,6 +143,12 @@ impl Config {
             bail!(
                 "pin_dir: {} must be an absolute path below a bpffs mount point",
                 self.pin_dir.display()
+            );
+        }
+        if !(10..=3600).contains(&self.liveness_timeout) {
+            bail!(
+                "liveness_timeout: {} s is out of range 10..=3600",
+                self.liveness_timeout
             );
         }
         if self.route_protocol <= 4 {
@@ -192,6 +204,10 @@ mod tests {
                 "local_device",
             ),
             ("uplinks = [\"eth0\"]\nroute_protocol = 4", "route_protocol"),
+            (
+                "uplinks = [\"eth0\"]\nliveness_timeout = 5",
+                "liveness_timeout",
+            ),
             ("uplinks = [\"tnl0\"]", "also an uplink"),
             ("uplinks = [\"eth0\"]\npin_dir = \"/\"", "pin_dir"),
             ("uplinks = [\"eth0\"]\npin_dir = \"pins\"", "pin_dir"),

@@ -301,7 +301,7 @@ impl Engine {
         let endpoint = self.dp.endpoint(t.id)?.map(|e| endpoint_view(&e));
         t.secret = None;
         Ok(TunnelView {
-            state: TunnelState::of(&t, endpoint.as_ref()),
+            state: TunnelState::of(&t, endpoint.as_ref(), self.cfg.liveness_timeout.into()),
             spec: t,
             stats: s,
             endpoint,

@@ -67,6 +67,8 @@ pub fn run(config_path: &Path) -> Result<()> {
         config: tunnel_common::config::RuntimeConfig {
             icmp_rate_per_sec: cfg.icmp_rate_per_sec,
             icmp_burst: cfg.icmp_burst,
+            liveness_s: cfg.liveness_timeout,
+            _pad: 0,
         },
         pin_dir: Some(cfg.pin_dir.clone()),
     };

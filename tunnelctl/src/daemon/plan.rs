@@ -22,14 +22,15 @@ use crate::{
 
 /// How the library sees a configured tunnel. The store holds only kinds
 /// the datapath has (`validate::kind` refuses the others): 6in4 with its
-/// remote, AYIYA with its key in the stored form (`secrets`; a malformed
-/// one, which the daemon never writes, gives a key no client matches).
+/// remote; AYIYA and heartbeat with the AYIYA key of their secret
+/// (`secrets`; a malformed one, which the daemon never writes, gives a key
+/// no client matches).
 pub fn to_tunnel(t: &TunnelSpec) -> Tunnel {
+    let key = || super::secrets::ayiya_key(t).unwrap_or([0; 20]);
     let kind = match t.kind {
-        TunnelKind::Ayiya => Kind::Ayiya {
-            key: super::secrets::ayiya_key(t).unwrap_or([0; 20]),
-        },
-        _ => Kind::Sixin4,
+        TunnelKind::Ayiya => Kind::Ayiya { key: key() },
+        TunnelKind::Heartbeat => Kind::Heartbeat { key: key() },
+        TunnelKind::Sixin4 => Kind::Sixin4,
     };
     Tunnel {
         kind,

@@ -1,39 +1,57 @@
-//! Tunnel secrets in the form the protocol needs, and only that. An AYIYA
-//! user signs with K = SHA-1 of the password (ayiya-spec.md §1.3), so the
-//! store keeps `sha1:<K in hex>` and never the password; a request may give
-//! either (a password is turned into K as it arrives, so `apply -f` with
-//! the password is the same state as what is stored).
+//! Tunnel secrets in the form the protocols need. A dynamic tunnel's
+//! password is kept as given: the heartbeat protocol hashes it into every
+//! beat (MD5 over a text that contains it, ayiya-spec.md §2.1) and TIC
+//! hands it to the user's client (§2.2), so no derived form is enough.
+//! AYIYA signs with K = SHA-1 of the password (§1.3), derived here when the
+//! maps are written. A secret given as `sha1:<K in hex>` (the form this
+//! store kept before heartbeat and TIC) still works for AYIYA, and only
+//! for it: `password` says so.
 
 use anyhow::{bail, Result};
 use tunnel_common::ayiya::sign::Key;
 
-use crate::api::{TunnelKind, TunnelSpec};
+use crate::api::TunnelSpec;
 
 const K_PREFIX: &str = "sha1:";
 
-/// The secret of `t` as the store keeps it.
+/// The secret of `t` as the store keeps it: the password as given, a key
+/// in the `sha1:` form in lower case (so that `apply -f` of either spelling
+/// is the same state).
 pub fn stored(t: &TunnelSpec) -> TunnelSpec {
     let mut t = t.clone();
-    if t.kind == TunnelKind::Ayiya {
-        t.secret = t.secret.as_deref().map(ayiya_form);
+    if let Some(s) = &t.secret {
+        let lower = s.to_ascii_lowercase();
+        if parse_k(&lower).is_ok() {
+            t.secret = Some(lower);
+        }
     }
     t
 }
 
-/// `sha1:<hex>` for a password; a secret already in that form stays.
-fn ayiya_form(secret: &str) -> String {
-    if parse_k(secret).is_ok() {
-        return secret.to_ascii_lowercase();
-    }
-    let k = Key::from_password(secret).0;
-    format!("{K_PREFIX}{}", hex(&k))
-}
-
-/// K of an AYIYA tunnel from its stored secret.
+/// K of a dynamic tunnel (the AYIYA signing key) from its stored secret.
 pub fn ayiya_key(t: &TunnelSpec) -> Result<[u8; 20]> {
     match &t.secret {
-        Some(s) => parse_k(s),
+        Some(s)
+            if s.get(..K_PREFIX.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(K_PREFIX)) =>
+        {
+            parse_k(&s.to_ascii_lowercase())
+        }
+        Some(s) => Ok(Key::from_password(s).0),
         None => bail!("tunnel {} has no key", t.id),
+    }
+}
+
+/// The password itself, for the protocols that need it (heartbeat, TIC);
+/// an error for a tunnel whose store has only K.
+pub fn password(t: &TunnelSpec) -> Result<&str> {
+    match t.secret.as_deref() {
+        None => bail!("tunnel {} has no password", t.id),
+        Some(s) if parse_k(&s.to_ascii_lowercase()).is_ok() => bail!(
+            "tunnel {} has only an AYIYA key (sha1:...), not its password: set the password again for heartbeat and TIC",
+            t.id
+        ),
+        Some(s) => Ok(s),
     }
 }
 
@@ -51,13 +69,10 @@ fn parse_k(s: &str) -> Result<[u8; 20]> {
     Ok(k)
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::TunnelKind;
 
     fn ayiya(secret: &str) -> TunnelSpec {
         serde_json::from_value(serde_json::json!({
@@ -67,27 +82,51 @@ mod tests {
         .unwrap()
     }
 
-    /// The spec's T5072 password gives its K (ayiya-spec.md §1.10), and
-    /// the stored form is stable: storing it again changes nothing.
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// The spec's T5072 password gives its K (ayiya-spec.md §1.10); the
+    /// password is kept as given, and storing again changes nothing.
     #[test]
-    fn password_becomes_k_and_only_k() {
+    fn password_is_kept_and_gives_k() {
         let s = stored(&ayiya("f3d47c2de40fb698e1ab15d757a09bfc"));
-        let k = "sha1:5ec7fae6e1e0bbc6ffb40837a5c26b2855dc7fba";
-        assert_eq!(s.secret.as_deref(), Some(k));
+        assert_eq!(
+            s.secret.as_deref(),
+            Some("f3d47c2de40fb698e1ab15d757a09bfc")
+        );
         assert_eq!(stored(&s), s);
-        assert_eq!(hex(&ayiya_key(&s).unwrap()), &k[5..]);
-        // Given as K (upper case too), kept as K.
-        let upper = stored(&ayiya(&k.to_ascii_uppercase().replace("SHA1:", "sha1:")));
+        assert_eq!(
+            hex(&ayiya_key(&s).unwrap()),
+            "5ec7fae6e1e0bbc6ffb40837a5c26b2855dc7fba"
+        );
+        assert_eq!(password(&s).unwrap(), "f3d47c2de40fb698e1ab15d757a09bfc");
+    }
+
+    /// A key given as K (either case) is kept as K, in lower case: AYIYA
+    /// works, heartbeat and TIC are told why they cannot.
+    #[test]
+    fn a_k_is_kept_as_k() {
+        let k = "sha1:5ec7fae6e1e0bbc6ffb40837a5c26b2855dc7fba";
+        let upper = stored(&ayiya(&k.to_ascii_uppercase()));
         assert_eq!(upper.secret.as_deref(), Some(k));
+        assert_eq!(hex(&ayiya_key(&upper).unwrap()), &k[5..]);
+        let e = password(&upper).unwrap_err().to_string();
+        assert!(e.contains("only an AYIYA key"), "{e}");
     }
 
     #[test]
-    fn other_kinds_keep_their_secret() {
+    fn every_kind_keeps_its_password() {
         let mut t = ayiya("pw");
         t.kind = TunnelKind::Heartbeat;
         assert_eq!(stored(&t).secret.as_deref(), Some("pw"));
+        assert_eq!(password(&t).unwrap(), "pw");
+        t.secret = None;
+        assert!(password(&t).is_err() && ayiya_key(&t).is_err());
     }
 
+    /// What looks like a K but is not one is a password (a user may pick
+    /// any string); a well-formed `sha1:` prefix with a bad body is refused.
     #[test]
     fn malformed_stored_keys_are_refused() {
         for s in [
@@ -96,6 +135,7 @@ mod tests {
             "sha1:5ec7fae6e1e0bbc6ffb40837a5c26b2855dc7fb",
         ] {
             assert!(parse_k(s).is_err(), "{s}");
+            assert!(ayiya_key(&ayiya(s)).is_err(), "{s}");
         }
     }
 }

@@ -9,7 +9,7 @@ use tunnel_common::{
 
 use super::config::Config;
 use crate::{
-    api::{EamSpec, Nat64Spec, Pool6Spec, TunnelKind, TunnelSpec, UserSpec},
+    api::{EamSpec, Nat64Spec, Pool6Spec, TunnelSpec, UserSpec},
     prefix::{Ipv4Prefix, Ipv6Prefix},
 };
 
@@ -63,9 +63,6 @@ pub fn tunnel(cfg: &Config, t: &TunnelSpec) -> Result<()> {
 /// What depends on the kind: where the remote comes from, whether there is
 /// a secret, and whether this daemon runs the kind yet.
 pub fn kind(t: &TunnelSpec) -> Result<()> {
-    if t.kind == TunnelKind::Heartbeat {
-        bail!("{} tunnels are not supported yet (sixin4, ayiya)", t.kind);
-    }
     fields(t)
 }
 
@@ -86,6 +83,10 @@ fn fields(t: &TunnelSpec) -> Result<()> {
         (Some(_), false) => bail!("a {} tunnel has no secret", t.kind),
         (None, true) => bail!("a {} tunnel needs a secret (its password or key)", t.kind),
         (Some(k), true) if k.is_empty() => bail!("the secret of a {} tunnel is empty", t.kind),
+        // `sha1:` names a key, not a password: it must be one.
+        (Some(_), true) => super::secrets::ayiya_key(t)
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("the secret of tunnel {}: {e}", t.id)),
         _ => Ok(()),
     }
 }
@@ -313,6 +314,7 @@ pub fn overlap(existing: &[(Ipv6Prefix, u32)], p: &Ipv6Prefix, id: u32) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::TunnelKind;
 
     fn spec(json: &str) -> TunnelSpec {
         let base = r#""id":1,"local":"192.0.2.1","prefix":"2001:db8:1::/64""#;
@@ -367,15 +369,22 @@ mod tests {
     }
 
     #[test]
-    fn sixin4_and_ayiya_run_heartbeat_not_yet() {
+    fn every_kind_with_its_fields() {
         kind(&spec(r#""remote":"198.51.100.2""#)).unwrap();
         kind(&spec(r#""kind":"ayiya","secret":"pw""#)).unwrap();
-        let e = kind(&spec(r#""kind":"heartbeat","secret":"pw""#))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("not supported yet"), "{e}");
-        let e = kind(&spec(r#""kind":"ayiya""#)).unwrap_err().to_string();
-        assert!(e.contains("needs a secret"), "{e}");
+        kind(&spec(r#""kind":"heartbeat","secret":"pw""#)).unwrap();
+        for k in ["ayiya", "heartbeat"] {
+            let e = kind(&spec(&format!(r#""kind":"{k}""#)))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("needs a secret"), "{e}");
+            // `sha1:` names a key: a malformed one is refused, not taken
+            // as a password.
+            let e = kind(&spec(&format!(r#""kind":"{k}","secret":"sha1:12""#)))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("40 hex digits"), "{e}");
+        }
     }
 
     fn with_prefix(prefix: &str) -> TunnelSpec {

@@ -127,6 +127,10 @@ pub enum Kind {
     /// AYIYA: found by its user's address (`::2`) as identity, signed
     /// with `key` (K = SHA-1 of the password); the endpoint is learned.
     Ayiya { key: [u8; 20] },
+    /// 6in4 to where the user's signed beats come from (the daemon learns
+    /// it); AYIYA from the same user is taken too, as for `Ayiya`, so the
+    /// tunnel follows whichever its user last spoke.
+    Heartbeat { key: [u8; 20] },
 }
 
 /// One tunnel as the operator describes it.
@@ -168,6 +172,14 @@ impl Tunnel {
             kind: Kind::Ayiya { key },
             mtu: tunnel_common::tunnel::MTU_MIN,
             ..Self::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, prefix)
+        }
+    }
+    /// A heartbeat tunnel: its key is the AYIYA key of its password (its
+    /// user may switch to AYIYA), its endpoint learned from beats.
+    pub fn heartbeat(prefix: Ipv6Prefix, key: [u8; 20]) -> Self {
+        Self {
+            kind: Kind::Heartbeat { key },
+            ..Self::ayiya(prefix, key)
         }
     }
     pub fn pop_address(&self) -> Ipv6Addr {

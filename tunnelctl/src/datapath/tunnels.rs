@@ -8,6 +8,7 @@ use tunnel_common::{
     tunnel::{
         DecapRef, Endpoint, TunnelInfo, TunnelSecret, TunnelV4Key, MTU_MAX, MTU_MIN,
         TUNNEL_F_ENABLED, TUNNEL_F_PMTUDISC, TUNNEL_KIND_6IN4, TUNNEL_KIND_AYIYA,
+        TUNNEL_KIND_HEARTBEAT,
     },
 };
 
@@ -33,6 +34,7 @@ impl Tunnel {
             kind: match self.kind {
                 Kind::Sixin4 => TUNNEL_KIND_6IN4,
                 Kind::Ayiya { .. } => TUNNEL_KIND_AYIYA,
+                Kind::Heartbeat { .. } => TUNNEL_KIND_HEARTBEAT,
             },
             flags,
             ttl: self.ttl,
@@ -52,7 +54,9 @@ impl Tunnel {
     pub fn decap_key(&self) -> DecapKey {
         match self.kind {
             Kind::Sixin4 => DecapKey::V4(self.v4_key()),
-            Kind::Ayiya { .. } => DecapKey::Identity(self.user_address().octets()),
+            Kind::Ayiya { .. } | Kind::Heartbeat { .. } => {
+                DecapKey::Identity(self.user_address().octets())
+            }
         }
     }
 
@@ -60,7 +64,7 @@ impl Tunnel {
     pub fn key(&self) -> Option<&[u8]> {
         match &self.kind {
             Kind::Sixin4 => None,
-            Kind::Ayiya { key } => Some(key),
+            Kind::Ayiya { key } | Kind::Heartbeat { key } => Some(key),
         }
     }
 
@@ -416,7 +420,7 @@ pub(super) fn ignore_missing(r: Result<(), MapError>) -> Result<()> {
 /// The decap key of an installed tunnel, from its own entry.
 fn decap_key_of(info: &TunnelInfo) -> DecapKey {
     match info.kind {
-        TUNNEL_KIND_AYIYA => {
+        TUNNEL_KIND_AYIYA | TUNNEL_KIND_HEARTBEAT => {
             // The user is `prefix::2`.
             let mut user = info.pop_v6;
             user[8..].copy_from_slice(&[0, 0, 0, 0, 0, 0, 0, 2]);
@@ -433,6 +437,8 @@ fn decap_key_of(info: &TunnelInfo) -> DecapKey {
 fn describe(t: &Tunnel) -> String {
     match t.kind {
         Kind::Sixin4 => format!("{} -> {}", t.local, t.remote),
-        Kind::Ayiya { .. } => format!("identity {}", t.user_address()),
+        Kind::Ayiya { .. } | Kind::Heartbeat { .. } => {
+            format!("identity {}", t.user_address())
+        }
     }
 }

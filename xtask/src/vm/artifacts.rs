@@ -23,6 +23,7 @@ pub const TESTS: [(&str, &str); 21] = [
     ("l1_ayiya", "l1"),
     ("l1_ayiya_encap", "l1"),
     ("l1_nat64", "l1"),
+    ("l1_dynamic", "l1"),
     ("l1_fuzz_found", "l1"),
     ("l1_fuzz", "l1"),
     ("l2_sixin4", "l2"),
