@@ -141,6 +141,11 @@ pub struct TunnelSpec {
     /// The user (`user add`) who owns the tunnel: the one TIC lists it to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// The key a static 6in4 tunnel's user updates its remote with over
+    /// HTTP (`/nic/update`, HE's "update key"): the key itself, or
+    /// `sha256:<hex>` as the store keeps it. Never sent back by the daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_key: Option<String>,
 }
 
 impl TunnelSpec {
@@ -178,6 +183,11 @@ pub struct TunnelChanges {
     /// A user's name: the new owner; `""`: no owner any more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// A new update key (the key itself, or `sha256:<hex>`): replaces the
+    /// tunnel's. Left out of the request when absent, so that a daemon
+    /// without update keys still understands every other change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_key: Option<String>,
 }
 
 /// A TIC user as `user add` gives it. The password travels only as TIC's
@@ -398,6 +408,9 @@ pub struct TunnelView {
     /// handler learned it (AYIYA, heartbeat); absent for static tunnels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<EndpointView>,
+    /// Whether the tunnel has an update key (the key itself is never sent).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub has_update_key: bool,
 }
 
 /// A tunnel's state, as sixxsd names them (ayiya-spec.md §4.1).

@@ -1,8 +1,8 @@
 //! `tunnelctl tunnel add|remove|list|show|set`.
 
-use std::net::Ipv4Addr;
+use std::{net::Ipv4Addr, path::PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
 use super::{output, ApiClient};
@@ -101,6 +101,15 @@ pub struct SetArgs {
     /// Take the tunnel from its owner (TIC lists it to no one).
     #[arg(long)]
     pub no_owner: bool,
+    /// sixin4: the user's key for HE-style updates (/nic/update), read
+    /// from this file (its first line; 16 to 128 printable characters, or
+    /// `sha256:<hex>`). The daemon keeps only its SHA-256.
+    #[arg(long, value_name = "FILE", conflicts_with = "generate_update_key")]
+    pub update_key_file: Option<PathBuf>,
+    /// sixin4: make a new update key, set it and print it (once: the
+    /// daemon keeps only its SHA-256).
+    #[arg(long)]
+    pub generate_update_key: bool,
 }
 
 pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
@@ -120,6 +129,7 @@ pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
                 proxy_ndp: a.proxy_ndp,
                 secret: a.password,
                 owner: a.owner,
+                update_key: None,
             };
             c.simple(Request::TunnelAdd { tunnel })?;
             println!("tunnel {} added", a.id);
@@ -162,8 +172,10 @@ pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
                 && s.proxy_ndp.is_none()
                 && s.owner.is_none()
                 && !s.no_owner
+                && s.update_key_file.is_none()
+                && !s.generate_update_key
             {
-                return Err(Error::Invalid("nothing to change: give --enable, --disable, --mtu, --ttl, --pmtudisc, --remote, --proxy-ndp, --owner or --no-owner".into()).into());
+                return Err(Error::Invalid("nothing to change: give --enable, --disable, --mtu, --ttl, --pmtudisc, --remote, --proxy-ndp, --owner, --no-owner, --update-key-file or --generate-update-key".into()).into());
             }
             if s.owner.as_deref() == Some("") {
                 return Err(Error::Invalid(
@@ -171,6 +183,7 @@ pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
                 )
                 .into());
             }
+            let update_key = update_key(&s)?;
             let enabled = if s.enable {
                 Some(true)
             } else if s.disable {
@@ -191,15 +204,37 @@ pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
                 } else {
                     s.owner
                 },
+                update_key: update_key.clone(),
             };
             let Response::Tunnel { tunnel } = c.simple(Request::TunnelSet { id: s.id, changes })?
             else {
                 bail!("unexpected response")
             };
             show(&tunnel);
+            // Only once the daemon has it: a key it refused was never a key.
+            if let (true, Some(k)) = (s.generate_update_key, update_key) {
+                println!("update key: {k}");
+                println!("  (shown once: the daemon keeps only its SHA-256)");
+            }
         }
     }
     Ok(())
+}
+
+/// The update key `tunnel set` sends: the file's first line, or a new one.
+fn update_key(s: &SetArgs) -> Result<Option<String>> {
+    if s.generate_update_key {
+        return Ok(Some(crate::daemon::update::key::generate()?));
+    }
+    let Some(path) = &s.update_key_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))
+        .map_err(Error::invalid)?;
+    // The line as an editor or `echo` leaves it; the daemon checks the rest.
+    let key = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    Ok(Some(key.to_owned()))
 }
 
 fn row(t: &TunnelView) -> Vec<String> {
@@ -249,6 +284,9 @@ fn show(t: &TunnelView) {
     }
     if s.proxy_ndp {
         println!("  ndp proxy {} on the uplinks", s.prefix.host(2));
+    }
+    if t.has_update_key {
+        println!("  update    by key (/nic/update)");
     }
     for p in &s.routed {
         println!("  routed    {p}");

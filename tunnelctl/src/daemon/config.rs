@@ -63,6 +63,14 @@ pub struct Config {
     /// `rtm_protocol`, above 4 = RTPROT_STATIC): how it finds its own routes
     /// to reconcile, and how a routing daemon can select them.
     pub route_protocol: u8,
+    /// HE-style endpoint updates (`/nic/update`) listen address, plain
+    /// HTTP (TLS is a reverse proxy's job); empty string: off.
+    pub update_listen: String,
+    /// Take the client's address for `/nic/update` from `X-Real-IP` or
+    /// `X-Forwarded-For` (the last entry), as a reverse proxy in front of
+    /// `update_listen` sets them. Only for a listener nobody reaches but
+    /// through that proxy: anyone else can write those headers.
+    pub update_trust_forwarded: bool,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -93,6 +101,8 @@ impl Default for Config {
             liveness_timeout: tunnel_common::config::LIVENESS_S_DEFAULT,
             local_device: "tnl0".into(),
             route_protocol: DEFAULT_ROUTE_PROTOCOL,
+            update_listen: String::new(),
+            update_trust_forwarded: false,
         }
     }
 }
@@ -157,6 +167,23 @@ impl Config {
                 self.route_protocol
             );
         }
+        if !self.update_listen.is_empty() {
+            self.update_listen.parse::<SocketAddr>().with_context(|| {
+                format!(
+                    "update_listen: '{}' is not ADDRESS:PORT",
+                    self.update_listen
+                )
+            })?;
+            if self.update_listen == self.metrics_listen {
+                bail!(
+                    "update_listen and metrics_listen are both {}",
+                    self.update_listen
+                );
+            }
+        }
+        if self.update_trust_forwarded && self.update_listen.is_empty() {
+            bail!("update_trust_forwarded is set but update_listen is not: nothing to trust");
+        }
         if !self.metrics_listen.is_empty() {
             self.metrics_listen.parse::<SocketAddr>().with_context(|| {
                 format!(
@@ -179,6 +206,16 @@ mod tests {
         assert_eq!(c.uplinks, ["eth0"]);
         assert_eq!(c.xdp_mode, XdpModeName::Native);
         assert_eq!(c.socket_path, PathBuf::from(DEFAULT_SOCKET));
+        // Endpoint updates are off unless asked for.
+        assert_eq!(
+            (c.update_listen.as_str(), c.update_trust_forwarded),
+            ("", false)
+        );
+        let c = Config::parse(
+            "uplinks = [\"eth0\"]\nupdate_listen = \"[::]:8053\"\nupdate_trust_forwarded = true",
+        )
+        .unwrap();
+        assert_eq!(c.update_listen, "[::]:8053");
     }
 
     #[test]
@@ -218,6 +255,18 @@ mod tests {
             (
                 "uplinks = [\"eth0\"]\nset_sysctls = \"yes\"",
                 "invalid type",
+            ),
+            (
+                "uplinks = [\"eth0\"]\nupdate_listen = \"8080\"",
+                "update_listen: '8080' is not ADDRESS:PORT",
+            ),
+            (
+                "uplinks = [\"eth0\"]\nupdate_listen = \"127.0.0.1:9641\"",
+                "both 127.0.0.1:9641",
+            ),
+            (
+                "uplinks = [\"eth0\"]\nupdate_trust_forwarded = true",
+                "nothing to trust",
             ),
         ];
         for (text, msg) in cases {

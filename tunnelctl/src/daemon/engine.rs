@@ -4,7 +4,7 @@
 //! hand: on any failure the transaction is dropped and the derived state
 //! re-synced from the committed store (`sync`).
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use rusqlite::Transaction;
 use tunnel_common::stats::{TunnelCounters, TunnelErrors};
@@ -16,7 +16,7 @@ use super::{
     routes::Routes,
     store::{self, Store},
     sync::{self, Derived},
-    validate,
+    update, validate,
 };
 use crate::{
     api::{
@@ -40,6 +40,9 @@ pub struct Engine {
     /// What the start found and did, for the checks `status` shows; `None`
     /// outside the daemon (no checks then).
     pub startup: Option<checks::Startup>,
+    /// What `/nic/update` answered (`update::server` counts, `/metrics`
+    /// shows).
+    pub updates: Arc<update::Counters>,
     started: Instant,
 }
 
@@ -94,6 +97,7 @@ impl Engine {
             routes,
             uplinks,
             startup: None,
+            updates: Arc::default(),
             started: Instant::now(),
         }
     }
@@ -211,7 +215,10 @@ impl Engine {
 
     pub fn set_tunnel(&mut self, id: u32, c: &TunnelChanges) -> ApiResult<TunnelSpec> {
         let old = self.store.tunnel(id)?.ok_or_else(|| no_tunnel(id))?;
-        let t = apply_changes(&old, c);
+        let mut t = apply_changes(&old, c);
+        if let Some(k) = &c.update_key {
+            t.update_key = Some(super::update::key::stored(k).map_err(Error::invalid)?);
+        }
         validate::tunnel(&self.cfg, &t).map_err(Error::invalid)?;
         self.transact_one(Scope::Tunnels(vec![id]), false, |tx| {
             if t.remote != old.remote {
@@ -295,12 +302,15 @@ impl Engine {
     }
 
     /// A tunnel as clients see it: with its counters, without its secret
-    /// (the socket's group may manage tunnels without holding users' keys).
+    /// or update key (the socket's group may manage tunnels without holding
+    /// users' keys), only whether it has the latter.
     pub fn view(&mut self, mut t: TunnelSpec) -> ApiResult<TunnelView> {
         let s = stats(self.dp.tunnel_counters(t.id)?, self.dp.tunnel_errors(t.id)?);
         let endpoint = self.dp.endpoint(t.id)?.map(|e| endpoint_view(&e));
         t.secret = None;
+        let has_update_key = t.update_key.take().is_some();
         Ok(TunnelView {
+            has_update_key,
             state: TunnelState::of(&t, endpoint.as_ref(), self.cfg.liveness_timeout.into()),
             spec: t,
             stats: s,

@@ -168,6 +168,18 @@ pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
     for (ev, n) in &c.events {
         let _ = writeln!(s, "tunnelpop_events_total{{event=\"{}\"}} {n}", ev.name());
     }
+    let _ = writeln!(
+        s,
+        "# HELP tunnelpop_updates_total /nic/update requests by answer: good, nochg, badauth, nohost, abuse, bad (malformed, another path or method, too large), error (911).\n# TYPE tunnelpop_updates_total counter"
+    );
+    for o in super::update::answer::Outcome::ALL {
+        let _ = writeln!(
+            s,
+            "tunnelpop_updates_total{{result=\"{}\"}} {}",
+            o.name(),
+            e.updates.get(o)
+        );
+    }
     let st = e.status()?;
     let _ = writeln!(
         s,

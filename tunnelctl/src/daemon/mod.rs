@@ -27,6 +27,7 @@ pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod sync;
+pub mod update;
 mod users;
 pub mod validate;
 
@@ -44,6 +45,7 @@ use self::{config::Config, engine::Engine, netlink::Netlink, routes::Routes, sto
 use crate::{
     api::{Request, Response},
     datapath::{Datapath, DatapathOptions},
+    error::Error,
 };
 
 pub fn run(config_path: &Path) -> Result<()> {
@@ -79,6 +81,16 @@ pub fn run(config_path: &Path) -> Result<()> {
         addr => {
             let l = std::net::TcpListener::bind(addr)
                 .with_context(|| format!("metrics_listen {addr}"))?;
+            l.set_nonblocking(true)?;
+            Some(l)
+        }
+    };
+
+    let update_listener = match cfg.update_listen.as_str() {
+        "" => None,
+        addr => {
+            let l = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("update_listen {addr}"))?;
             l.set_nonblocking(true)?;
             Some(l)
         }
@@ -133,6 +145,7 @@ pub fn run(config_path: &Path) -> Result<()> {
     ));
     let mut engine = Engine::new(cfg.clone(), store, dp, routes, uplinks);
     engine.startup = Some(startup);
+    let update_counters = engine.updates.clone();
     let engine = Arc::new(Mutex::new(engine));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -149,6 +162,16 @@ pub fn run(config_path: &Path) -> Result<()> {
             let l = tokio::net::TcpListener::from_std(l)?;
             info!(listen = %cfg.metrics_listen, "metrics listening");
             tokio::spawn(metrics::serve(l, engine.clone()));
+        }
+        if let Some(l) = update_listener {
+            let l = tokio::net::TcpListener::from_std(l)?;
+            info!(listen = %cfg.update_listen, trust_forwarded = cfg.update_trust_forwarded, "endpoint updates (/nic/update) listening");
+            tokio::spawn(update::server::serve(
+                l,
+                engine.clone(),
+                update_counters,
+                cfg.update_trust_forwarded,
+            ));
         }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
@@ -218,8 +241,9 @@ fn warn_missing_addresses(nl: &Netlink, cfg: &Config) {
 /// Answers one API request.
 pub fn handle(e: &mut Engine, req: Request, progress: &UnboundedSender<Response>) -> Response {
     let r = match req {
-        Request::TunnelAdd { tunnel } => e
-            .add_tunnel(&secrets::stored(&tunnel))
+        Request::TunnelAdd { tunnel } => secrets::stored(&tunnel)
+            .map_err(Error::invalid)
+            .and_then(|t| e.add_tunnel(&t))
             .map(|_| Response::Ok),
         Request::TunnelRemove { id } => e.remove_tunnel(id).map(|_| Response::Ok),
         Request::TunnelList => e.list().map(|tunnels| Response::Tunnels { tunnels }),
@@ -250,8 +274,10 @@ pub fn handle(e: &mut Engine, req: Request, progress: &UnboundedSender<Response>
         Request::Status => e.status().map(|status| Response::Status { status }),
         Request::Apply { mut state, dry_run } => {
             // Secrets compared and stored in the stored form.
-            for t in &mut state.tunnels {
-                *t = secrets::stored(t);
+            let stored: Result<Vec<_>, _> = state.tunnels.iter().map(secrets::stored).collect();
+            match stored {
+                Ok(t) => state.tunnels = t,
+                Err(err) => return server::error(Error::invalid(err)),
             }
             let mut last = 0;
             e.apply(&state, dry_run, |done, total| {

@@ -5,19 +5,21 @@
 //! AYIYA signs with K = SHA-1 of the password (§1.3), derived here when the
 //! maps are written. A secret given as `sha1:<K in hex>` (the form this
 //! store kept before heartbeat and TIC) still works for AYIYA, and only
-//! for it: `password` says so.
+//! for it: `password` says so. A static tunnel's update key
+//! (`/nic/update`) is kept as its SHA-256 only (`update::key`).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use tunnel_common::ayiya::sign::Key;
 
 use crate::api::TunnelSpec;
 
 const K_PREFIX: &str = "sha1:";
 
-/// The secret of `t` as the store keeps it: the password as given, a key
-/// in the `sha1:` form in lower case (so that `apply -f` of either spelling
-/// is the same state).
-pub fn stored(t: &TunnelSpec) -> TunnelSpec {
+/// The secrets of `t` as the store keeps them: the password as given, a
+/// key in the `sha1:` form in lower case (so that `apply -f` of either
+/// spelling is the same state), an update key as `sha256:<hex>` (one that
+/// is no key, too short or with spaces, is refused).
+pub fn stored(t: &TunnelSpec) -> Result<TunnelSpec> {
     let mut t = t.clone();
     if let Some(s) = &t.secret {
         let lower = s.to_ascii_lowercase();
@@ -25,7 +27,13 @@ pub fn stored(t: &TunnelSpec) -> TunnelSpec {
             t.secret = Some(lower);
         }
     }
-    t
+    t.update_key = t
+        .update_key
+        .as_deref()
+        .map(super::update::key::stored)
+        .transpose()
+        .with_context(|| format!("tunnel {}", t.id))?;
+    Ok(t)
 }
 
 /// K of a dynamic tunnel (the AYIYA signing key) from its stored secret.
@@ -90,12 +98,12 @@ mod tests {
     /// password is kept as given, and storing again changes nothing.
     #[test]
     fn password_is_kept_and_gives_k() {
-        let s = stored(&ayiya("f3d47c2de40fb698e1ab15d757a09bfc"));
+        let s = stored(&ayiya("f3d47c2de40fb698e1ab15d757a09bfc")).unwrap();
         assert_eq!(
             s.secret.as_deref(),
             Some("f3d47c2de40fb698e1ab15d757a09bfc")
         );
-        assert_eq!(stored(&s), s);
+        assert_eq!(stored(&s).unwrap(), s);
         assert_eq!(
             hex(&ayiya_key(&s).unwrap()),
             "5ec7fae6e1e0bbc6ffb40837a5c26b2855dc7fba"
@@ -108,7 +116,7 @@ mod tests {
     #[test]
     fn a_k_is_kept_as_k() {
         let k = "sha1:5ec7fae6e1e0bbc6ffb40837a5c26b2855dc7fba";
-        let upper = stored(&ayiya(&k.to_ascii_uppercase()));
+        let upper = stored(&ayiya(&k.to_ascii_uppercase())).unwrap();
         assert_eq!(upper.secret.as_deref(), Some(k));
         assert_eq!(hex(&ayiya_key(&upper).unwrap()), &k[5..]);
         let e = password(&upper).unwrap_err().to_string();
@@ -119,10 +127,28 @@ mod tests {
     fn every_kind_keeps_its_password() {
         let mut t = ayiya("pw");
         t.kind = TunnelKind::Heartbeat;
-        assert_eq!(stored(&t).secret.as_deref(), Some("pw"));
+        assert_eq!(stored(&t).unwrap().secret.as_deref(), Some("pw"));
         assert_eq!(password(&t).unwrap(), "pw");
         t.secret = None;
         assert!(password(&t).is_err() && ayiya_key(&t).is_err());
+    }
+
+    /// An update key is kept as its SHA-256, whatever the kind (validation
+    /// refuses it on kinds without one, with its own message).
+    #[test]
+    fn update_keys_become_their_hash() {
+        let mut t = ayiya("pw");
+        (t.kind, t.secret) = (TunnelKind::Sixin4, None);
+        t.update_key = Some("0123456789abcdef".into());
+        let s = stored(&t).unwrap();
+        assert_eq!(
+            s.update_key.as_deref(),
+            Some("sha256:9f9f5111f7b27a781f1f1ddde5ebc2dd2b796bfc7365c9c28b548e564176929f")
+        );
+        assert_eq!(stored(&s).unwrap(), s);
+        t.update_key = Some("short".into());
+        let e = format!("{:#}", stored(&t).unwrap_err());
+        assert!(e.contains("tunnel 5072") && e.contains("16 to 128"), "{e}");
     }
 
     /// What looks like a K but is not one is a password (a user may pick

@@ -197,7 +197,7 @@ pub fn error(e: Error) -> Response {
 /// The engine, or `busy` if another request holds it for longer than
 /// `wait`. A request that panicked leaves the engine usable: its store
 /// transaction was rolled back when it unwound.
-fn lock<T>(engine: &Mutex<T>, wait: Duration) -> Result<MutexGuard<'_, T>, Error> {
+pub(crate) fn lock<T>(engine: &Mutex<T>, wait: Duration) -> Result<MutexGuard<'_, T>, Error> {
     let deadline = Instant::now() + wait;
     loop {
         match engine.try_lock() {

@@ -100,8 +100,9 @@ pub fn count(conn: &Connection) -> Result<(u64, u64)> {
 pub fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSpec>> {
     let mut stmt = conn.prepare_cached(
         "SELECT t.id, t.kind, t.local, t.remote, t.prefix, t.mtu, t.ttl, t.pmtudisc, t.enabled,
-         t.proxy_ndp, t.secret, o.user
+         t.proxy_ndp, t.secret, o.user, k.key_sha256
          FROM tunnels t LEFT JOIN tunnel_owners o ON o.tunnel = t.id
+         LEFT JOIN update_keys k ON k.tunnel = t.id
          WHERE ?1 IS NULL OR t.id = ?1 ORDER BY t.id",
     )?;
     let rows = stmt.query_map(params![only], |r| {
@@ -121,6 +122,7 @@ pub fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSp
                 r.get::<_, bool>(9)?,
                 r.get::<_, Option<String>>(10)?,
                 r.get::<_, Option<String>>(11)?,
+                r.get::<_, Option<String>>(12)?,
             ),
         ))
     })?;
@@ -128,7 +130,7 @@ pub fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSp
     for row in rows {
         let (
             (id, kind, local, remote, prefix),
-            (mtu, ttl, pmtudisc, enabled, proxy_ndp, secret, owner),
+            (mtu, ttl, pmtudisc, enabled, proxy_ndp, secret, owner, update_key),
         ) = row?;
         let remote = match remote {
             Some(r) => Some(r.parse().context("stored remote address")?),
@@ -150,6 +152,7 @@ pub fn read_tunnels(conn: &Connection, only: Option<u32>) -> Result<Vec<TunnelSp
             proxy_ndp,
             secret,
             owner,
+            update_key,
         });
     }
     let mut stmt = conn.prepare_cached(
@@ -207,6 +210,23 @@ pub fn insert_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
     if let Some(u) = &t.owner {
         set_owner(tx, t.id, Some(u))?;
     }
+    // A new tunnel has no row to delete (its id's went with the old tunnel).
+    if t.update_key.is_some() {
+        write_update_key(tx, t)?;
+    }
+    Ok(())
+}
+
+/// The tunnel's update key row: written as `t` has it (its stored form,
+/// `secrets::stored`), or deleted when it has none.
+fn write_update_key(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
+    match &t.update_key {
+        Some(k) => tx.execute(
+            "INSERT OR REPLACE INTO update_keys (tunnel, key_sha256) VALUES (?1, ?2)",
+            params![t.id, k],
+        )?,
+        None => tx.execute("DELETE FROM update_keys WHERE tunnel = ?1", params![t.id])?,
+    };
     Ok(())
 }
 
@@ -226,7 +246,8 @@ pub fn update_tunnel(tx: &Transaction, t: &TunnelSpec) -> Result<()> {
             t.secret
         ],
     )?;
-    set_owner(tx, t.id, t.owner.as_deref())
+    set_owner(tx, t.id, t.owner.as_deref())?;
+    write_update_key(tx, t)
 }
 
 pub fn delete_tunnel(tx: &Transaction, id: u32) -> Result<()> {
@@ -459,6 +480,7 @@ mod tests {
             proxy_ndp: false,
             secret: None,
             owner: None,
+            update_key: None,
         }
     }
 

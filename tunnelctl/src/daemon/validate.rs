@@ -1,6 +1,8 @@
 //! Checks a request must pass before anything is written. Each error is one
 //! line an operator can act on.
 
+use std::net::Ipv4Addr;
+
 use anyhow::{bail, Result};
 use tunnel_common::{
     nat64::rfc6052,
@@ -72,12 +74,16 @@ pub fn kind(t: &TunnelSpec) -> Result<()> {
 fn fields(t: &TunnelSpec) -> Result<()> {
     match (t.remote, t.kind.learns_remote()) {
         (None, false) => bail!("a {} tunnel needs a remote address", t.kind),
-        (Some(r), _)
-            if r.is_unspecified() || r.is_broadcast() || r.is_multicast() || r.is_loopback() =>
-        {
-            bail!("remote address {r} cannot be a tunnel endpoint")
-        }
+        (Some(r), _) => remote_address(r)?,
         _ => {}
+    }
+    // The update key moves a configured remote; a learned one follows the
+    // user's own packets.
+    if t.update_key.is_some() && t.kind.learns_remote() {
+        bail!(
+            "a {} tunnel has no update key (its remote is learned): only sixin4 tunnels do",
+            t.kind
+        );
     }
     match (&t.secret, t.kind.has_secret()) {
         (Some(_), false) => bail!("a {} tunnel has no secret", t.kind),
@@ -125,6 +131,16 @@ pub fn user(u: &UserSpec) -> Result<()> {
     let h = &u.password_md5;
     if h.len() != 32 || !h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         bail!("password_md5: 32 lowercase hex digits (md5hex of the password)");
+    }
+    Ok(())
+}
+
+/// An IPv4 address a tunnel can send to: unicast, not this host's own
+/// (loopback), not "nobody" (unspecified). The one check for a configured
+/// remote, from `tunnel add|set`, `apply` and `/nic/update`.
+pub fn remote_address(r: Ipv4Addr) -> Result<()> {
+    if r.is_unspecified() || r.is_broadcast() || r.is_multicast() || r.is_loopback() {
+        bail!("remote address {r} cannot be a tunnel endpoint");
     }
     Ok(())
 }
@@ -328,6 +344,7 @@ mod tests {
             r#""kind":"heartbeat","secret":"pw""#,
             r#""kind":"heartbeat","remote":"198.51.100.2","secret":"pw""#,
             r#""kind":"ayiya","secret":"k""#,
+            r#""remote":"198.51.100.2","update_key":"sha256:00""#,
         ];
         for j in ok {
             fields(&spec(j)).unwrap_or_else(|e| panic!("{j}: {e}"));
@@ -339,6 +356,10 @@ mod tests {
             (r#""remote":"198.51.100.2","secret":"x""#, "has no secret"),
             (r#""kind":"heartbeat""#, "needs a secret"),
             (r#""kind":"ayiya","secret":"""#, "is empty"),
+            (
+                r#""kind":"ayiya","secret":"k","update_key":"sha256:00""#,
+                "has no update key",
+            ),
         ];
         for (j, msg) in bad {
             let e = fields(&spec(j)).unwrap_err().to_string();

@@ -19,6 +19,7 @@ fn spec(id: u32, remote: u8, prefix: u16, routed: &[u16]) -> TunnelSpec {
         proxy_ndp: false,
         secret: None,
         owner: None,
+        update_key: None,
     }
 }
 

@@ -6,7 +6,7 @@
 use anyhow::{bail, Context, Result};
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 const STEPS: [&str; VERSION as usize] = [
     SCHEMA_1,
@@ -14,6 +14,7 @@ const STEPS: [&str; VERSION as usize] = [
     MIGRATE_2_TO_3,
     MIGRATE_3_TO_4,
     MIGRATE_4_TO_5,
+    MIGRATE_5_TO_6,
 ];
 
 /// 1: 6in4 tunnels and their routed prefixes.
@@ -100,6 +101,15 @@ const MIGRATE_4_TO_5: &str = "CREATE TABLE users (
         user TEXT NOT NULL REFERENCES users(name)
      );
      CREATE INDEX tunnel_owners_user ON tunnel_owners (user);";
+
+/// 5 → 6: update keys (`/nic/update`), one per static 6in4 tunnel at
+/// most, kept as their SHA-256 only (`sha256:<hex>`), in a table of their
+/// own so that the tunnels table and its readers stay as they were; they
+/// go with their tunnel.
+const MIGRATE_5_TO_6: &str = "CREATE TABLE update_keys (
+        tunnel INTEGER PRIMARY KEY REFERENCES tunnels(id) ON DELETE CASCADE,
+        key_sha256 TEXT NOT NULL
+     );";
 
 /// Brings the database to `VERSION`, all steps in one transaction, and
 /// leaves foreign keys on. A database newer than this build is refused,

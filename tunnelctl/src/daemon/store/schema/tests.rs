@@ -67,7 +67,7 @@ fn every_earlier_schema_migrates_with_its_rows() {
             ["2001:db8:100::/48".parse().unwrap()],
             "from {version}"
         );
-        assert_eq!((t.proxy_ndp, t.secret), (false, None));
+        assert_eq!((t.proxy_ndp, t.secret, t.update_key), (false, None, None));
         if version >= 2 {
             let t2 = s.tunnel(2).unwrap().unwrap();
             assert!(t2.proxy_ndp && !t2.enabled, "from {version}");
@@ -101,12 +101,22 @@ fn every_earlier_schema_migrates_with_its_rows() {
             )
             .unwrap_or_else(|e| panic!("from {version}: tunnel {id}: {e}"));
         }
-        // Foreign keys are back on: a tunnel takes its routed prefixes along.
+        // An update key for an old tunnel (schema 6).
+        let mut t1 = store::read_tunnels(&tx, Some(1)).unwrap().pop().unwrap();
+        t1.update_key = Some(format!("sha256:{}", "ab".repeat(32)));
+        store::update_tunnel(&tx, &t1).unwrap();
+        assert_eq!(store::read_tunnels(&tx, Some(1)).unwrap()[0], t1);
+        // Foreign keys are back on: a tunnel takes its routed prefixes and
+        // its update key along.
         store::delete_tunnel(&tx, 1).unwrap();
         assert_eq!(
             store::routed_owner(&tx, &"2001:db8:100::/48".parse().unwrap()).unwrap(),
             None
         );
+        let keys: i64 = tx
+            .query_row("SELECT count(*) FROM update_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(keys, 0, "from {version}");
         let read = store::read_tunnels(&tx, Some(6)).unwrap();
         assert_eq!(
             (read[0].kind, read[0].remote),
