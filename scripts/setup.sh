@@ -13,6 +13,8 @@ APT_PACKAGES=(rustc-web cargo-web libstd-rust-web-dev-bpf "llvm-${LLVM_MAJOR}-de
   # l2_client: the NAT in front of the AYIYA client (masquerade, and its
   # mappings listed and flushed).
   nftables conntrack
+  # l2_update: the users' HTTP requests to /nic/update.
+  curl
   # l2_dns64 and the demo: Unbound as DNS64 resolver (and as the test zone's
   # authoritative server). They run their own instances with their own
   # config files; the system's service is kept off (below).

@@ -85,6 +85,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l2_nat64_ctl",
             "--test",
             "l2_users",
+            "--test",
+            "l2_update",
             // Host only: the VM image has no Unbound (vm/artifacts.rs).
             "--test",
             "l2_dns64",

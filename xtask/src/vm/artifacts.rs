@@ -36,6 +36,8 @@ pub const TESTS: [(&str, &str); 22] = [
     ("l2_nat64", "l2"),
     ("l2_client", "l2"),
     ("l2_users", "l2"),
+    // HTTP written by the test where the image has no curl.
+    ("l2_update", "l2"),
     ("vm_sit", "sit"),
 ];
 
