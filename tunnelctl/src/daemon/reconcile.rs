@@ -1,5 +1,8 @@
 //! Makes the maps say what the store says. Run at start (after a crash, a
 //! kill -9 or a reboot with pinned maps) and after any failed operation.
+//! Learned state (`ENDPOINTS`) is read, never written, but for the slots of
+//! tunnels that are gone; the pairs beats taught (`TUN_BY_V4`) are rebuilt
+//! from it.
 //! Order keeps the datapath consistent at every step: forward entries are
 //! written before the reverse ones that lead to them, and stale reverse
 //! entries are deleted before the forward ones they point to.
@@ -24,6 +27,8 @@ pub struct Changes {
     pub pairs_removed: usize,
     pub prefixes_written: usize,
     pub prefixes_removed: usize,
+    /// Pairs learned from beats, kept.
+    pub learned_pairs: usize,
 }
 
 pub fn reconcile(dp: &mut Datapath, store: &Store) -> Result<Changes> {
@@ -36,13 +41,29 @@ pub fn reconcile(dp: &mut Datapath, store: &Store) -> Result<Changes> {
         .iter()
         .map(|t| (t.id, to_tunnel(t).to_info()))
         .collect();
-    let want_pairs: HashMap<DecapKey, DecapRef> = want
+    let mut want_pairs: HashMap<DecapKey, DecapRef> = want
         .iter()
         .map(|t| {
             let tun = to_tunnel(t);
             (tun.decap_key(), tun.decap_ref(t.id))
         })
         .collect();
+    // Learned state, not configuration, but kept: the pair a dynamic
+    // tunnel's last beat taught it, as `ENDPOINTS` records it (a restart
+    // loses no user). Configuration wins a pair both claim; a pair from
+    // before the tunnel's local address changed is dropped.
+    let mut learned = Vec::new();
+    for t in want.iter().filter(|t| t.kind.learns_remote()) {
+        let Some(k) = dp.learned_beat_key(t.id)? else {
+            continue;
+        };
+        let key = DecapKey::V4(k);
+        if k.local != t.local.octets() || want_pairs.contains_key(&key) {
+            continue;
+        }
+        want_pairs.insert(key, to_tunnel(t).decap_ref(t.id));
+        learned.push((t.id, k));
+    }
     let have_pairs: HashMap<DecapKey, DecapRef> = snap.pairs.iter().copied().collect();
     let mut want_prefixes: HashMap<Ipv6Prefix, u32> = HashMap::new();
     for t in &want {
@@ -94,5 +115,7 @@ pub fn reconcile(dp: &mut Datapath, store: &Store) -> Result<Changes> {
         dp.clear_learned(*id)?;
         ch.tunnels_cleared += 1;
     }
+    ch.learned_pairs = learned.len();
+    dp.set_learned_pairs(learned);
     Ok(ch)
 }

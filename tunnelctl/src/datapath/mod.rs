@@ -8,6 +8,7 @@
 pub mod clock;
 mod counters;
 mod egress;
+mod learned;
 mod nat64;
 mod nexthops;
 pub mod pins;
@@ -33,6 +34,7 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 pub use counters::Counters;
+pub use learned::NotLearned;
 pub use nat64::{EamEntry, Nat64Settings, Nat64Snapshot};
 pub use proxies::ProxyEntry;
 pub use stats::{format_table, verifier_stats, ProgramStats};
@@ -196,6 +198,9 @@ pub struct Datapath {
     /// `<pin_dir>/v<ABI>` when pinning.
     pins: Option<std::path::PathBuf>,
     reused_pins: bool,
+    /// The `TUN_BY_V4` pair each dynamic tunnel learned from beats
+    /// (`learned`).
+    learned: std::collections::HashMap<u32, tunnel_common::tunnel::TunnelV4Key>,
 }
 
 impl Datapath {
@@ -263,6 +268,7 @@ impl Datapath {
             opts,
             pins,
             reused_pins,
+            learned: Default::default(),
         };
         dp.set_config(&dp.opts.config.clone())?;
         dp.fill_jumps()?;

@@ -127,7 +127,7 @@ impl Datapath {
     }
 
     /// The decap record under `key`, if any.
-    fn decap_entry(&mut self, key: &DecapKey) -> Result<Option<DecapRef>> {
+    pub(super) fn decap_entry(&mut self, key: &DecapKey) -> Result<Option<DecapRef>> {
         let r = match key {
             DecapKey::V4(k) => self.by_v4()?.get(k, 0),
             DecapKey::Identity(k) => self.by_id6()?.get(k, 0),
@@ -139,7 +139,12 @@ impl Datapath {
         }
     }
 
-    fn insert_decap(&mut self, key: &DecapKey, value: DecapRef, flags: u64) -> Result<()> {
+    pub(super) fn insert_decap(
+        &mut self,
+        key: &DecapKey,
+        value: DecapRef,
+        flags: u64,
+    ) -> Result<()> {
         match key {
             DecapKey::V4(k) => self.by_v4()?.insert(k, value, flags)?,
             DecapKey::Identity(k) => self.by_id6()?.insert(k, value, flags)?,
@@ -147,7 +152,7 @@ impl Datapath {
         Ok(())
     }
 
-    fn remove_decap(&mut self, key: &DecapKey) -> Result<()> {
+    pub(super) fn remove_decap(&mut self, key: &DecapKey) -> Result<()> {
         match key {
             DecapKey::V4(k) => ignore_missing(self.by_v4()?.remove(k)),
             DecapKey::Identity(k) => ignore_missing(self.by_id6()?.remove(k)),
@@ -256,10 +261,13 @@ impl Datapath {
             bail!("tunnel id {id} is already in use");
         }
         let key = t.decap_key();
+        // Configuration wins over what a beat taught another tunnel.
+        self.evict_learned_pair(&key)?;
         if let Some(other) = self.decap_entry(&key)? {
             bail!("tunnel {} already uses {}", other.id, describe(t));
         }
         // A reused slot starts from zero and knows nothing of its last user.
+        self.forget_learned_pair(id)?;
         self.reset_tunnel_counters(id)?;
         self.clear_learned(id)?;
         self.put_secret(id, t.key())?;
@@ -295,6 +303,7 @@ impl Datapath {
         let (old_key, key) = (decap_key_of(&old), t.decap_key());
         self.put_secret(id, t.key())?;
         if old_key != key {
+            self.evict_learned_pair(&key)?;
             if let Some(other) = self.decap_entry(&key)? {
                 bail!("tunnel {} already uses {}", other.id, describe(t));
             }
@@ -302,12 +311,13 @@ impl Datapath {
             self.insert_decap(&key, t.decap_ref(id), BPF_NOEXIST)
                 .context("adding the new address pair")?;
             self.remove_decap(&old_key)?;
-            return Ok(());
+            return self.refresh_learned_pair(id);
         }
         self.tunnels()?.set(id, t.to_info(), 0)?;
-        // The decap record's copy of the hot fields (enabled, kind) follows.
+        // The decap records' copy of the hot fields (enabled, kind) follows,
+        // the learned pair's too.
         self.insert_decap(&key, t.decap_ref(id), 0)?;
-        Ok(())
+        self.refresh_learned_pair(id)
     }
 
     /// Everything the maps hold about tunnels, for reconciliation.
@@ -371,6 +381,7 @@ impl Datapath {
         let net = u128::from_be_bytes(info.pop_v6) & !(u64::MAX as u128);
         let prefix = Ipv6Prefix::new(std::net::Ipv6Addr::from(net), 64)?;
         self.remove_decap(&key)?;
+        self.forget_learned_pair(id)?;
         ignore_missing(self.prefix_remove(&prefix)?)?;
         self.tunnels()?.set(id, TunnelInfo::default(), 0)?;
         self.clear_learned(id)?;
