@@ -454,9 +454,10 @@ impl TunnelState {
 /// A learned endpoint as reported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointView {
-    /// The user's address and port (`192.0.2.7:5072`, `[2001:db8::7]:5072`).
+    /// The user's address and port (`192.0.2.7:5072`, `[2001:db8::7]:5072`);
+    /// only the address for heartbeat (proto-41: `192.0.2.7`).
     pub remote: String,
-    /// The PoP's address and port the user sent to.
+    /// The PoP's address (and port) the user sent to.
     pub local: String,
     /// What taught it: `ayiya`, `heartbeat`.
     pub via: String,
@@ -500,7 +501,7 @@ pub struct StatusView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckView {
     /// Stable name: `ipv6_forwarding`, `ipv4_forwarding`, `bpf_jit`,
-    /// `bpffs`, and per uplink `uplink`, `uplink_ipv6_forwarding`,
+    /// `bpffs`, `heartbeat`, and per uplink `uplink`, `uplink_ipv6_forwarding`,
     /// `xdp_mode`, `uplink_mtu`.
     pub name: String,
     /// The uplink a per-uplink check is about.

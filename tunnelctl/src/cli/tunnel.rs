@@ -297,7 +297,7 @@ fn show(t: &TunnelView) {
             e.remote, e.local, e.via, e.seen_s_ago
         ),
         None if s.kind.learns_remote() => {
-            println!("  learned   nothing yet: the user has not sent a valid packet")
+            println!("  learned   nothing yet: the user has not sent a valid packet or beat")
         }
         None => {}
     }

@@ -2,7 +2,7 @@
 //! keys are errors, so a typo is never silently ignored.
 
 use std::{
-    net::{Ipv4Addr, SocketAddr},
+    net::{Ipv4Addr, SocketAddr, SocketAddrV4},
     path::{Path, PathBuf},
 };
 
@@ -28,6 +28,11 @@ pub struct Config {
     pub socket_group: String,
     /// Prometheus metrics listen address; empty string disables metrics.
     pub metrics_listen: String,
+    /// Where the daemon takes SixXS heartbeats (UDP, IPv4 `ADDRESS:PORT`,
+    /// usually `0.0.0.0:3740`): the signed beats that tell a heartbeat
+    /// tunnel (or an AYIYA user switching to proto-41) where its user is.
+    /// Empty: off, and heartbeat tunnels stay DOWN (`status` says so).
+    pub heartbeat_listen: String,
     /// bpffs directory for pinned maps and links (ABI-versioned inside).
     pub pin_dir: PathBuf,
     /// Start even when the bpffs holding `pin_dir` dies with the daemon
@@ -90,6 +95,7 @@ impl Default for Config {
             socket_path: DEFAULT_SOCKET.into(),
             socket_group: String::new(),
             metrics_listen: "127.0.0.1:9641".into(),
+            heartbeat_listen: String::new(),
             pin_dir: "/sys/fs/bpf/tunnel-pop".into(),
             allow_ephemeral_pins: false,
             set_sysctls: false,
@@ -192,6 +198,16 @@ impl Config {
                 )
             })?;
         }
+        if !self.heartbeat_listen.is_empty() {
+            self.heartbeat_listen
+                .parse::<SocketAddrV4>()
+                .with_context(|| {
+                    format!(
+                        "heartbeat_listen: '{}' is not IPV4-ADDRESS:PORT (beats teach IPv4 endpoints; SixXS used port 3740)",
+                        self.heartbeat_listen
+                    )
+                })?;
+        }
         Ok(())
     }
 }
@@ -216,6 +232,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.update_listen, "[::]:8053");
+        assert_eq!(
+            c.heartbeat_listen, "",
+            "heartbeats are off unless asked for"
+        );
+        let c = Config::parse("uplinks = [\"eth0\"]\nheartbeat_listen = \"0.0.0.0:3740\"").unwrap();
+        assert_eq!(c.heartbeat_listen, "0.0.0.0:3740");
     }
 
     #[test]
@@ -244,6 +266,14 @@ mod tests {
             (
                 "uplinks = [\"eth0\"]\nliveness_timeout = 5",
                 "liveness_timeout",
+            ),
+            (
+                "uplinks = [\"eth0\"]\nheartbeat_listen = \"3740\"",
+                "not IPV4-ADDRESS:PORT",
+            ),
+            (
+                "uplinks = [\"eth0\"]\nheartbeat_listen = \"[::]:3740\"",
+                "not IPV4-ADDRESS:PORT",
             ),
             ("uplinks = [\"tnl0\"]", "also an uplink"),
             ("uplinks = [\"eth0\"]\npin_dir = \"/\"", "pin_dir"),

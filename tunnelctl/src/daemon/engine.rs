@@ -43,6 +43,8 @@ pub struct Engine {
     /// What `/nic/update` answered (`update::server` counts, `/metrics`
     /// shows).
     pub updates: Arc<update::Counters>,
+    /// The heartbeat listener's counters (zero while it is off).
+    pub heartbeat: std::sync::Arc<super::heartbeat::Stats>,
     started: Instant,
 }
 
@@ -98,6 +100,7 @@ impl Engine {
             uplinks,
             startup: None,
             updates: Arc::default(),
+            heartbeat: Default::default(),
             started: Instant::now(),
         }
     }
@@ -450,7 +453,8 @@ fn pair_taken(other: u32, t: &TunnelSpec) -> Error {
     ))
 }
 
-/// A learned endpoint for clients: addresses with ports, and its age from
+/// A learned endpoint for clients: addresses with ports (AYIYA; a
+/// heartbeat's proto-41 endpoint has none), and its age from
 /// the boot-time clock the data path stamps it with.
 fn endpoint_view(e: &tunnel_common::tunnel::Endpoint) -> EndpointView {
     use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -461,7 +465,11 @@ fn endpoint_view(e: &tunnel_common::tunnel::Endpoint) -> EndpointView {
             (ENDPOINT_V4, Some(v4)) => IpAddr::V4(v4),
             _ => IpAddr::V6(v6),
         };
-        SocketAddr::new(ip, u16::from_be_bytes(port)).to_string()
+        // Proto-41 has no ports: a heartbeat endpoint is an address.
+        match (e.via, u16::from_be_bytes(port)) {
+            (ENDPOINT_VIA_HEARTBEAT, 0) => ip.to_string(),
+            (_, port) => SocketAddr::new(ip, port).to_string(),
+        }
     };
     let now_ns = crate::datapath::clock::boot_ns().unwrap_or(0);
     EndpointView {

@@ -180,6 +180,7 @@ pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
             e.updates.get(o)
         );
     }
+    e.heartbeat.render(&mut s);
     let st = e.status()?;
     let _ = writeln!(
         s,

@@ -2,7 +2,7 @@
 //! whole configuration, then loads or reuses the pinned datapath,
 //! reconciles the store (tunnels, NAT64) into it, attaches the uplinks, sets up the tunnel
 //! device (TC egress program, kernel routes reconciled with the store), and
-//! serves the API and metrics.
+//! serves the API, metrics and (`heartbeat_listen`) SixXS heartbeats.
 //! Stopping the daemon leaves the programs attached and the maps pinned:
 //! traffic keeps flowing until the next start takes over.
 
@@ -12,6 +12,7 @@ pub mod checks;
 mod clock;
 pub mod config;
 pub mod engine;
+pub mod heartbeat;
 pub mod lines;
 pub mod lock;
 pub mod metrics;
@@ -95,6 +96,10 @@ pub fn run(config_path: &Path) -> Result<()> {
             Some(l)
         }
     };
+    let heartbeat_socket = match cfg.heartbeat_listen.as_str() {
+        "" => None,
+        addr => Some(heartbeat::socket::bind(addr)?),
+    };
 
     // What the config lets the daemon set, before the programs load (the
     // JIT compiles what loads after it is on).
@@ -138,6 +143,7 @@ pub fn run(config_path: &Path) -> Result<()> {
         set,
         pins: pins_lifetime,
         bpffs: bpf_root.to_owned(),
+        heartbeat_listen: cfg.heartbeat_listen.clone(),
     };
     checks::log(&checks::evaluate(
         &checks::read::read(&cfg, &mut dp, &store),
@@ -146,6 +152,7 @@ pub fn run(config_path: &Path) -> Result<()> {
     let mut engine = Engine::new(cfg.clone(), store, dp, routes, uplinks);
     engine.startup = Some(startup);
     let update_counters = engine.updates.clone();
+    let heartbeat_stats = engine.heartbeat.clone();
     let engine = Arc::new(Mutex::new(engine));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -158,6 +165,15 @@ pub fn run(config_path: &Path) -> Result<()> {
         tokio::spawn(server::serve(listener, gid, engine.clone()));
         tokio::spawn(nexthops::keep(engine.clone()));
         tokio::spawn(clock::keep(engine.clone()));
+        tokio::spawn(heartbeat::sweep::keep(engine.clone()));
+        if let Some(sock) = heartbeat_socket {
+            tokio::spawn(heartbeat::serve(
+                sock,
+                cfg.state_path.clone(),
+                engine.clone(),
+                heartbeat_stats,
+            ));
+        }
         if let Some(l) = metrics_listener {
             let l = tokio::net::TcpListener::from_std(l)?;
             info!(listen = %cfg.metrics_listen, "metrics listening");

@@ -2,7 +2,7 @@
 //! `status` (issue 13, point 4): IPv6 forwarding (host-wide and on each
 //! uplink: `bpf_fib_lookup` asks the packet's ingress device), IPv4
 //! forwarding (not needed for 6in4: said so), the BPF JIT, where the pins
-//! live, and per uplink whether it is there and up, the XDP mode actually
+//! live, whether heartbeat tunnels have a listener, and per uplink whether it is there and up, the XDP mode actually
 //! attached and its MTU against the largest tunnel MTU plus the outer
 //! header.
 //!
@@ -49,6 +49,8 @@ pub struct Readings {
     /// The tunnel whose packets are the largest once encapsulated: its MTU
     /// and kind.
     pub largest_tunnel: Option<(u16, TunnelKind)>,
+    /// Tunnels of kind heartbeat; `None`: the store could not be read.
+    pub heartbeat_tunnels: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +106,8 @@ pub struct Startup {
     pub pins: Lifetime,
     /// That bpffs's mount point.
     pub bpffs: PathBuf,
+    /// `heartbeat_listen` ("": off).
+    pub heartbeat_listen: String,
 }
 
 /// Logs each warning once (at start: `status` shows them all the time)
@@ -144,6 +148,7 @@ pub fn evaluate(r: &Readings, s: &Startup) -> Vec<CheckView> {
         ipv4_forwarding(r.ipv4_forwarding),
         bpf_jit(r.jit_enable, r.program, s),
         bpffs(s),
+        heartbeat(r.heartbeat_tunnels, &s.heartbeat_listen),
     ];
     for u in &r.uplinks {
         let name = u.name.as_str();
@@ -316,6 +321,36 @@ fn bpffs(s: &Startup) -> CheckView {
     }
 }
 
+/// Heartbeat tunnels learn their user's address only from beats: with the
+/// listener off they stay DOWN.
+fn heartbeat(tunnels: Option<u64>, listen: &str) -> CheckView {
+    let name = "heartbeat";
+    let n = match tunnels {
+        Some(1) => "1 heartbeat tunnel".to_owned(),
+        Some(n) => format!("{n} heartbeat tunnels"),
+        None => "heartbeat tunnels (the store could not be read)".to_owned(),
+    };
+    match (listen, tunnels) {
+        ("", Some(0)) => check(
+            name,
+            None,
+            true,
+            "off (heartbeat_listen = \"\"), and no heartbeat tunnels".into(),
+        ),
+        ("", _) => check(
+            name,
+            None,
+            false,
+            format!(
+                "off (heartbeat_listen = \"\"), but there are {n}: their users' beats reach \
+                 nothing, so they never learn where their users are and stay DOWN; set \
+                 heartbeat_listen = \"0.0.0.0:3740\" (the port AICCU beats to) and restart"
+            ),
+        ),
+        (addr, _) => check(name, None, true, format!("listening on {addr} (UDP); {n}")),
+    }
+}
+
 fn uplink_forwarding(uplink: &str, v: Option<bool>, s: &Startup) -> CheckView {
     let key = uplink_ipv6_forwarding(uplink);
     let name = "ipv6_forwarding";
@@ -460,6 +495,7 @@ mod tests {
             set: Vec::new(),
             pins: Lifetime::Host,
             bpffs: "/sys/fs/bpf".into(),
+            heartbeat_listen: String::new(),
         }
     }
 
@@ -489,6 +525,7 @@ mod tests {
                 link: Ok(link()),
             }],
             largest_tunnel: Some((1480, TunnelKind::Sixin4)),
+            heartbeat_tunnels: Some(0),
         }
     }
 
@@ -515,6 +552,7 @@ mod tests {
                 "ipv4_forwarding",
                 "bpf_jit",
                 "bpffs",
+                "heartbeat",
                 "uplink eth0",
                 "ipv6_forwarding eth0",
                 "xdp_mode eth0",
@@ -681,6 +719,38 @@ mod tests {
                 None,
                 CheckStatus::Warn,
                 &["cannot tell", "denied"],
+            ),
+            (
+                "heartbeat tunnels, no listener",
+                |r, _| r.heartbeat_tunnels = Some(2),
+                "heartbeat",
+                None,
+                CheckStatus::Warn,
+                &[
+                    "off",
+                    "2 heartbeat tunnels",
+                    "stay DOWN",
+                    "heartbeat_listen = \"0.0.0.0:3740\"",
+                ],
+            ),
+            (
+                "heartbeat tunnels, store unreadable, no listener",
+                |r, _| r.heartbeat_tunnels = None,
+                "heartbeat",
+                None,
+                CheckStatus::Warn,
+                &["off", "could not be read"],
+            ),
+            (
+                "heartbeat tunnels and a listener",
+                |r, s| {
+                    r.heartbeat_tunnels = Some(1);
+                    s.heartbeat_listen = "0.0.0.0:3740".into();
+                },
+                "heartbeat",
+                None,
+                CheckStatus::Ok,
+                &["listening on 0.0.0.0:3740", "1 heartbeat tunnel"],
             ),
             (
                 "uplink gone",

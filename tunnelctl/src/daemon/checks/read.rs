@@ -55,6 +55,15 @@ pub fn read(cfg: &Config, dp: &mut Datapath, store: &Store) -> Readings {
             warn!("reading the largest tunnel MTU: {e:#}");
             None
         }),
+        heartbeat_tunnels: store
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM tunnels WHERE kind = 'heartbeat'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| warn!("counting heartbeat tunnels: {e}"))
+            .ok(),
     }
 }
 
