@@ -2,7 +2,8 @@
 //! (`datapath`), the daemon (`daemon`), the API both sides of the socket
 //! share (`api`, and its errors: `error`), the CLI's verbs (`cli`) and the
 //! AYIYA client (`ayiya_client`); the heartbeat protocol's codec
-//! (`heartbeat`); TIC's shared pieces (`tic`).
+//! (`heartbeat`) and client (`heartbeat_client`); TIC's shared pieces
+//! (`tic`).
 
 pub mod api;
 pub mod ayiya_client;
@@ -11,6 +12,7 @@ pub mod daemon;
 pub mod datapath;
 pub mod error;
 pub mod heartbeat;
+pub mod heartbeat_client;
 pub mod prefix;
 pub mod tic;
 

@@ -123,15 +123,20 @@ impl Default for RunOptions {
 /// or a host name (with or without `:port`), resolved once here. The port
 /// defaults to 5072.
 pub fn parse_pop(s: &str) -> Result<SocketAddr, ParamError> {
+    parse_pop_port(s, PORT)
+}
+
+/// `--pop` with `port` as the default (the heartbeat client's 3740).
+pub fn parse_pop_port(s: &str, port: u16) -> Result<SocketAddr, ParamError> {
     let addr = if let Ok(a) = s.parse::<SocketAddr>() {
         a
     } else if let Ok(ip) = s.parse::<IpAddr>() {
-        SocketAddr::new(ip, PORT)
+        SocketAddr::new(ip, port)
     } else {
         let with_port = if s.contains(':') {
             s.to_owned()
         } else {
-            format!("{s}:{PORT}")
+            format!("{s}:{port}")
         };
         with_port
             .to_socket_addrs()

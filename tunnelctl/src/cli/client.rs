@@ -1,5 +1,6 @@
 //! `tunnelctl client`: parses the tunnel's parameters and runs the AYIYA
-//! client (`crate::ayiya_client`) until SIGTERM or SIGINT.
+//! client (`crate::ayiya_client`) or, with `--kind heartbeat`, the
+//! heartbeat client (`crate::heartbeat_client`) until SIGTERM or SIGINT.
 
 use std::path::PathBuf;
 
@@ -9,14 +10,30 @@ use clap::{ArgGroup, Args};
 use crate::{
     ayiya_client::{self, params, RunOptions, TunnelParams},
     error::Error,
+    heartbeat_client::{self, HeartbeatParams},
     prefix::Ipv6Prefix,
 };
+
+/// What the client speaks to the PoP.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientKind {
+    /// IPv6 in signed UDP (5072): crosses any NAT.
+    #[default]
+    Ayiya,
+    /// 6in4 (IP protocol 41) to where signed beats (UDP 3740) come from:
+    /// crosses a NAT that passes protocol 41.
+    Heartbeat,
+}
 
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("secret").required(true).args(["password", "password_file"])))]
 pub struct ClientArgs {
-    /// The PoP's AYIYA address: IPv4 or IPv6, optionally with a port
-    /// (default 5072; `[v6]:port`), or a host name.
+    /// The tunnel's kind, as the PoP has it.
+    #[arg(long, value_enum, default_value_t = ClientKind::Ayiya)]
+    pub kind: ClientKind,
+    /// The PoP's address: IPv4 or IPv6 (AYIYA only), optionally with a
+    /// port (AYIYA's, default 5072; the beats', default 3740; `[v6]:port`),
+    /// or a host name.
     #[arg(long, value_name = "ADDR[:PORT]")]
     pub pop: String,
     /// The tunnel's /64: this client takes `::2`, the PoP is `::1`.
@@ -30,15 +47,16 @@ pub struct ClientArgs {
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// The tunnel MTU, set on the tun device (as the PoP's tunnel; 1280 to
-    /// 1428).
+    /// 1428 for AYIYA, to 1480 for heartbeat).
     #[arg(long, default_value_t = 1280)]
     pub mtu: u16,
-    /// Name of the tun device.
-    #[arg(long, default_value = "ayiya0")]
-    pub tun: String,
-    /// Time between beats: seconds, or with a suffix s or m.
-    #[arg(long, default_value = "30", value_name = "SECS")]
-    pub beat_interval: String,
+    /// Name of the tun device [default: ayiya0, or heartbeat0].
+    #[arg(long)]
+    pub tun: Option<String>,
+    /// Time between beats: seconds, or with a suffix s or m [default: 30
+    /// for AYIYA; 60 for heartbeat, AICCU's].
+    #[arg(long, value_name = "SECS")]
+    pub beat_interval: Option<String>,
     /// Route all IPv6 (`::/0`) through the tunnel.
     #[arg(long)]
     pub default_route: bool,
@@ -53,35 +71,81 @@ pub struct ClientArgs {
 
 /// The parameters the arguments give, checked; bad input is `invalid`
 /// (exit status 2), said in one line without the password.
-pub fn params(a: &ClientArgs) -> Result<(TunnelParams, RunOptions), Error> {
-    let invalid = |e: params::ParamError| Error::Invalid(e.to_string());
-    let pop = params::parse_pop(&a.pop).map_err(invalid)?;
-    let beat_interval = params::parse_interval(&a.beat_interval).map_err(invalid)?;
+/// What the arguments give for either kind: the beat interval, the
+/// password and the host's options, checked.
+struct Common {
+    beat_interval: std::time::Duration,
+    password: Vec<u8>,
+    opts: RunOptions,
+}
+
+fn invalid(e: impl ToString) -> Error {
+    Error::Invalid(e.to_string())
+}
+
+fn common(a: &ClientArgs) -> Result<Common, Error> {
+    let (interval, tun) = match a.kind {
+        ClientKind::Ayiya => ("30", "ayiya0"),
+        ClientKind::Heartbeat => ("60", "heartbeat0"),
+    };
+    let beat_interval =
+        params::parse_interval(a.beat_interval.as_deref().unwrap_or(interval)).map_err(invalid)?;
     let password = match (&a.password, &a.password_file) {
         (Some(p), _) => p.as_bytes().to_vec(),
         (None, Some(f)) => params::read_password_file(f).map_err(invalid)?,
         (None, None) => return Err(Error::Invalid("--password or --password-file".into())),
     };
-    let t = TunnelParams::new(pop, a.prefix, &password, a.mtu, beat_interval).map_err(invalid)?;
-    if a.tun.is_empty() || a.tun.len() > 15 || a.tun.contains(['/', ' ', '\0']) {
+    let tun = a.tun.as_deref().unwrap_or(tun);
+    if tun.is_empty() || tun.len() > 15 || tun.contains(['/', ' ', '\0']) {
         return Err(Error::Invalid(format!(
-            "--tun {:?}: an interface name is 1 to 15 characters, no '/' or space",
-            a.tun
+            "--tun {tun:?}: an interface name is 1 to 15 characters, no '/' or space"
         )));
     }
-    let o = RunOptions {
-        tun_name: a.tun.clone(),
+    let opts = RunOptions {
+        tun_name: tun.to_owned(),
         default_route: a.default_route,
         clock_offset: a.clock_offset,
         probe_timeout: std::time::Duration::from_secs(a.probe_timeout),
     };
-    Ok((t, o))
+    Ok(Common {
+        beat_interval,
+        password,
+        opts,
+    })
+}
+
+/// The parameters of an AYIYA client, checked; bad input is `invalid`
+/// (exit status 2), said in one line without the password.
+pub fn params(a: &ClientArgs) -> Result<(TunnelParams, RunOptions), Error> {
+    let pop = params::parse_pop(&a.pop).map_err(invalid)?;
+    let c = common(a)?;
+    let t =
+        TunnelParams::new(pop, a.prefix, &c.password, a.mtu, c.beat_interval).map_err(invalid)?;
+    Ok((t, c.opts))
+}
+
+/// The parameters of a heartbeat client, checked, as [`params`].
+pub fn heartbeat_params(a: &ClientArgs) -> Result<(HeartbeatParams, RunOptions), Error> {
+    let pop = heartbeat_client::params::parse_pop(&a.pop).map_err(invalid)?;
+    let c = common(a)?;
+    let t = HeartbeatParams::new(pop, a.prefix, &c.password, a.mtu, c.beat_interval)
+        .map_err(invalid)?;
+    Ok((t, c.opts))
 }
 
 pub fn run(a: &ClientArgs) -> Result<()> {
-    let (t, o) = params(a)?;
-    ayiya_client::init_logging();
-    ayiya_client::run(t, o)?;
+    match a.kind {
+        ClientKind::Ayiya => {
+            let (t, o) = params(a)?;
+            ayiya_client::init_logging();
+            ayiya_client::run(t, o)?;
+        }
+        ClientKind::Heartbeat => {
+            let (t, o) = heartbeat_params(a)?;
+            ayiya_client::init_logging();
+            heartbeat_client::run(t, o)?;
+        }
+    }
     Ok(())
 }
 
@@ -124,6 +188,78 @@ mod tests {
         assert_eq!(o.clock_offset, 0);
         let a = parse(&["--password", PW, "--clock-offset", "-300"]).unwrap();
         assert_eq!(params(&a).unwrap().1.clock_offset, -300);
+    }
+
+    /// A heartbeat client's arguments: the base ones, each unless `extra`
+    /// gives it.
+    fn parse_hb(extra: &[&str]) -> Result<ClientArgs, clap::Error> {
+        let mut argv = vec!["client", "--kind", "heartbeat"];
+        for (k, v) in [
+            ("--pop", "192.0.2.1"),
+            ("--prefix", "2001:db8:1::/64"),
+            ("--password", PW),
+        ] {
+            if !extra.contains(&k) {
+                argv.extend([k, v]);
+            }
+        }
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).map(|c| c.a)
+    }
+
+    #[test]
+    fn heartbeat_defaults() {
+        let (t, o) = heartbeat_params(&parse_hb(&[]).unwrap()).unwrap();
+        assert_eq!(t.pop.to_string(), "192.0.2.1:3740");
+        assert_eq!(t.mtu, 1280);
+        assert_eq!(t.beat_interval.as_secs(), 60, "AICCU's interval");
+        assert_eq!(o.tun_name, "heartbeat0");
+        assert_eq!(t.password(), PW.as_bytes());
+        let a = parse_hb(&[
+            "--mtu",
+            "1480",
+            "--tun",
+            "hb1",
+            "--beat-interval",
+            "2",
+            "--pop",
+            "192.0.2.1:4000",
+        ])
+        .unwrap();
+        let (t, o) = heartbeat_params(&a).unwrap();
+        assert_eq!(
+            (t.pop.port(), t.mtu, t.beat_interval.as_secs()),
+            (4000, 1480, 2)
+        );
+        assert_eq!(o.tun_name, "hb1");
+        assert!(parse(&["--kind", "sit", "--password", PW]).is_err());
+        // AYIYA's defaults stay.
+        let (t, o) = params(&parse(&["--password", PW]).unwrap()).unwrap();
+        assert_eq!(
+            (t.beat_interval.as_secs(), o.tun_name.as_str()),
+            (30, "ayiya0")
+        );
+    }
+
+    /// The heartbeat kind's own refusals: an IPv6 PoP, its MTU range.
+    #[test]
+    fn heartbeat_bad_values_are_invalid() {
+        for extra in [
+            &["--pop", "2001:db8::1"][..],
+            &["--mtu", "1481"],
+            &["--mtu", "1279"],
+            &["--password", ""],
+            &["--tun", "a/b"],
+            &["--beat-interval", "0"],
+        ] {
+            let a = parse_hb(extra).unwrap_or_else(|e| panic!("{extra:?}: {e}"));
+            let e = heartbeat_params(&a).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::Invalid, "{extra:?}");
+            let m = e.to_string();
+            assert!(!m.contains(PW) && !m.contains('\n'), "{extra:?}: {m}");
+        }
+        // What AYIYA refuses, heartbeat takes.
+        assert!(heartbeat_params(&parse_hb(&["--mtu", "1480"]).unwrap()).is_ok());
     }
 
     #[test]

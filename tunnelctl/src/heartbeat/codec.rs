@@ -46,7 +46,7 @@ pub enum Sender {
 }
 
 /// Why a beat changed nothing. One name per reason, used as the metric
-/// label (`tunnelctl_heartbeat_total{result=…}`) and in log lines. The
+/// label (`tunnelpop_heartbeats_total{result=…}`) and in log lines. The
 /// codec finds the first five and the next three (`Beat::verify`); the
 /// daemon the others, which need its tunnels and maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
