@@ -18,7 +18,11 @@
 //! 2 s. The veths that receive what XDP sends back (n1 for XDP_TX toward
 //! the user, u0 for redirects upstream) run `testbed_pass`; offloads are
 //! off on every veth (`netns::veth`). `AyiyaBed::new_v6` drops the NAT: the
-//! client on the PoP's first uplink, over IPv6.
+//! client on the PoP's first uplink, over IPv6. `AyiyaBed::new_heartbeat`
+//! is the same drawing with tunnel 1 of kind heartbeat, the daemon taking
+//! beats on UDP 3740 (`heartbeat_listen`) and the client run with `--kind
+//! heartbeat` (proto-41 through the NAT: its masquerade rule for what is
+//! not UDP, generic conntrack).
 
 use std::{
     net::{SocketAddr, SocketAddrV4},
@@ -55,6 +59,10 @@ pub const POP_OUTER_V6: &str = "2001:db8:fffe::1";
 /// The NAT's UDP port ranges: before and after a rebinding.
 pub const PORTS_A: (u16, u16) = (20000, 20999);
 pub const PORTS_B: (u16, u16) = (30000, 30999);
+/// Where the heartbeat bed's daemon takes beats.
+pub const HEARTBEAT_PORT: u16 = 3740;
+/// The NAT's public address after `renumber_nat` (heartbeat bed).
+pub const NAT_PUBLIC_V4_B: &str = "203.0.113.3";
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
@@ -197,7 +205,26 @@ impl AyiyaBed {
         nat.sysctl("net.ipv4.ip_forward", "1")?;
         pop.ip(&format!("addr add {POP_V4}/24 dev p0"))?;
         set_masquerade(&nat, PORTS_A)?;
-        Self::finish(client, Some(nat), pop, upstream, POP_V4.into())
+        Self::finish(client, Some(nat), pop, upstream, POP_V4.into(), "ayiya")
+    }
+
+    /// The bed of the module's drawing with a heartbeat tunnel (see the
+    /// module's docs).
+    pub fn new_heartbeat() -> Result<Self> {
+        let client = Netns::new("hb-client")?;
+        let nat = Netns::new("hb-nat")?;
+        let pop = Netns::new("hb-pop")?;
+        let upstream = Netns::new("hb-up")?;
+        veth(&client, "c0", &nat, "n0")?;
+        veth(&nat, "n1", &pop, "p0")?;
+        client.ip(&format!("addr add {CLIENT_V4}/24 dev c0"))?;
+        client.ip(&format!("route add default via {NAT_INSIDE_V4}"))?;
+        nat.ip(&format!("addr add {NAT_INSIDE_V4}/24 dev n0"))?;
+        nat.ip(&format!("addr add {NAT_PUBLIC_V4}/24 dev n1"))?;
+        nat.sysctl("net.ipv4.ip_forward", "1")?;
+        pop.ip(&format!("addr add {POP_V4}/24 dev p0"))?;
+        set_masquerade(&nat, PORTS_A)?;
+        Self::finish(client, Some(nat), pop, upstream, POP_V4.into(), "heartbeat")
     }
 
     /// The client straight on the PoP's first uplink, over IPv6 (the
@@ -216,16 +243,19 @@ impl AyiyaBed {
             pop,
             upstream,
             format!("[{POP_OUTER_V6}]:5072"),
+            "ayiya",
         )
     }
 
-    /// The upstream side, XDP on the peers, the daemon and tunnel 1.
+    /// The upstream side, XDP on the peers, the daemon and tunnel 1 of
+    /// `kind` (a heartbeat tunnel: the daemon takes beats on 3740).
     fn finish(
         client: Netns,
         nat: Option<Netns>,
         pop: Netns,
         upstream: Netns,
         pop_arg: String,
+        kind: &str,
     ) -> Result<Self> {
         veth(&pop, "p1", &upstream, "u0")?;
         pop.ip(&format!("-6 addr add {POP_UPLINK_V6}/64 dev p1 nodad"))?;
@@ -254,13 +284,19 @@ impl AyiyaBed {
         }
 
         let mut daemon = Daemon::new(&pop, &["p0", "p1"], 64, 256)?;
+        if kind == "heartbeat" {
+            daemon.config_with(
+                "tunnelctl.toml",
+                &[("heartbeat_listen", &format!("\"0.0.0.0:{HEARTBEAT_PORT}\""))],
+            )?;
+        }
         daemon.start()?;
         daemon.ok(&[
             "tunnel",
             "add",
             "1",
             "--kind",
-            "ayiya",
+            kind,
             "--local",
             POP_V4,
             "--password",
@@ -344,6 +380,44 @@ impl AyiyaBed {
             self.client_log(),
             self.daemon.log()
         )
+    }
+
+    /// Waits until the endpoint's address is `ip` (with any port, or none:
+    /// a heartbeat endpoint has none); returns the endpoint as `tunnel
+    /// show` has it.
+    pub fn wait_endpoint_ip(&self, ip: &str) -> Result<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut last = serde_json::Value::Null;
+        while Instant::now() < deadline {
+            let v: serde_json::Value =
+                serde_json::from_str(&self.daemon.ok(&["tunnel", "show", "1", "--json"])?)?;
+            last = v["endpoint"].clone();
+            let remote = last["remote"].as_str().unwrap_or("");
+            let addr = remote
+                .parse::<SocketAddr>()
+                .map(|a| a.ip())
+                .or_else(|_| remote.parse::<std::net::IpAddr>());
+            if addr.is_ok_and(|a| a.to_string() == ip) {
+                return Ok(last);
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "endpoint {last}, want {ip}\nclient:\n{}\ndaemon:\n{}",
+            self.client_log(),
+            self.daemon.log()
+        )
+    }
+
+    /// Gives the NAT a new public address (its old one gone, as after a
+    /// new DHCP lease upstream): what it masquerades leaves from the new
+    /// one. Masquerade drops the old address's mappings with it.
+    pub fn renumber_nat(&self, to: &str) -> Result<()> {
+        let nat = self.nat();
+        // Deleted first: a primary address takes its secondaries with it.
+        nat.ip(&format!("addr del {NAT_PUBLIC_V4}/24 dev n1"))?;
+        nat.ip(&format!("addr add {to}/24 dev n1"))?;
+        Ok(())
     }
 
     /// Waits for the client to say the PoP answers its probe.

@@ -82,6 +82,8 @@ pub fn run(o: &Options) -> Result<()> {
             "--test",
             "l2_client",
             "--test",
+            "l2_heartbeat",
+            "--test",
             "l2_nat64_ctl",
             "--test",
             "l2_users",

@@ -40,6 +40,7 @@ pub const TESTS: &[(&str, &str)] = &[
     ("l2_users", "l2"),
     // HTTP written by the test where the image has no curl.
     ("l2_update", "l2"),
+    ("l2_heartbeat", "l2"),
     ("vm_sit", "sit"),
 ];
 
