@@ -453,7 +453,7 @@ fn api_errors_have_codes_and_exit_statuses() {
             "{args:?}: {err}"
         );
     }
-    // Kinds: only sixin4 runs yet; the others are refused, clearly.
+    // Kinds: a dynamic one without its password is refused, clearly.
     let out = b
         .daemon
         .ctl(&[
@@ -471,7 +471,7 @@ fn api_errors_have_codes_and_exit_statuses() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("heartbeat tunnels are not supported yet"),
+        err.contains("a heartbeat tunnel needs a secret (its password or key)"),
         "{err}"
     );
     let out = b
@@ -521,14 +521,14 @@ fn api_errors_have_codes_and_exit_statuses() {
         &format!(r#"{{"version":{v},"request":"prefix_add","id":1,"prefix":"2001:db8:300::/48"}}"#),
     );
     assert_eq!(r["code"], "map_full", "{r}");
-    let heartbeat = r#"{"id":3,"kind":"heartbeat","local":"192.0.2.1","prefix":"2001:db8:3::/64","secret":"k"}"#;
+    let heartbeat = r#"{"id":3,"kind":"heartbeat","local":"192.0.2.1","prefix":"2001:db8:3::/64","secret":"sha1:12"}"#;
     let r = raw_request(
         &b.daemon,
         &format!(r#"{{"version":{v},"request":"tunnel_add","tunnel":{heartbeat}}}"#),
     );
     assert_eq!(r["code"], "invalid", "{r}");
     assert!(
-        r["message"].as_str().unwrap().contains("not supported yet"),
+        r["message"].as_str().unwrap().contains("40 hex digits"),
         "{r}"
     );
     let r = raw_request(
