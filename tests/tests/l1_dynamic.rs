@@ -12,9 +12,10 @@ use std::{
     time::Duration,
 };
 
-use etherparse::{icmpv6::DestUnreachableCode, EtherType, Icmpv6Type};
+use etherparse::{icmpv6::DestUnreachableCode, EtherType, Icmpv6Type, PacketBuilder};
 use tunnel_common::{
     config::RuntimeConfig,
+    pinger::{ECHO_ID, MAGIC, TEXT},
     stats::{Drop, Event},
     tunnel::{
         DecapRef, Endpoint, TunnelV4Key, ENDPOINT_V4, ENDPOINT_V6, ENDPOINT_VIA_AYIYA,
@@ -125,6 +126,55 @@ fn unreachable_no_route(invoking: &[u8]) -> Vec<u8> {
     )
 }
 
+const USER_A: &str = "2001:db8:1::2";
+const POP_A: &str = "2001:db8:1::1";
+
+/// A user's echo reply to its tunnel's `::1`, echo identifier `id`,
+/// carrying the pinger's magic (or not) and send time `sent_ns`.
+fn echo_reply(src: &str, dst: &str, id: u16, magic: bool, sent_ns: u64) -> Vec<u8> {
+    let mut payload = if magic { MAGIC.to_vec() } else { vec![0; 8] };
+    payload.extend_from_slice(&sent_ns.to_be_bytes());
+    payload.extend_from_slice(TEXT);
+    let b = PacketBuilder::ipv6(a6(src).octets(), a6(dst).octets(), 64).icmpv6_echo_reply(id, 9);
+    let mut out = Vec::new();
+    b.write(&mut out, &payload).unwrap();
+    out
+}
+
+/// From 6in4 tunnel A's user, arriving on x0.
+fn from_a(inner: &[u8]) -> Vec<u8> {
+    eth(
+        CLIENT_A_MAC,
+        X0_MAC,
+        EtherType::IPV4,
+        &sixin4(V4::new(CLIENT_A, POP_V4), inner),
+    )
+}
+
+/// The pinger's reply: stamped into `PINGS` (seq and round trip), and
+/// taken: nothing goes further.
+#[test]
+fn pinger_reply_is_stamped() {
+    let mut bed = ProgBed::new().expect("prog bed");
+    let sent = now_ns() - 5_000_000;
+    let run = bed
+        .run(
+            &from_a(&echo_reply(USER_A, POP_A, ECHO_ID, true, sent)),
+            bed.x0,
+        )
+        .unwrap();
+    assert_eq!(run.action, XDP_DROP, "taken");
+    let r = bed.dp.ping_reply(TUNNEL_A).unwrap();
+    assert_eq!(r.seq, 9);
+    let after = now_ns() - sent;
+    assert!(
+        (5_000_000..=after).contains(&r.rtt_ns),
+        "rtt {} ns, sent 5 ms before the run",
+        r.rtt_ns
+    );
+    assert_eq!(bed.dp.ping_reply(TUNNEL_B).unwrap().seq, 0, "no other slot");
+}
+
 #[test]
 fn dynamic_table() {
     let mut bed = ProgBed::new().expect("prog bed");
@@ -132,7 +182,37 @@ fn dynamic_table() {
     let from_c = ipv6_echo(a6(USER_C), UPSTREAM, 64, 24);
     let own_ping = ipv6_echo(a6("2001:db8:ffff::1"), a6(USER_C), 64, 16);
     let silent = Duration::from_secs(LIVENESS_S.into());
+    let pinged = echo_reply(USER_A, POP_A, ECHO_ID, true, now_ns());
+    let not_pinger = echo_reply(USER_A, POP_A, ECHO_ID, false, now_ns());
     let cases = vec![
+        Case::xdp(
+            "the pinger's reply from a's user to a's ::1: stamped, taken",
+            from_a(&pinged),
+        )
+        .on(x0)
+        .consumed()
+        .events(&[(Event::PingReply, 1), (Event::Decap, 1)])
+        .tunnel(TUNNEL_A, 1, 0),
+        Case::xdp(
+            "an echo reply to a's ::1 without the pinger's magic: not taken, port unreachable",
+            from_a(&not_pinger),
+        )
+        .on(x0)
+        .tx(eth(
+            X0_MAC,
+            CLIENT_A_MAC,
+            EtherType::IPV4,
+            &sixin4(
+                V4::new(POP_V4, CLIENT_A),
+                &icmpv6_error(
+                    a6(POP_A),
+                    a6(USER_A),
+                    Icmpv6Type::DestinationUnreachable(DestUnreachableCode::Port),
+                    &not_pinger,
+                ),
+            ),
+        ))
+        .events(&[(Event::PingReply, 0)]),
         Case::xdp(
             "heartbeat user seen at a: upstream → 6in4 to the address its beats came from",
             from_upstream(&to_c),

@@ -14,6 +14,7 @@ pub mod nat64;
 pub mod ndp;
 pub mod nets;
 pub mod nexthop;
+pub mod pinger;
 pub mod sha1;
 pub mod stats;
 pub mod tunnel;
@@ -52,5 +53,6 @@ mod pod {
         crate::ayiya::SignWork,
         crate::nat64::config::Nat64Config,
         crate::nat64::eam::Eam,
+        crate::pinger::PingReply,
     );
 }

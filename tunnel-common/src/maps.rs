@@ -68,6 +68,9 @@ pub const CLOCK: &str = "CLOCK";
 /// of a datagram that passed the clock check; what the LRU has evicted
 /// (after [`AYIYA_SEEN_SLOTS`] newer datagrams) is no longer caught.
 pub const AYIYA_SEEN: &str = "AYIYA_SEEN";
+/// Array, tunnel id → [`crate::pinger::PingReply`]: the last reply to the
+/// latency pinger, stamped by the data path.
+pub const PINGS: &str = "PINGS";
 /// Entries of `AYIYA_SEEN`: at a million AYIYA datagrams per second the
 /// guard covers the last ~65 ms, at a thousand the whole ±120 s window.
 pub const AYIYA_SEEN_SLOTS: u32 = 65_536;
@@ -115,6 +118,7 @@ pub const ALL: &[&str] = &[
     SHA_WORK,
     JUMPS_LOCAL,
     AYIYA_SEEN,
+    PINGS,
     NAT64,
     EAM6,
     EAM4,

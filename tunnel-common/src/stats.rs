@@ -264,6 +264,9 @@ counter_enum! {
         /// IPv4 packets whose options were stripped before translation
         /// (RFC 7915 §4.1: options are ignored).
         Nat64OptionsStripped = "nat64_options_stripped",
+        /// Replies to the latency pinger taken at a tunnel's `::1`, their
+        /// round trip stamped into `PINGS`.
+        PingReply = "ping_reply",
     }
 }
 

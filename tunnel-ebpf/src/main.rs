@@ -51,6 +51,8 @@ mod ndp;
 #[allow(unsafe_code)] // the packet-access layer: the only unsafe blocks
 mod packet;
 #[cfg(target_arch = "bpf")]
+mod pinger;
+#[cfg(target_arch = "bpf")]
 mod route;
 #[cfg(target_arch = "bpf")]
 mod sixin4;

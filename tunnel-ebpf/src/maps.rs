@@ -20,6 +20,7 @@ use tunnel_common::{
     ndp::{ProxyKey, UplinkInfo, NS_MAX},
     nets::{NetKey, Pools},
     nexthop::{NextHopEntry, MAX_ROUTES, NEXTHOP_SLOTS},
+    pinger::PingReply,
     stats::TunnelCounters,
     tunnel::{DecapRef, Endpoint, TunnelInfo, TunnelSecret, TunnelV4Key},
 };
@@ -112,6 +113,9 @@ pub static TUN_BY_ID6: HashMap<[u8; 16], DecapRef> =
 #[map(name = "AYIYA_SEEN")]
 pub static AYIYA_SEEN: LruHashMap<[u8; 16], u32> =
     LruHashMap::with_max_entries(AYIYA_SEEN_SLOTS, 0);
+
+#[map(name = "PINGS")]
+pub static PINGS: Array<PingReply> = Array::with_max_entries(DEFAULT_MAX_TUNNELS, 0);
 
 #[map(name = "CLOCK")]
 pub static CLOCK: Array<u64> = Array::with_max_entries(1, 0);

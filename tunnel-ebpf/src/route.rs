@@ -22,7 +22,7 @@ use crate::{
     icmp6::{self, IcmpError},
     kinds, nat64,
     packet::{addr_from_halves, Packet, Tc, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
-    stats,
+    pinger, stats,
     tunnel::{owner, tunnel, Origin},
 };
 
@@ -133,6 +133,9 @@ pub fn to_tunnel(pkt: Packet, id: u32, origin: Origin) -> Result<Step, Drop> {
         if icmp6::is_echo_request(pkt) {
             icmp6::build_echo_reply(pkt)?;
             return Ok(Step::Reply { origin });
+        }
+        if origin.tunnel_id() == Some(id) && pinger::take_reply(pkt, id) {
+            return Ok(Step::Done(aya_ebpf::bindings::xdp_action::XDP_DROP));
         }
         return Ok(Step::Icmp {
             kind: IcmpError::PORT_UNREACHABLE,

@@ -411,6 +411,24 @@ pub struct TunnelView {
     /// Whether the tunnel has an update key (the key itself is never sent).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub has_update_key: bool,
+    /// The latency pinger's figures over its last requests, once one has
+    /// been answered or lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencyView>,
+}
+
+/// Round trips of the pinger's echo requests (`::1` → `::2`), as sixxsd
+/// reports them: loss and min/avg/max over the last requests
+/// (`pinger::table::WINDOW`), counts since the daemon started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyView {
+    pub sent: u64,
+    pub received: u64,
+    /// Of the last requests, the share without a reply in time.
+    pub loss_pct: u8,
+    pub rtt_min_us: Option<u32>,
+    pub rtt_avg_us: Option<u32>,
+    pub rtt_max_us: Option<u32>,
 }
 
 /// A tunnel's state, as sixxsd names them (ayiya-spec.md §4.1).

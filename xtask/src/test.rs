@@ -89,6 +89,8 @@ pub fn run(o: &Options) -> Result<()> {
             "l2_users",
             "--test",
             "l2_update",
+            "--test",
+            "l2_liveness",
             // Host only: the VM image has no Unbound (vm/artifacts.rs).
             "--test",
             "l2_dns64",

@@ -148,8 +148,8 @@ pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
             let rows: Vec<Vec<String>> = tunnels.iter().map(row).collect();
             output::table(
                 &[
-                    "ID", "KIND", "STATE", "LOCAL", "REMOTE", "PREFIX", "MTU", "OWNER", "RX PKTS",
-                    "TX PKTS", "ROUTED",
+                    "ID", "KIND", "STATE", "LOCAL", "REMOTE", "PREFIX", "MTU", "OWNER", "RTT MS",
+                    "LOSS", "RX PKTS", "TX PKTS", "ROUTED",
                 ],
                 &rows,
             );
@@ -248,6 +248,13 @@ fn row(t: &TunnelView) -> Vec<String> {
         s.prefix.to_string(),
         s.mtu.to_string(),
         s.owner.clone().unwrap_or_else(|| "-".into()),
+        t.latency
+            .as_ref()
+            .and_then(|l| l.rtt_avg_us)
+            .map_or_else(|| "-".into(), ms),
+        t.latency
+            .as_ref()
+            .map_or_else(|| "-".into(), |l| format!("{}%", l.loss_pct)),
         output::human(t.stats.rx_packets),
         output::human(t.stats.tx_packets),
         s.routed
@@ -256,6 +263,11 @@ fn row(t: &TunnelView) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(","),
     ]
+}
+
+/// Microseconds as milliseconds, one decimal.
+fn ms(us: u32) -> String {
+    format!("{:.1}", f64::from(us) / 1000.0)
 }
 
 fn show(t: &TunnelView) {
@@ -290,6 +302,18 @@ fn show(t: &TunnelView) {
     }
     for p in &s.routed {
         println!("  routed    {p}");
+    }
+    if let Some(l) = &t.latency {
+        let rtt = |v: Option<u32>| v.map_or_else(|| "-".into(), ms);
+        println!(
+            "  latency   rtt min/avg/max {}/{}/{} ms, loss {}% (last pings), {} of {} answered",
+            rtt(l.rtt_min_us),
+            rtt(l.rtt_avg_us),
+            rtt(l.rtt_max_us),
+            l.loss_pct,
+            l.received,
+            l.sent
+        );
     }
     match &t.endpoint {
         Some(e) => println!(

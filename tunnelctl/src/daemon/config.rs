@@ -59,6 +59,10 @@ pub struct Config {
     /// sixxsd's 120 by default (AICCU beats every 60 s); raise it for
     /// clients that beat less often (10..=3600).
     pub liveness_timeout: u32,
+    /// Seconds between two latency pings of a tunnel (an ICMPv6 echo from
+    /// its `::1` to its `::2`, spread over the interval); 0 turns the
+    /// pinger off. sixxsd's 60 by default (10..=3600).
+    pub ping_interval: u32,
     /// The tunnel device: a veth the daemon creates (peer: this name plus
     /// `p`), where kernel routes toward tunnel prefixes point and whose
     /// egress program encapsulates what the PoP itself sends. Empty: no
@@ -105,6 +109,7 @@ impl Default for Config {
             icmp_rate_per_sec: 1000,
             icmp_burst: 50,
             liveness_timeout: tunnel_common::config::LIVENESS_S_DEFAULT,
+            ping_interval: 60,
             local_device: "tnl0".into(),
             route_protocol: DEFAULT_ROUTE_PROTOCOL,
             update_listen: String::new(),
@@ -165,6 +170,12 @@ impl Config {
             bail!(
                 "liveness_timeout: {} s is out of range 10..=3600",
                 self.liveness_timeout
+            );
+        }
+        if self.ping_interval != 0 && !(10..=3600).contains(&self.ping_interval) {
+            bail!(
+                "ping_interval: {} s is out of range 10..=3600 (0: off)",
+                self.ping_interval
             );
         }
         if self.route_protocol <= 4 {

@@ -45,6 +45,10 @@ pub struct Engine {
     pub updates: Arc<update::Counters>,
     /// The heartbeat listener's counters (zero while it is off).
     pub heartbeat: std::sync::Arc<super::heartbeat::Stats>,
+    /// Tunnel states over time (`liveness::keep`).
+    pub liveness: super::liveness::Tracker,
+    /// The latency pinger's figures (`pinger::keep`).
+    pub pings: super::pinger::table::Table,
     started: Instant,
 }
 
@@ -101,6 +105,8 @@ impl Engine {
             startup: None,
             updates: Arc::default(),
             heartbeat: Default::default(),
+            liveness: Default::default(),
+            pings: Default::default(),
             started: Instant::now(),
         }
     }
@@ -309,16 +315,22 @@ impl Engine {
     /// users' keys), only whether it has the latter.
     pub fn view(&mut self, mut t: TunnelSpec) -> ApiResult<TunnelView> {
         let s = stats(self.dp.tunnel_counters(t.id)?, self.dp.tunnel_errors(t.id)?);
-        let endpoint = self.dp.endpoint(t.id)?.map(|e| endpoint_view(&e));
+        let endpoint = self.endpoint_view(t.id)?;
         t.secret = None;
         let has_update_key = t.update_key.take().is_some();
         Ok(TunnelView {
             has_update_key,
             state: TunnelState::of(&t, endpoint.as_ref(), self.cfg.liveness_timeout.into()),
+            latency: self.pings.view(t.id),
             spec: t,
             stats: s,
             endpoint,
         })
+    }
+
+    /// Where tunnel `id`'s user was last seen, if anything was learned.
+    pub fn endpoint_view(&mut self, id: u32) -> ApiResult<Option<EndpointView>> {
+        Ok(self.dp.endpoint(id)?.map(|e| endpoint_view(&e)))
     }
 
     pub fn list(&mut self) -> ApiResult<Vec<TunnelView>> {

@@ -130,6 +130,7 @@ pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
             (t.state == crate::api::TunnelState::Up) as u8
         );
     }
+    liveness(&mut s, e, &tunnels);
     let _ = writeln!(s, "# HELP tunnelpop_tunnel_endpoint_seen_seconds_ago Seconds since the user's last authenticated packet or beat (kinds that learn their user's address, once seen).\n# TYPE tunnelpop_tunnel_endpoint_seen_seconds_ago gauge");
     for t in &tunnels {
         if let Some(e) = &t.endpoint {
@@ -223,4 +224,63 @@ pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
         );
     }
     Ok(s)
+}
+
+/// State changes and the latency pinger's figures.
+fn liveness(s: &mut String, e: &Engine, tunnels: &[crate::api::TunnelView]) {
+    use crate::api::TunnelState;
+    let _ = writeln!(s, "# HELP tunnelpop_tunnel_state_changes_total Tunnel state changes since the daemon started, by the state entered.\n# TYPE tunnelpop_tunnel_state_changes_total counter");
+    for st in [TunnelState::Up, TunnelState::Down, TunnelState::Disabled] {
+        let _ = writeln!(
+            s,
+            "tunnelpop_tunnel_state_changes_total{{to=\"{}\"}} {}",
+            st.name(),
+            e.liveness.changes_to(st)
+        );
+    }
+    let pinged = || {
+        tunnels
+            .iter()
+            .filter_map(|t| Some((t.spec.id, t.latency.as_ref()?)))
+    };
+    let _ = writeln!(s, "# HELP tunnelpop_tunnel_pings_sent_total Latency pings sent to the tunnel's user (::1 to ::2).\n# TYPE tunnelpop_tunnel_pings_sent_total counter");
+    for (id, l) in pinged() {
+        let _ = writeln!(
+            s,
+            "tunnelpop_tunnel_pings_sent_total{{tunnel=\"{id}\"}} {}",
+            l.sent
+        );
+    }
+    let _ = writeln!(s, "# HELP tunnelpop_tunnel_pings_received_total Latency pings the tunnel's user answered in time.\n# TYPE tunnelpop_tunnel_pings_received_total counter");
+    for (id, l) in pinged() {
+        let _ = writeln!(
+            s,
+            "tunnelpop_tunnel_pings_received_total{{tunnel=\"{id}\"}} {}",
+            l.received
+        );
+    }
+    let _ = writeln!(s, "# HELP tunnelpop_tunnel_ping_loss_ratio Share of the last latency pings not answered in time.\n# TYPE tunnelpop_tunnel_ping_loss_ratio gauge");
+    for (id, l) in pinged() {
+        let _ = writeln!(
+            s,
+            "tunnelpop_tunnel_ping_loss_ratio{{tunnel=\"{id}\"}} {}",
+            f64::from(l.loss_pct) / 100.0
+        );
+    }
+    let _ = writeln!(s, "# HELP tunnelpop_tunnel_rtt_seconds Round trip of the last answered latency pings: min, avg, max.\n# TYPE tunnelpop_tunnel_rtt_seconds gauge");
+    for (id, l) in pinged() {
+        for (stat, v) in [
+            ("min", l.rtt_min_us),
+            ("avg", l.rtt_avg_us),
+            ("max", l.rtt_max_us),
+        ] {
+            if let Some(us) = v {
+                let _ = writeln!(
+                    s,
+                    "tunnelpop_tunnel_rtt_seconds{{tunnel=\"{id}\",stat=\"{stat}\"}} {}",
+                    f64::from(us) / 1e6
+                );
+            }
+        }
+    }
 }

@@ -14,11 +14,13 @@ pub mod config;
 pub mod engine;
 pub mod heartbeat;
 pub mod lines;
+pub mod liveness;
 pub mod lock;
 pub mod metrics;
 pub mod nat64;
 pub mod netlink;
 pub mod nexthops;
+pub mod pinger;
 pub mod plan;
 pub mod preflight;
 pub mod proxies;
@@ -173,6 +175,14 @@ pub fn run(config_path: &Path) -> Result<()> {
                 engine.clone(),
                 heartbeat_stats,
             ));
+        }
+        tokio::spawn(liveness::keep(engine.clone()));
+        match (cfg.ping_interval, cfg.local_device.is_empty()) {
+            (0, _) => info!("latency pinger off (ping_interval = 0)"),
+            (_, true) => info!("latency pinger off: no local_device to send through"),
+            (s, false) => {
+                tokio::spawn(pinger::keep(engine.clone(), std::time::Duration::from_secs(s.into())));
+            }
         }
         if let Some(l) = metrics_listener {
             let l = tokio::net::TcpListener::from_std(l)?;

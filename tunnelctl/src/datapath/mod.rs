@@ -220,6 +220,7 @@ impl Datapath {
             .map_max_entries(maps::TUN_BY_ID6, opts.max_tunnels)
             .map_max_entries(maps::TUN_STATS, opts.max_tunnels)
             .map_max_entries(maps::ENDPOINTS, opts.max_tunnels)
+            .map_max_entries(maps::PINGS, opts.max_tunnels)
             .map_max_entries(maps::SECRETS, opts.max_tunnels)
             .map_max_entries(maps::PREFIXES, opts.max_prefixes)
             .map_max_entries(maps::NETS, opts.max_prefixes)

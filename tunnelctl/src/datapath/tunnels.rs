@@ -197,6 +197,15 @@ impl Datapath {
         Ok(e.is_learned().then_some(e))
     }
 
+    /// The last reply to the latency pinger the data path stamped for
+    /// tunnel `id` (all zero before any).
+    pub fn ping_reply(&mut self, id: u32) -> Result<tunnel_common::pinger::PingReply> {
+        self.check_id(id)?;
+        let pings: Array<&MapData, tunnel_common::pinger::PingReply> =
+            Array::try_from(self.ebpf.map(maps::PINGS).context(maps::PINGS)?)?;
+        Ok(pings.get(&id, 0)?)
+    }
+
     /// Records a learned endpoint (the daemon's protocol handlers: heartbeat).
     pub fn learn_endpoint(&mut self, id: u32, e: &Endpoint) -> Result<()> {
         self.check_id(id)?;

@@ -41,6 +41,7 @@ pub const TESTS: &[(&str, &str)] = &[
     // HTTP written by the test where the image has no curl.
     ("l2_update", "l2"),
     ("l2_heartbeat", "l2"),
+    ("l2_liveness", "l2"),
     ("vm_sit", "sit"),
 ];
 
