@@ -80,6 +80,18 @@ pub struct Config {
     /// `update_listen` sets them. Only for a listener nobody reaches but
     /// through that proxy: anyone else can write those headers.
     pub update_trust_forwarded: bool,
+    /// TIC (AICCU's login, TCP 3874) listen address, e.g. "0.0.0.0:3874";
+    /// empty: no TIC server. Plain text, as SixXS's was.
+    pub tic_listen: String,
+    /// TIC sessions open at once; more are refused ("400 too many
+    /// connections").
+    pub tic_max_connections: u32,
+    /// Seconds a TIC client may take to send its next line.
+    pub tic_line_timeout_s: u32,
+    /// Seconds a TIC session may last, whatever it does.
+    pub tic_session_timeout_s: u32,
+    /// This PoP's name in TIC (`POP Id`); empty: the host name.
+    pub pop_id: String,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -114,6 +126,11 @@ impl Default for Config {
             route_protocol: DEFAULT_ROUTE_PROTOCOL,
             update_listen: String::new(),
             update_trust_forwarded: false,
+            tic_listen: String::new(),
+            tic_max_connections: 64,
+            tic_line_timeout_s: 30,
+            tic_session_timeout_s: 300,
+            pop_id: String::new(),
         }
     }
 }
@@ -201,6 +218,22 @@ impl Config {
         if self.update_trust_forwarded && self.update_listen.is_empty() {
             bail!("update_trust_forwarded is set but update_listen is not: nothing to trust");
         }
+        if !self.tic_listen.is_empty() {
+            self.tic_listen.parse::<SocketAddr>().with_context(|| {
+                format!("tic_listen: '{}' is not ADDRESS:PORT", self.tic_listen)
+            })?;
+        }
+        if self.tic_max_connections == 0
+            || self.tic_line_timeout_s == 0
+            || self.tic_session_timeout_s == 0
+        {
+            bail!("tic_max_connections, tic_line_timeout_s and tic_session_timeout_s must be at least 1");
+        }
+        if !self.pop_id.is_empty() {
+            crate::daemon::validate::user_name(&self.pop_id).map_err(|_| {
+                anyhow::anyhow!("pop_id: '{}': 1 to 32 of A-Z a-z 0-9 . _ -", self.pop_id)
+            })?;
+        }
         if !self.metrics_listen.is_empty() {
             self.metrics_listen.parse::<SocketAddr>().with_context(|| {
                 format!(
@@ -286,6 +319,12 @@ mod tests {
                 "uplinks = [\"eth0\"]\nheartbeat_listen = \"[::]:3740\"",
                 "not IPV4-ADDRESS:PORT",
             ),
+            (
+                "uplinks = [\"eth0\"]\ntic_listen = \"3874\"",
+                "tic_listen: '3874' is not ADDRESS:PORT",
+            ),
+            ("uplinks = [\"eth0\"]\ntic_line_timeout_s = 0", "at least 1"),
+            ("uplinks = [\"eth0\"]\npop_id = \"my pop\"", "pop_id"),
             ("uplinks = [\"tnl0\"]", "also an uplink"),
             ("uplinks = [\"eth0\"]\npin_dir = \"/\"", "pin_dir"),
             ("uplinks = [\"eth0\"]\npin_dir = \"pins\"", "pin_dir"),

@@ -49,6 +49,8 @@ pub struct Engine {
     pub liveness: super::liveness::Tracker,
     /// The latency pinger's figures (`pinger::keep`).
     pub pings: super::pinger::table::Table,
+    /// The TIC server's counters (zero when it is off), for /metrics.
+    pub tic: std::sync::Arc<super::tic::Counters>,
     started: Instant,
 }
 
@@ -107,6 +109,7 @@ impl Engine {
             heartbeat: Default::default(),
             liveness: Default::default(),
             pings: Default::default(),
+            tic: Default::default(),
             started: Instant::now(),
         }
     }

@@ -223,6 +223,7 @@ pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
             u8::from(c.status == CheckStatus::Ok)
         );
     }
+    e.tic.render(&mut s);
     Ok(s)
 }
 

@@ -30,6 +30,7 @@ pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod sync;
+pub mod tic;
 pub mod update;
 mod users;
 pub mod validate;
@@ -79,6 +80,17 @@ pub fn run(config_path: &Path) -> Result<()> {
     };
     preflight::check(&cfg, &opts, &store, &nl)?;
     let (api, gid, _socket_file) = server::bind(&cfg.socket_path, &cfg.socket_group)?;
+    // Bound before anything changes, as the API socket: a port in use
+    // stops the start early.
+    let tic_listener = match cfg.tic_listen.as_str() {
+        "" => None,
+        addr => {
+            let l =
+                std::net::TcpListener::bind(addr).with_context(|| format!("tic_listen {addr}"))?;
+            l.set_nonblocking(true)?;
+            Some((l, tic::directory::open(&cfg.state_path)?))
+        }
+    };
     let metrics_listener = match cfg.metrics_listen.as_str() {
         "" => None,
         addr => {
@@ -184,6 +196,22 @@ pub fn run(config_path: &Path) -> Result<()> {
                 tokio::spawn(pinger::keep(engine.clone(), std::time::Duration::from_secs(s.into())));
             }
         }
+        if let Some((l, dir)) = tic_listener {
+            let l = tokio::net::TcpListener::from_std(l)?;
+            let pop = tic::dialogue::Pop {
+                id: pop_id(&cfg),
+                ipv4: cfg.pop_ipv4.clone(),
+            };
+            info!(listen = %cfg.tic_listen, pop_id = %pop.id, "tic listening");
+            let counters = engine.lock().unwrap_or_else(|p| p.into_inner()).tic.clone();
+            tokio::spawn(tic::server::serve(
+                l,
+                dir,
+                pop,
+                tic::server::Limits::from_config(&cfg),
+                counters,
+            ));
+        }
         if let Some(l) = metrics_listener {
             let l = tokio::net::TcpListener::from_std(l)?;
             info!(listen = %cfg.metrics_listen, "metrics listening");
@@ -249,6 +277,20 @@ fn setup_local(
         "tunnel device ready, kernel routes reconciled"
     );
     Ok(Some(routes))
+}
+
+/// This PoP's name in TIC: `pop_id`, else the host name's first label.
+fn pop_id(cfg: &Config) -> String {
+    if !cfg.pop_id.is_empty() {
+        return cfg.pop_id.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let first = host.trim().split('.').next().unwrap_or("").to_owned();
+    if validate::user_name(&first).is_ok() {
+        first
+    } else {
+        "pop".into()
+    }
 }
 
 /// A tunnel whose local address the host does not have cannot receive:
