@@ -1,5 +1,6 @@
-//! `tunnelctl client`: parses the tunnel's parameters and runs the AYIYA
-//! client (`crate::ayiya_client`) or, with `--kind heartbeat`, the
+//! `tunnelctl client`: parses the tunnel's parameters (from the command
+//! line, or from a TIC server with `--tic`, as AICCU gets them) and runs
+//! the AYIYA client (`crate::ayiya_client`) or, for heartbeat tunnels, the
 //! heartbeat client (`crate::heartbeat_client`) until SIGTERM or SIGINT.
 
 use std::path::PathBuf;
@@ -28,17 +29,28 @@ pub enum ClientKind {
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("secret").required(true).args(["password", "password_file"])))]
 pub struct ClientArgs {
+    /// Log in to this TIC server (TCP, port 3874 unless given) as AICCU
+    /// does, and take the tunnel's kind, PoP, prefix, MTU and password
+    /// from it.
+    #[arg(long, value_name = "HOST[:PORT]", requires = "user", conflicts_with_all = ["pop", "prefix", "mtu", "kind"])]
+    pub tic: Option<String>,
+    /// --tic: the user to log in as; --password(-file) is then the user's.
+    #[arg(long, requires = "tic")]
+    pub user: Option<String>,
+    /// --tic: the tunnel (T<id>); needed only when the user has several.
+    #[arg(long, requires = "tic", value_name = "T<ID>")]
+    pub tunnel: Option<String>,
     /// The tunnel's kind, as the PoP has it.
     #[arg(long, value_enum, default_value_t = ClientKind::Ayiya)]
     pub kind: ClientKind,
     /// The PoP's address: IPv4 or IPv6 (AYIYA only), optionally with a
     /// port (AYIYA's, default 5072; the beats', default 3740; `[v6]:port`),
     /// or a host name.
-    #[arg(long, value_name = "ADDR[:PORT]")]
-    pub pop: String,
+    #[arg(long, value_name = "ADDR[:PORT]", required_unless_present = "tic")]
+    pub pop: Option<String>,
     /// The tunnel's /64: this client takes `::2`, the PoP is `::1`.
-    #[arg(long, value_name = "PREFIX/64")]
-    pub prefix: Ipv6Prefix,
+    #[arg(long, value_name = "PREFIX/64", required_unless_present = "tic")]
+    pub prefix: Option<Ipv6Prefix>,
     /// The tunnel's password (visible in the process list: prefer
     /// --password-file). Only its SHA-1 is kept, and it is never logged.
     #[arg(long)]
@@ -47,9 +59,9 @@ pub struct ClientArgs {
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// The tunnel MTU, set on the tun device (as the PoP's tunnel; 1280 to
-    /// 1428 for AYIYA, to 1480 for heartbeat).
-    #[arg(long, default_value_t = 1280)]
-    pub mtu: u16,
+    /// 1428 for AYIYA, to 1480 for heartbeat) [default: 1280].
+    #[arg(long)]
+    pub mtu: Option<u16>,
     /// Name of the tun device [default: ayiya0, or heartbeat0].
     #[arg(long)]
     pub tun: Option<String>,
@@ -73,18 +85,22 @@ pub struct ClientArgs {
 /// (exit status 2), said in one line without the password.
 /// What the arguments give for either kind: the beat interval, the
 /// password and the host's options, checked.
-struct Common {
-    beat_interval: std::time::Duration,
-    password: Vec<u8>,
-    opts: RunOptions,
+pub(super) struct Common {
+    /// `--beat-interval`, or the kind's default.
+    pub beat_interval: std::time::Duration,
+    /// Whether `--beat-interval` was given (TIC's interval is used if not).
+    pub beat_given: bool,
+    pub password: Vec<u8>,
+    pub opts: RunOptions,
 }
 
 fn invalid(e: impl ToString) -> Error {
     Error::Invalid(e.to_string())
 }
 
-fn common(a: &ClientArgs) -> Result<Common, Error> {
-    let (interval, tun) = match a.kind {
+/// What every run takes from the arguments, for a tunnel of `kind`.
+pub(super) fn common(a: &ClientArgs, kind: ClientKind) -> Result<Common, Error> {
+    let (interval, tun) = match kind {
         ClientKind::Ayiya => ("30", "ayiya0"),
         ClientKind::Heartbeat => ("60", "heartbeat0"),
     };
@@ -109,6 +125,7 @@ fn common(a: &ClientArgs) -> Result<Common, Error> {
     };
     Ok(Common {
         beat_interval,
+        beat_given: a.beat_interval.is_some(),
         password,
         opts,
     })
@@ -117,23 +134,52 @@ fn common(a: &ClientArgs) -> Result<Common, Error> {
 /// The parameters of an AYIYA client, checked; bad input is `invalid`
 /// (exit status 2), said in one line without the password.
 pub fn params(a: &ClientArgs) -> Result<(TunnelParams, RunOptions), Error> {
-    let pop = params::parse_pop(&a.pop).map_err(invalid)?;
-    let c = common(a)?;
+    let (pop, prefix) = pop_prefix(a)?;
+    let pop = params::parse_pop(pop).map_err(invalid)?;
+    let c = common(a, ClientKind::Ayiya)?;
     let t =
-        TunnelParams::new(pop, a.prefix, &c.password, a.mtu, c.beat_interval).map_err(invalid)?;
+        TunnelParams::new(pop, prefix, &c.password, mtu(a), c.beat_interval).map_err(invalid)?;
     Ok((t, c.opts))
+}
+
+/// --pop and --prefix, which the command line must give without --tic.
+fn pop_prefix(a: &ClientArgs) -> Result<(&str, Ipv6Prefix), Error> {
+    if a.user.is_some() || a.tunnel.is_some() {
+        return Err(Error::Invalid("--user and --tunnel go with --tic".into()));
+    }
+    match (&a.pop, a.prefix) {
+        (Some(pop), Some(prefix)) => Ok((pop, prefix)),
+        _ => Err(Error::Invalid("--pop and --prefix (or --tic)".into())),
+    }
+}
+
+fn mtu(a: &ClientArgs) -> u16 {
+    a.mtu.unwrap_or(1280)
 }
 
 /// The parameters of a heartbeat client, checked, as [`params`].
 pub fn heartbeat_params(a: &ClientArgs) -> Result<(HeartbeatParams, RunOptions), Error> {
-    let pop = heartbeat_client::params::parse_pop(&a.pop).map_err(invalid)?;
-    let c = common(a)?;
-    let t = HeartbeatParams::new(pop, a.prefix, &c.password, a.mtu, c.beat_interval)
-        .map_err(invalid)?;
+    let (pop, prefix) = pop_prefix(a)?;
+    let pop = heartbeat_client::params::parse_pop(pop).map_err(invalid)?;
+    let c = common(a, ClientKind::Heartbeat)?;
+    let t =
+        HeartbeatParams::new(pop, prefix, &c.password, mtu(a), c.beat_interval).map_err(invalid)?;
     Ok((t, c.opts))
 }
 
 pub fn run(a: &ClientArgs) -> Result<()> {
+    if let Some(server) = &a.tic {
+        ayiya_client::init_logging();
+        match super::client_tic::params(a, server)? {
+            super::client_tic::Tunnel::Ayiya(t, o) => {
+                ayiya_client::run(t, o)?;
+            }
+            super::client_tic::Tunnel::Heartbeat(t, o) => {
+                heartbeat_client::run(t, o)?;
+            }
+        }
+        return Ok(());
+    }
     match a.kind {
         ClientKind::Ayiya => {
             let (t, o) = params(a)?;
@@ -260,6 +306,36 @@ mod tests {
         }
         // What AYIYA refuses, heartbeat takes.
         assert!(heartbeat_params(&parse_hb(&["--mtu", "1480"]).unwrap()).is_ok());
+    }
+
+    /// --tic replaces --pop, --prefix, --mtu and --kind, and needs --user.
+    #[test]
+    fn tic_arguments() {
+        let tic = |extra: &[&str]| {
+            let mut argv = vec!["client", "--tic", "192.0.2.1", "--password", PW];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|c| c.a)
+        };
+        let a = tic(&["--user", "U", "--tunnel", "T1"]).unwrap();
+        assert_eq!((a.pop, a.prefix), (None, None));
+        assert!(tic(&[]).is_err(), "--user is needed");
+        for clash in [
+            &["--pop", "192.0.2.1"][..],
+            &["--prefix", "2001:db8:1::/64"],
+            &["--mtu", "1280"],
+            &["--kind", "heartbeat"],
+        ] {
+            let mut e = vec!["--user", "U"];
+            e.extend_from_slice(clash);
+            assert!(tic(&e).is_err(), "{clash:?}");
+        }
+        for without_tic in [["--user", "U"], ["--tunnel", "T1"]] {
+            let refused = parse(&[without_tic[0], without_tic[1], "--password", PW])
+                .map_err(|e| e.to_string())
+                .and_then(|a| params(&a).map(|_| ()).map_err(|e| e.to_string()));
+            assert!(refused.is_err(), "{without_tic:?}");
+        }
+        assert!(Cli::try_parse_from(["client", "--password", PW]).is_err());
     }
 
     #[test]

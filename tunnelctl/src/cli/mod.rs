@@ -4,6 +4,7 @@
 pub mod api_client;
 pub mod apply;
 pub mod client;
+pub mod client_tic;
 pub mod nat64;
 pub mod output;
 pub mod password;

@@ -2,3 +2,4 @@
 //! daemon and `tunnelctl client --tic` share (ayiya-spec.md §2.2).
 
 pub mod auth;
+pub mod client;

@@ -347,3 +347,66 @@ fn any_line_gets_a_coded_reply() {
         }
     });
 }
+
+/// Serves one connection on `l` with a session over `fake()`, the way
+/// the server does (without its limits).
+fn serve_one(l: std::net::TcpListener) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        let (s, _) = l.accept().unwrap();
+        let d = fake();
+        let mut sess = session();
+        sess.new_challenge = || "0123456789abcdef0123456789abcdef".into();
+        let mut w = s.try_clone().unwrap();
+        // The client may close first (after QUIT, or a refusal).
+        let _ = writeln!(w, "{}", sess.greeting());
+        let mut r = std::io::BufReader::new(s);
+        let mut line = Vec::new();
+        while r.read_until(b'\n', &mut line).unwrap() > 0 {
+            let l = line.strip_suffix(b"\n").unwrap_or(&line);
+            let reply = sess.handle(l, &d, NOW);
+            for out in &reply.lines {
+                let _ = writeln!(w, "{out}");
+            }
+            if reply.close {
+                return;
+            }
+            line.clear();
+        }
+    })
+}
+
+/// `tunnelctl client --tic`'s side of TIC against this dialogue: a login,
+/// the only usable tunnel picked, its keys read; a wrong password and a
+/// wrong tunnel refused with the server's words.
+#[test]
+fn the_client_side_logs_in() {
+    use crate::tic::client::{fetch, TicError};
+    let run = |user: &str, pw: &[u8], want: Option<u32>, now: i64| {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = serve_one(l);
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let mut r = std::io::BufReader::new(s);
+        let got = fetch(&mut r, &mut w, user, pw, want, now);
+        drop((r, w));
+        server.join().unwrap();
+        got
+    };
+    let now = NOW as i64;
+    let t = run("JOHN1-SIXXS", b"examplepassword", None, now).unwrap();
+    assert_eq!((t.id, t.kind.as_str(), t.mtu), (1, "ayiya", 1480));
+    assert_eq!(t.password.as_deref(), Some("tunnelpw"));
+    assert_eq!(t.ipv4_pop, "192.0.2.1");
+    assert!(t.enabled);
+    let e = run("JOHN1-SIXXS", b"wrong", None, now).unwrap_err();
+    assert!(
+        matches!(&e, TicError::Login { said, .. } if said == "400 Login failed, login/password mismatch"),
+        "{e}"
+    );
+    let e = run("JOHN1-SIXXS", b"examplepassword", Some(3), now).unwrap_err();
+    assert!(e.to_string().contains("No such tunnel"), "{e}");
+    let e = run("JOHN1-SIXXS", b"examplepassword", None, now + 121).unwrap_err();
+    assert!(e.to_string().contains("off by 121 s"), "{e}");
+}
