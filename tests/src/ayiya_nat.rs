@@ -75,6 +75,14 @@ pub struct ClientProc {
 
 impl ClientProc {
     pub fn start(ns: &Netns, pop: &str, extra: &[&str]) -> Result<Self> {
+        let mut args = vec!["--pop", pop, "--prefix", TUNNEL_PREFIX];
+        args.extend_from_slice(extra);
+        Self::start_args(ns, &args)
+    }
+
+    /// `tunnelctl client` with `args` (its tunnel's, e.g. `--tic …`)
+    /// plus this bed's tun device, beat and probe settings.
+    pub fn start_args(ns: &Netns, args: &[&str]) -> Result<Self> {
         let log = std::env::temp_dir().join(format!(
             "cl-client-{}-{}.log",
             std::process::id(),
@@ -84,12 +92,9 @@ impl ClientProc {
         let mut c = Command::new("nsenter");
         c.arg(format!("--net=/run/netns/{}", ns.name()))
             .arg(tunnelctl_bin()?)
+            .arg("client")
+            .args(args)
             .args([
-                "client",
-                "--pop",
-                pop,
-                "--prefix",
-                TUNNEL_PREFIX,
                 "--tun",
                 TUN,
                 "--beat-interval",
@@ -98,7 +103,6 @@ impl ClientProc {
                 "3",
                 "--default-route",
             ])
-            .args(extra)
             .stdout(Stdio::from(f.try_clone()?))
             .stderr(Stdio::from(f));
         let child = c.spawn().context("starting tunnelctl client")?;
