@@ -7,8 +7,9 @@
 //! JOHN1-SIXXS owning the AYIYA tunnel 1.
 //!
 //! Cases: the client logs in as AICCU does, reads its tunnel and brings
-//! it up (ping through it upstream); a wrong password and an unknown
-//! user are refused (exit 8, the server's words) and change nothing. Raw
+//! it up (ping through it upstream, the tun device at TIC's MTU); a wrong
+//! password and an unknown user are refused (exit 8, the server's words)
+//! and change nothing, another user's tunnel is not found (exit 3). Raw
 //! TCP sessions: bad lines of many lengths, an over-long line, a silent
 //! and a slow connection, a never-ending session, too many connections:
 //! each gets the protocol's answer, and the daemon stays healthy (a good
@@ -162,6 +163,54 @@ fn wait_no_sessions(b: &AyiyaBed) {
         );
         thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn client_tic_logs_in_and_brings_the_tunnel_up() {
+    let (mut b, pw) = bed();
+    // The right password: the client reads its tunnel over TIC (PoP,
+    // prefix, MTU, password) and runs it through the NAT.
+    b.client_proc = Some(
+        ClientProc::start_args(
+            &b.client,
+            &[
+                "--tic",
+                "203.0.113.1",
+                "--user",
+                USER,
+                "--password-file",
+                pw.to_str().unwrap(),
+            ],
+        )
+        .unwrap(),
+    );
+    b.wait_endpoint(PORTS_A).unwrap();
+    b.wait_tunnel_up().unwrap();
+    assert!(
+        b.client_log().contains("TIC: logged in"),
+        "{}",
+        b.client_log()
+    );
+    assert!(
+        !b.client_log().contains(PASSWORD),
+        "the tunnel password logged"
+    );
+    let p = tunnel_tests::traffic::ping(&b.client, &["-c", "5", "-i", "0.2", UPSTREAM_V6]).unwrap();
+    assert!(p.ok && p.received() == 5, "{}", p.summary());
+    assert_eq!(b.state().unwrap(), "up");
+    let mtu = b
+        .client
+        .output(&["cat", &format!("/sys/class/net/{TUN}/mtu")])
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&mtu.stdout).trim(),
+        "1280",
+        "TIC's Tunnel MTU"
+    );
+    assert_eq!(metric(&b, "tunnelpop_tic_logins_total{result=\"ok\"}"), 1);
+    assert_eq!(metric(&b, "tunnelpop_tic_sessions_total"), 1);
+    let (clean, log) = b.client_proc.as_mut().unwrap().stop().unwrap();
+    assert!(clean, "{log}");
 }
 
 /// A raw TCP session to the TIC server, from the PoP's namespace.

@@ -241,7 +241,8 @@ mod tests {
             p.key,
             tunnel_common::ayiya::sign::Key::from_password(b"tunnelpw")
         );
-        let cases: [(fn(&mut TicTunnel), &str); 7] = [
+        type Change = fn(&mut TicTunnel);
+        let cases: [(Change, &str); 7] = [
             (|t| t.kind = "gre".into(), "of type \"gre\""),
             (|t| t.kind = "6in4".into(), "needs no client"),
             (|t| t.enabled = false, "disabled"),
