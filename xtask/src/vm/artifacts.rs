@@ -42,7 +42,6 @@ pub const TESTS: &[(&str, &str)] = &[
     ("l2_client", "l2"),
     ("l2_heartbeat", "l2"),
     ("l2_liveness", "l2"),
-    ("l2_tic", "l2"),
     ("vm_sit", "sit"),
 ];
 
