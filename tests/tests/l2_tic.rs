@@ -151,6 +151,19 @@ fn client_tic_refusals_change_nothing() {
     );
 }
 
+/// `tunnel list`'s tunnel lines.
+fn list(s: &mut Raw) -> Vec<String> {
+    assert_eq!(s.say("tunnel list"), "201 Listing tunnels");
+    let mut out = Vec::new();
+    loop {
+        let l = s.line();
+        if l.starts_with("202") {
+            return out;
+        }
+        out.push(l);
+    }
+}
+
 /// Waits (5 s at most) for the server's open-session gauge to be 0: a
 /// session's slot is freed just after its last words.
 fn wait_no_sessions(b: &AyiyaBed) {
@@ -395,6 +408,64 @@ fn bad_sessions_get_their_answers_and_leave_nothing() {
         format!("200 Succesfully logged in using md5 as {USER} (John Doe) from {POP_V4}")
     );
     assert_eq!(s.say("tunnel show T7"), "400 No such tunnel");
+    // Tunnel 2 as an older store kept AYIYA tunnels, with only its key:
+    // left out of the list, and `tunnel show` says why.
+    b.daemon
+        .ok(&[
+            "tunnel",
+            "add",
+            "2",
+            "--kind",
+            "ayiya",
+            "--local",
+            POP_V4,
+            "--password",
+            "sha1:5ec7fae6e1e0bbc6ffb40837a5c26b2855dc7fba",
+            "--prefix",
+            "2001:db8:2::/64",
+            "--owner",
+            USER,
+        ])
+        .unwrap();
+    assert_eq!(list(&mut s), ["T1 2001:db8:1::2 ayiya pop-test"]);
+    let why = s.say("tunnel show T2");
+    assert!(
+        why.starts_with("400 Tunnel T2 cannot be served over TIC: only its AYIYA key is stored"),
+        "{why}"
+    );
+    // Its password set again: served.
+    let pw2 = b.daemon.dir.join("t2.pw");
+    std::fs::write(&pw2, "second tunnel\n").unwrap();
+    b.daemon
+        .ok(&[
+            "tunnel",
+            "set",
+            "2",
+            "--password-file",
+            pw2.to_str().unwrap(),
+        ])
+        .unwrap();
+    assert_eq!(list(&mut s).len(), 2);
+    assert_eq!(
+        s.say("tunnel show T2"),
+        "201 Showing tunnel information for T2"
+    );
+    let mut keys = Vec::new();
+    loop {
+        let l = s.line();
+        if l.starts_with("202") {
+            break;
+        }
+        keys.push(l);
+    }
+    assert!(
+        keys.contains(&"Password: second tunnel".to_owned()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"IPv4 POP: 203.0.113.1".to_owned()),
+        "{keys:?}"
+    );
     assert_eq!(s.say("QUIT"), "200 Thank you for using this TIC service");
     drop(s);
     b.daemon.ok(&["status"]).unwrap();

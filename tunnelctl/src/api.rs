@@ -188,6 +188,11 @@ pub struct TunnelChanges {
     /// without update keys still understands every other change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_key: Option<String>,
+    /// A new password for a heartbeat or AYIYA tunnel (as `secret` at
+    /// add): what TIC hands out and the protocols sign with. Left out when
+    /// absent, as `update_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 /// A TIC user as `user add` gives it. The password travels only as TIC's

@@ -101,6 +101,11 @@ pub struct SetArgs {
     /// Take the tunnel from its owner (TIC lists it to no one).
     #[arg(long)]
     pub no_owner: bool,
+    /// heartbeat, ayiya: a new tunnel password, the first line of this
+    /// file (what TIC hands out; a store from before TIC that kept only
+    /// AYIYA's key needs it).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
     /// sixin4: the user's key for HE-style updates (/nic/update), read
     /// from this file (its first line; 16 to 128 printable characters, or
     /// `sha256:<hex>`). The daemon keeps only its SHA-256.
@@ -174,9 +179,14 @@ pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
                 && !s.no_owner
                 && s.update_key_file.is_none()
                 && !s.generate_update_key
+                && s.password_file.is_none()
             {
-                return Err(Error::Invalid("nothing to change: give --enable, --disable, --mtu, --ttl, --pmtudisc, --remote, --proxy-ndp, --owner, --no-owner, --update-key-file or --generate-update-key".into()).into());
+                return Err(Error::Invalid("nothing to change: give --enable, --disable, --mtu, --ttl, --pmtudisc, --remote, --proxy-ndp, --owner, --no-owner, --password-file, --update-key-file or --generate-update-key".into()).into());
             }
+            let secret = match &s.password_file {
+                Some(f) => Some(super::password::read(Some(f), "")?),
+                None => None,
+            };
             if s.owner.as_deref() == Some("") {
                 return Err(Error::Invalid(
                     "--owner: a user name (--no-owner takes the owner away)".into(),
@@ -205,6 +215,7 @@ pub fn run(c: &mut ApiClient, cmd: TunnelCmd) -> Result<()> {
                     s.owner
                 },
                 update_key: update_key.clone(),
+                secret,
             };
             let Response::Tunnel { tunnel } = c.simple(Request::TunnelSet { id: s.id, changes })?
             else {

@@ -231,6 +231,14 @@ impl Engine {
         if let Some(k) = &c.update_key {
             t.update_key = Some(super::update::key::stored(k).map_err(Error::invalid)?);
         }
+        if let Some(pw) = &c.secret {
+            // In the stored form (a `sha1:` key in lower case), as at add.
+            let mut with = t.clone();
+            with.secret = Some(pw.clone());
+            t.secret = super::secrets::stored(&with)
+                .map_err(Error::invalid)?
+                .secret;
+        }
         validate::tunnel(&self.cfg, &t).map_err(Error::invalid)?;
         self.transact_one(Scope::Tunnels(vec![id]), false, |tx| {
             if t.remote != old.remote {

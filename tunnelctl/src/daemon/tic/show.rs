@@ -46,21 +46,16 @@ pub enum Unservable {
     KeyOnly,
 }
 
-/// The stored secret is an AYIYA key, not a password.
-fn is_key_only(secret: &str) -> bool {
-    secret
-        .strip_prefix("sha1:")
-        .is_some_and(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 /// The password TIC hands out (`None` for static tunnels, which have
-/// none), or why there is none to hand out.
+/// none), or why there is none to hand out (`secrets::password`: a store
+/// that keeps only the AYIYA key).
 pub fn password(t: &TunnelSpec) -> Result<Option<&str>, Unservable> {
-    match t.secret.as_deref() {
-        Some(s) if is_key_only(s) => Err(Unservable::KeyOnly),
-        Some(s) if t.kind.has_secret() => Ok(Some(s)),
-        _ => Ok(None),
+    if !t.kind.has_secret() {
+        return Ok(None);
     }
+    crate::daemon::secrets::password(t)
+        .map(Some)
+        .map_err(|_| Unservable::KeyOnly)
 }
 
 /// The `Key: value` lines of `tunnel show`, between its 201 and 202.
