@@ -7,7 +7,8 @@
 //! JOHN1-SIXXS owning the AYIYA tunnel 1.
 //!
 //! Cases: the client logs in as AICCU does, reads its tunnel and brings
-//! it up (ping through it upstream, the tun device at TIC's MTU); a wrong
+//! it up (ping through it upstream, the tun device at TIC's MTU; a
+//! heartbeat tunnel, on the heartbeat bed, with the heartbeat client); a wrong
 //! password and an unknown user are refused (exit 8, the server's words)
 //! and change nothing, another user's tunnel is not found (exit 3). Raw
 //! TCP sessions: bad lines of many lengths, an over-long line, a silent
@@ -36,7 +37,11 @@ const TIC: &str = "203.0.113.1:3874";
 /// The AYIYA bed, its daemon serving TIC, tunnel 1 owned by JOHN1-SIXXS;
 /// returns the bed and the path of a file with the user's password.
 fn bed() -> (AyiyaBed, std::path::PathBuf) {
-    let mut b = AyiyaBed::new().expect("bed");
+    with_tic(AyiyaBed::new().expect("bed"))
+}
+
+/// `b`'s daemon restarted with TIC on, JOHN1-SIXXS owning tunnel 1.
+fn with_tic(mut b: AyiyaBed) -> (AyiyaBed, std::path::PathBuf) {
     let d = &mut b.daemon;
     d.stop().unwrap();
     d.config_with(
@@ -222,6 +227,40 @@ fn client_tic_logs_in_and_brings_the_tunnel_up() {
     );
     assert_eq!(metric(&b, "tunnelpop_tic_logins_total{result=\"ok\"}"), 1);
     assert_eq!(metric(&b, "tunnelpop_tic_sessions_total"), 1);
+    let (clean, log) = b.client_proc.as_mut().unwrap().stop().unwrap();
+    assert!(clean, "{log}");
+}
+
+/// A heartbeat tunnel read over TIC (`Type: 6in4-heartbeat`) runs the
+/// heartbeat client: beats learned as the NAT's address, proto-41 both
+/// ways.
+#[test]
+fn client_tic_runs_a_heartbeat_tunnel() {
+    let (mut b, pw) = with_tic(AyiyaBed::new_heartbeat().expect("bed"));
+    b.client_proc = Some(
+        ClientProc::start_args(
+            &b.client,
+            &[
+                "--tic",
+                POP_V4,
+                "--user",
+                USER,
+                "--password-file",
+                pw.to_str().unwrap(),
+            ],
+        )
+        .unwrap(),
+    );
+    b.wait_endpoint_ip(NAT_PUBLIC_V4).unwrap();
+    b.wait_tunnel_up().unwrap();
+    assert!(
+        b.client_log().contains("kind=6in4-heartbeat"),
+        "{}",
+        b.client_log()
+    );
+    let p = tunnel_tests::traffic::ping(&b.client, &["-c", "5", "-i", "0.2", UPSTREAM_V6]).unwrap();
+    assert!(p.ok && p.received() == 5, "{}", p.summary());
+    assert_eq!(b.state().unwrap(), "up");
     let (clean, log) = b.client_proc.as_mut().unwrap().stop().unwrap();
     assert!(clean, "{log}");
 }
