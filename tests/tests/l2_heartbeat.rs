@@ -556,7 +556,17 @@ fn bad_beats_are_counted_and_change_nothing() {
         log.contains("(behind a NAT the client must send 'sender')"),
         "{log}"
     );
-    assert!(log.contains("its clock is 300 s behind ours"), "{log}");
+    // 300 s, or 301 when a second boundary falls between the beat's
+    // making and its check (a slow VM).
+    assert!(
+        [
+            "its clock is 300 s behind ours",
+            "its clock is 301 s behind ours"
+        ]
+        .iter()
+        .any(|l| log.contains(l)),
+        "{log}"
+    );
     // Nothing learned, anywhere.
     for id in ["1", "2", "3", "4"] {
         let v: serde_json::Value =
