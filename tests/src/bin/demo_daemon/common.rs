@@ -1,0 +1,73 @@
+//! What every part of the demo uses: `tunnelctl` printed with its answer,
+//! pings summed up in one line, /metrics, indented output.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+use tunnel_tests::{daemon::Daemon, netns::Netns};
+
+/// Runs and prints `tunnelctl <args>`; fails if it does.
+pub fn ctl(d: &Daemon, args: &[&str]) -> Result<String> {
+    println!("\n$ tunnelctl {}", args.join(" "));
+    let out = d.ok(args)?;
+    print!("{}", indent(&out));
+    Ok(out)
+}
+
+/// `ping` in `ns`; returns the replies received.
+pub fn ping(ns: &Netns, what: &str, args: &[&str]) -> Result<u32> {
+    let mut argv = vec!["ping", "-6", "-n", "-q", "-W", "2"];
+    argv.extend_from_slice(args);
+    let out = ns.output(&argv)?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary = text
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or("no summary");
+    println!("\n# ping {what}: {summary}");
+    let received = summary
+        .split(", ")
+        .find_map(|f| f.strip_suffix(" received"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    Ok(received)
+}
+
+pub fn spawn_ping(ns: &Netns, args: &[&str]) -> Result<std::process::Child> {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns.name(),
+            "ping",
+            "-6",
+            "-n",
+            "-q",
+            "-W",
+            "2",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting ping")
+}
+
+/// GET /metrics inside `ns`.
+pub fn metrics(ns: &Netns) -> Result<String> {
+    let _in = ns.enter()?;
+    let mut s = TcpStream::connect("127.0.0.1:9641")?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: demo\r\n\r\n")?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    Ok(body)
+}
+
+pub fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}\n")).collect()
+}
