@@ -1,11 +1,12 @@
 //! What every part of the demo uses: `tunnelctl` printed with its answer,
-//! pings summed up in one line, /metrics, indented output.
+//! pings summed up in one line (or shown whole), /metrics, waiting for a
+//! condition, indented output.
 
 use std::{
     io::{Read, Write},
     net::TcpStream,
     process::{Command, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result};
@@ -36,6 +37,30 @@ pub fn ping(ns: &Netns, what: &str, args: &[&str]) -> Result<u32> {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
     Ok(received)
+}
+
+/// One `ping` in `ns`, shown whole with the command (what an ICMPv6 error
+/// says is the point); returns its stdout and stderr.
+pub fn ping_shown(ns: &Netns, what: &str, dst: &str) -> Result<String> {
+    println!("\n$ ping -6 -n -c 1 {dst}   # {what}");
+    let out = ns.output(&["ping", "-6", "-n", "-c", "1", "-W", "2", dst])?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    print!("{}", indent(&text));
+    Ok(text)
+}
+
+/// Checks `cond` every 250 ms for up to `secs`: how long it took, or
+/// `None` if it never held.
+pub fn wait_until(secs: u64, mut cond: impl FnMut() -> Result<bool>) -> Result<Option<Duration>> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if cond()? {
+            return Ok(Some(start.elapsed()));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Ok(None)
 }
 
 pub fn spawn_ping(ns: &Netns, args: &[&str]) -> Result<std::process::Child> {
@@ -70,4 +95,19 @@ pub fn metrics(ns: &Netns) -> Result<String> {
 
 pub fn indent(s: &str) -> String {
     s.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// `s` without its terminal colours (the daemon's log has them).
+pub fn plain(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters, ended by a letter.
+            chars.by_ref().find(char::is_ascii_alphabetic);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -13,8 +13,10 @@
 
 mod ayiya;
 mod common;
+mod heartbeat;
 mod nat64;
 mod sixin4;
+mod update;
 
 use std::process::ExitCode;
 
@@ -49,6 +51,8 @@ fn run(keep: bool) -> Result<()> {
     }
     // Its own namespaces and daemon: the 6in4 part's stay as they are.
     ayiya::ayiya(&mut failed)?;
+    heartbeat::heartbeat(&mut failed)?;
+    update::update(&mut failed)?;
     pop.remove(&mut failed)?;
     if !failed.is_empty() {
         bail!("failed steps: {failed:?}\ndaemon log:\n{}", pop.d.log());
