@@ -14,7 +14,15 @@ use tunnel_tests::{daemon::Daemon, netns::Netns};
 
 /// Runs and prints `tunnelctl <args>`; fails if it does.
 pub fn ctl(d: &Daemon, args: &[&str]) -> Result<String> {
-    println!("\n$ tunnelctl {}", args.join(" "));
+    // Quoted where a shell needs it, so the line can be pasted.
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| match a.contains(' ') {
+            true => format!("'{a}'"),
+            false => a.to_string(),
+        })
+        .collect();
+    println!("\n$ tunnelctl {}", shown.join(" "));
     let out = d.ok(args)?;
     print!("{}", indent(&out));
     Ok(out)

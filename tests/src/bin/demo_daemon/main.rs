@@ -1,21 +1,32 @@
 //! The operator's demo (`cargo xtask demo`, second part; root): the real
 //! `tunnelctl daemon` on the demo namespaces, driven by the real CLI. Each
-//! step prints the command and what it answered: add a tunnel, traffic
-//! both ways and from the PoP itself, list/stats/proxy list and /metrics, a
-//! daemon restart with pings flowing; NAT64 with DNS64 (pool6 and address
-//! mappings by the CLI, Unbound with the CLI's snippet): the IPv6-only
-//! upstream host and the tunnel user ping and send TCP to an IPv4-only host
-//! by name; removal. Then AYIYA: a user behind a
-//! NAT runs `tunnelctl client`; pings and TCP both ways, a NAT rebinding,
-//! a daemon restart under traffic. `--keep` leaves everything
-//! up until Enter, for trying `tunnelctl` by hand. Exits non-zero if a step
-//! failed.
+//! step prints the command and what it answered. The parts, one module
+//! each:
+//! - `sixin4`: add a tunnel, traffic both ways and from the PoP itself,
+//!   list/stats/proxy list and /metrics, a daemon restart with pings
+//!   flowing (its removal comes last);
+//! - `nat64`: NAT64 with DNS64 (pool6 and address mappings by the CLI,
+//!   Unbound with the CLI's snippet): the IPv6-only upstream host and the
+//!   tunnel user ping and send TCP to an IPv4-only host by name;
+//! - `ayiya`: a user behind a NAT runs `tunnelctl client`; pings and TCP
+//!   both ways, a NAT rebinding, a daemon restart under traffic;
+//! - `heartbeat`: a 6in4 user behind a NAT with `client --kind heartbeat`:
+//!   down until its first beat, learned, followed when the NAT is
+//!   renumbered, latency in `tunnel list`, down again once it is gone
+//!   (ICMPv6 "no route" toward it);
+//! - `update`: an HE-style router's new IPv4 address sent with curl to
+//!   `/nic/update` (`good`, then `nochg`), its traffic following;
+//! - `tic`: a user behind a NAT logs in with `client --tic` and gets IPv6.
+//!
+//! `--keep` leaves the 6in4 and NAT64 parts up until Enter, for trying
+//! `tunnelctl` by hand. Exits non-zero if a step failed.
 
 mod ayiya;
 mod common;
 mod heartbeat;
 mod nat64;
 mod sixin4;
+mod tic;
 mod update;
 
 use std::process::ExitCode;
@@ -53,6 +64,7 @@ fn run(keep: bool) -> Result<()> {
     ayiya::ayiya(&mut failed)?;
     heartbeat::heartbeat(&mut failed)?;
     update::update(&mut failed)?;
+    tic::tic(&mut failed)?;
     pop.remove(&mut failed)?;
     if !failed.is_empty() {
         bail!("failed steps: {failed:?}\ndaemon log:\n{}", pop.d.log());
@@ -73,7 +85,7 @@ fn hands_on(d: &Daemon, ns: &Namespaces) -> Result<()> {
          ip netns exec {} ping -6 {USER}\n\
          ip netns exec {} ping -6 {NAME}   # NAT64 + DNS64\n\
          ip netns exec {} curl -s 127.0.0.1:9641/metrics\n\
-         Press Enter here to remove tunnel 1 and tear everything down.",
+         Press Enter here to go on (the AYIYA, heartbeat, update and TIC parts), then remove tunnel 1.",
         d.socket.display(),
         ns.upstream.name(),
         ns.upstream.name(),
