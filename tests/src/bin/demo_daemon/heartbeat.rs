@@ -65,7 +65,9 @@ pub fn heartbeat(failed: &mut Vec<&'static str>) -> Result<()> {
     both_ways(&b, " after the change", failed)?;
 
     println!("\n# waiting for the daemon's latency ping (::1 -> ::2 of every up tunnel)");
-    let answered = wait_until(30, || {
+    // Up to a liveness check for the tunnel to count as up, then up to an
+    // interval for its turn, then the reply time: 40 s as l2_liveness.
+    let answered = wait_until(40, || {
         Ok(show(&b)?["latency"]["received"].as_u64().unwrap_or(0) >= 1)
     })?;
     match answered {
