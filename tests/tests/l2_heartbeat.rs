@@ -556,16 +556,16 @@ fn bad_beats_are_counted_and_change_nothing() {
         log.contains("(behind a NAT the client must send 'sender')"),
         "{log}"
     );
-    // 300 s, or 301 when a second boundary falls between the beat's
-    // making and its check (a slow VM).
+    // 300 s, or a little more on a slow VM (seconds pass between the
+    // beat's making and its check: 302 s seen under TCG).
+    let behind = log
+        .split("its clock is ")
+        .nth(1)
+        .and_then(|r| r.split(" s behind ours").next())
+        .and_then(|n| n.parse::<u64>().ok());
     assert!(
-        [
-            "its clock is 300 s behind ours",
-            "its clock is 301 s behind ours"
-        ]
-        .iter()
-        .any(|l| log.contains(l)),
-        "{log}"
+        behind.is_some_and(|s| (300..=310).contains(&s)),
+        "{behind:?}\n{log}"
     );
     // Nothing learned, anywhere.
     for id in ["1", "2", "3", "4"] {

@@ -74,15 +74,23 @@ pub struct Step {
 /// which test binaries to run.
 pub fn select(only: &[String]) -> Result<(bool, Vec<&'static str>)> {
     let known = ["stats", "l1", "l2", "sit"];
-    if let Some(bad) = only.iter().find(|o| !known.contains(&o.as_str())) {
-        bail!("--only {bad}: the steps are {}", known.join(", "));
+    let is_test = |o: &str| TESTS.iter().any(|(name, _)| *name == o);
+    if let Some(bad) = only
+        .iter()
+        .find(|o| !known.contains(&o.as_str()) && !is_test(o))
+    {
+        bail!(
+            "--only {bad}: the steps are {} or a test binary's name (l2_heartbeat)",
+            known.join(", ")
+        );
     }
-    let want = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
+    let want =
+        |name: &str, step: &str| only.is_empty() || only.iter().any(|o| o == step || o == name);
     Ok((
-        want("stats"),
+        want("stats", "stats"),
         TESTS
             .iter()
-            .filter(|(_, step)| want(step))
+            .filter(|(name, step)| want(name, step))
             .map(|(name, _)| *name)
             .collect(),
     ))
