@@ -259,8 +259,6 @@ fn ipv6_to_ipv4() {
     let echo = |src: Ipv6Addr, dst: Ipv6Addr, hl: u8| v6(src, dst, hl, 0, L4::EchoRequest(PAYLOAD));
     let wkp_dst: Ipv6Addr = "64:ff9b::192.0.2.2".parse().unwrap();
     let unrouted = a4("203.0.113.9");
-    let mut hop_by_hop = echo(UPSTREAM, p6(host), 64);
-    hop_by_hop[6] = 0; // next header: hop-by-hop options
     let mut fragment = echo(UPSTREAM, p6(host), 64);
     fragment[6] = 44;
     // An informational type other than echo (here 139, node information
@@ -335,13 +333,6 @@ fn ipv6_to_ipv4() {
             CLIENT_A_MAC,
             &translated_v4(up4, host, 63, 0, L4::EchoRequest(PAYLOAD)),
         )),
-        Case::xdp(
-            "extension header (hop-by-hop): not in the fast path, counted",
-            from_upstream(&hop_by_hop),
-        )
-        .on(x1)
-        .setup(nat64_on)
-        .dropped(Drop::Nat64Unsupported),
         Case::xdp(
             "fragment header for a transport other than tcp, udp, icmpv6: counted",
             from_upstream(&fragment),
@@ -1463,6 +1454,221 @@ fn fragments() {
     check(&mut bed, cases);
 }
 
+/// Extension headers `exts` (each: its type, then its bytes after the
+/// next-header byte, 8n − 1 of them) inserted behind the IPv6 header of
+/// `p`, chained in order, the last one pointing at `p`'s own next header.
+fn with_ext(p: &[u8], exts: &[(u8, &[u8])]) -> Vec<u8> {
+    let mut out = p[..40].to_vec();
+    let mut next = p[6];
+    let mut chain = Vec::new();
+    for (i, (_, rest)) in exts.iter().enumerate() {
+        let nh = exts.get(i + 1).map_or(next, |e| e.0);
+        assert_eq!((rest.len() + 1) % 8, 0, "an extension header is 8n bytes");
+        chain.push(nh);
+        chain.extend_from_slice(rest);
+    }
+    if let Some(first) = exts.first() {
+        next = first.0;
+    }
+    out[6] = next;
+    let payload = (p.len() - 40 + chain.len()) as u16;
+    out[4..6].copy_from_slice(&payload.to_be_bytes());
+    out.extend_from_slice(&chain);
+    out.extend_from_slice(&p[40..]);
+    out
+}
+
+const HOP_BY_HOP: u8 = 0;
+const ROUTING: u8 = 43;
+const DEST_OPTIONS: u8 = 60;
+/// Hop-by-Hop with a router alert (RFC 2711: type 5, length 2, value 0)
+/// and a PadN of 0 bytes: 8 bytes.
+const ROUTER_ALERT: &[u8] = &[0, 5, 2, 0, 0, 1, 0];
+/// Destination Options with one PadN filling 6 bytes.
+const PAD6: &[u8] = &[0, 1, 4, 0, 0, 0, 0];
+/// A segment routing header (type 4) with one segment and `left` still to
+/// visit: length 2 (24 bytes).
+fn srh(left: u8) -> Vec<u8> {
+    let mut r = vec![2, 4, left, 0, 0, 0, 0];
+    r.extend_from_slice(&a6("2001:db8:ffff::7").octets());
+    r
+}
+
+/// RFC 7915 §5.1: Hop-by-Hop, Destination Options and a Routing header
+/// with Segments Left 0 are ignored, the length and protocol adjusted;
+/// a Routing header with segments left is not translated and its sender
+/// gets Parameter Problem (code 0) pointing at Segments Left.
+#[test]
+fn extension_headers() {
+    let mut bed = ProgBed::new().expect("prog bed");
+    let (host, up4) = (CLIENT_A, a4(UPSTREAM_V4));
+    let udp = v6(UPSTREAM, p6(host), 64, 0, L4::Udp(PAYLOAD));
+    let tcp = v6(UPSTREAM, p6(host), 64, 0, L4::Tcp(PAYLOAD));
+    let spent = srh(0);
+    let live = srh(1);
+    let live_packet = with_ext(&udp, &[(ROUTING, &live)]);
+    let behind_hbh = with_ext(&udp, &[(HOP_BY_HOP, ROUTER_ALERT), (ROUTING, &live)]);
+    let data = [0x42u8; 64];
+    let udp6_whole = v6(UPSTREAM, p6(host), 64, 0, L4::Udp(&data))[40..].to_vec();
+    let udp4_whole = v4(up4, host, 64, 0, L4::Udp(&data))[20..].to_vec();
+    let first = v6_fragment(
+        UPSTREAM,
+        p6(host),
+        64,
+        17,
+        0xabcd_1234,
+        0,
+        true,
+        &udp6_whole[..24],
+    );
+    let user_live = with_ext(
+        &v6(a6(USER_A), p6(up4), 64, 0, L4::Udp(PAYLOAD)),
+        &[(ROUTING, &live)],
+    );
+    let too_many = with_ext(
+        &udp,
+        &[
+            (HOP_BY_HOP, PAD6),
+            (DEST_OPTIONS, PAD6),
+            (ROUTING, &spent),
+            (DEST_OPTIONS, PAD6),
+            (DEST_OPTIONS, PAD6),
+        ],
+    );
+    let mut overlong = with_ext(&udp, &[(HOP_BY_HOP, ROUTER_ALERT)]);
+    overlong[41] = 200; // 1608 bytes claimed, far more than the packet
+    let cases = vec![
+        Case::xdp(
+            "hop-by-hop (router alert) before udp: stripped, translated",
+            from_upstream(&with_ext(&udp, &[(HOP_BY_HOP, ROUTER_ALERT)])),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .redirect(to_v4_host(
+            CLIENT_A_MAC,
+            &translated_v4(up4, host, 63, 0, L4::Udp(PAYLOAD)),
+        ))
+        .events(&[(Event::Nat64ExtStripped, 1), (Event::Nat64To4, 1)]),
+        Case::xdp(
+            "destination options and a spent routing header before tcp: stripped, translated",
+            from_upstream(&with_ext(&tcp, &[(DEST_OPTIONS, PAD6), (ROUTING, &spent)])),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .redirect(to_v4_host(
+            CLIENT_A_MAC,
+            &translated_v4(up4, host, 63, 0, L4::Tcp(PAYLOAD)),
+        ))
+        .events(&[(Event::Nat64ExtStripped, 1), (Event::Nat64To4, 1)]),
+        Case::xdp(
+            "hop-by-hop before a fragment header: stripped, the fragment translated",
+            from_upstream(&with_ext(&first, &[(HOP_BY_HOP, ROUTER_ALERT)])),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .redirect(to_v4_host(
+            CLIENT_A_MAC,
+            &v4_fragment(up4, host, 63, etherparse::IpNumber::UDP, 0x1234, 0, true, &udp4_whole[..24]),
+        ))
+        .events(&[(Event::Nat64ExtStripped, 1), (Event::Nat64To4, 1)]),
+        Case::xdp(
+            "routing header with a segment left: parameter problem at segments left, from the translator",
+            from_upstream(&live_packet),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .tx(eth(
+            X1_MAC,
+            UPSTREAM_MAC,
+            EtherType::IPV6,
+            &icmpv6_error(
+                p6(POP_V4),
+                UPSTREAM,
+                Icmpv6Type::ParameterProblem(etherparse::icmpv6::ParameterProblemHeader {
+                    code: etherparse::icmpv6::ParameterProblemCode::ErroneousHeaderField,
+                    pointer: 40 + 3,
+                }),
+                &live_packet,
+            ),
+        ))
+        .events(&[(Event::IcmpParameterProblem, 1), (Event::Nat64To4, 0)]),
+        Case::xdp(
+            "live routing header behind hop-by-hop: the pointer counts the hop-by-hop header",
+            from_upstream(&behind_hbh),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .tx(eth(
+            X1_MAC,
+            UPSTREAM_MAC,
+            EtherType::IPV6,
+            &icmpv6_error(
+                p6(POP_V4),
+                UPSTREAM,
+                Icmpv6Type::ParameterProblem(etherparse::icmpv6::ParameterProblemHeader {
+                    code: etherparse::icmpv6::ParameterProblemCode::ErroneousHeaderField,
+                    pointer: 40 + 8 + 3,
+                }),
+                &behind_hbh,
+            ),
+        )),
+        Case::xdp(
+            "live routing header, no translator source set: counted",
+            from_upstream(&live_packet),
+        )
+        .on(x1)
+        .setup(|b| {
+            nat64_on(b);
+            no_icmp_source(b);
+        })
+        .dropped(Drop::Nat64SourceRoute),
+        Case::xdp(
+            "live routing header from a tunnel user: parameter problem from its ::1, back into the tunnel",
+            from_client_a(&user_live),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .tx(to_client_a(&icmpv6_error(
+            a6(POP_A),
+            a6(USER_A),
+            Icmpv6Type::ParameterProblem(etherparse::icmpv6::ParameterProblemHeader {
+                code: etherparse::icmpv6::ParameterProblemCode::ErroneousHeaderField,
+                pointer: 40 + 3,
+            }),
+            &user_live,
+        ))),
+        Case::xdp(
+            "hop-by-hop after destination options (RFC 8200 §4.3): malformed",
+            from_upstream(&with_ext(&udp, &[(DEST_OPTIONS, PAD6), (HOP_BY_HOP, PAD6)])),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Malformed),
+        Case::xdp(
+            "five extension headers, more than the walk takes: counted",
+            from_upstream(&too_many),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64Unsupported),
+        Case::xdp(
+            "an extension header longer than the packet: malformed",
+            from_upstream(&overlong),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Malformed),
+        Case::xdp(
+            "destination options behind a fragment header (fragmentable part): counted",
+            from_upstream(&v6_fragment(UPSTREAM, p6(host), 64, DEST_OPTIONS, 5, 0, true, &[17, 0, 1, 4, 0, 0, 0, 0])),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64Unsupported),
+    ];
+    check(&mut bed, cases);
+}
+
 /// Random mutations of valid NAT64 frames of every kind above (both
 /// directions, errors, fragments, tunnel users), from a fixed seed: the
 /// programs never abort, a drop is counted exactly once, and whatever
@@ -1476,6 +1682,13 @@ fn mutated_frames() {
     let seeds: Vec<(Vec<u8>, u32)> = vec![
         (
             from_upstream(&v6(UPSTREAM, p6(host), 64, 0, L4::Tcp(PAYLOAD))),
+            bed.x1,
+        ),
+        (
+            from_upstream(&with_ext(
+                &v6(UPSTREAM, p6(host), 64, 0, L4::Tcp(PAYLOAD)),
+                &[(HOP_BY_HOP, ROUTER_ALERT), (ROUTING, &srh(0))],
+            )),
             bed.x1,
         ),
         (

@@ -43,6 +43,10 @@ pub const JUMP_NAT64_ERR_TO4: u32 = 11;
 /// ignores options, so they are stripped (an unexpired source route is
 /// refused) and the packet goes back to `nat64_4to6`. No arguments.
 pub const JUMP_NAT64_OPTIONS: u32 = 12;
+/// NAT64: IPv6 toward pool6 with Hop-by-Hop, Destination Options or
+/// Routing headers, stripped (RFC 7915 §5.1) before `JUMP_NAT64_6TO4`
+/// again (`JumpArgs::origin` kept).
+pub const JUMP_NAT64_EXT6: u32 = 13;
 /// Per-kind encapsulation programs for kinds not built into the router
 /// start here (`JUMP_ENCAP_BASE + kind`).
 pub const JUMP_ENCAP_BASE: u32 = 16;

@@ -187,8 +187,12 @@ counter_enum! {
         /// no counterpart), or an ICMP error quoting what the translator
         /// cannot map back.
         Nat64IcmpDropped = "nat64_icmp_dropped",
-        /// IPv4 with an unexpired source route option (loose or strict),
-        /// which RFC 7915 §4.1 says to discard.
+        /// A source route not used up, which RFC 7915 says not to
+        /// translate: IPv4 with an unexpired loose or strict source route
+        /// option (§4.1), IPv6 with a Routing header whose Segments Left
+        /// is not 0 (§5.1). Counted when the error that answers it (ICMPv4
+        /// source route failed, ICMPv6 parameter problem) cannot be sent:
+        /// no translator source set, or rate limited.
         Nat64SourceRoute = "nat64_source_route",
     }
 }
@@ -267,6 +271,13 @@ counter_enum! {
         /// Replies to the latency pinger taken at a tunnel's `::1`, their
         /// round trip stamped into `PINGS`.
         PingReply = "ping_reply",
+        /// IPv6 packets whose Hop-by-Hop, Destination Options or spent
+        /// Routing headers were stripped before translation (RFC 7915
+        /// §5.1: they are ignored).
+        Nat64ExtStripped = "nat64_ext_stripped",
+        /// ICMPv6 parameter problems sent (a Routing header with segments
+        /// left toward pool6).
+        IcmpParameterProblem = "icmp_parameter_problem",
     }
 }
 

@@ -26,6 +26,7 @@ pub const HOP_LIMIT: u8 = 64;
 pub const TYPE_DEST_UNREACHABLE: u8 = 1;
 pub const TYPE_PACKET_TOO_BIG: u8 = 2;
 pub const TYPE_TIME_EXCEEDED: u8 = 3;
+pub const TYPE_PARAMETER_PROBLEM: u8 = 4;
 pub const TYPE_ECHO_REQUEST: u8 = 128;
 pub const TYPE_ECHO_REPLY: u8 = 129;
 
@@ -61,6 +62,13 @@ impl IcmpError {
     pub fn packet_too_big(mtu: u16) -> Self {
         IcmpError((TYPE_PACKET_TOO_BIG as u32) << 24 | mtu as u32)
     }
+    /// Parameter problem, erroneous header field (code 0), at byte
+    /// `pointer` of the invoking packet (below 64 KiB: the parameter
+    /// shares the word with type and code).
+    #[inline(always)]
+    pub fn parameter_problem(pointer: u32) -> Self {
+        IcmpError((TYPE_PARAMETER_PROBLEM as u32) << 24 | pointer & 0xffff)
+    }
     #[inline(always)]
     fn icmp_type(self) -> u8 {
         (self.0 >> 24) as u8
@@ -76,6 +84,7 @@ impl IcmpError {
         match self.icmp_type() {
             TYPE_PACKET_TOO_BIG => Drop::TooBig,
             TYPE_TIME_EXCEEDED => Drop::HopLimit,
+            TYPE_PARAMETER_PROBLEM => Drop::Nat64SourceRoute,
             _ if self.0 == Self::ADMIN_PROHIBITED.0 => Drop::TunnelDisabled,
             _ if self.0 == Self::NO_ROUTE.0 => Drop::TunnelDown,
             _ => Drop::PopAddress,
@@ -86,6 +95,7 @@ impl IcmpError {
         match self.icmp_type() {
             TYPE_PACKET_TOO_BIG => Event::IcmpPacketTooBig,
             TYPE_TIME_EXCEEDED => Event::IcmpTimeExceeded,
+            TYPE_PARAMETER_PROBLEM => Event::IcmpParameterProblem,
             _ => Event::IcmpUnreachable,
         }
     }

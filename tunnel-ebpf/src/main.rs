@@ -263,6 +263,21 @@ mod entry {
         }
     }
 
+    /// NAT64, IPv6 with extension headers (`JumpArgs::origin`): stripped
+    /// (RFC 7915 §5.1), then back to `nat64_6to4`.
+    #[xdp]
+    pub fn nat64_ext6(ctx: XdpContext) -> u32 {
+        let pkt = Packet::new(&ctx);
+        let origin = Origin::from_raw(jump::args().origin);
+        match nat64::ext6::strip(pkt, origin) {
+            Ok(step) => jump::follow(pkt, step),
+            Err(reason) => faulted(Fault {
+                reason,
+                tunnel: origin.tunnel_id(),
+            }),
+        }
+    }
+
     /// ICMPv4 errors of the translator (`JumpArgs::icmp`), from the local
     /// IPv4 address of tunnel `JumpArgs::tunnel`.
     #[xdp]

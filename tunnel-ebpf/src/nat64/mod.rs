@@ -9,6 +9,7 @@
 
 pub mod err_to4;
 pub mod err_to6;
+pub mod ext6;
 pub mod icmp4;
 pub mod options;
 pub mod to4;

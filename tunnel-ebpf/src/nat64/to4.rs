@@ -6,7 +6,7 @@ use aya_ebpf::bindings::xdp_action;
 use network_types::{eth::EthHdr, ip::Ipv6Hdr};
 use tunnel_common::{
     csum,
-    jump::{JUMP_NAT64_4TO6, JUMP_NAT64_ERR_TO4, SOURCE_NAT64},
+    jump::{JUMP_NAT64_4TO6, JUMP_NAT64_ERR_TO4, JUMP_NAT64_EXT6, SOURCE_NAT64},
     nat64::{config::NAT64_F_WKP_STRICT, icmp, rfc6052},
     stats::{Drop, Event},
 };
@@ -83,16 +83,14 @@ pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
     if is_icmpv6_error(pkt) {
         return Ok(Step::Hand(JUMP_NAT64_ERR_TO4));
     }
+    // Hop-by-Hop, Destination Options, Routing: their program strips
+    // them (or answers a live Routing header) and hands the packet back.
+    if super::ext6::is_skipped(pkt.read::<u8>(ETH_LEN + 6)?) {
+        return Ok(Step::Hand(JUMP_NAT64_EXT6));
+    }
     let v6 = map_v6(pkt)?;
     if v6.hop_limit <= 1 {
-        // Out of a tunnel, the error goes back in from its `::1`; from
-        // the uplink it comes from the translator's own source, if the
-        // operator set one (a traceroute then shows the PoP).
-        let src_tunnel = match origin.tunnel_id() {
-            Some(id) => id,
-            None if super::icmp_source_v6().is_some() => SOURCE_NAT64,
-            None => return Err(Drop::Nat64TtlExpired),
-        };
+        let src_tunnel = error_source(origin).ok_or(Drop::Nat64TtlExpired)?;
         return Ok(Step::Icmp {
             kind: IcmpError::TIME_EXCEEDED,
             src_tunnel,
@@ -148,6 +146,19 @@ pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
     }
 }
 
+/// Where the translator's own ICMPv6 errors come from (`Step::Icmp`'s
+/// `src_tunnel`): out of a tunnel, they go back in from its `::1`; from the
+/// uplink, from the translator's own source under pool6 if the operator
+/// set one (a traceroute then shows the PoP); else none can be sent.
+#[inline(always)]
+pub fn error_source(origin: Origin) -> Option<u32> {
+    match origin.tunnel_id() {
+        Some(id) => Some(id),
+        None if super::icmp_source_v6().is_some() => Some(SOURCE_NAT64),
+        None => None,
+    }
+}
+
 /// Whether the packet is an ICMPv6 error (next header 58, type < 128).
 #[inline(always)]
 fn is_icmpv6_error(pkt: Packet) -> bool {
@@ -182,7 +193,8 @@ fn map_v6(pkt: Packet) -> Result<V6, Drop> {
         return Err(Drop::Malformed);
     }
     if !matches!(next_header, PROTO_TCP | PROTO_UDP | PROTO_ICMPV6) {
-        // Other extension headers, other transports: not yet.
+        // Extension headers behind a Fragment header (in the
+        // fragmentable part), other transports: not translated.
         return Err(Drop::Nat64Unsupported);
     }
     if fragment {

@@ -51,7 +51,7 @@ pub const PROGRAM_UPLINK: &str = "tunnel_xdp";
 /// The NDP proxy, tail-called from the uplink program (`JUMPS`).
 pub const PROGRAM_NDP: &str = "ndp_proxy";
 /// The programs behind the uplink's `JUMPS`, by slot.
-pub const JUMP_PROGRAMS: [(u32, &str); 13] = [
+pub const JUMP_PROGRAMS: [(u32, &str); 14] = [
     (jump::JUMP_NDP, PROGRAM_NDP),
     (jump::JUMP_SIXIN4_DECAP, "sixin4_decap"),
     (jump::JUMP_ROUTE, "tunnel_route"),
@@ -65,6 +65,7 @@ pub const JUMP_PROGRAMS: [(u32, &str); 13] = [
     (jump::JUMP_NAT64_ERR_TO6, "nat64_err_to6"),
     (jump::JUMP_NAT64_ERR_TO4, "nat64_err_to4"),
     (jump::JUMP_NAT64_OPTIONS, "nat64_options"),
+    (jump::JUMP_NAT64_EXT6, "nat64_ext6"),
 ];
 /// The TC entry point for the egress of the tunnel device (what the PoP's
 /// own kernel sends toward tunnels).
@@ -74,7 +75,7 @@ pub const LOCAL_JUMP_PROGRAMS: [(u32, &str); 1] =
     [(jump::JUMP_LOCAL_AYIYA_ENCAP, "ayiya_encap_local")];
 /// The XDP programs of the object: the uplink's, the paths it jumps to and
 /// the test beds'.
-const XDP_PROGRAMS: [&str; 17] = [
+const XDP_PROGRAMS: [&str; 18] = [
     PROGRAM_UPLINK,
     PROGRAM_NDP,
     "sixin4_decap",
@@ -89,6 +90,7 @@ const XDP_PROGRAMS: [&str; 17] = [
     "nat64_err_to6",
     "nat64_err_to4",
     "nat64_options",
+    "nat64_ext6",
     "testbed_pass",
     "testbed_drop",
     "testbed_tx",
