@@ -515,18 +515,43 @@ fn ipv4_to_ipv6() {
         .setup(nat64_on)
         .redirect(to_upstream(&plain6)),
         Case::xdp(
-            "unexpired loose source route: discarded (RFC 7915 §4.1), counted",
+            "unexpired loose source route: not translated, source route failed (RFC 7915 §4.1)",
             from_v4_host(CLIENT_A_MAC, &lsrr),
         )
         .on(x0)
         .setup(nat64_on)
-        .dropped(Drop::Nat64SourceRoute),
+        .tx(icmp4_error(
+            CLIENT_A_MAC,
+            host,
+            etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::SourceRouteFailed,
+            ),
+            &lsrr,
+        ))
+        .events(&[(Event::Nat64IcmpSent, 1), (Event::Nat64To6, 0)]),
         Case::xdp(
-            "unexpired strict source route after a NOP: discarded, counted",
+            "unexpired strict source route after a NOP: source route failed, options quoted",
             from_v4_host(CLIENT_A_MAC, &ssrr),
         )
         .on(x0)
         .setup(nat64_on)
+        .tx(icmp4_error(
+            CLIENT_A_MAC,
+            host,
+            etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::SourceRouteFailed,
+            ),
+            &ssrr,
+        )),
+        Case::xdp(
+            "unexpired source route, no translator source set: discarded, counted",
+            from_v4_host(CLIENT_A_MAC, &lsrr),
+        )
+        .on(x0)
+        .setup(|b| {
+            nat64_on(b);
+            no_icmp_source(b);
+        })
         .dropped(Drop::Nat64SourceRoute),
         Case::xdp(
             "options with a wrong header checksum: counted drop",

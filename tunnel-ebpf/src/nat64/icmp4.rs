@@ -4,11 +4,13 @@
 //! addresses swapped, XDP_TX): its sender is behind the neighbour that
 //! handed it over.
 //!
-//! Two errors: Fragmentation Needed (type 3 code 4) when a translated
+//! Three errors: Fragmentation Needed (type 3 code 4) when a translated
 //! packet with DF would not fit the tunnel it is for, with the tunnel's
 //! MTU less the 20 bytes translation adds (RFC 7915 §4; the case of
-//! Jool's issue #442), from the tunnel's local address; and Time Exceeded
-//! when the TTL runs out in the translator, from its RFC 6791 source.
+//! Jool's issue #442), from the tunnel's local address; Time Exceeded
+//! when the TTL runs out in the translator, and Source Route Failed (type
+//! 3 code 5) for a source route not used up (RFC 7915 §4.1), both from
+//! its RFC 6791 source.
 
 use aya_ebpf::bindings::xdp_action;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
@@ -33,6 +35,7 @@ const IPV4_DF: u8 = 0x40;
 
 pub const TYPE_DEST_UNREACHABLE: u8 = 3;
 pub const CODE_FRAG_NEEDED: u8 = 4;
+pub const CODE_SOURCE_ROUTE_FAILED: u8 = 5;
 pub const TYPE_TIME_EXCEEDED: u8 = 11;
 
 /// The error, packed as `icmp6::IcmpError` is (type << 24 | code << 16 |
@@ -48,6 +51,11 @@ impl Icmp4Error {
     }
     /// Time exceeded in transit (TTL 0).
     pub const TIME_EXCEEDED: Icmp4Error = Icmp4Error((TYPE_TIME_EXCEEDED as u32) << 24);
+    /// Source route failed: a source route not used up, which the
+    /// translator does not follow (RFC 7915 §4.1).
+    pub const SOURCE_ROUTE_FAILED: Icmp4Error = Icmp4Error(
+        (TYPE_DEST_UNREACHABLE as u32) << 24 | (CODE_SOURCE_ROUTE_FAILED as u32) << 16,
+    );
 
     #[inline(always)]
     pub fn raw(self) -> u32 {
@@ -62,6 +70,8 @@ impl Icmp4Error {
     pub fn suppressed(self) -> Drop {
         if self.0 >> 24 == TYPE_TIME_EXCEEDED as u32 {
             Drop::Nat64TtlExpired
+        } else if self.0 == Self::SOURCE_ROUTE_FAILED.0 {
+            Drop::Nat64SourceRoute
         } else {
             Drop::Nat64TooBig
         }
@@ -71,7 +81,7 @@ impl Icmp4Error {
 /// RFC 1812 §4.3.2.7: no error about an ICMP error, a later fragment, or
 /// a packet from an address that is not one host's.
 #[inline(always)]
-fn may_answer(pkt: Packet, h: &Ipv4Hdr) -> bool {
+fn may_answer(pkt: Packet, h: &Ipv4Hdr, hl: usize) -> bool {
     let src = h.src_addr;
     if matches!(src, [0, ..] | [127, ..] | [224..=255, ..]) {
         return false;
@@ -81,7 +91,7 @@ fn may_answer(pkt: Packet, h: &Ipv4Hdr) -> bool {
     }
     if h.proto == PROTO_ICMP {
         // Echo (0, 8) and the other queries may be answered; errors not.
-        match pkt.read::<u8>(ETH_LEN + IPV4_LEN) {
+        match pkt.read::<u8>(ETH_LEN + hl) {
             Ok(0 | 8 | 13 | 14 | 15 | 16 | 17 | 18) => {}
             _ => return false,
         }
@@ -96,7 +106,10 @@ fn may_answer(pkt: Packet, h: &Ipv4Hdr) -> bool {
 pub fn send(pkt: Packet, kind: Icmp4Error, src: [u8; 4]) -> Result<u32, Drop> {
     let eth: EthHdr = pkt.read(0)?;
     let inv = pkt.view::<Ipv4Hdr>(ETH_LEN)?;
-    if inv.vihl != 0x45 || !may_answer(pkt, inv) || !rate_allows() {
+    // Options are quoted as they came (source route failed answers a
+    // packet that has some).
+    let hl = (inv.vihl & 0xf) as usize * 4;
+    if inv.vihl >> 4 != 4 || hl < IPV4_LEN || !may_answer(pkt, inv, hl) || !rate_allows() {
         return Err(kind.suppressed());
     }
     let dst = inv.src_addr;

@@ -1,6 +1,7 @@
 //! IPv4 options before translation (RFC 7915 §4.1): "they MUST be
 //! ignored and the packet translated normally", except an unexpired
-//! source route, which is discarded. Ignoring them is stripping them: the
+//! source route: not translated, answered with ICMPv4 source route
+//! failed. Ignoring them is stripping them: the
 //! 20-byte header moves up over the options, with its length, total
 //! length and checksum fixed, and the packet goes back to `nat64_4to6`,
 //! whose fast path then sees a plain header.
@@ -8,11 +9,11 @@
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use tunnel_common::{
     csum,
-    jump::JUMP_NAT64_4TO6,
+    jump::{JUMP_NAT64_4TO6, SOURCE_NAT64},
     stats::{Drop, Event},
 };
 
-use super::V4Header;
+use super::{icmp4::Icmp4Error, V4Header};
 use crate::{
     packet::{Packet, BLOCK, ETH_LEN, IPV4_LEN},
     stats,
@@ -106,7 +107,15 @@ pub fn strip(pkt: Packet) -> Result<Step, Drop> {
         return Err(Drop::BadChecksum);
     }
     if hdr.unexpired_source_route(hl)? {
-        return Err(Drop::Nat64SourceRoute);
+        // Not translated; its sender learns why, from the translator's
+        // own source if the operator set one.
+        if super::icmp_source_v4().is_none() {
+            return Err(Drop::Nat64SourceRoute);
+        }
+        return Ok(Step::Icmp4 {
+            kind: Icmp4Error::SOURCE_ROUTE_FAILED,
+            tunnel: SOURCE_NAT64,
+        });
     }
     let extra = hl - IPV4_LEN;
     let new_len = (tot_len - extra) as u16;
