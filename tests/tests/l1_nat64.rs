@@ -972,14 +972,15 @@ fn icmp_errors_4to6() {
         ))),
     );
     // A 1300-byte datagram quoted whole: MTU 0 means the RFC 1191
-    // plateau below its length (1328 → 1006), and the ICMPv6 error is cut
-    // to 1280 bytes (1232 quoted).
+    // plateau below its length (1328 → 1006), 1026 as IPv6, raised to the
+    // IPv6 minimum 1280 (hosts discard less, RFC 8201 §4); the ICMPv6
+    // error is cut to 1280 bytes (1232 quoted).
     let big = L4::Udp(&[9u8; 1300]);
     let big_seen = with_ttl(translated_v4(up4, host, 63, 0, big), 62);
     let big_quote6 = v6(UPSTREAM, p6(host), 62, 0, big);
     cases.push(
         Case::xdp(
-            "fragmentation needed with MTU 0: plateau 1006 + 20; cut to 1280 bytes",
+            "fragmentation needed with MTU 0: plateau 1006 + 20, raised to 1280; cut to 1280 bytes",
             from_v4_host(
                 CLIENT_B_MAC,
                 &error_v4(
@@ -997,7 +998,7 @@ fn icmp_errors_4to6() {
         .redirect(to_upstream(&error_v6(
             p6(router),
             UPSTREAM,
-            Icmpv6Type::PacketTooBig { mtu: 1026 },
+            Icmpv6Type::PacketTooBig { mtu: 1280 },
             &big_quote6[..1232],
         ))),
     );

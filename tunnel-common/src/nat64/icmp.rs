@@ -116,12 +116,26 @@ pub const fn pointer_6to4(p: u8) -> Option<u8> {
 /// The MTU an IPv6 packet too big says, for an ICMPv4 fragmentation
 /// needed with `mtu4` about an IPv4 packet of `tot_len` bytes: 20 more
 /// (RFC 7915 §4.2); an MTU of 0 (pre-RFC 1191 routers) is estimated by
-/// the plateau below the packet's length (RFC 1191 §5).
+/// the plateau below the packet's length (RFC 1191 §5). Never below the
+/// IPv6 minimum, 1280: RFC 8201 §4 has hosts discard a packet too big
+/// below it (Linux does), which would leave the path a black hole, and
+/// RFC 7915 §4.2 wants its plateau at least 1280 too. A host at 1280
+/// sends packets whose translations are at most 1260 bytes and go without
+/// DF (RFC 7915 §5.1), so the IPv4 router with the small MTU fragments
+/// them.
 #[inline(always)]
 pub const fn mtu_4to6(mtu4: u16, tot_len: u16) -> u32 {
     let m = if mtu4 == 0 { plateau(tot_len) } else { mtu4 };
-    m as u32 + 20
+    let mtu6 = m as u32 + 20;
+    if mtu6 < IPV6_MIN_MTU {
+        IPV6_MIN_MTU
+    } else {
+        mtu6
+    }
 }
+
+/// The IPv6 minimum link MTU (RFC 8200 §5).
+pub const IPV6_MIN_MTU: u32 = 1280;
 
 /// The MTU an ICMPv4 fragmentation needed says, for an ICMPv6 packet too
 /// big with `mtu6`: 20 less (RFC 7915 §5.2), at most 65535.
@@ -264,6 +278,13 @@ mod tests {
         assert_eq!(mtu_6to4(100_000), 65535);
         // RFC 1191 plateaus: a 1500-byte packet and MTU 0 → 1492.
         assert_eq!(mtu_4to6(0, 1500), 1512);
+        // Below the IPv6 minimum: 1280, which RFC 8201 hosts accept.
+        assert_eq!(mtu_4to6(1260, 1480), 1280);
+        assert_eq!(mtu_4to6(1259, 1480), 1280);
+        assert_eq!(mtu_4to6(1000, 1480), 1280);
+        assert_eq!(mtu_4to6(68, 1480), 1280);
+        assert_eq!(mtu_4to6(1261, 1480), 1281);
+        assert_eq!(mtu_4to6(0, 1300), 1280, "plateau 1006 + 20, raised");
         assert_eq!(plateau(1492), 1006);
         assert_eq!(plateau(1493), 1492);
         assert_eq!(plateau(68), 68);
