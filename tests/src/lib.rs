@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cases;
 pub mod daemon;
 pub mod dns64;
+pub mod icmp6watch;
 pub mod netns;
 pub mod packets;
 pub mod peer6in4;

@@ -86,6 +86,8 @@ pub fn run(o: &Options) -> Result<()> {
             "--test",
             "l2_nat64_ctl",
             "--test",
+            "l2_nat64_pmtu",
+            "--test",
             "l2_users",
             "--test",
             "l2_update",
