@@ -46,7 +46,7 @@ fn nat64_with(b: &mut ProgBed, pool: (&str, u8), flags: u8) {
         &Nat64Settings {
             pool6: Some((a6(pool.0), pool.1)),
             flags,
-            icmp_source: Some(POP_V4),
+            icmp_source: Some((POP_V4, 32)),
         },
         true,
     )
@@ -1098,6 +1098,62 @@ fn translated_error_v4(
     v
 }
 
+/// The RFC 6791 pool of the pool cases, and the address the README's rule
+/// picks in it for an IPv6 router: the XOR of the address's four 32-bit
+/// words, times 0x9e3779b1 (mod 2^32), its top 3 bits the host part.
+const POOL_FIRST: [u8; 4] = [192, 0, 2, 8];
+fn pool_pick(router: Ipv6Addr) -> Ipv4Addr {
+    let o = router.octets();
+    let x = (0..4).fold(0u32, |x, i| {
+        x ^ u32::from_be_bytes([o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]])
+    });
+    let host = x.wrapping_mul(0x9e37_79b1) >> 29;
+    Ipv4Addr::from(u32::from_be_bytes(POOL_FIRST) | host)
+}
+
+/// An error from `router` (no mapping) with the pool 192.0.2.8/29 set:
+/// from the pool's address for that router.
+fn pooled_row(
+    router: Ipv6Addr,
+    error6: &dyn Fn(Ipv6Addr, Icmpv6Type, &[u8]) -> Vec<u8>,
+    seen6: &[u8],
+    quote4: &[u8],
+) -> Case {
+    use etherparse::{icmpv4, icmpv6, Icmpv4Type};
+    let host = CLIENT_A;
+    Case::xdp(
+        format!("time exceeded from {router}, pool 192.0.2.8/29 → from its pool address"),
+        from_upstream(&error6(
+            router,
+            Icmpv6Type::TimeExceeded(icmpv6::TimeExceededCode::HopLimitExceeded),
+            seen6,
+        )),
+    )
+    .on(x1)
+    .setup(|b| {
+        nat64_on(b);
+        b.dp.set_nat64(
+            &Nat64Settings {
+                pool6: Some((a6(POOL6), 96)),
+                flags: NAT64_F_WKP_STRICT,
+                icmp_source: Some((Ipv4Addr::from(POOL_FIRST), 29)),
+            },
+            true,
+        )
+        .unwrap();
+    })
+    .redirect(to_v4_host(
+        CLIENT_A_MAC,
+        &translated_error_v4(
+            pool_pick(router),
+            host,
+            Icmpv4Type::TimeExceeded(icmpv4::TimeExceededCode::TtlExceededInTransit),
+            quote4,
+        ),
+    ))
+    .events(&[(Event::Nat64ErrorTo4, 1)])
+}
+
 /// RFC 7915 §5.2 with the quoted packet (§5.3): ICMPv6 errors about what
 /// an IPv4 host sent through the translator become ICMPv4 errors quoting
 /// the IPv4 packet it was. Errors from routers without a mapping take the
@@ -1114,6 +1170,12 @@ fn icmp_errors_6to4() {
     // no DF (the original's are not carried), TTL the hop limit seen.
     let quote4 = with_v4_id(v4(host, up4, 62, 0, l4), 0, false);
     let router: Ipv6Addr = a6("2001:db8:ffff::99");
+    let other_router: Ipv6Addr = a6("2001:db8:ffff::1:98");
+    assert_ne!(
+        pool_pick(router),
+        pool_pick(other_router),
+        "the pool cases want two routers that get different addresses"
+    );
     let error6 = |src: Ipv6Addr, t: Icmpv6Type, quote: &[u8]| {
         let icmp =
             etherparse::Icmpv6Header::with_checksum(t, src.octets(), p6(host).octets(), quote)
@@ -1197,6 +1259,8 @@ fn icmp_errors_6to4() {
             }),
             unreach4(icmpv4::DestUnreachableHeader::Protocol),
         ),
+        pooled_row(router, &error6, &seen6, &quote4),
+        pooled_row(other_router, &error6, &seen6, &quote4),
         Case::xdp(
             "a router without a mapping and no RFC 6791 source: counted drop",
             from_upstream(&error6(

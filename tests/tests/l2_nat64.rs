@@ -34,7 +34,7 @@ fn testbed() -> Testbed {
             &Nat64Settings {
                 pool6: Some((POOL6.parse().unwrap(), 96)),
                 flags: NAT64_F_WKP_STRICT,
-                icmp_source: Some(POP_V4),
+                icmp_source: Some((POP_V4, 32)),
             },
             true,
         )

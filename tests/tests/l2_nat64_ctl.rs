@@ -212,8 +212,43 @@ fn cli_store_maps_routes_and_restart() {
         "{r4}"
     );
 
+    // An RFC 6791 pool: stored and shown as given, written as its first
+    // address and host bits; then back to no source.
+    d.ok(&[
+        "nat64",
+        "pool6",
+        "set",
+        "64:ff9b::/96",
+        "--icmp-source",
+        "192.0.2.8/29",
+    ])
+    .unwrap();
+    assert_eq!(
+        json(d, &["nat64", "pool6", "show", "--json"])["icmp_source"],
+        "192.0.2.8/29"
+    );
+    let pooled = nat64_slot(d);
+    assert_eq!(
+        (pooled.icmp_src4, pooled.icmp_src4_bits),
+        ([192, 0, 2, 8], 3)
+    );
+    d.ok(&["nat64", "pool6", "set", "64:ff9b::/96"]).unwrap();
+    assert_eq!(nat64_slot(d), slot);
+
     // Bad input: a clear message, the exit status of its code, no change.
-    let bad: [(&[&str], i32, &str); 11] = [
+    let bad: [(&[&str], i32, &str); 12] = [
+        (
+            &[
+                "nat64",
+                "pool6",
+                "set",
+                "64:ff9b::/96",
+                "--icmp-source",
+                "10.0.0.0/8",
+            ],
+            2,
+            "/16 to /32, not /8",
+        ),
         (
             &["nat64", "pool6", "set", "2001:db8::/33"],
             2,

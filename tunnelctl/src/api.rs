@@ -276,10 +276,13 @@ pub struct Pool6Spec {
     #[serde(default)]
     pub udp_zero_checksum: UdpZeroChecksum,
     /// Where ICMP errors from IPv6 routers (addresses with no mapping)
-    /// come from once translated (RFC 6791): an IPv4 address of the PoP.
-    /// Without it such errors are dropped and counted.
+    /// come from once translated (RFC 6791): an IPv4 address of the PoP,
+    /// or a pool of them (a prefix of /16 to /32; each router gets one
+    /// address of it). The first address is also the source of the
+    /// translator's own errors. Without it such errors are dropped and
+    /// counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub icmp_source: Option<std::net::Ipv4Addr>,
+    pub icmp_source: Option<crate::prefix::Ipv4Pool>,
 }
 
 /// An explicit address mapping (RFC 7757): the IPv6 prefix and the IPv4

@@ -24,6 +24,8 @@ pub enum PrefixError {
     Length4(u32),
     #[error("{0} has bits set after the prefix length (did you mean {1}?)")]
     HostBits(String, String),
+    #[error("an RFC 6791 pool is an address or a prefix of /16 to /32, not /{0}")]
+    PoolLength(u8),
 }
 
 impl Ipv6Prefix {
@@ -191,6 +193,70 @@ impl<'de> serde::Deserialize<'de> for Ipv4Prefix {
     }
 }
 
+/// An RFC 6791 pool: IPv4 addresses of the PoP that translated ICMP
+/// errors from IPv6 routers come from. Written as a bare address (one
+/// address, as before pools) or a prefix of /16 to /32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ipv4Pool(Ipv4Prefix);
+
+impl Ipv4Pool {
+    /// The largest pool: the data path hashes into at most 16 host bits.
+    pub const MIN_LEN: u8 = 16;
+
+    pub fn new(p: Ipv4Prefix) -> Result<Self, PrefixError> {
+        if p.len() < Self::MIN_LEN {
+            return Err(PrefixError::PoolLength(p.len()));
+        }
+        Ok(Self(p))
+    }
+    pub fn first(&self) -> Ipv4Addr {
+        self.0.addr()
+    }
+    pub fn prefix_len(&self) -> u8 {
+        self.0.len()
+    }
+}
+
+impl From<Ipv4Addr> for Ipv4Pool {
+    fn from(a: Ipv4Addr) -> Self {
+        Self(Ipv4Prefix { addr: a, len: 32 })
+    }
+}
+
+impl FromStr for Ipv4Pool {
+    type Err = PrefixError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if !s.contains('/') {
+            let a: Ipv4Addr = s.parse().map_err(|_| PrefixError::Syntax4(s.into()))?;
+            return Ok(a.into());
+        }
+        Self::new(s.parse()?)
+    }
+}
+
+impl fmt::Display for Ipv4Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.prefix_len() == 32 {
+            write!(f, "{}", self.first())
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+impl serde::Serialize for Ipv4Pool {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Ipv4Pool {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,5 +316,28 @@ mod tests {
         let q: Ipv4Prefix = "192.0.2.128/25".parse().unwrap();
         let r: Ipv4Prefix = "198.51.100.0/24".parse().unwrap();
         assert!(p.overlaps(&q) && q.overlaps(&p) && !p.overlaps(&r));
+    }
+
+    #[test]
+    fn pools_parse_as_addresses_or_prefixes() {
+        let one: Ipv4Pool = "192.0.2.1".parse().unwrap();
+        assert_eq!(
+            (one.first(), one.prefix_len(), one.to_string()),
+            ("192.0.2.1".parse().unwrap(), 32, "192.0.2.1".into())
+        );
+        let eight: Ipv4Pool = "192.0.2.8/29".parse().unwrap();
+        assert_eq!(
+            (eight.prefix_len(), eight.to_string()),
+            (29, "192.0.2.8/29".into())
+        );
+        for (s, msg) in [
+            ("10.0.0.0/8", "not /8"),
+            ("192.0.2.9/29", "did you mean 192.0.2.8/29"),
+            ("192.0.2", "not an IPv4 prefix"),
+            ("192.0.2.1/33", "out of range"),
+        ] {
+            let e = s.parse::<Ipv4Pool>().unwrap_err().to_string();
+            assert!(e.contains(msg), "{s}: {e}");
+        }
     }
 }

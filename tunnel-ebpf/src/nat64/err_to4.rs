@@ -2,8 +2,8 @@
 //! §5.3): the type and code by the RFC's table, a packet too big's MTU
 //! less 20, a parameter problem's pointer mapped, and the IPv6 packet the
 //! error quotes (what the IPv4 host's packet became) translated back. An
-//! error from a router with no mapping gets the configured RFC 6791
-//! source (`Nat64Config::icmp_src4`).
+//! error from a router with no mapping gets an address of the configured
+//! RFC 6791 pool (`Nat64Config::pool_source_v4`).
 //!
 //! ```text
 //! in:  Eth | IPv6 (40) | ICMPv6 (8) | IPv6 (40) | rest of the quote
@@ -62,15 +62,15 @@ struct Error6 {
     inner_sum6: u64,
 }
 
-/// The IPv4 address an IPv6 source stands for: its mapping, else the
-/// RFC 6791 source, if one is set.
+/// The IPv4 address an IPv6 source stands for: its mapping, else an
+/// address of the RFC 6791 pool, if one is set.
 #[inline(always)]
 fn source_v4(conf: &Nat64Config, a: &[u8; 16]) -> Result<[u8; 4], Drop> {
     if let Some(e) = eam_v6(a) {
         return Ok(e.to_v4(a));
     }
     if conf.icmp_src4 != [0; 4] {
-        return Ok(conf.icmp_src4);
+        return Ok(conf.pool_source_v4(a));
     }
     Err(Drop::Nat64IcmpDropped)
 }

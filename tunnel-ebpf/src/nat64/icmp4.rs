@@ -53,9 +53,8 @@ impl Icmp4Error {
     pub const TIME_EXCEEDED: Icmp4Error = Icmp4Error((TYPE_TIME_EXCEEDED as u32) << 24);
     /// Source route failed: a source route not used up, which the
     /// translator does not follow (RFC 7915 §4.1).
-    pub const SOURCE_ROUTE_FAILED: Icmp4Error = Icmp4Error(
-        (TYPE_DEST_UNREACHABLE as u32) << 24 | (CODE_SOURCE_ROUTE_FAILED as u32) << 16,
-    );
+    pub const SOURCE_ROUTE_FAILED: Icmp4Error =
+        Icmp4Error((TYPE_DEST_UNREACHABLE as u32) << 24 | (CODE_SOURCE_ROUTE_FAILED as u32) << 16);
 
     #[inline(always)]
     pub fn raw(self) -> u32 {

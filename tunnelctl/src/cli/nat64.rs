@@ -42,11 +42,14 @@ pub enum Pool6Cmd {
         /// IPv4 UDP without a checksum: compute one, or drop it (counted).
         #[arg(long, value_enum, default_value_t = Udp0::Drop)]
         udp_zero_checksum: Udp0,
-        /// An IPv4 address of the PoP that ICMP errors from IPv6 routers
-        /// (sources with no mapping) come from once translated (RFC 6791);
-        /// without it those errors are dropped and counted.
-        #[arg(long)]
-        icmp_source: Option<std::net::Ipv4Addr>,
+        /// An IPv4 address of the PoP, or a pool of them (a prefix, /16 to
+        /// /32), that ICMP errors from IPv6 routers (sources with no
+        /// mapping) come from once translated (RFC 6791; each router gets
+        /// one address of the pool); the first address is also the source
+        /// of the translator's own errors. Without it those errors are
+        /// dropped and counted.
+        #[arg(long, value_name = "ADDR|PREFIX")]
+        icmp_source: Option<crate::prefix::Ipv4Pool>,
     },
     /// Show pool6 and its settings.
     Show {

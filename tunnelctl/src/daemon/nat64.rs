@@ -32,7 +32,10 @@ pub const EAM_ROUTE_MTU: u16 = tunnel_common::tunnel::MTU_MAX - 20;
 /// The datapath's form of the settings.
 pub fn settings(n: &Nat64Spec) -> Nat64Settings {
     let mut flags = 0;
-    let icmp_source = n.pool6.and_then(|p| p.icmp_source);
+    let icmp_source = n
+        .pool6
+        .and_then(|p| p.icmp_source)
+        .map(|p| (p.first(), p.prefix_len()));
     let pool6 = n.pool6.map(|p| {
         if p.wkp_strict {
             flags |= NAT64_F_WKP_STRICT;
@@ -112,28 +115,11 @@ pub fn reconcile(dp: &mut Datapath, want: &Nat64Spec) -> Result<Changes> {
         }
     }
     // 4. The settings as they should stay.
-    if ch.settings_written || snap.config != expected_config(&s, any_after) {
+    if ch.settings_written || snap.config != s.slot(any_after)? {
         dp.set_nat64(&s, any_after)?;
         ch.settings_written = true;
     }
     Ok(ch)
-}
-
-/// The `NAT64` slot `set_nat64(s, has_eams)` writes.
-fn expected_config(s: &Nat64Settings, has_eams: bool) -> tunnel_common::nat64::config::Nat64Config {
-    use tunnel_common::nat64::config::{Nat64Config, NAT64_F_EAM};
-    let mut c = Nat64Config {
-        flags: s.flags & !NAT64_F_EAM,
-        ..Default::default()
-    };
-    if let Some((prefix, len)) = s.pool6 {
-        c.pool6 = prefix.octets();
-        c.pool6_len = len;
-    }
-    if has_eams {
-        c.flags |= NAT64_F_EAM;
-    }
-    c
 }
 
 /// Kernel routes NAT64 needs toward the tunnel device: pool6 (IPv6).
@@ -240,7 +226,15 @@ mod tests {
         assert_eq!(settings(&n).flags, NAT64_F_UDP0_COMPUTE);
         assert_eq!(settings(&n).icmp_source, None);
         n.pool6.as_mut().unwrap().icmp_source = Some("192.0.2.1".parse().unwrap());
-        assert_eq!(settings(&n).icmp_source, Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(
+            settings(&n).icmp_source,
+            Some(("192.0.2.1".parse().unwrap(), 32))
+        );
+        n.pool6.as_mut().unwrap().icmp_source = Some("192.0.2.8/29".parse().unwrap());
+        assert_eq!(
+            settings(&n).icmp_source,
+            Some(("192.0.2.8".parse().unwrap(), 29))
+        );
     }
 
     #[test]

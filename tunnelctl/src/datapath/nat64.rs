@@ -13,7 +13,7 @@ use aya::maps::{
 use tunnel_common::{
     maps,
     nat64::{
-        config::{Nat64Config, NAT64_F_EAM},
+        config::{Nat64Config, NAT64_F_EAM, POOL_BITS_MAX},
         eam::Eam,
         rfc6052,
     },
@@ -84,15 +84,18 @@ pub struct Nat64Settings {
     pub pool6: Option<(Ipv6Addr, u8)>,
     /// Flags `NAT64_F_WKP_STRICT`, `NAT64_F_UDP0_COMPUTE`.
     pub flags: u8,
-    /// The source of translated ICMP errors whose IPv6 source has no
-    /// mapping (RFC 6791); `None`: such errors are dropped.
-    pub icmp_source: Option<Ipv4Addr>,
+    /// The RFC 6791 pool, first address and prefix length (32: one
+    /// address), that translated ICMP errors whose IPv6 source has no
+    /// mapping come from; `None`: such errors are dropped.
+    pub icmp_source: Option<(Ipv4Addr, u8)>,
 }
 
-impl Datapath {
-    /// Writes the translator's settings; `has_eams` says whether the EAM
-    /// tables hold entries (the root program skips them otherwise).
-    pub fn set_nat64(&mut self, s: &Nat64Settings, has_eams: bool) -> Result<()> {
+impl Nat64Settings {
+    /// The `NAT64` slot these settings make; `has_eams` sets the flag
+    /// that makes the root program look at the EAM tables. Reconciliation
+    /// compares the pinned slot with it.
+    pub fn slot(&self, has_eams: bool) -> Result<Nat64Config> {
+        let s = self;
         let mut c = Nat64Config {
             flags: s.flags & !NAT64_F_EAM,
             ..Default::default()
@@ -110,9 +113,26 @@ impl Datapath {
         if has_eams {
             c.flags |= NAT64_F_EAM;
         }
-        if let Some(a) = s.icmp_source {
-            c.icmp_src4 = a.octets();
+        if let Some((first, len)) = s.icmp_source {
+            let bits = 32u8.checked_sub(len).unwrap_or(u8::MAX);
+            if bits > POOL_BITS_MAX {
+                bail!("the RFC 6791 pool {first}/{len} is not /16 to /32");
+            }
+            if bits > 0 && u32::from(first) & ((1u32 << bits) - 1) != 0 {
+                bail!("the RFC 6791 pool {first}/{len} has bits set past its prefix length");
+            }
+            c.icmp_src4 = first.octets();
+            c.icmp_src4_bits = bits;
         }
+        Ok(c)
+    }
+}
+
+impl Datapath {
+    /// Writes the translator's settings; `has_eams` says whether the EAM
+    /// tables hold entries (the root program skips them otherwise).
+    pub fn set_nat64(&mut self, s: &Nat64Settings, has_eams: bool) -> Result<()> {
+        let c = s.slot(has_eams)?;
         let mut a: Array<&mut MapData, Nat64Config> =
             Array::try_from(self.ebpf.map_mut(maps::NAT64).context(maps::NAT64)?)?;
         a.set(0, c, 0)?;
