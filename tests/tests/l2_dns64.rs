@@ -8,8 +8,8 @@
 //! resolve `v4only.example.test` (A 192.0.2.2, the client's IPv4 address)
 //! to its synthesized AAAA and reach it by name: ping and TCP.
 //!
-//! Host only (root, Debian's `unbound` from scripts/setup.sh): the VM
-//! image has no unbound, so this test is not among xtask's VM artifacts.
+//! Needs root and Debian's `unbound` (scripts/setup.sh); `cargo xtask vm`
+//! copies the host's into the image for this test.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 

@@ -95,7 +95,6 @@ pub fn run(o: &Options) -> Result<()> {
             "l2_liveness",
             "--test",
             "l2_tic",
-            // Host only: the VM image has no Unbound (vm/artifacts.rs).
             "--test",
             "l2_dns64",
             "--",

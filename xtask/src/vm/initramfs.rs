@@ -49,6 +49,13 @@ const TOOLS: [&str; 9] = [
     "nft",
     "conntrack",
 ];
+/// Programs only some test binaries run, taken only when the plan has
+/// them (they weigh: unbound brings ~12 MB of libraries, libpython among
+/// them). l2_dns64 runs two Unbound servers and resolves through glibc's
+/// `getent` (whose files and dns lookups are in libc itself since glibc
+/// 2.34: nothing to dlopen).
+const TEST_TOOLS: [(&str, &[&str]); 1] =
+    [("l2_dns64", &["unbound", "unbound-checkconf", "getent"])];
 /// Taken along when the host has them: for debugging in `--shell`.
 const OPTIONAL_TOOLS: [&str; 9] = [
     "ls", "dmesg", "bpftool", "tcpdump", "ps", "mount", "grep", "sleep", "uname",
@@ -136,6 +143,16 @@ pub fn build(kernel: &Kernel, art: &Artifacts, plan: &[Step], dir: &Path) -> Res
             which(t).with_context(|| format!("{t} not found: run scripts/setup.sh"))?,
         );
     }
+    let wanted = TEST_TOOLS
+        .iter()
+        .filter(|(test, _)| art.tests.iter().any(|(name, _)| name == test))
+        .flat_map(|(_, tools)| tools.iter());
+    for t in wanted {
+        files.insert(
+            format!("usr/bin/{t}"),
+            which(t).with_context(|| format!("{t} not found: run scripts/setup.sh"))?,
+        );
+    }
     for t in OPTIONAL_TOOLS {
         if let Some(p) = which(t) {
             files.insert(format!("usr/bin/{t}"), p);
@@ -158,6 +175,10 @@ pub fn build(kernel: &Kernel, art: &Artifacts, plan: &[Step], dir: &Path) -> Res
         generated.insert(path, bytes);
     }
     generated.insert("etc/vm-modules".into(), order.into_bytes());
+    // `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over this
+    // one (l2_dns64 gives namespaces their resolver so), which needs it
+    // to exist; empty, glibc asks 127.0.0.1 as it would anyway.
+    generated.insert("etc/resolv.conf".into(), Vec::new());
     let plan_text: String = plan
         .iter()
         .map(|s| format!("{}\t{}\n", s.label, s.argv.join("\t")))

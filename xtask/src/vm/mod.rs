@@ -62,6 +62,7 @@ struct Report {
     boot: Duration,
     initramfs: Duration,
     tests: qemu::TestCounts,
+    steps: Vec<qemu::StepTime>,
     stats: Vec<Vec<String>>,
 }
 
@@ -171,6 +172,7 @@ fn boot(
         boot,
         initramfs,
         tests: out.tests,
+        steps: out.steps,
         stats: out.stats,
     })
 }
@@ -197,6 +199,7 @@ fn summary(reports: &[Report], fetch: Duration, build: Duration) -> Result<()> {
             r.verdict
         );
     }
+    step_table(reports);
     stats_table(reports);
     let failed: Vec<_> = reports
         .iter()
@@ -214,6 +217,58 @@ fn summary(reports: &[Report], fetch: Duration, build: Duration) -> Result<()> {
         bail!("VM run failed on {}", names.join(", "));
     }
     Ok(())
+}
+
+/// Seconds each step (test binary) took, a column per kernel, the slowest
+/// first: where the VM run's time goes.
+fn step_table(reports: &[Report]) {
+    let mut labels: Vec<&str> = Vec::new();
+    for r in reports {
+        for st in &r.steps {
+            if !labels.contains(&st.label.as_str()) {
+                labels.push(&st.label);
+            }
+        }
+    }
+    if labels.is_empty() {
+        return;
+    }
+    let time = |r: &Report, label: &str| {
+        r.steps
+            .iter()
+            .find(|st| st.label == label)
+            .map(|st| (st.secs, st.ok))
+    };
+    let slowest = |label: &str| {
+        reports
+            .iter()
+            .filter_map(|r| time(r, label).and_then(|(s, _)| s))
+            .fold(0.0, f64::max)
+    };
+    labels.sort_by(|a, b| slowest(b).total_cmp(&slowest(a)));
+    print!("\nstep times (s, under TCG)\n{:<18}", "step");
+    for r in reports {
+        print!(" {:>10}", r.kernel.label);
+    }
+    println!();
+    for label in &labels {
+        print!("{label:<18}");
+        for r in reports {
+            let cell = match time(r, label) {
+                Some((Some(s), ok)) => format!("{s:.1}{}", if ok { "" } else { "!" }),
+                Some((None, _)) => "failed".into(),
+                None => "-".into(),
+            };
+            print!(" {cell:>10}");
+        }
+        println!();
+    }
+    print!("{:<18}", "total");
+    for r in reports {
+        let total: f64 = r.steps.iter().filter_map(|st| st.secs).sum();
+        print!(" {total:>10.1}");
+    }
+    println!("\n(!: the step failed; -: it did not run or did not end)");
 }
 
 /// One table for all kernels: a row per (program, kernel).

@@ -59,9 +59,20 @@ pub struct TestCounts {
     pub failed: u32,
 }
 
+/// One step of the plan as init reported its end: `init: step <label> ok
+/// (12.3 s)` or `... FAILED: <why> (12.3 s)`.
+pub struct StepTime {
+    pub label: String,
+    pub ok: bool,
+    /// None when the step could not start (no time printed).
+    pub secs: Option<f64>,
+}
+
 pub struct Outcome {
     pub verdict: Verdict,
     pub tests: TestCounts,
+    /// The steps that ended, in order.
+    pub steps: Vec<StepTime>,
     /// The verifier-stats table: header row first.
     pub stats: Vec<Vec<String>>,
     /// Whether the guest's init said anything: a panic before that is the
@@ -188,6 +199,7 @@ pub fn run(
     Ok(Outcome {
         verdict,
         tests: console.tests,
+        steps: console.steps,
         stats: console.stats,
         init_started: console.init_started,
     })
@@ -207,6 +219,7 @@ struct Console {
     init_started: bool,
     panic: Option<String>,
     tests: TestCounts,
+    steps: Vec<StepTime>,
     stats: Vec<Vec<String>>,
 }
 
@@ -219,9 +232,20 @@ impl Console {
             if what == "begin" {
                 self.step = Some(label.to_owned());
             } else {
-                if what.starts_with("FAILED") {
+                let ok = !what.starts_with("FAILED");
+                if !ok {
                     self.failed_steps.push(label.to_owned());
                 }
+                // The time is last, in parentheses: "(12.3 s)".
+                let secs = what
+                    .rsplit_once('(')
+                    .and_then(|(_, t)| t.strip_suffix(" s)"))
+                    .and_then(|t| t.parse().ok());
+                self.steps.push(StepTime {
+                    label: label.to_owned(),
+                    ok,
+                    secs,
+                });
                 self.step = None;
             }
         } else if line == "init: success" || line == "init: failure" {
@@ -266,5 +290,38 @@ impl Console {
             true if self.failed_steps.is_empty() => Some(Verdict::Success),
             _ => Some(Verdict::Failure(self.failed_steps.clone())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_times_from_init_lines() {
+        let mut c = Console::default();
+        for line in [
+            "init: step l1_nat64 begin",
+            "init: step l1_nat64 ok (81.4 s)",
+            "init: step l2_dns64 begin",
+            "init: step l2_dns64 FAILED: exit status: 101 (12.0 s)",
+            "init: step vm_sit FAILED: cannot run /tests/deps/vm_sit: No such file",
+        ] {
+            assert!(!c.read(line));
+        }
+        let got: Vec<_> = c
+            .steps
+            .iter()
+            .map(|s| (s.label.as_str(), s.ok, s.secs))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("l1_nat64", true, Some(81.4)),
+                ("l2_dns64", false, Some(12.0)),
+                ("vm_sit", false, None),
+            ]
+        );
+        assert_eq!(c.failed_steps, ["l2_dns64", "vm_sit"]);
     }
 }
