@@ -15,10 +15,14 @@ use tunnel_common::{
         config::{NAT64_F_UDP0_COMPUTE, NAT64_F_WKP_STRICT},
         rfc6052,
     },
+    slowpath::{SlowMeta, REASON_TOO_BIG},
     stats::{Drop, Event},
 };
 use tunnel_tests::{cases::*, packets::*, prog::*};
-use tunnelctl::datapath::{EamEntry, Nat64Settings};
+use tunnelctl::datapath::{
+    slowpath::{drain, Ring},
+    EamEntry, Nat64Settings,
+};
 
 fn a6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
@@ -703,12 +707,14 @@ fn tunnel_users() {
         })
         .dropped(Drop::Nat64TooBig),
         Case::xdp(
-            "bigger than the tunnel MTU without DF: counted drop (no fragmenting yet)",
+            "bigger than the tunnel MTU without DF, no slow path reading: counted drop",
             from_v4_host(CLIENT_B_MAC, &with_v4_id(too_big.clone(), 0x77, false)),
         )
         .on(x0)
         .setup(nat64_on)
-        .dropped(Drop::Nat64TooBig),
+        .dropped(Drop::Nat64SlowPathLost)
+        .events(&[(Event::Nat64SlowPath, 0)])
+        .tunnel(TUNNEL_A, 0, 0),
         Case::xdp(
             "IPv4 host to a disabled tunnel's user: counted drop",
             from_v4_host(CLIENT_B_MAC, &back),
@@ -1925,4 +1931,105 @@ fn well_formed(frame: &[u8]) -> Result<(), String> {
         }
         t => Err(format!("ether type {t:#06x}")),
     }
+}
+
+/// Every sample waiting in the slow path's rings (the test run ran on one
+/// CPU; which one is the scheduler's choice).
+fn samples(rings: &mut [Ring]) -> Vec<Vec<u8>> {
+    rings.iter_mut().flat_map(|r| drain(r).samples).collect()
+}
+
+/// RFC 7915 §4: a non-DF IPv4 packet too big for the user's tunnel is
+/// translated as a fragment (a Fragment header with IPv4's id, offset and
+/// M), its hop limit decremented as the router would have, and handed to
+/// the daemon's slow path through the `SLOWPATH` ring, which cuts it to
+/// the tunnel's MTU (`tunnelctl` `daemon::slowpath::fragment`). The
+/// frame itself is dropped here, counted as `nat64_slow_path`.
+#[test]
+fn slow_path_hand_over() {
+    let mut bed = ProgBed::new().expect("prog bed");
+    let mut rings = bed.dp.slowpath_rings(8).expect("the slow path's rings");
+    let host = CLIENT_B;
+    let user4 = a4(USER_A_V4);
+    // Tunnel A's MTU is 1480; 1481 bytes of IPv6 do not fit.
+    let data = [0x5au8; 1481 - 48];
+    let tos = 0x28;
+    let whole = with_v4_id(v4(host, user4, 64, tos, L4::Udp(&data)), 0x77, false);
+    // What the user gets once the fragments are put back together: the
+    // datagram with IPv6's UDP checksum.
+    let udp6 = v6(p6(host), a6(USER_A), 64, tos, L4::Udp(&data))[40..].to_vec();
+    let with_tclass = |mut p: Vec<u8>| {
+        p[0] = 0x60 | tos >> 4;
+        p[1] = tos << 4;
+        p
+    };
+    let want_whole = with_tclass(v6_fragment(
+        p6(host),
+        a6(USER_A),
+        63,
+        17,
+        0x77,
+        0,
+        false,
+        &udp6,
+    ));
+    // A later IPv4 fragment, too big as it is: its offset and M carried.
+    let later = [0xc3u8; 1480];
+    let frag = v4_fragment(
+        host,
+        user4,
+        64,
+        etherparse::IpNumber::UDP,
+        0xbeef,
+        1480,
+        true,
+        &later,
+    );
+    let want_frag = v6_fragment(p6(host), a6(USER_A), 63, 17, 0xbeef, 1480, true, &later);
+
+    for (name, input, want) in [
+        ("a whole datagram", whole, want_whole),
+        ("an ipv4 fragment", frag, want_frag),
+    ] {
+        bed.reset().unwrap();
+        nat64_on(&mut bed);
+        let run = bed.run(&from_v4_host(CLIENT_B_MAC, &input), bed.x0).unwrap();
+        assert_eq!(run.action, XDP_DROP, "{name}: {}", action_name(run.action));
+        let c = bed.counters();
+        assert_eq!(c.event(Event::Nat64SlowPath), 1, "{name}: {c:?}");
+        assert_eq!(c.event(Event::Nat64IntoTunnel), 1, "{name}: {c:?}");
+        assert_eq!(c.total_drops(), 0, "{name}: {c:?}");
+        assert_eq!(bed.tunnel(TUNNEL_A).tx_packets, 0, "{name}: XDP sent nothing");
+        let got = samples(&mut rings);
+        assert_eq!(got.len(), 1, "{name}: one sample");
+        let (meta, packet) = SlowMeta::parse(&got[0]).expect("a sample with its meta");
+        assert_eq!(
+            (meta.reason, meta.tunnel, meta.mtu, meta.len as usize),
+            (REASON_TOO_BIG, TUNNEL_A, 1480, want.len()),
+            "{name}"
+        );
+        if packet != want.as_slice() {
+            panic!("{name}: the packet handed over:\n{}", hex_diff(&want, packet));
+        }
+    }
+
+    // DF set: no hand-over, fragmentation needed as before.
+    bed.reset().unwrap();
+    nat64_on(&mut bed);
+    let df = v4(host, user4, 64, 0, L4::Udp(&data));
+    let run = bed.run(&from_v4_host(CLIENT_B_MAC, &df), bed.x0).unwrap();
+    assert_eq!(run.action, XDP_TX);
+    assert_eq!(bed.counters().event(Event::Nat64SlowPath), 0);
+    assert!(samples(&mut rings).is_empty());
+
+    // The rings closed (the daemon gone): a counted drop, nothing waits.
+    drop(rings);
+    bed.reset().unwrap();
+    nat64_on(&mut bed);
+    let input = with_v4_id(v4(host, user4, 64, 0, L4::Udp(&data)), 1, false);
+    let run = bed.run(&from_v4_host(CLIENT_B_MAC, &input), bed.x0).unwrap();
+    assert_eq!(run.action, XDP_DROP);
+    let c = bed.counters();
+    assert_eq!(c.drop(Drop::Nat64SlowPathLost), 1, "{c:?}");
+    assert_eq!(c.event(Event::Nat64SlowPath), 0, "{c:?}");
 }

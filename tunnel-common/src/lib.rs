@@ -16,6 +16,7 @@ pub mod nets;
 pub mod nexthop;
 pub mod pinger;
 pub mod sha1;
+pub mod slowpath;
 pub mod stats;
 pub mod tunnel;
 

@@ -86,6 +86,10 @@ pub const EAM6: &str = "EAM6";
 /// LPM trie, IPv4 prefix → [`crate::nat64::eam::Eam`]: the same mappings,
 /// IPv4 side.
 pub const EAM4: &str = "EAM4";
+/// Perf event array (one ring per CPU): what the NAT64 translator hands
+/// to the daemon's slow path, each sample a
+/// [`crate::slowpath::SlowMeta`] and the packet.
+pub const SLOWPATH: &str = "SLOWPATH";
 /// Entries of each EAM trie.
 pub const DEFAULT_MAX_EAMS: u32 = 65_536;
 pub use crate::jump::{JUMP_NDP, MAX_JUMPS, MAX_JUMPS_LOCAL};
@@ -122,6 +126,7 @@ pub const ALL: &[&str] = &[
     NAT64,
     EAM6,
     EAM4,
+    SLOWPATH,
 ];
 
 /// Default capacity of the per-tunnel maps; the loader can change it.

@@ -178,9 +178,9 @@ counter_enum! {
         Nat64UdpZeroChecksum = "nat64_udp_zero_checksum",
         /// IPv4 whose TTL would reach 0 in the translator.
         Nat64TtlExpired = "nat64_ttl_expired",
-        /// Translated IPv6 bigger than the tunnel it is for: without DF
-        /// (the translator cannot fragment in the fast path yet), or with
-        /// DF and the ICMPv4 fragmentation-needed answer rate limited.
+        /// Translated IPv6 bigger than the tunnel it is for, with DF, and
+        /// the ICMPv4 fragmentation-needed answer rate limited (without
+        /// DF it goes to the slow path: `nat64_slow_path`).
         Nat64TooBig = "nat64_too_big",
         /// An ICMP message RFC 7915 says to drop in translation (e.g.
         /// redirects, source quench, a parameter problem whose pointer has
@@ -194,6 +194,11 @@ counter_enum! {
         /// source route failed, ICMPv6 parameter problem) cannot be sent:
         /// no translator source set, or rate limited.
         Nat64SourceRoute = "nat64_source_route",
+        /// A packet for the NAT64 slow path (a non-DF packet too big for
+        /// the user's tunnel, to be fragmented by the daemon) that could
+        /// not be handed over: no reader (the daemon is not running) or
+        /// its ring full. The ring's size bounds what is handed over.
+        Nat64SlowPathLost = "nat64_slow_path_lost",
     }
 }
 
@@ -278,6 +283,10 @@ counter_enum! {
         /// ICMPv6 parameter problems sent (a Routing header with segments
         /// left toward pool6).
         IcmpParameterProblem = "icmp_parameter_problem",
+        /// Of `nat64_into_tunnel`, packets handed to the daemon's slow
+        /// path (a non-DF packet too big for the tunnel: the daemon sends
+        /// it as IPv6 fragments, RFC 7915 §4).
+        Nat64SlowPath = "nat64_slow_path",
     }
 }
 

@@ -6,7 +6,10 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{lpm_trie::LpmTrie, Array, DevMapHash, HashMap, LruHashMap, PerCpuArray, ProgramArray},
+    maps::{
+        lpm_trie::LpmTrie, Array, DevMapHash, HashMap, LruHashMap, PerCpuArray, PerfEventArray,
+        ProgramArray,
+    },
 };
 use tunnel_common::{
     ayiya::SignWork,
@@ -21,6 +24,7 @@ use tunnel_common::{
     nets::{NetKey, Pools},
     nexthop::{NextHopEntry, MAX_ROUTES, NEXTHOP_SLOTS},
     pinger::PingReply,
+    slowpath::SlowMeta,
     stats::TunnelCounters,
     tunnel::{DecapRef, Endpoint, TunnelInfo, TunnelSecret, TunnelV4Key},
 };
@@ -135,3 +139,8 @@ pub static EAM6: LpmTrie<[u32; 4], Eam> =
 #[map(name = "EAM4")]
 pub static EAM4: LpmTrie<[u8; 4], Eam> =
     LpmTrie::with_max_entries(DEFAULT_MAX_EAMS, BPF_F_NO_PREALLOC);
+
+/// The NAT64 slow path's rings, one per CPU (the loader sizes the array
+/// to the CPUs): each sample a `SlowMeta` and the packet.
+#[map(name = "SLOWPATH")]
+pub static SLOWPATH: PerfEventArray<SlowMeta> = PerfEventArray::new(0);

@@ -15,14 +15,16 @@ use aya_ebpf::{
     bindings::{
         __sk_buff, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_fib_lookup as FibParams,
         bpf_redir_neigh, bpf_redir_neigh__bindgen_ty_1, xdp_md, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4,
+        BPF_F_CURRENT_CPU,
         BPF_F_ADJ_ROOM_ENCAP_L3_IPV6, BPF_F_ADJ_ROOM_ENCAP_L4_UDP, BPF_F_ADJ_ROOM_FIXED_GSO,
     },
     helpers::generated::{
-        bpf_fib_lookup, bpf_get_prandom_u32, bpf_ktime_get_boot_ns, bpf_ktime_get_ns, bpf_redirect,
+        bpf_fib_lookup, bpf_get_prandom_u32, bpf_ktime_get_boot_ns, bpf_ktime_get_ns,
+        bpf_perf_event_output, bpf_redirect,
         bpf_redirect_neigh, bpf_skb_adjust_room, bpf_skb_load_bytes, bpf_skb_pull_data,
         bpf_xdp_adjust_head, bpf_xdp_adjust_tail, bpf_xdp_load_bytes,
     },
-    maps::{lpm_trie::Key, HashMap, ProgramArray},
+    maps::{lpm_trie::Key, HashMap, PerfEventArray, ProgramArray},
     programs::{TcContext, XdpContext},
 };
 use tunnel_common::stats::Drop;
@@ -216,6 +218,33 @@ impl Packet<Xdp> {
             self.adjust_tail(-((have - len) as i32))?;
         }
         Ok(())
+    }
+
+    /// One sample into this CPU's ring of the perf event array `map`:
+    /// `head`, then the packet's first `len` bytes (the helper copies them
+    /// from the frame: the upper half of its flags). `Err` when the ring
+    /// has no reader or no room.
+    #[inline(always)]
+    pub fn perf_output<T>(&self, map: &PerfEventArray<T>, head: &T, len: u32) -> Result<(), ()> {
+        let flags = (len as u64) << 32 | BPF_F_CURRENT_CPU as u64;
+        // SAFETY: aya-ebpf's `PerfEventArray` is `repr(transparent)` over
+        // its map definition, so its address is the map's (as its own
+        // `output` passes it); `head` is a live value of `size_of::<T>()`
+        // bytes; the helper checks `len` against the frame itself.
+        let r = unsafe {
+            bpf_perf_event_output(
+                self.cx.0 as *mut _,
+                map as *const PerfEventArray<T> as *mut _,
+                flags,
+                head as *const T as *mut _,
+                size_of::<T>() as u64,
+            )
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(())
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod err_to6;
 pub mod ext6;
 pub mod icmp4;
 pub mod options;
+pub mod slow;
 pub mod to4;
 pub mod to6;
 

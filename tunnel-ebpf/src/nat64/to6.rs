@@ -11,11 +11,12 @@ use tunnel_common::{
         config::{NAT64_F_UDP0_COMPUTE, NAT64_F_WKP_STRICT},
         icmp, rfc6052,
     },
+    slowpath::REASON_TOO_BIG,
     stats::{Drop, Event},
 };
 
 use super::{
-    config, eam_v4, icmp4::Icmp4Error, swapped, transport, write_v6, Addrs6, ICMPV6_ECHO_REPLY,
+    config, eam_v4, icmp4::Icmp4Error, slow, swapped, transport, write_v6, Addrs6, ICMPV6_ECHO_REPLY,
     ICMPV6_ECHO_REQUEST, ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP,
     PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
@@ -149,28 +150,39 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
     // is still the IPv4 sender's. The router's ICMPv6 answers would go to
     // a pool6 address, which is no way back to an IPv4 sender.
     let into = owner(&addr_from_halves(addrs.dst));
+    // Tunnel MTU when the packet is too big for it and has no DF: it goes
+    // to the slow path, which sends it as IPv6 fragments (RFC 7915 §4).
+    let mut slow_mtu = 0u16;
     if let Some(id) = into {
         let info = tunnel(id)?;
         if !info.is_enabled() {
             return Err(Drop::TunnelDisabled);
         }
         if IPV6_LEN + v4.frag_len() + v4.payload > info.mtu as usize {
-            // RFC 7915 §4: the IPv4 sender learns the MTU less what
-            // translation adds; without DF the packet should be
-            // fragmented, which the fast path does not do yet.
-            if !v4.df {
-                return Err(Drop::Nat64TooBig);
+            if v4.df {
+                // RFC 7915 §4: the IPv4 sender learns the MTU less what
+                // translation adds.
+                let mtu = info.mtu.saturating_sub((IPV6_LEN - IPV4_LEN) as u16);
+                return Ok(Step::Icmp4 {
+                    kind: Icmp4Error::frag_needed(mtu),
+                    tunnel: id,
+                });
             }
-            let mtu = info.mtu.saturating_sub((IPV6_LEN - IPV4_LEN) as u16);
-            return Ok(Step::Icmp4 {
-                kind: Icmp4Error::frag_needed(mtu),
-                tunnel: id,
-            });
+            slow_mtu = info.mtu;
         }
     }
     let flags = conf.flags;
     pkt.truncate(ETH_LEN + IPV4_LEN + v4.payload)?;
+    // The transport as for the datagram it is: a whole one keeps the
+    // checksum work a whole one gets (UDP's zero checksum computed).
     let next_header = fix_transport(pkt, &v4, addrs.sum(), flags)?;
+    let mut v4 = v4;
+    if slow_mtu != 0 {
+        // Translated as a fragment (offset 0, M 0 for a whole datagram),
+        // so the daemon only has to cut it: every piece carries the
+        // Fragment header's identification (RFC 7915 §4.1).
+        v4.fragment = true;
+    }
 
     let eth: EthHdr = pkt.read(0)?;
     pkt.adjust_head(-((IPV6_LEN - IPV4_LEN + v4.frag_len()) as i32))?;
@@ -189,16 +201,22 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
         next_header
     };
     let payload = v4.payload + v4.frag_len();
-    write_v6(pkt, ETH_LEN, v4.tos, payload, first_header, v4.ttl, &addrs)?;
+    // The hop limit is the TTL as it came: the router decrements it. The
+    // slow path's packet skips the router, so it leaves decremented, as
+    // the router would have sent it (the TTL is above 1 here).
+    let hop_limit = if slow_mtu != 0 { v4.ttl - 1 } else { v4.ttl };
+    write_v6(pkt, ETH_LEN, v4.tos, payload, first_header, hop_limit, &addrs)?;
     if v4.fragment {
         write_fragment_header(pkt, &v4, next_header)?;
     }
     stats::event(Event::Nat64To6);
     stats::event_add(Event::Nat64To6Bytes, IPV4_LEN + v4.payload);
-    // The hop limit is the TTL as it came: the router decrements it.
     match into {
         Some(id) => {
             stats::event(Event::Nat64IntoTunnel);
+            if slow_mtu != 0 {
+                return slow::punt(pkt, REASON_TOO_BIG, id, slow_mtu);
+            }
             Ok(Step::ToTunnel {
                 id,
                 origin: Origin::uplink(),

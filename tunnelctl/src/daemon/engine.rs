@@ -51,6 +51,8 @@ pub struct Engine {
     pub pings: super::pinger::table::Table,
     /// The TIC server's counters (zero when it is off), for /metrics.
     pub tic: std::sync::Arc<super::tic::Counters>,
+    /// The NAT64 slow path's counters (`slowpath::spawn`), for /metrics.
+    pub slowpath: Arc<super::slowpath::Counters>,
     started: Instant,
 }
 
@@ -110,6 +112,7 @@ impl Engine {
             liveness: Default::default(),
             pings: Default::default(),
             tic: Default::default(),
+            slowpath: Default::default(),
             started: Instant::now(),
         }
     }

@@ -224,6 +224,7 @@ pub fn render(e: &mut Engine, seen: &mut LastSeen) -> Result<String> {
         );
     }
     e.tic.render(&mut s);
+    e.slowpath.render(&mut s);
     Ok(s)
 }
 

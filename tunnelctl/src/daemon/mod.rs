@@ -28,6 +28,7 @@ pub mod reconcile;
 pub mod routes;
 pub mod secrets;
 pub mod server;
+pub mod slowpath;
 pub mod store;
 pub mod sync;
 pub mod tic;
@@ -151,6 +152,13 @@ pub fn run(config_path: &Path) -> Result<()> {
     );
     warn_missing_addresses(&nl, &cfg);
     let routes = setup_local(nl, &cfg, &mut dp, &store)?;
+    let slow_rings = match dp.slowpath_rings(slowpath::RING_PAGES) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            warn!("nat64 slow path off (non-DF packets too big for a tunnel are counted drops): {e:#}");
+            None
+        }
+    };
     let startup = checks::Startup {
         xdp_mode: cfg.xdp_mode,
         set_sysctls: cfg.set_sysctls,
@@ -167,6 +175,7 @@ pub fn run(config_path: &Path) -> Result<()> {
     engine.startup = Some(startup);
     let update_counters = engine.updates.clone();
     let heartbeat_stats = engine.heartbeat.clone();
+    let slow_counters = engine.slowpath.clone();
     let engine = Arc::new(Mutex::new(engine));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -189,6 +198,17 @@ pub fn run(config_path: &Path) -> Result<()> {
             ));
         }
         tokio::spawn(liveness::keep(engine.clone()));
+        if let Some(rings) = slow_rings {
+            // Fragments leave through the tunnel device: without one they
+            // are read and counted, not sent.
+            let sock = match cfg.local_device.is_empty() {
+                true => None,
+                false => pinger::raw_socket()
+                    .inspect_err(|e| warn!("nat64 slow path cannot send: {e:#}"))
+                    .ok(),
+            };
+            slowpath::spawn(rings, slow_counters, sock);
+        }
         match (cfg.ping_interval, cfg.local_device.is_empty()) {
             (0, _) => info!("latency pinger off (ping_interval = 0)"),
             (_, true) => info!("latency pinger off: no local_device to send through"),

@@ -14,6 +14,7 @@ mod nexthops;
 pub mod pins;
 mod prefixes;
 mod proxies;
+pub mod slowpath;
 mod stats;
 mod tunnels;
 mod verifier;

@@ -96,7 +96,16 @@ pub fn layouts(opts: &DatapathOptions) -> Vec<Layout> {
         l(maps::NAT64, 4, size::<Nat64Config>(), 1),
         l(maps::EAM6, 4 + 16, size::<Eam>(), maps::DEFAULT_MAX_EAMS),
         l(maps::EAM4, 4 + 4, size::<Eam>(), maps::DEFAULT_MAX_EAMS),
+        // Perf event array: CPU → ring fd; one slot per possible CPU, as
+        // the loader sizes it.
+        l(maps::SLOWPATH, 4, 4, possible_cpus()),
     ]
+}
+
+/// The possible CPUs (what the loader sizes a perf event array to); 0 if
+/// the kernel does not say, which no pinned map matches.
+pub fn possible_cpus() -> u32 {
+    aya::util::nr_cpus().map_or(0, |n| n as u32)
 }
 
 /// `<pin_dir>/v<ABI>`: where this build's pins live.

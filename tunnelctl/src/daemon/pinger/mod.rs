@@ -24,14 +24,15 @@ use super::engine::Engine;
 
 /// A raw IPv6 socket that sends whole packets (IPPROTO_RAW: the header is
 /// ours, so the source can be a tunnel's `::1`, which the host does not
-/// have as an address).
-fn raw_socket() -> Result<Socket> {
+/// have as an address, or an IPv4 host under pool6: the NAT64 slow path's
+/// fragments). Non-blocking: a full buffer is a failed send, not a wait.
+pub(super) fn raw_socket() -> Result<Socket> {
     let s = Socket::new(
         Domain::IPV6,
         Type::RAW,
         Some(Protocol::from(libc::IPPROTO_RAW)),
     )
-    .context("opening a raw IPv6 socket for the pinger")?;
+    .context("opening a raw IPv6 socket (IPPROTO_RAW)")?;
     s.set_nonblocking(true)?;
     Ok(s)
 }

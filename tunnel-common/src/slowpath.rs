@@ -1,0 +1,85 @@
+//! The NAT64 slow path: packets the XDP translator has translated but
+//! cannot send as one frame (RFC 7915 §4: a non-DF IPv4 packet too big for
+//! the user's tunnel is fragmented). The program hands them to the daemon
+//! through the `SLOWPATH` perf event array: each sample is a [`SlowMeta`]
+//! followed by the packet (from its IPv6 header on), then the kernel's
+//! padding to 8 bytes, which `len` excludes.
+
+/// The reason a packet was handed over.
+pub const REASON_TOO_BIG: u32 = 1;
+
+/// The head of each sample. `#[repr(C)]`, 16 bytes, no padding: written
+/// by the program from its stack, read by the daemon from the perf ring.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlowMeta {
+    /// `REASON_*`.
+    pub reason: u32,
+    /// The tunnel the packet is for.
+    pub tunnel: u32,
+    /// That tunnel's MTU when the packet was handed over.
+    pub mtu: u32,
+    /// Bytes of the packet that follow this header.
+    pub len: u32,
+}
+const _: () = assert!(core::mem::size_of::<SlowMeta>() == META_LEN);
+
+/// Bytes of [`SlowMeta`] on the wire.
+pub const META_LEN: usize = 16;
+
+impl SlowMeta {
+    /// The meta and its packet from a sample's bytes (native byte order,
+    /// as the program wrote them); `None` when the sample is shorter than
+    /// its meta says.
+    pub fn parse(sample: &[u8]) -> Option<(SlowMeta, &[u8])> {
+        let word = |i: usize| -> Option<u32> {
+            let b = sample.get(i * 4..i * 4 + 4)?;
+            Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let meta = SlowMeta {
+            reason: word(0)?,
+            tunnel: word(1)?,
+            mtu: word(2)?,
+            len: word(3)?,
+        };
+        let packet = sample.get(META_LEN..META_LEN.checked_add(meta.len as usize)?)?;
+        Some((meta, packet))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(meta: [u32; 4], packet: &[u8], pad: usize) -> Vec<u8> {
+        let mut v: Vec<u8> = meta.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        v.extend_from_slice(packet);
+        v.extend(std::iter::repeat_n(0xee, pad));
+        v
+    }
+
+    #[test]
+    fn parse_strips_the_padding() {
+        let s = sample([REASON_TOO_BIG, 7, 1280, 3], &[1, 2, 3], 5);
+        let (m, p) = SlowMeta::parse(&s).unwrap();
+        assert_eq!(
+            m,
+            SlowMeta {
+                reason: REASON_TOO_BIG,
+                tunnel: 7,
+                mtu: 1280,
+                len: 3
+            }
+        );
+        assert_eq!(p, &[1, 2, 3]);
+    }
+
+    #[test]
+    fn parse_refuses_short_samples() {
+        assert_eq!(SlowMeta::parse(&[0; 15]), None);
+        let s = sample([REASON_TOO_BIG, 0, 1280, 4], &[1, 2, 3], 0);
+        assert_eq!(SlowMeta::parse(&s), None);
+        let s = sample([REASON_TOO_BIG, 0, 1280, u32::MAX], &[], 0);
+        assert_eq!(SlowMeta::parse(&s), None);
+    }
+}
