@@ -232,3 +232,37 @@ fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
     }
     h
 }
+
+/// A UDP socket bound to `addr` in `ns` (it stays in `ns` once made),
+/// reads bounded by [`IO_TIMEOUT`].
+pub fn udp_socket(ns: &Netns, addr: SocketAddr) -> Result<std::net::UdpSocket> {
+    let s = {
+        let _in = ns.enter()?;
+        std::net::UdpSocket::bind(addr).with_context(|| format!("binding UDP {addr}"))?
+    };
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    Ok(s)
+}
+
+/// Clears DF on what an IPv4 UDP socket sends (IP_PMTUDISC_DONT): a
+/// datagram bigger than a link is fragmented, and a translator in the way
+/// may fragment it too (RFC 7915 §4).
+pub fn without_df(s: &std::net::UdpSocket) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let v: libc::c_int = libc::IP_PMTUDISC_DONT;
+    // SAFETY: setsockopt(2) on a socket this process owns, with a pointer
+    // to a live c_int and its size.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            &v as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).context("IP_MTU_DISCOVER");
+    }
+    Ok(())
+}

@@ -88,6 +88,8 @@ pub fn run(o: &Options) -> Result<()> {
             "--test",
             "l2_nat64_pmtu",
             "--test",
+            "l2_nat64_slow",
+            "--test",
             "l2_users",
             "--test",
             "l2_update",

@@ -41,6 +41,7 @@ pub const TESTS: &[(&str, &str)] = &[
     ("l2_nat64", "l2"),
     ("l2_nat64_pmtu", "l2"),
     ("l2_dns64", "l2"),
+    ("l2_nat64_slow", "l2"),
     ("l2_client", "l2"),
     ("l2_heartbeat", "l2"),
     ("l2_liveness", "l2"),

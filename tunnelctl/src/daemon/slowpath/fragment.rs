@@ -59,7 +59,7 @@ pub fn fragment(packet: &[u8], mtu: usize) -> Result<Vec<Vec<u8>>, Refused> {
     if data.is_empty() {
         return Err(Refused::Empty);
     }
-    if more && data.len() % 8 != 0 {
+    if more && !data.len().is_multiple_of(8) {
         return Err(Refused::Unaligned);
     }
     if offset + data.len() > MAX_END {
@@ -219,7 +219,7 @@ mod tests {
                     let more = word & 1 == 1;
                     assert_eq!(more, i + 1 < pieces.len());
                     if more {
-                        assert_eq!(body.len() % 8, 0, "len {len} mtu {mtu}");
+                        assert!(body.len().is_multiple_of(8), "len {len} mtu {mtu}");
                     }
                     joined.extend_from_slice(body);
                 }
