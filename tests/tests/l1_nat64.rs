@@ -15,7 +15,7 @@ use tunnel_common::{
         config::{NAT64_F_UDP0_COMPUTE, NAT64_F_WKP_STRICT},
         rfc6052,
     },
-    slowpath::{SlowMeta, REASON_TOO_BIG},
+    slowpath::{SlowMeta, NO_TUNNEL, REASON_TOO_BIG},
     stats::{Drop, Event},
 };
 use tunnel_tests::{cases::*, packets::*, prog::*};
@@ -1986,32 +1986,63 @@ fn slow_path_hand_over() {
         &later,
     );
     let want_frag = v6_fragment(p6(host), a6(USER_A), 63, 17, 0xbeef, 1480, true, &later);
+    // Toward the uplink: 1281 bytes of IPv6 exceed the IPv6 minimum MTU,
+    // which is all a non-DF sender can count on (RFC 7915 §4).
+    let up4 = a4(UPSTREAM_V4);
+    let data_up = [0x3cu8; 1281 - 48];
+    let up = with_v4_id(v4(host, up4, 64, 0, L4::Udp(&data_up)), 0x1281, false);
+    let udp6_up = v6(p6(host), UPSTREAM, 64, 0, L4::Udp(&data_up))[40..].to_vec();
+    let want_up = v6_fragment(p6(host), UPSTREAM, 63, 17, 0x1281, 0, false, &udp6_up);
 
-    for (name, input, want) in [
-        ("a whole datagram", whole, want_whole),
-        ("an ipv4 fragment", frag, want_frag),
+    for (name, input, want, tunnel, mtu) in [
+        ("a whole datagram", whole, want_whole, TUNNEL_A, 1480),
+        ("an ipv4 fragment", frag, want_frag, TUNNEL_A, 1480),
+        ("toward the uplink, over 1280", up, want_up, NO_TUNNEL, 1280),
     ] {
         bed.reset().unwrap();
         nat64_on(&mut bed);
-        let run = bed.run(&from_v4_host(CLIENT_B_MAC, &input), bed.x0).unwrap();
+        let run = bed
+            .run(&from_v4_host(CLIENT_B_MAC, &input), bed.x0)
+            .unwrap();
         assert_eq!(run.action, XDP_DROP, "{name}: {}", action_name(run.action));
         let c = bed.counters();
         assert_eq!(c.event(Event::Nat64SlowPath), 1, "{name}: {c:?}");
-        assert_eq!(c.event(Event::Nat64IntoTunnel), 1, "{name}: {c:?}");
+        assert_eq!(
+            c.event(Event::Nat64IntoTunnel),
+            (tunnel != NO_TUNNEL) as u64,
+            "{name}: {c:?}"
+        );
         assert_eq!(c.total_drops(), 0, "{name}: {c:?}");
-        assert_eq!(bed.tunnel(TUNNEL_A).tx_packets, 0, "{name}: XDP sent nothing");
+        assert_eq!(
+            bed.tunnel(TUNNEL_A).tx_packets,
+            0,
+            "{name}: XDP sent nothing"
+        );
         let got = samples(&mut rings);
         assert_eq!(got.len(), 1, "{name}: one sample");
         let (meta, packet) = SlowMeta::parse(&got[0]).expect("a sample with its meta");
         assert_eq!(
             (meta.reason, meta.tunnel, meta.mtu, meta.len as usize),
-            (REASON_TOO_BIG, TUNNEL_A, 1480, want.len()),
+            (REASON_TOO_BIG, tunnel, mtu, want.len()),
             "{name}"
         );
         if packet != want.as_slice() {
-            panic!("{name}: the packet handed over:\n{}", hex_diff(&want, packet));
+            panic!(
+                "{name}: the packet handed over:\n{}",
+                hex_diff(&want, packet)
+            );
         }
     }
+
+    // Toward the uplink at exactly 1280 bytes of IPv6: the fast path.
+    bed.reset().unwrap();
+    nat64_on(&mut bed);
+    let data_1280 = [0x3cu8; 1280 - 48];
+    let fits = with_v4_id(v4(host, up4, 64, 0, L4::Udp(&data_1280)), 5, false);
+    let run = bed.run(&from_v4_host(CLIENT_B_MAC, &fits), bed.x0).unwrap();
+    assert_eq!(run.action, XDP_REDIRECT, "{}", action_name(run.action));
+    assert_eq!(bed.counters().event(Event::Nat64SlowPath), 0);
+    assert!(samples(&mut rings).is_empty());
 
     // DF set: no hand-over, fragmentation needed as before.
     bed.reset().unwrap();
@@ -2027,7 +2058,9 @@ fn slow_path_hand_over() {
     bed.reset().unwrap();
     nat64_on(&mut bed);
     let input = with_v4_id(v4(host, user4, 64, 0, L4::Udp(&data)), 1, false);
-    let run = bed.run(&from_v4_host(CLIENT_B_MAC, &input), bed.x0).unwrap();
+    let run = bed
+        .run(&from_v4_host(CLIENT_B_MAC, &input), bed.x0)
+        .unwrap();
     assert_eq!(run.action, XDP_DROP);
     let c = bed.counters();
     assert_eq!(c.drop(Drop::Nat64SlowPathLost), 1, "{c:?}");

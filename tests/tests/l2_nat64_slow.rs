@@ -80,8 +80,14 @@ fn non_df_datagrams_too_big_for_the_tunnel_arrive_whole() {
     .unwrap();
     d.ok(&["nat64", "pool6", "set", "2001:db8:64::/96"])
         .unwrap();
-    d.ok(&["nat64", "eam", "add", &format!("{USER}/128"), &format!("{USER_V4}/32")])
-        .unwrap();
+    d.ok(&[
+        "nat64",
+        "eam",
+        "add",
+        &format!("{USER}/128"),
+        &format!("{USER_V4}/32"),
+    ])
+    .unwrap();
     let (client, pop) = (&bed.ns.client, &bed.ns.pop);
     client
         .ip(&format!("route add 198.51.100.0/24 via {POP_V4}"))
@@ -97,11 +103,7 @@ fn non_df_datagrams_too_big_for_the_tunnel_arrive_whole() {
         },
     )
     .unwrap();
-    let rx = udp_socket(
-        client,
-        SocketAddr::V6(SocketAddrV6::new(USER, PORT, 0, 0)),
-    )
-    .unwrap();
+    let rx = udp_socket(client, SocketAddr::V6(SocketAddrV6::new(USER, PORT, 0, 0))).unwrap();
     let tx = udp_socket(client, SocketAddr::V4(SocketAddrV4::new(CLIENT_V4, 0))).unwrap();
     without_df(&tx).unwrap();
     let to = SocketAddrV4::new(USER_V4, PORT);
@@ -117,7 +119,10 @@ fn non_df_datagrams_too_big_for_the_tunnel_arrive_whole() {
             SocketAddr::V6(SocketAddrV6::new(host_v6(), from.port(), 0, 0)),
             "{len} bytes: the IPv4 host under pool6"
         );
-        assert!(buf[..n] == p[..], "{len} bytes: received {n}, not the datagram sent");
+        assert!(
+            buf[..n] == p[..],
+            "{len} bytes: received {n}, not the datagram sent"
+        );
     };
 
     // 1,400 bytes of data: 1,456 bytes of IPv6 with its Fragment header,

@@ -8,6 +8,19 @@
 /// The reason a packet was handed over.
 pub const REASON_TOO_BIG: u32 = 1;
 
+/// `SlowMeta::tunnel` of a packet for no tunnel: a non-DF IPv4 packet
+/// whose translation is bigger than `LOWEST_IPV6_MTU`, toward an IPv6
+/// host the uplink reaches.
+pub const NO_TUNNEL: u32 = u32::MAX;
+
+/// The largest IPv6 packet a non-DF IPv4 packet is translated to in one
+/// piece outside a tunnel: the IPv6 minimum MTU, which every IPv6 path
+/// carries (RFC 7915 §4: such packets SHOULD be fragmented to fit it, as
+/// Jool's `lowest-ipv6-mtu` and Tayga's `offlink-mtu` do by default). A
+/// bigger one would meet an IPv6 hop too small for it with nobody to
+/// learn the Packet Too Big: its IPv4 sender did not set DF.
+pub const LOWEST_IPV6_MTU: u16 = 1280;
+
 /// The head of each sample. `#[repr(C)]`, 16 bytes, no padding: written
 /// by the program from its stack, read by the daemon from the perf ring.
 #[repr(C, align(8))]

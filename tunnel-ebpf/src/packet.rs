@@ -15,14 +15,14 @@ use aya_ebpf::{
     bindings::{
         __sk_buff, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_fib_lookup as FibParams,
         bpf_redir_neigh, bpf_redir_neigh__bindgen_ty_1, xdp_md, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4,
-        BPF_F_CURRENT_CPU,
         BPF_F_ADJ_ROOM_ENCAP_L3_IPV6, BPF_F_ADJ_ROOM_ENCAP_L4_UDP, BPF_F_ADJ_ROOM_FIXED_GSO,
+        BPF_F_CURRENT_CPU,
     },
     helpers::generated::{
         bpf_fib_lookup, bpf_get_prandom_u32, bpf_ktime_get_boot_ns, bpf_ktime_get_ns,
-        bpf_perf_event_output, bpf_redirect,
-        bpf_redirect_neigh, bpf_skb_adjust_room, bpf_skb_load_bytes, bpf_skb_pull_data,
-        bpf_xdp_adjust_head, bpf_xdp_adjust_tail, bpf_xdp_load_bytes,
+        bpf_perf_event_output, bpf_redirect, bpf_redirect_neigh, bpf_skb_adjust_room,
+        bpf_skb_load_bytes, bpf_skb_pull_data, bpf_xdp_adjust_head, bpf_xdp_adjust_tail,
+        bpf_xdp_load_bytes,
     },
     maps::{lpm_trie::Key, HashMap, PerfEventArray, ProgramArray},
     programs::{TcContext, XdpContext},

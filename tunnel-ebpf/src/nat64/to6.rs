@@ -11,14 +11,14 @@ use tunnel_common::{
         config::{NAT64_F_UDP0_COMPUTE, NAT64_F_WKP_STRICT},
         icmp, rfc6052,
     },
-    slowpath::REASON_TOO_BIG,
+    slowpath::{LOWEST_IPV6_MTU, NO_TUNNEL, REASON_TOO_BIG},
     stats::{Drop, Event},
 };
 
 use super::{
-    config, eam_v4, icmp4::Icmp4Error, slow, swapped, transport, write_v6, Addrs6, ICMPV6_ECHO_REPLY,
-    ICMPV6_ECHO_REQUEST, ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP,
-    PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+    config, eam_v4, icmp4::Icmp4Error, slow, swapped, transport, write_v6, Addrs6,
+    ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST,
+    ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
 use crate::{
     packet::{addr_from_halves, Packet, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
@@ -170,6 +170,10 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
             }
             slow_mtu = info.mtu;
         }
+    } else if !v4.df && IPV6_LEN + v4.frag_len() + v4.payload > LOWEST_IPV6_MTU as usize {
+        // Toward the uplink: IPv6 fragments of the minimum MTU (RFC 7915
+        // §4), as for a tunnel.
+        slow_mtu = LOWEST_IPV6_MTU;
     }
     let flags = conf.flags;
     pkt.truncate(ETH_LEN + IPV4_LEN + v4.payload)?;
@@ -205,7 +209,15 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
     // slow path's packet skips the router, so it leaves decremented, as
     // the router would have sent it (the TTL is above 1 here).
     let hop_limit = if slow_mtu != 0 { v4.ttl - 1 } else { v4.ttl };
-    write_v6(pkt, ETH_LEN, v4.tos, payload, first_header, hop_limit, &addrs)?;
+    write_v6(
+        pkt,
+        ETH_LEN,
+        v4.tos,
+        payload,
+        first_header,
+        hop_limit,
+        &addrs,
+    )?;
     if v4.fragment {
         write_fragment_header(pkt, &v4, next_header)?;
     }
@@ -222,6 +234,7 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
                 origin: Origin::uplink(),
             })
         }
+        None if slow_mtu != 0 => slow::punt(pkt, REASON_TOO_BIG, NO_TUNNEL, slow_mtu),
         None => route::forward_v6(pkt, Origin::uplink()),
     }
 }

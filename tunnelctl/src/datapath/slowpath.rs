@@ -37,8 +37,8 @@ impl Datapath {
             .take_map(maps::SLOWPATH)
             .context("the SLOWPATH map is missing or already taken")?;
         let mut array = PerfEventArray::try_from(map)?;
-        let cpus = aya::util::online_cpus()
-            .map_err(|(what, e)| anyhow::anyhow!("reading {what}: {e}"))?;
+        let cpus =
+            aya::util::online_cpus().map_err(|(what, e)| anyhow::anyhow!("reading {what}: {e}"))?;
         cpus.into_iter()
             .map(|cpu| {
                 array

@@ -107,9 +107,7 @@ mod tests {
 
     use super::*;
 
-    const SRC: [u8; 16] = [
-        0x20, 1, 0xd, 0xb8, 0, 0x64, 0, 0, 0, 0, 0, 0, 192, 0, 2, 2,
-    ];
+    const SRC: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 0x64, 0, 0, 0, 0, 0, 0, 192, 0, 2, 2];
     const DST: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
 
     /// The Fragment header as RFC 8200 §4.5 draws it, for UDP: next

@@ -4,7 +4,10 @@
 //! (`tunnel_common::slowpath`); here it is cut into fragments that fit the
 //! tunnel (RFC 7915 §4) and each is sent on a raw IPv6 socket, header
 //! included, as the latency pinger sends: the kernel routes it to the
-//! tunnel device, whose `tunnel_tc` encapsulates it into the tunnel.
+//! tunnel device, whose `tunnel_tc` encapsulates it into the tunnel. A
+//! non-DF packet bigger than the IPv6 minimum MTU toward an IPv6 host on
+//! the uplink (`slowpath::NO_TUNNEL`) is cut to 1280 bytes the same way
+//! and the kernel routes the pieces out of the uplink.
 //!
 //! One reader task per CPU ring. What a ring cannot take is counted by the
 //! data path (`nat64_slow_path_lost`) and reported here as `lost`: the
@@ -101,7 +104,7 @@ fn handle(sample: &[u8], c: &Counters, sock: Option<&Socket>) {
     let Some(sock) = sock else {
         c.add(Outcome::NoDevice, 1);
         if c.may_log(Outcome::NoDevice, now) {
-            warn!("nat64 slow path: no local_device to send through; packets too big for a tunnel are not sent");
+            warn!("nat64 slow path: no local_device (its raw socket goes with it); non-DF packets to fragment are not sent");
         }
         return;
     };
@@ -127,7 +130,10 @@ fn handle(sample: &[u8], c: &Counters, sock: Option<&Socket>) {
             Err(e) => {
                 c.add(Outcome::SendFailed, 1);
                 if c.may_log(Outcome::SendFailed, now) {
-                    warn!(tunnel = meta.tunnel, "nat64 slow path: sending a fragment: {e}");
+                    warn!(
+                        tunnel = meta.tunnel,
+                        "nat64 slow path: sending a fragment: {e}"
+                    );
                 }
             }
         }
