@@ -15,5 +15,6 @@ pub mod packets;
 pub mod peer6in4;
 pub mod prog;
 pub mod pty;
+pub mod tayga;
 pub mod topology;
 pub mod traffic;

@@ -255,7 +255,7 @@ pub struct Setup {
     /// is set to it before every AYIYA measurement.
     pub ayiya_epoch: u32,
     /// Tayga, when a Tayga path runs (dropped before the bed).
-    pub tayga: Option<super::nat64::Tayga>,
+    pub tayga: Option<crate::tayga::Tayga>,
 }
 
 /// One measurement of programs prepared elsewhere (the scale bench's
@@ -434,7 +434,7 @@ impl Bed {
             Path::T2t => c.event(Event::TunnelToTunnel),
             Path::Nat64To4(_) | Path::Nat64FromTunnel => c.event(Event::Nat64To4),
             Path::Nat64To6(_) => c.event(Event::Nat64To6),
-            Path::TaygaTo4(_) | Path::TaygaTo6(_) => super::nat64::Tayga::translated(self)?,
+            Path::TaygaTo4(_) | Path::TaygaTo6(_) => super::nat64::tayga_translated(self)?,
         })
     }
 

@@ -208,7 +208,7 @@ fn prepare(bed: &mut Bed, paths: &[Path], ayiya_epoch: u32) -> Result<Setup> {
         gens.push((p, prog, frame));
     }
     let tayga = if paths.iter().any(|p| p.is_tayga()) {
-        let t = nat64::Tayga::start(bed)?;
+        let t = nat64::start_tayga(bed)?;
         log(&format!("tayga running (pid {}) on CPU {DUT_CPU}", t.pid()));
         Some(t)
     } else {

@@ -17,14 +17,9 @@
 //! (`prefix`) and mappings (`map`), its tun device up with pool6 and
 //! 198.18.0.0/16 routed into it, the process pinned to the dut's CPU.
 
-use std::{
-    net::{Ipv4Addr, Ipv6Addr},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use etherparse::EtherType;
 use tunnel_common::nat64::{config::NAT64_F_WKP_STRICT, rfc6052};
 use tunnelctl::datapath::{EamEntry, Nat64Settings};
@@ -34,7 +29,10 @@ use super::{
     sys,
     topology::{tunnel, Bed, DUT_CPU, DUT_IN, INTERNET_V6, TUN_A},
 };
-use crate::packets::udp4;
+use crate::{
+    packets::udp4,
+    tayga::{self, Tayga},
+};
 
 pub const POOL6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x64, 0, 0, 0, 0, 0);
 pub const POOL6_LEN: u8 = 96;
@@ -106,95 +104,40 @@ impl Bed {
     }
 }
 
-/// A running Tayga in the dut namespace; stopped (and its directory
-/// removed) on drop, which takes its tun device with it.
-pub struct Tayga {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Tayga {
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// The config file: pool6 as `prefix`, the mappings as `map` lines.
-    pub fn config(dir: &std::path::Path) -> String {
-        let mut c = format!(
-            "tun-device {TAYGA_DEV}\nipv4-addr {TAYGA_V4}\nprefix {POOL6}/{POOL6_LEN}\ndata-dir {}\n",
-            dir.join("data").display()
-        );
-        for (v6, v4) in mappings() {
-            c += &format!("map {v4} {v6}\n");
-        }
-        c
-    }
-
-    pub fn start(bed: &Bed) -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("tunnel-bench-tayga-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("data"))
-            .with_context(|| format!("creating {}", dir.display()))?;
-        let conf = dir.join("tayga.conf");
-        std::fs::write(&conf, Self::config(&dir))?;
-        let log = std::fs::File::create(dir.join("tayga.log"))?;
-        // `ip netns exec` execs the command: the child is Tayga itself.
-        let child = Command::new("ip")
-            .args(["netns", "exec", bed.dut.name(), "tayga", "--nodetach", "-c"])
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting tayga (Debian package tayga; scripts/setup.sh installs it)")?;
-        let mut t = Tayga { child, dir };
-        let t0 = Instant::now();
-        loop {
-            if let Some(st) = t.child.try_wait()? {
-                let log = std::fs::read_to_string(t.dir.join("tayga.log")).unwrap_or_default();
-                bail!("tayga exited ({st}): {}", log.trim());
-            }
-            let up = bed
-                .dut
-                .output(&["ip", "link", "show", TAYGA_DEV])?
-                .status
-                .success();
-            if up {
-                break;
-            }
-            if t0.elapsed() > Duration::from_secs(5) {
-                bail!("tayga made no {TAYGA_DEV} within 5 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        sys::pin_to_cpu(t.pid(), DUT_CPU).context("pinning tayga")?;
-        bed.dut.ip(&format!("link set {TAYGA_DEV} up"))?;
-        bed.dut
-            .ip(&format!("-6 route add {POOL6}/{POOL6_LEN} dev {TAYGA_DEV}"))?;
-        bed.dut
-            .ip(&format!("route add 198.18.0.0/16 dev {TAYGA_DEV}"))?;
-        Ok(t)
-    }
-
-    /// Packets Tayga wrote back into the kernel (translated), from the tun
-    /// device's receive counter.
-    pub fn translated(bed: &Bed) -> Result<u64> {
-        let out = bed.dut.run(&[
-            "cat",
-            &format!("/sys/class/net/{TAYGA_DEV}/statistics/rx_packets"),
-        ])?;
-        Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+/// Tayga's configuration on the bed: the same pool6 (`prefix`) and
+/// mappings (`map`) as the translator's.
+pub fn tayga_config() -> tayga::Config {
+    tayga::Config {
+        tun_device: TAYGA_DEV.into(),
+        ipv4_addr: TAYGA_V4,
+        ipv6_addr: None,
+        prefix: (POOL6, POOL6_LEN),
+        maps: mappings().iter().map(|&(v6, v4)| (v4, v6)).collect(),
     }
 }
 
-impl Drop for Tayga {
-    fn drop(&mut self) {
-        // SAFETY: a signal to the child this struct started and still owns.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// Starts Tayga in the dut namespace, pinned to the dut's CPU, its tun
+/// device up with pool6 and 198.18.0.0/16 routed into it. Stopped when
+/// the returned value drops.
+pub fn start_tayga(bed: &Bed) -> Result<Tayga> {
+    let t = Tayga::start(&bed.dut, &tayga_config())?;
+    sys::pin_to_cpu(t.pid(), DUT_CPU).context("pinning tayga")?;
+    bed.dut.ip(&format!("link set {TAYGA_DEV} up"))?;
+    bed.dut
+        .ip(&format!("-6 route add {POOL6}/{POOL6_LEN} dev {TAYGA_DEV}"))?;
+    bed.dut
+        .ip(&format!("route add 198.18.0.0/16 dev {TAYGA_DEV}"))?;
+    Ok(t)
+}
+
+/// Packets Tayga wrote back into the kernel (translated), from the tun
+/// device's receive counter.
+pub fn tayga_translated(bed: &Bed) -> Result<u64> {
+    let out = bed.dut.run(&[
+        "cat",
+        &format!("/sys/class/net/{TAYGA_DEV}/statistics/rx_packets"),
+    ])?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
 }
 
 #[cfg(test)]
@@ -211,9 +154,9 @@ mod tests {
 
     #[test]
     fn tayga_config_has_prefix_and_maps() {
-        let c = Tayga::config(std::path::Path::new("/tmp/x"));
+        let c = tayga_config().render(std::path::Path::new("/tmp/x/data"));
         assert!(c.contains("prefix 2001:db8:64::/96\n"), "{c}");
         assert!(c.contains("map 198.18.0.2 2001:db8:eeee::2\n"), "{c}");
-        assert!(c.contains("data-dir /tmp/x/data\n"), "{c}");
+        assert!(c.contains("ipv4-addr 198.18.255.1\n"), "{c}");
     }
 }
