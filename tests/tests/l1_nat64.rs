@@ -938,6 +938,11 @@ fn icmp_errors_4to6() {
             Icmpv6Type::PacketTooBig { mtu: 1420 },
         ),
         row(
+            "fragmentation needed, MTU 1000 → packet too big, MTU 1280 (never less, RFC 7915 §4.2)",
+            unreach4(icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1000 }),
+            Icmpv6Type::PacketTooBig { mtu: 1280 },
+        ),
+        row(
             "parameter problem at the TTL (8) → at the hop limit (7)",
             pointer4(8),
             pointer6(7),
@@ -1006,6 +1011,35 @@ fn icmp_errors_4to6() {
             UPSTREAM,
             Icmpv6Type::PacketTooBig { mtu: 1280 },
             &big_quote6[..1232],
+        ))),
+    );
+    // A 1500-byte datagram, its first 548 bytes quoted (576 in all): the
+    // plateau below its total length (1492) + 20.
+    let full = L4::Udp(&[9u8; 1472]);
+    let full_seen = with_ttl(translated_v4(up4, host, 63, 0, full), 62);
+    let full_quote6 = v6(UPSTREAM, p6(host), 62, 0, full);
+    cases.push(
+        Case::xdp(
+            "fragmentation needed with MTU 0 about 1500 bytes, quoted in part: plateau 1492 + 20",
+            from_v4_host(
+                CLIENT_B_MAC,
+                &error_v4(
+                    router,
+                    up4,
+                    unreach4(icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                        next_hop_mtu: 0,
+                    }),
+                    &full_seen[..548],
+                ),
+            ),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .redirect(to_upstream(&error_v6(
+            p6(router),
+            UPSTREAM,
+            Icmpv6Type::PacketTooBig { mtu: 1512 },
+            &full_quote6[..568],
         ))),
     );
     let stranger = with_ttl(translated_v4(a4("198.51.100.99"), host, 63, 0, l4), 62);
