@@ -19,8 +19,9 @@ APT_PACKAGES=(rustc-web cargo-web libstd-rust-web-dev-bpf "llvm-${LLVM_MAJOR}-de
   # authoritative server). They run their own instances with their own
   # config files; the system's service is kept off (below).
   unbound
-  # cargo xtask bench: Tayga, the NAT64 paths' anchor (run on its own
-  # config under a temporary directory, never as the packaged service).
+  # cargo xtask bench and the diff_tayga test: Tayga, the NAT64 paths'
+  # anchor (run on its own config under a temporary directory, never as
+  # the packaged service).
   tayga
   # cargo xtask vm: QEMU for the kernel matrix, strip for the initramfs, xz
   # for Debian's compressed kernel modules.

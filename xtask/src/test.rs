@@ -7,7 +7,7 @@ use crate::exec::{cargo, require_root};
 
 #[derive(clap::Args)]
 pub struct Options {
-    /// Run only these layers (l0, l1, l2); all by default.
+    /// Run only these layers (l0, l1, diff, l2); all by default.
     #[arg(long, value_delimiter = ',')]
     layer: Vec<String>,
 }
@@ -18,8 +18,8 @@ pub fn run(o: &Options) -> Result<()> {
         // Host tests: no root, no BPF. The workspace's default members.
         cargo(&["test"])?;
     }
-    if want("l1") || want("l2") {
-        require_root("L1 and L2 tests")?;
+    if want("l1") || want("diff") || want("l2") {
+        require_root("L1, differential and L2 tests")?;
     }
     // One thread: the tests share the kernel (XDP attachments, namespaces,
     // CPU for packet rates).
@@ -52,6 +52,20 @@ pub fn run(o: &Options) -> Result<()> {
             "l1_coverage",
             "--test",
             "l1_fuzz",
+            "--",
+            "--test-threads=1",
+        ])?;
+    }
+    if want("diff") {
+        // Differential: Tayga and the translator fed the same packets
+        // (BPF_PROG_TEST_RUN as L1, Tayga in a namespace). Host only: the
+        // VM image has no Tayga (vm/artifacts.rs).
+        cargo(&[
+            "test",
+            "-p",
+            "tunnel-tests",
+            "--test",
+            "diff_tayga",
             "--",
             "--test-threads=1",
         ])?;

@@ -15,9 +15,10 @@ use anyhow::{bail, Context, Result};
 /// `--only` selects them by: what depends on the kernel (the data path,
 /// netlink, sockets, NAT, and l2_dns64, whose Unbound the image carries
 /// when it is asked for: initramfs.rs). Host only, in `cargo xtask test`:
-/// the control-plane protocols whose kernel use is a TCP socket and map
-/// writes the other suites already make (l2_users, l2_update, l2_tic): the
-/// VM run is the longest part of CI. A slice, not an array: work landing in parallel
+/// diff_tayga (it runs Tayga, which the image does not carry), and the
+/// control-plane protocols whose kernel use is a TCP socket and map writes
+/// the other suites already make (l2_users, l2_update, l2_tic): the VM run
+/// is the longest part of CI. A slice, not an array: work landing in parallel
 /// adds entries without having to agree on a count.
 pub const TESTS: &[(&str, &str)] = &[
     ("l1_sixin4", "l1"),
