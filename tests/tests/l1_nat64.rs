@@ -1151,14 +1151,12 @@ fn pool_pick(router: Ipv6Addr) -> Ipv4Addr {
     Ipv4Addr::from(u32::from_be_bytes(POOL_FIRST) | host)
 }
 
+/// Builds an ICMPv6 error: (source, type, quote) → the packet.
+type MakeError6<'a> = dyn Fn(Ipv6Addr, Icmpv6Type, &[u8]) -> Vec<u8> + 'a;
+
 /// An error from `router` (no mapping) with the pool 192.0.2.8/29 set:
 /// from the pool's address for that router.
-fn pooled_row(
-    router: Ipv6Addr,
-    error6: &dyn Fn(Ipv6Addr, Icmpv6Type, &[u8]) -> Vec<u8>,
-    seen6: &[u8],
-    quote4: &[u8],
-) -> Case {
+fn pooled_row(router: Ipv6Addr, error6: &MakeError6<'_>, seen6: &[u8], quote4: &[u8]) -> Case {
     use etherparse::{icmpv4, icmpv6, Icmpv4Type};
     let host = CLIENT_A;
     Case::xdp(
