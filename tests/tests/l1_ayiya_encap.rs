@@ -183,6 +183,15 @@ fn encap_table() {
     let a_to_c = ipv6_echo(a6(USER_A), a6(USER_C), 64, 24);
     let own_ping = ipv6_echo(a6(POP_V6_OUTER), a6(USER_C), 64, 16);
     let own_udp = ipv6(a6(POP_V6_OUTER), a6(USER_C), 64, IpNumber::UDP, &[0u8; 16]);
+    // A fragment the PoP sends (the NAT64 slow path's): a Fragment header
+    // (UDP, offset 0, M, id 9), then 16 bytes of the datagram.
+    let own_fragment = ipv6(
+        a6(POP_V6_OUTER),
+        a6(USER_C),
+        63,
+        IpNumber(44),
+        &[[17, 0, 0, 1, 0, 0, 0, 9].as_slice(), &[0x33u8; 16]].concat(),
+    );
     let probe = ipv6_echo(a6(USER_C), UPSTREAM, 64, 24);
     let opaque: Vec<u8> = (0..37u8).collect();
     let cases =
@@ -399,6 +408,14 @@ fn encap_table() {
         )
         .setup(c_at_a)
         .redirect(to_user_at_a(&own_ping))
+        .events(&[(Event::Encap, 1), (Event::LocalEncap, 1)])
+        .tunnel(TUNNEL_C, 0, 1),
+        Case::tc(
+            "the pop's own ipv6 fragment (nat64 slow path): its checksum is finished, signed",
+            local(&own_fragment),
+        )
+        .setup(c_at_a)
+        .redirect(to_user_at_a(&own_fragment))
         .events(&[(Event::Encap, 1), (Event::LocalEncap, 1)])
         .tunnel(TUNNEL_C, 0, 1),
         Case::tc(

@@ -157,7 +157,8 @@ counter_enum! {
         /// segmentation-offload packet (its segments are cut after the
         /// program), or the PoP's own TCP or UDP, whose checksum the
         /// device would finish after the signature (only the PoP's ICMPv6
-        /// is complete at that point).
+        /// and its IPv6 fragments, the NAT64 slow path's, are complete at
+        /// that point).
         LocalUnsignable = "local_unsignable",
         /// An authenticated AYIYA datagram whose signature was seen before
         /// (a replay, or a duplicate on the way): dropped before it can

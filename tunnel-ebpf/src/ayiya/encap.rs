@@ -27,6 +27,9 @@ use tunnel_common::{
 };
 
 use super::{hash::hash, unix_now, MAX_DATAGRAM, OFF_V4, OFF_V6, PROTO_UDP, UDP_LEN};
+
+/// The IPv6 Fragment header (RFC 8200 §4.5).
+const NEXT_HEADER_FRAGMENT: u8 = 44;
 use crate::{
     fib::{self, Wire},
     icmp6::{IcmpError, NEXT_HEADER_ICMPV6},
@@ -110,7 +113,7 @@ pub fn deliver(pkt: Packet, a: &JumpArgs) -> Result<Step, Drop> {
 #[inline(always)]
 pub fn deliver_local(pkt: Packet<Tc>, a: &JumpArgs) -> Result<u32, Drop> {
     let (id, tclass, len) = (a.tunnel, a.tclass, a.data_len as usize);
-    if pkt.is_gso() || (pkt.is_own() && next_header(pkt)? != NEXT_HEADER_ICMPV6) {
+    if pkt.is_gso() || (pkt.is_own() && !is_complete(next_header(pkt)?)) {
         return Err(Drop::LocalUnsignable);
     }
     let ep = endpoint(id).ok_or(Drop::TunnelDown)?;
@@ -132,6 +135,16 @@ pub fn deliver_local(pkt: Packet<Tc>, a: &JumpArgs) -> Result<u32, Drop> {
     stats::event(Event::Encap);
     stats::event(Event::LocalEncap);
     fib::send_local(pkt, &hop)
+}
+
+/// Whether the PoP's own packet of this first next header has its
+/// checksum finished when it reaches the device: ICMPv6 (the stack
+/// computes it), and fragments (the kernel finishes a checksum before it
+/// cuts a packet, and the NAT64 slow path's fragments are cut from a
+/// translated whole).
+#[inline(always)]
+fn is_complete(next_header: u8) -> bool {
+    next_header == NEXT_HEADER_ICMPV6 || next_header == NEXT_HEADER_FRAGMENT
 }
 
 #[inline(always)]

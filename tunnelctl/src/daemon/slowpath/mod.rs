@@ -139,3 +139,46 @@ fn handle(sample: &[u8], c: &Counters, sock: Option<&Socket>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sample as the data path writes it: the meta in native order,
+    /// the packet (an IPv6 header and a Fragment header, 16 bytes of
+    /// data), then padding.
+    fn sample(reason: u32) -> Vec<u8> {
+        let mut packet = vec![0x60, 0, 0, 0, 0, 24, 44, 63];
+        packet.extend_from_slice(&[0x20; 32]);
+        packet.extend_from_slice(&[17, 0, 0, 0, 0, 0, 0, 1]);
+        packet.extend_from_slice(&[0xab; 16]);
+        let meta = [reason, 1, 1280, packet.len() as u32];
+        let mut s: Vec<u8> = meta.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        s.extend_from_slice(&packet);
+        s.extend_from_slice(&[0; 4]);
+        s
+    }
+
+    fn counts(c: &Counters) -> Vec<(&'static str, u64)> {
+        Outcome::ALL
+            .iter()
+            .map(|o| (o.name(), c.get(*o)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    #[test]
+    fn without_a_device_packets_are_counted_not_sent() {
+        let c = Counters::default();
+        handle(&sample(REASON_TOO_BIG), &c, None);
+        assert_eq!(counts(&c), [("received", 1), ("no_device", 1)]);
+    }
+
+    #[test]
+    fn unknown_reasons_and_short_samples_are_malformed() {
+        let c = Counters::default();
+        handle(&sample(99), &c, None);
+        handle(&sample(REASON_TOO_BIG)[..20], &c, None);
+        assert_eq!(counts(&c), [("received", 2), ("malformed", 2)]);
+    }
+}
