@@ -188,7 +188,9 @@ pub fn run(
                     .unwrap_or_else(|| Verdict::Silent(format!("QEMU exited ({status})")));
             }
         };
-        println!("{}| {line}", k.label);
+        // Seconds since boot on every line: libtest prints a test's name
+        // when it ends, so the differences are each test's time.
+        println!("{}|{:>7.1}| {line}", k.label, start.elapsed().as_secs_f64());
         if console.read(&line) {
             // init is done or the kernel panicked: QEMU should exit by itself.
             deadline = deadline.min(Instant::now() + GRACE);
