@@ -34,8 +34,6 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use aya::programs::XdpMode;
-use tunnelctl::{Datapath, DatapathOptions};
 
 use crate::{
     daemon::{signal, sigterm, tunnelctl_bin, Daemon},
@@ -179,11 +177,10 @@ impl Drop for ClientProc {
 
 /// The namespaces, the daemon with tunnel 1, and (after `start_client`)
 /// the client. Field order is drop order: the client first, then the
-/// daemon, the peers' programs, the namespaces.
+/// daemon, the namespaces (which take the peers' programs along).
 pub struct AyiyaBed {
     pub client_proc: Option<ClientProc>,
     pub daemon: Daemon,
-    _peers: Datapath,
     pub client: Netns,
     /// The NAT (IPv4); none when the client reaches the PoP over IPv6.
     pub nat: Option<Netns>,
@@ -267,25 +264,13 @@ impl AyiyaBed {
         upstream.ip(&format!("-6 addr add {UPSTREAM_V6}/64 dev u0 nodad"))?;
         upstream.ip(&format!("-6 route add {TUNNEL_PREFIX} via {POP_UPLINK_V6}"))?;
 
-        let mut peers = Datapath::load(DatapathOptions {
-            max_tunnels: 1,
-            max_prefixes: 1,
-            ..Default::default()
-        })?;
         // What the PoP sends back out of p0 (XDP_TX) reaches the NAT, or
         // the client itself.
-        {
-            let (ns, dev) = match &nat {
-                Some(nat) => (nat, "n1"),
-                None => (&client, "c0"),
-            };
-            let _in = ns.enter()?;
-            peers.attach_program("testbed_pass", dev, XdpMode::Driver)?;
+        match &nat {
+            Some(nat) => crate::pass::attach(nat, "n1")?,
+            None => crate::pass::attach(&client, "c0")?,
         }
-        {
-            let _in = upstream.enter()?;
-            peers.attach_program("testbed_pass", "u0", XdpMode::Driver)?;
-        }
+        crate::pass::attach(&upstream, "u0")?;
 
         let mut daemon = Daemon::new(&pop, &["p0", "p1"], 64, 256)?;
         if kind == "heartbeat" {
@@ -311,7 +296,6 @@ impl AyiyaBed {
         Ok(Self {
             client_proc: None,
             daemon,
-            _peers: peers,
             client,
             nat,
             pop,

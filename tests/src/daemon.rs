@@ -337,12 +337,11 @@ pub fn metrics(ns: &Netns) -> String {
 }
 
 /// The L2 daemon bed: the three namespaces of `topology` (client, PoP,
-/// upstream), the peers' pass programs, and the real daemon on the PoP's
-/// uplinks p0 and p1, started. Field order is drop order: the daemon
-/// stops before the peers' programs and the namespaces go.
+/// upstream), the peers' pass programs (`pass`), and the real daemon on
+/// the PoP's uplinks p0 and p1, started. Field order is drop order: the
+/// daemon stops before the namespaces go.
 pub struct DaemonBed {
     pub daemon: Daemon,
-    _peers: tunnelctl::Datapath,
     pub ns: crate::topology::Namespaces,
 }
 
@@ -361,18 +360,10 @@ impl DaemonBed {
         max_tunnels: u32,
         max_prefixes: u32,
     ) -> Result<Self> {
-        let mut peers = tunnelctl::Datapath::load(tunnelctl::DatapathOptions {
-            max_tunnels: 1,
-            max_prefixes: 1,
-            ..Default::default()
-        })?;
-        ns.attach_peers(&mut peers)?;
+        crate::pass::attach(&ns.client, "c0")?;
+        crate::pass::attach(&ns.upstream, "u0")?;
         let mut daemon = Daemon::new(&ns.pop, &["p0", "p1"], max_tunnels, max_prefixes)?;
         daemon.start()?;
-        Ok(Self {
-            daemon,
-            _peers: peers,
-            ns,
-        })
+        Ok(Self { daemon, ns })
     }
 }

@@ -12,6 +12,7 @@ pub mod dns64;
 pub mod icmp6watch;
 pub mod netns;
 pub mod packets;
+pub mod pass;
 pub mod peer6in4;
 pub mod prog;
 pub mod pty;

@@ -18,20 +18,17 @@
 //! the IPv4 path). On v4host's own link it would not do: v4host would
 //! advertise the smaller MSS and TCP would never send what does not fit.
 
-use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    sync::Mutex,
-};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use tunnel_common::nat64::rfc6052;
 use tunnel_tests::{
     daemon::{metrics, Daemon},
     icmp6watch::{Icmp6Watch, Ptb},
     netns::{veth, Netns},
+    pass,
     peer6in4::{Peer6in4, PeerConfig},
     traffic::tcp_transfer_via,
 };
-use tunnelctl::{Datapath, DatapathOptions};
 
 const POOL6: &str = "2001:db8:64::/96";
 const UPSTREAM: &str = "2001:db8:ffff::2";
@@ -43,11 +40,6 @@ const V4HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
 const CLIENT_V4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 130);
 /// Enough segments for PMTUD to matter, little enough for the VM.
 const BYTES: usize = 256 << 10;
-
-/// `testbed_pass` for the veths that receive what the PoP sends with XDP
-/// (redirects, XDP_TX), loaded once per run: a load verifies every
-/// program, which is slow under the VM's emulation.
-static PASS: Mutex<Option<Datapath>> = Mutex::new(None);
 
 /// Field order is drop order: the peer and the daemon before the
 /// namespaces.
@@ -120,20 +112,10 @@ fn net(tunnel_mtu: u16) -> Net {
         ],
     );
 
-    let mut pass = PASS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let pass = pass.get_or_insert_with(|| {
-        Datapath::load(DatapathOptions {
-            max_tunnels: 1,
-            max_prefixes: 1,
-            ..Default::default()
-        })
-        .unwrap()
-    });
-    for (ns, ifname) in [(&upstream, "u0"), (&router, "r0")] {
-        let _in = ns.enter().unwrap();
-        pass.attach_program("testbed_pass", ifname, aya::programs::XdpMode::Driver)
-            .unwrap();
-    }
+    // What the PoP sends with XDP (redirects, XDP_TX) reaches a veth only
+    // if its peer runs a program.
+    pass::attach(&upstream, "u0").unwrap();
+    pass::attach(&router, "r0").unwrap();
 
     let mut daemon = Daemon::new(&pop, &["p0", "p1"], 8, 32).unwrap();
     daemon.start().unwrap();

@@ -14,27 +14,22 @@ use tunnel_common::tunnel::TunnelInfo;
 use tunnel_tests::{
     daemon::{Daemon, HostBpffs, Launch},
     netns::Netns,
+    pass,
     peer6in4::{Peer6in4, PeerConfig},
     topology::{Namespaces, CLIENT_V4, POP_V4, UPSTREAM_V6},
 };
-use tunnelctl::{api::API_VERSION, Datapath, DatapathOptions};
+use tunnelctl::api::API_VERSION;
 
 struct Bed {
     ns: Namespaces,
     daemon: Daemon,
-    _peers: Datapath,
 }
 
 /// The test bed with the daemon running and tunnel 1 added.
 fn bed() -> Bed {
     let ns = Namespaces::new().expect("namespaces");
-    let mut peers = Datapath::load(DatapathOptions {
-        max_tunnels: 1,
-        max_prefixes: 1,
-        ..Default::default()
-    })
-    .unwrap();
-    ns.attach_peers(&mut peers).unwrap();
+    pass::attach(&ns.client, "c0").unwrap();
+    pass::attach(&ns.upstream, "u0").unwrap();
     let mut daemon = Daemon::new(&ns.pop, &["p0", "p1"], 8, 32).unwrap();
     daemon.start().unwrap();
     daemon
@@ -52,11 +47,7 @@ fn bed() -> Bed {
             "2001:db8:100::/48",
         ])
         .unwrap();
-    Bed {
-        ns,
-        daemon,
-        _peers: peers,
-    }
+    Bed { ns, daemon }
 }
 
 fn peer(ns: &Netns) -> Peer6in4 {

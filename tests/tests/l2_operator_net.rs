@@ -34,7 +34,6 @@
 use std::{
     collections::{BTreeSet, HashMap},
     net::{Ipv4Addr, Ipv6Addr},
-    sync::Mutex,
     thread,
     time::{Duration, Instant},
 };
@@ -51,10 +50,10 @@ use tunnel_common::{
 use tunnel_tests::{
     daemon::{Daemon, HostBpffs, Launch},
     netns::{veth, Netns},
+    pass,
     peer6in4::{Peer6in4, PeerConfig},
     traffic::{ping, Ping},
 };
-use tunnelctl::{Datapath, DatapathOptions};
 
 const CLIENT_V4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 const POP_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -102,12 +101,6 @@ fn stream_len(n: u32) -> u32 {
         n
     }
 }
-
-/// `testbed_pass` for the routers' veths, loaded once per run: a load
-/// verifies every program of the object, which takes long under the VM's
-/// emulation. What it is attached to goes away with each test's
-/// namespaces.
-static PASS: Mutex<Option<Datapath>> = Mutex::new(None);
 
 /// The operator's network, the daemon running with tunnel 1 and the
 /// client's 6in4 peer relaying. Fields drop in order: the peer, the
@@ -221,23 +214,12 @@ impl Net {
 
         // What the PoP sends with XDP (redirect, XDP_TX) reaches a veth
         // only if its peer runs an XDP program.
-        let mut pass = PASS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let pass = pass.get_or_insert_with(|| {
-            Datapath::load(DatapathOptions {
-                max_tunnels: 1,
-                max_prefixes: 1,
-                ..Default::default()
-            })
-            .unwrap()
-        });
         let mut receivers = vec![(&isp, "i1"), (&r1, "u0")];
         if let Some(r2) = &r2 {
             receivers.push((r2, "v0"));
         }
         for (ns, ifname) in receivers {
-            let _in = ns.enter().unwrap();
-            pass.attach_program("testbed_pass", ifname, aya::programs::XdpMode::Driver)
-                .unwrap();
+            pass::attach(ns, ifname).unwrap();
         }
 
         let uplinks: &[&str] = if second_router {

@@ -21,10 +21,10 @@ use std::{
 use tunnel_tests::{
     daemon::{self, Daemon},
     netns::{veth, Netns},
+    pass,
     peer6in4::{Peer6in4, PeerConfig},
     traffic::ping,
 };
-use tunnelctl::{Datapath, DatapathOptions};
 
 const POP: &str = "192.0.2.1";
 const OLD: &str = "192.0.2.2";
@@ -36,7 +36,6 @@ const UPSTREAM: &str = "2001:db8:ffff::2";
 /// and namespaces they use.
 struct Bed {
     daemon: Daemon,
-    _pass: Datapath,
     client: Netns,
     pop: Netns,
     upstream: Netns,
@@ -68,16 +67,8 @@ fn bed(others: bool) -> Bed {
     }
     pop.sysctl("net.ipv6.conf.all.forwarding", "1").unwrap();
     // What XDP sends to a veth arrives only if its peer runs a program.
-    let mut pass = Datapath::load(DatapathOptions {
-        max_tunnels: 1,
-        max_prefixes: 1,
-        ..Default::default()
-    })
-    .unwrap();
     for (ns, ifname) in [(&client, "c0"), (&upstream, "u0")] {
-        let _in = ns.enter().unwrap();
-        pass.attach_program("testbed_pass", ifname, aya::programs::XdpMode::Driver)
-            .unwrap();
+        pass::attach(ns, ifname).unwrap();
     }
 
     let mut daemon = Daemon::new(&pop, &["p0", "p1"], 8, 32).unwrap();
@@ -149,7 +140,6 @@ fn bed(others: bool) -> Bed {
     }
     Bed {
         daemon,
-        _pass: pass,
         client,
         pop,
         upstream,
