@@ -1389,49 +1389,6 @@ fn icmp_errors_6to4() {
     check(&mut bed, cases);
 }
 
-/// An IPv4 fragment: `data` at `offset` bytes (a multiple of 8) of a
-/// datagram of protocol `proto`, identification `id`, MF as given.
-fn v4_fragment(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    ttl: u8,
-    proto: etherparse::IpNumber,
-    id: u16,
-    offset: u16,
-    more: bool,
-    data: &[u8],
-) -> Vec<u8> {
-    let mut h =
-        etherparse::Ipv4Header::new(data.len() as u16, ttl, proto, src.octets(), dst.octets())
-            .unwrap();
-    h.identification = id;
-    h.dont_fragment = false;
-    h.more_fragments = more;
-    h.fragment_offset = etherparse::IpFragOffset::try_new(offset / 8).unwrap();
-    h.header_checksum = h.calc_header_checksum();
-    [h.to_bytes().as_slice(), data].concat()
-}
-
-/// An IPv6 fragment (RFC 8200 §4.5): a Fragment header for protocol
-/// `next`, then `data` at `offset` bytes.
-fn v6_fragment(
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
-    hop_limit: u8,
-    next: u8,
-    id: u32,
-    offset: u16,
-    more: bool,
-    data: &[u8],
-) -> Vec<u8> {
-    let word = (offset / 8) << 3 | more as u16;
-    let mut body = vec![next, 0];
-    body.extend_from_slice(&word.to_be_bytes());
-    body.extend_from_slice(&id.to_be_bytes());
-    body.extend_from_slice(data);
-    ipv6(src, dst, hop_limit, etherparse::IpNumber(44), &body)
-}
-
 /// RFC 7915 §4.1 and §5.1.1: fragments are translated one by one, with
 /// no reassembly: an IPv4 fragment becomes an IPv6 packet with a Fragment
 /// header (identification's low half, offset and M carried), and back.

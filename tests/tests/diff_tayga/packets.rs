@@ -91,48 +91,7 @@ pub fn with_v6_ext(v: Vec<u8>, ext: u8, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// An IPv4 fragment: `data` at `offset` bytes (a multiple of 8) of a
-/// datagram of protocol `proto`, identification `id`, no DF, MF as given.
-#[allow(clippy::too_many_arguments)]
-pub fn v4_fragment(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    ttl: u8,
-    proto: IpNumber,
-    id: u16,
-    offset: u16,
-    more: bool,
-    data: &[u8],
-) -> Vec<u8> {
-    let mut h = Ipv4Header::new(data.len() as u16, ttl, proto, src.octets(), dst.octets()).unwrap();
-    h.identification = id;
-    h.dont_fragment = false;
-    h.more_fragments = more;
-    h.fragment_offset = etherparse::IpFragOffset::try_new(offset / 8).unwrap();
-    h.header_checksum = h.calc_header_checksum();
-    [h.to_bytes().as_slice(), data].concat()
-}
-
-/// An IPv6 fragment (RFC 8200 §4.5): a Fragment header for protocol
-/// `next`, then `data` at `offset` bytes.
-#[allow(clippy::too_many_arguments)]
-pub fn v6_fragment(
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
-    hop_limit: u8,
-    next: u8,
-    id: u32,
-    offset: u16,
-    more: bool,
-    data: &[u8],
-) -> Vec<u8> {
-    let word = (offset / 8) << 3 | more as u16;
-    let mut body = vec![next, 0];
-    body.extend_from_slice(&word.to_be_bytes());
-    body.extend_from_slice(&id.to_be_bytes());
-    body.extend_from_slice(data);
-    ipv6(src, dst, hop_limit, IpNumber(44), &body)
-}
+pub use tunnel_tests::packets::{v4_fragment, v6_fragment};
 
 /// An ICMPv4 message of any type and code (`rest`: its bytes 4 to 7)
 /// from `src` to `dst`, TTL 64, quoting (or carrying) `body`.
