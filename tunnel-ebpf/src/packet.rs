@@ -36,6 +36,10 @@ pub const ETHERTYPE_IPV6: u16 = 0x86DDu16.to_be();
 pub const ETH_LEN: usize = 14;
 pub const IPV4_LEN: usize = 20;
 pub const IPV6_LEN: usize = 40;
+/// The IPv6 Fragment header (RFC 8200 §4.5): its length and next-header
+/// value.
+pub const FRAG_LEN: usize = 8;
+pub const NEXT_HEADER_FRAGMENT: u8 = 44;
 
 /// What a program context must offer the shared packet code.
 pub trait Ctx: Copy {

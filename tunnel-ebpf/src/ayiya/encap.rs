@@ -27,15 +27,13 @@ use tunnel_common::{
 };
 
 use super::{hash::hash, unix_now, MAX_DATAGRAM, OFF_V4, OFF_V6, PROTO_UDP, UDP_LEN};
-
-/// The IPv6 Fragment header (RFC 8200 §4.5).
-const NEXT_HEADER_FRAGMENT: u8 = 44;
 use crate::{
     fib::{self, Wire},
     icmp6::{IcmpError, NEXT_HEADER_ICMPV6},
     maps::{SECRETS, SHA_WORK, TUNNELS},
     packet::{
         scratch, Ctx, Packet, Tc, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN,
+        NEXT_HEADER_FRAGMENT,
     },
     stats,
     step::Step,

@@ -19,7 +19,7 @@ use super::{
 use crate::{
     fib::{self, Wire},
     icmp6::IcmpError,
-    packet::{Packet, ETHERTYPE_IPV4, ETH_LEN, IPV4_LEN, IPV6_LEN},
+    packet::{Packet, ETHERTYPE_IPV4, ETH_LEN, FRAG_LEN, IPV4_LEN, IPV6_LEN, NEXT_HEADER_FRAGMENT},
     stats,
     step::Step,
     tunnel::Origin,
@@ -30,9 +30,6 @@ use crate::{
 const DF_ABOVE: usize = 1260;
 const IPV4_DF: u8 = 0x40;
 const IPV4_MF: u16 = 0x2000;
-/// The IPv6 Fragment header (RFC 8200 §4.5).
-const FRAG_LEN: usize = 8;
-const NEXT_HEADER_FRAGMENT: u8 = 44;
 
 /// What the translation keeps of the IPv6 header once the addresses are
 /// mapped: few enough values to stay in registers across the helper calls.

@@ -21,7 +21,10 @@ use super::{
     ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
 use crate::{
-    packet::{addr_from_halves, Packet, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
+    packet::{
+        addr_from_halves, Packet, ETHERTYPE_IPV6, ETH_LEN, FRAG_LEN, IPV4_LEN, IPV6_LEN,
+        NEXT_HEADER_FRAGMENT,
+    },
     route, stats,
     step::Step,
     tunnel::{owner, tunnel, Origin},
@@ -31,9 +34,6 @@ const IPV4_DF: u8 = 0x40;
 /// The flags-and-offset word: more fragments, and the offset (8-byte units).
 const IPV4_MF_BIT: u16 = 0x2000;
 const IPV4_OFFSET: u16 = 0x1fff;
-/// The IPv6 Fragment header (RFC 8200 §4.5).
-const FRAG_LEN: usize = 8;
-const NEXT_HEADER_FRAGMENT: u8 = 44;
 /// The largest UDP datagram whose zero checksum the translator computes
 /// (an IPv4 MTU of 1500); longer ones are counted drops.
 const UDP0_MAX: usize = 1480;
