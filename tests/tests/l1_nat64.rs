@@ -263,8 +263,18 @@ fn ipv6_to_ipv4() {
     let echo = |src: Ipv6Addr, dst: Ipv6Addr, hl: u8| v6(src, dst, hl, 0, L4::EchoRequest(PAYLOAD));
     let wkp_dst: Ipv6Addr = "64:ff9b::192.0.2.2".parse().unwrap();
     let unrouted = a4("203.0.113.9");
-    let mut fragment = echo(UPSTREAM, p6(host), 64);
-    fragment[6] = 44;
+    // A Fragment header (first fragment) for ICMPv4, which no IPv6 host
+    // may send to IPv4 (`other_transports`).
+    let fragment = v6_fragment(
+        UPSTREAM,
+        p6(host),
+        64,
+        1,
+        9,
+        0,
+        true,
+        &[8, 0, 0, 0, 0, 0, 0, 0],
+    );
     // An informational type other than echo (here 139, node information
     // query): RFC 7915 §5.2 drops it.
     let mut informational = echo(UPSTREAM, p6(host), 64);
@@ -338,7 +348,7 @@ fn ipv6_to_ipv4() {
             &translated_v4(up4, host, 63, 0, L4::EchoRequest(PAYLOAD)),
         )),
         Case::xdp(
-            "fragment header for a transport other than tcp, udp, icmpv6: counted",
+            "fragment header for icmpv4: counted",
             from_upstream(&fragment),
         )
         .on(x1)
@@ -373,6 +383,28 @@ fn ipv6_to_ipv4() {
         ])
         .tunnel(TUNNEL_A, 0, 1),
         Case::xdp(
+            "hairpinned error: the tunnel user's port unreachable about it goes back the same way",
+            from_client_a(&hairpin_error(
+                a6(USER_A),
+                p6(up4),
+                64,
+                &v6(p6(up4), a6(USER_A), 62, 0, L4::Udp(PAYLOAD)),
+            )),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .redirect(to_upstream(&hairpin_error(
+            p6(a4(USER_A_V4)),
+            UPSTREAM,
+            62,
+            &v6(UPSTREAM, p6(a4(USER_A_V4)), 62, 0, L4::Udp(PAYLOAD)),
+        )))
+        .events(&[
+            (Event::Nat64Hairpin, 1),
+            (Event::Nat64ErrorTo4, 1),
+            (Event::Nat64ErrorTo6, 1),
+        ]),
+        Case::xdp(
             "translator off: pool6 traffic is the kernel's",
             from_upstream(&echo(UPSTREAM, p6(host), 64)),
         )
@@ -380,6 +412,16 @@ fn ipv6_to_ipv4() {
         .pass_unchanged(),
     ]);
     check(&mut bed, cases);
+}
+
+/// An ICMPv6 port unreachable from `src` to `dst` (hop limit
+/// `hop_limit`) quoting `quote`.
+fn hairpin_error(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, quote: &[u8]) -> Vec<u8> {
+    let t = Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Port);
+    let icmp =
+        etherparse::Icmpv6Header::with_checksum(t, src.octets(), dst.octets(), quote).unwrap();
+    let body = [icmp.to_bytes().as_slice(), quote].concat();
+    ipv6(src, dst, hop_limit, etherparse::IpNumber::IPV6_ICMP, &body)
 }
 
 #[test]
@@ -442,9 +484,6 @@ fn ipv4_to_ipv6() {
     let plain6 = v6(p6(host), UPSTREAM, 63, 0, L4::Udp(PAYLOAD));
     let mut bad_check = udp.clone();
     bad_check[10] ^= 0xff;
-    let mut gre = udp.clone();
-    gre[9] = 47;
-    let gre = reseal_v4(gre);
     let mut unreachable = v4(host, up4, 64, 0, L4::EchoRequest(PAYLOAD));
     unreachable[20] = 3; // destination unreachable: an error, not echo
     let mut quench = v4(host, up4, 64, 0, L4::EchoRequest(PAYLOAD));
@@ -578,13 +617,6 @@ fn ipv4_to_ipv6() {
         .on(x0)
         .setup(nat64_on)
         .dropped(Drop::Nat64IcmpDropped),
-        Case::xdp(
-            "other protocol (GRE): counted",
-            from_v4_host(CLIENT_A_MAC, &gre),
-        )
-        .on(x0)
-        .setup(nat64_on)
-        .dropped(Drop::Nat64Unsupported),
         Case::xdp(
             "bad header checksum: counted drop",
             from_v4_host(CLIENT_A_MAC, &bad_check),
@@ -1535,6 +1567,262 @@ fn fragments() {
         .on(x1)
         .setup(nat64_on)
         .dropped(Drop::Nat64Unsupported),
+    ];
+    check(&mut bed, cases);
+}
+
+/// One's-complement sum of `bytes` (RFC 1071), unfolded: the tests'
+/// own, to build the checksums the translator must leave.
+fn ones_sum(bytes: &[u8]) -> u64 {
+    bytes
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u64)
+        .sum()
+}
+
+fn fold(mut s: u64) -> u16 {
+    while s >> 16 != 0 {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+/// A transport segment of protocol `proto` (DCCP or UDP-Lite) whose
+/// checksum at offset 6 covers a pseudo-header of `addrs` (both
+/// addresses' bytes), the length and the protocol, then `covered` bytes
+/// of the segment (all of them for DCCP's CsCov 0).
+fn pseudo_checked(mut seg: Vec<u8>, addrs: &[u8], proto: u8, covered: usize) -> Vec<u8> {
+    seg[6] = 0;
+    seg[7] = 0;
+    let s = ones_sum(addrs) + seg.len() as u64 + proto as u64 + ones_sum(&seg[..covered]);
+    let mut c = !fold(s);
+    if c == 0 && proto == 136 {
+        c = 0xffff;
+    }
+    seg[6..8].copy_from_slice(&c.to_be_bytes());
+    seg
+}
+
+fn addr_bytes6(a: Ipv6Addr, b: Ipv6Addr) -> Vec<u8> {
+    [a.octets(), b.octets()].concat()
+}
+
+fn addr_bytes4(a: Ipv4Addr, b: Ipv4Addr) -> Vec<u8> {
+    [a.octets(), b.octets()].concat()
+}
+
+/// An IPv4 packet of protocol `proto` as the translator makes it from
+/// IPv6 (RFC 7915 §5.1): no DF below 1260 bytes, and an id of ours: for a
+/// transport without a pseudo-header checksum, the one's-complement sum
+/// of its first 8 bytes (as two 32-bit words, folded) XOR the length.
+fn translated_raw_v4(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    proto: u8,
+    payload: &[u8],
+    id: Option<u16>,
+) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ipv4(src.octets(), dst.octets(), ttl)
+        .write(&mut v, etherparse::IpNumber(proto), payload)
+        .unwrap();
+    let id = id.unwrap_or_else(|| {
+        let w = |i: usize| u32::from_be_bytes(payload[i..i + 4].try_into().unwrap()) as u64;
+        fold(w(0) + w(4)) ^ v.len() as u16
+    });
+    with_v4_id(v, id, false)
+}
+
+/// RFC 7915 §4.5 and §5.5: every transport crosses; DCCP and UDP-Lite get
+/// their pseudo-header checksum fixed, others go as they are; what an
+/// IPv6 or IPv4 host would read as an extension header, ICMPv4 in IPv6
+/// and ICMPv6 in IPv4 are counted drops.
+#[test]
+fn other_transports() {
+    let mut bed = ProgBed::new().expect("prog bed");
+    let host = CLIENT_A;
+    let up4 = a4(UPSTREAM_V4);
+    // GRE: flags 0, protocol 0x0800, then an inner stand-in.
+    let gre: Vec<u8> = [&[0u8, 0, 0x08, 0x00][..], PAYLOAD].concat();
+    // ESP: SPI, sequence number, then ciphertext.
+    let esp: Vec<u8> = [&[0u8, 0, 0x10, 0x01, 0, 0, 0, 9][..], PAYLOAD].concat();
+    // DCCP-Request (type 0, X 0): ports, data offset 3 words, CsCov 0,
+    // checksum, type, sequence number, service code.
+    let dccp = |addrs: &[u8]| {
+        let seg: Vec<u8> = [
+            &[
+                0x9c, 0x40, 0x00, 0x50, 3, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x2a,
+            ][..],
+            PAYLOAD,
+        ]
+        .concat();
+        let n = seg.len();
+        pseudo_checked(seg, addrs, 33, n)
+    };
+    // UDP-Lite with checksum coverage 8: the header alone (RFC 3828).
+    let udplite = |addrs: &[u8]| {
+        let seg: Vec<u8> = [&[0x14, 0xe9, 0x00, 0x35, 0, 8, 0, 0][..], PAYLOAD].concat();
+        pseudo_checked(seg, addrs, 136, 8)
+    };
+    let (a6s, a4s) = (addr_bytes6(UPSTREAM, p6(host)), addr_bytes4(up4, host));
+    let (b4s, b6s) = (addr_bytes4(host, up4), addr_bytes6(p6(host), UPSTREAM));
+    let to4 = |name: &str, proto: u8, seg6: Vec<u8>, seg4: Vec<u8>, id: Option<u16>| {
+        let input = ipv6(UPSTREAM, p6(host), 64, etherparse::IpNumber(proto), &seg6);
+        Case::xdp(format!("6→4 {name}"), from_upstream(&input))
+            .on(x1)
+            .setup(nat64_on)
+            .redirect(to_v4_host(
+                CLIENT_A_MAC,
+                &translated_raw_v4(up4, host, 63, proto, &seg4, id),
+            ))
+            .events(&[(Event::Nat64To4, 1)])
+    };
+    let to6 = |name: &str, proto: u8, seg4: Vec<u8>, seg6: Vec<u8>| {
+        let mut input = Vec::new();
+        PacketBuilder::ipv4(host.octets(), up4.octets(), 64)
+            .write(&mut input, etherparse::IpNumber(proto), &seg4)
+            .unwrap();
+        Case::xdp(format!("4→6 {name}"), from_v4_host(CLIENT_A_MAC, &input))
+            .on(x0)
+            .setup(nat64_on)
+            .redirect(to_upstream(&ipv6(
+                p6(host),
+                UPSTREAM,
+                63,
+                etherparse::IpNumber(proto),
+                &seg6,
+            )))
+            .events(&[(Event::Nat64To6, 1)])
+    };
+    // The id of a DCCP or UDP-Lite datagram is its checksum XOR length.
+    let id_of =
+        |seg4: &[u8]| Some(u16::from_be_bytes([seg4[6], seg4[7]]) ^ (20 + seg4.len()) as u16);
+    let refused6 = |name: &str, proto: u8| {
+        Case::xdp(
+            format!("6→4 {name}: counted"),
+            from_upstream(&ipv6(
+                UPSTREAM,
+                p6(host),
+                64,
+                etherparse::IpNumber(proto),
+                &gre,
+            )),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64Unsupported)
+    };
+    let refused4 = |name: &str, proto: u8| {
+        let mut input = Vec::new();
+        PacketBuilder::ipv4(host.octets(), up4.octets(), 64)
+            .write(&mut input, etherparse::IpNumber(proto), &gre)
+            .unwrap();
+        Case::xdp(
+            format!("4→6 {name}: counted"),
+            from_v4_host(CLIENT_A_MAC, &input),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64Unsupported)
+    };
+    // Errors quoting them (RFC 7915 §4.3, §5.3): an IPv4 router's time
+    // exceeded about what the IPv6 host sent, and the IPv6 host's port
+    // unreachable about what the IPv4 host sent.
+    let (router, up6) = (CLIENT_B, UPSTREAM);
+    let exceeded4 = etherparse::Icmpv4Type::TimeExceeded(
+        etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit,
+    );
+    let exceeded6 =
+        Icmpv6Type::TimeExceeded(etherparse::icmpv6::TimeExceededCode::HopLimitExceeded);
+    let err_to6 = |name: &str, proto: u8, seg6: Vec<u8>, seg4: Vec<u8>| {
+        let seen = with_ttl(translated_raw_v4(up4, host, 63, proto, &seg4, Some(0)), 62);
+        let quote6 = ipv6(up6, p6(host), 62, etherparse::IpNumber(proto), &seg6);
+        Case::xdp(
+            format!("4→6 time exceeded quoting {name}"),
+            from_v4_host(
+                CLIENT_B_MAC,
+                &error_v4(router, up4, exceeded4.clone(), &seen),
+            ),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .redirect(to_upstream(&error_v6(p6(router), up6, exceeded6, &quote6)))
+        .events(&[(Event::Nat64ErrorTo6, 1)])
+    };
+    let port6 = Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Port);
+    let port4 = etherparse::Icmpv4Type::DestinationUnreachable(
+        etherparse::icmpv4::DestUnreachableHeader::Port,
+    );
+    let err_to4 = |name: &str, proto: u8, seg6: Vec<u8>, seg4: Vec<u8>| {
+        let seen6 = ipv6(p6(host), up6, 62, etherparse::IpNumber(proto), &seg6);
+        let icmp =
+            etherparse::Icmpv6Header::with_checksum(port6, up6.octets(), p6(host).octets(), &seen6)
+                .unwrap();
+        let error = ipv6(
+            up6,
+            p6(host),
+            64,
+            etherparse::IpNumber::IPV6_ICMP,
+            &[icmp.to_bytes().as_slice(), &seen6].concat(),
+        );
+        let mut quote4 = Vec::new();
+        PacketBuilder::ipv4(host.octets(), up4.octets(), 62)
+            .write(&mut quote4, etherparse::IpNumber(proto), &seg4)
+            .unwrap();
+        let quote4 = with_v4_id(quote4, 0, false);
+        Case::xdp(
+            format!("6→4 port unreachable quoting {name}"),
+            from_upstream(&error),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .redirect(to_v4_host(
+            CLIENT_A_MAC,
+            &translated_error_v4(up4, host, port4.clone(), &quote4),
+        ))
+        .events(&[(Event::Nat64ErrorTo4, 1)])
+    };
+    let cases = vec![
+        err_to6("gre", 47, gre.clone(), gre.clone()),
+        err_to6("dccp: its checksum fixed", 33, dccp(&a6s), dccp(&a4s)),
+        err_to4("gre", 47, gre.clone(), gre.clone()),
+        err_to4(
+            "udp-lite: its checksum fixed",
+            136,
+            udplite(&b6s),
+            udplite(&b4s),
+        ),
+        to4("gre: as it is", 47, gre.clone(), gre.clone(), None),
+        to4("esp: as it is", 50, esp.clone(), esp.clone(), None),
+        to4(
+            "dccp: pseudo-header swapped",
+            33,
+            dccp(&a6s),
+            dccp(&a4s),
+            id_of(&dccp(&a4s)),
+        ),
+        to4(
+            "udp-lite, partial coverage: pseudo-header swapped",
+            136,
+            udplite(&a6s),
+            udplite(&a4s),
+            id_of(&udplite(&a4s)),
+        ),
+        to6("gre: as it is", 47, gre.clone(), gre.clone()),
+        to6("esp: as it is", 50, esp.clone(), esp.clone()),
+        to6("dccp: pseudo-header swapped", 33, dccp(&b4s), dccp(&b6s)),
+        to6(
+            "udp-lite, partial coverage: pseudo-header swapped",
+            136,
+            udplite(&b4s),
+            udplite(&b6s),
+        ),
+        refused6("icmpv4 inside ipv6", 1),
+        refused6("mobility header (135)", 135),
+        refused4("icmpv6 inside ipv4", 58),
+        refused4("protocol 44, an IPv6 fragment header to an IPv6 host", 44),
+        refused4("protocol 0, hop-by-hop to an IPv6 host", 0),
     ];
     check(&mut bed, cases);
 }

@@ -66,12 +66,6 @@ const SOURCE_ROUTE_6: Allowed = Allowed {
           parameter problem (pointer at Segments Left), Tayga 0.9.2 translates it",
 };
 
-const OTHER_TRANSPORT: Allowed = Allowed {
-    fields: &["packets", "ip.df", "ip.id", "ip.checksum"],
-    why: "RFC 7915 §4.5/§5.5: translators MUST forward other transports; Tayga does, ours \
-          counts a drop (nat64_unsupported): a divergence of ours, reported",
-};
-
 const TAYGA_UNREACHABLE: Allowed = Allowed {
     fields: &["packets"],
     why: "an address it cannot map: Tayga answers ICMP unreachable, ours counts a drop",
@@ -318,7 +312,7 @@ fn to_ipv4() -> Vec<Case> {
         c("6→4 routing header, segments left 0", with_v6_ext(udp.clone(), 43, &srh0), DF_RULE),
         c("6→4 hop-by-hop options, then a first fragment", with_v6_ext(frag(0, true, &udp6[..24]), 0, &pad), SAME),
         c("6→4 routing header, segments left 1", with_v6_ext(udp, 43, &srh), SOURCE_ROUTE_6),
-        c("6→4 gre", gre, OTHER_TRANSPORT),
+        c("6→4 gre: forwarded as it is", gre, DF_RULE),
         c("6→4 hairpin: to its own mapping under pool6", v6(UPSTREAM, p6(UP4), 64, 0, L4::Udp(PAYLOAD)), HAIRPIN),
     ]
 }
@@ -377,7 +371,7 @@ fn to_ipv6() -> Vec<Case> {
         c("4→6 option loose source route, unexpired", with_v4_options(udp, &lsrr), SOURCE_ROUTE_4),
         c("4→6 bad header checksum", bad, SAME),
         c("4→6 source quench", quench, SAME),
-        c("4→6 gre", gre, OTHER_TRANSPORT),
+        c("4→6 gre: forwarded as it is", gre, SAME),
     ]
 }
 

@@ -14,6 +14,7 @@ use aya_ebpf::bindings::xdp_action;
 use network_types::{eth::EthHdr, ip::Ipv6Hdr};
 use tunnel_common::{
     csum,
+    jump::JUMP_NAT64_4TO6,
     nat64::{
         config::{Nat64Config, NAT64_F_WKP_STRICT},
         icmp::{self, Rest},
@@ -23,9 +24,8 @@ use tunnel_common::{
 };
 
 use super::{
-    config, eam_v6, pair, swapped, transport, unpair, V4Header, ICMPV6_ECHO_REPLY,
-    ICMPV6_ECHO_REQUEST, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
-    PROTO_UDP,
+    config, eam_v6, pair, pseudo_checksum, swapped, unpair, V4Header, ICMPV6_ECHO_REPLY,
+    ICMPV6_ECHO_REQUEST, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, PROTO_ICMP, PROTO_ICMPV6,
 };
 use crate::{
     fib::{self, Wire},
@@ -133,7 +133,7 @@ fn read(pkt: Packet) -> Result<Error6, Drop> {
         inner.next_hdr,
         u16::from_be_bytes(inner.payload_len),
     );
-    if !matches!(inner_next, PROTO_TCP | PROTO_UDP | PROTO_ICMPV6) {
+    if !super::crosses_to4(inner_next) {
         // Extension headers (a fragment) in the quote: not yet.
         return Err(Drop::Nat64Unsupported);
     }
@@ -215,8 +215,16 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
     let c = write_icmp(pkt, e.icmp.ty, e.icmp.code, rest)?;
     // The next hop only now, with little left to keep across the call.
     let (src4, dst4) = (e.src4, e.dst4);
-    let hop = fib::lookup_v4(pkt, src4, dst4, Wire::new(PROTO_ICMP, tot_len as u16)).ok();
-    let ttl = if hop.is_some() {
+    // Hairpinning (RFC 7757 §4.2), as in `to4`: an error toward the IPv4
+    // address of another IPv6 host (about a packet that host sent through
+    // its mapping) goes straight back into the other direction.
+    let hairpin = super::eam_v4(dst4).is_some();
+    let hop = if hairpin {
+        None
+    } else {
+        fib::lookup_v4(pkt, src4, dst4, Wire::new(PROTO_ICMP, tot_len as u16)).ok()
+    };
+    let ttl = if hop.is_some() || hairpin {
         e.hop_limit - 1
     } else {
         e.hop_limit
@@ -236,6 +244,10 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
     };
     outer.write(pkt, ETH_LEN)?;
     stats::event(Event::Nat64ErrorTo4);
+    if hairpin {
+        stats::event(Event::Nat64Hairpin);
+        return Ok(Step::Hand(JUMP_NAT64_4TO6));
+    }
     match hop {
         Some(hop) => fib::send(pkt, &hop, ETHERTYPE_IPV4).map(Step::Done),
         None => Ok(Step::Done(xdp_action::XDP_PASS)),
@@ -260,34 +272,32 @@ fn write_icmp(pkt: Packet, ty: u8, code: u8, rest: u32) -> Result<u16, Drop> {
 #[inline(never)]
 fn fix_inner_transport(pkt: Packet, e: &Error6) -> Result<u8, Drop> {
     let new = csum::addrs_v4(e.inner_src4, e.inner_dst4);
-    match e.inner_next {
-        PROTO_TCP | PROTO_UDP => {
-            let at = INNER_L4 + transport(e.inner_next)?.0;
-            if let Ok(c) = pkt.read::<[u8; 2]>(at) {
-                let udp = e.inner_next == PROTO_UDP;
-                let n = swapped(u16::from_be_bytes(c), e.inner_sum6, new, udp);
-                pkt.write(at, &n.to_be_bytes())?;
-            }
-            Ok(e.inner_next)
+    if e.inner_next == PROTO_ICMPV6 {
+        if let Ok(head) = pkt.read::<[u8; 4]>(INNER_L4) {
+            let ty = match head[0] {
+                ICMPV6_ECHO_REQUEST => ICMP_ECHO_REQUEST,
+                ICMPV6_ECHO_REPLY => ICMP_ECHO_REPLY,
+                // An error about an error is never sent (RFC 4443).
+                _ => return Err(Drop::Nat64IcmpDropped),
+            };
+            let check = u16::from_be_bytes([head[2], head[3]]);
+            let old = e.inner_sum6
+                + e.inner_payload as u64
+                + PROTO_ICMPV6 as u64
+                + u16::from_be_bytes([head[0], head[1]]) as u64;
+            let c = csum::replace(check, old, u16::from_be_bytes([ty, head[1]]) as u64);
+            pkt.write(INNER_L4, &ty)?;
+            pkt.write(INNER_L4 + 2, &c.to_be_bytes())?;
         }
-        _ => {
-            if let Ok(head) = pkt.read::<[u8; 4]>(INNER_L4) {
-                let ty = match head[0] {
-                    ICMPV6_ECHO_REQUEST => ICMP_ECHO_REQUEST,
-                    ICMPV6_ECHO_REPLY => ICMP_ECHO_REPLY,
-                    // An error about an error is never sent (RFC 4443).
-                    _ => return Err(Drop::Nat64IcmpDropped),
-                };
-                let check = u16::from_be_bytes([head[2], head[3]]);
-                let old = e.inner_sum6
-                    + e.inner_payload as u64
-                    + PROTO_ICMPV6 as u64
-                    + u16::from_be_bytes([head[0], head[1]]) as u64;
-                let c = csum::replace(check, old, u16::from_be_bytes([ty, head[1]]) as u64);
-                pkt.write(INNER_L4, &ty)?;
-                pkt.write(INNER_L4 + 2, &c.to_be_bytes())?;
-            }
-            Ok(PROTO_ICMP)
+        return Ok(PROTO_ICMP);
+    }
+    // TCP, UDP, DCCP, UDP-Lite: the pseudo-header swapped; any other
+    // transport as it is (RFC 7915 §5.5).
+    if let Some((at, _, udp)) = pseudo_checksum(e.inner_next) {
+        if let Ok(c) = pkt.read::<[u8; 2]>(INNER_L4 + at) {
+            let n = swapped(u16::from_be_bytes(c), e.inner_sum6, new, udp);
+            pkt.write(INNER_L4 + at, &n.to_be_bytes())?;
         }
     }
+    Ok(e.inner_next)
 }

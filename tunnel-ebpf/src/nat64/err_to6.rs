@@ -24,8 +24,8 @@ use tunnel_common::{
 };
 
 use super::{
-    config, eam_v4, transport, write_v6, Addrs6, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST,
-    ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+    config, eam_v4, write_v6, Addrs6, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_ECHO_REPLY,
+    ICMP_ECHO_REQUEST, PROTO_ICMP, PROTO_ICMPV6,
 };
 use crate::{
     packet::{addr_from_halves, Packet, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
@@ -68,6 +68,10 @@ fn read(pkt: Packet) -> Result<Error4, Drop> {
     let inner = pkt.view::<Ipv4Hdr>(INNER)?;
     if inner.vihl != 0x45 || inner.frags[0] & 0x3f != 0 || inner.frags[1] != 0 {
         // Options or a fragment quoted: not in the fast path yet.
+        return Err(Drop::Nat64Unsupported);
+    }
+    if !super::crosses_to6(inner.proto) {
+        // What no packet of ours carries across (see `crosses_to6`).
         return Err(Drop::Nat64Unsupported);
     }
     Ok(Error4 {
@@ -187,18 +191,6 @@ fn pool6(conf: &Nat64Config, a: [u8; 4]) -> Result<(u64, u64), Drop> {
 fn fix_inner_transport(pkt: Packet, e: &Error4, inner: &Addrs6) -> Result<u8, Drop> {
     let old = csum::addrs_v4(e.inner_src, e.inner_dst);
     match e.inner_proto {
-        PROTO_TCP | PROTO_UDP => {
-            let at = INNER_L4 + transport(e.inner_proto)?.0;
-            if let Ok(c) = pkt.read::<[u8; 2]>(at) {
-                let c = u16::from_be_bytes(c);
-                if c != 0 {
-                    let udp = e.inner_proto == PROTO_UDP;
-                    let n = super::swapped(c, old, inner.sum(), udp);
-                    pkt.write(at, &n.to_be_bytes())?;
-                }
-            }
-            Ok(e.inner_proto)
-        }
         PROTO_ICMP => {
             if let Ok(head) = pkt.read::<[u8; 4]>(INNER_L4) {
                 let ty = match head[0] {
@@ -219,6 +211,20 @@ fn fix_inner_transport(pkt: Packet, e: &Error4, inner: &Addrs6) -> Result<u8, Dr
             }
             Ok(PROTO_ICMPV6)
         }
-        p => Ok(p),
+        p => {
+            // TCP, UDP, DCCP, UDP-Lite: the pseudo-header swapped (UDP's
+            // "no checksum" left alone); any other transport as it is
+            // (RFC 7915 §4.5).
+            if let Some((at, _, udp)) = super::pseudo_checksum(p) {
+                if let Ok(c) = pkt.read::<[u8; 2]>(INNER_L4 + at) {
+                    let c = u16::from_be_bytes(c);
+                    if !(udp && c == 0) {
+                        let n = super::swapped(c, old, inner.sum(), udp);
+                        pkt.write(INNER_L4 + at, &n.to_be_bytes())?;
+                    }
+                }
+            }
+            Ok(p)
+        }
     }
 }

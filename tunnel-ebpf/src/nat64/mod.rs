@@ -3,8 +3,10 @@
 //! in the same pass), `to6` translates IPv4 toward an EAM's IPv4 side and
 //! hands the IPv6 packet to the router, which may put it into a tunnel.
 //!
-//! The fast path covers TCP, UDP and ICMP echo without options or
-//! extension headers. What it does not translate yet is a counted drop
+//! The fast path translates TCP, UDP, ICMP echo (and errors, options,
+//! extension headers in their programs); DCCP and UDP-Lite get their
+//! pseudo-header checksum fixed, every other transport crosses as it is
+//! (RFC 7915 §4.5, §5.5). What it does not translate is a counted drop
 //! (`nat64_unsupported`), never a silent loss.
 
 pub mod err_to4;
@@ -32,15 +34,20 @@ use crate::{
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
+pub const PROTO_DCCP: u8 = 33;
 pub const PROTO_ICMPV6: u8 = 58;
+pub const PROTO_UDPLITE: u8 = 136;
 
 /// Offsets of the checksum field in each transport header.
 const TCP_CHECK: usize = 16;
 const UDP_CHECK: usize = 6;
+const DCCP_CHECK: usize = 6;
 pub const ICMP_CHECK: usize = 2;
 /// The part of each transport header the translator touches.
 const TCP_MIN: usize = 20;
 const UDP_MIN: usize = 8;
+/// DCCP's generic header without extended sequence numbers (RFC 4340 §5.1).
+const DCCP_MIN: usize = 12;
 pub const ICMP_MIN: usize = 8;
 
 /// ICMP echo types (RFC 792) and their ICMPv6 twins (RFC 4443).
@@ -209,13 +216,44 @@ pub fn swapped(check: u16, old: u64, new: u64, udp: bool) -> u16 {
     }
 }
 
-/// What the transport header's checksum is for a protocol, if the
-/// translator must touch one, and how long its header must be.
+/// The transports whose checksum covers a pseudo-header of the IP
+/// addresses (RFC 7915 §4.5, §5.5): where the checksum field is, how long
+/// the header must be to hold it, and whether a computed 0 goes out as
+/// 0xffff (0 meaning "no checksum" for UDP; UDP-Lite never sends one,
+/// RFC 3828 §3.1). Every other transport crosses untouched.
 #[inline(always)]
-pub fn transport(proto: u8) -> Result<(usize, usize), Drop> {
+pub fn pseudo_checksum(proto: u8) -> Option<(usize, usize, bool)> {
     match proto {
-        PROTO_TCP => Ok((TCP_CHECK, TCP_MIN)),
-        PROTO_UDP => Ok((UDP_CHECK, UDP_MIN)),
-        _ => Err(Drop::Nat64Unsupported),
+        PROTO_TCP => Some((TCP_CHECK, TCP_MIN, false)),
+        PROTO_UDP => Some((UDP_CHECK, UDP_MIN, true)),
+        PROTO_DCCP => Some((DCCP_CHECK, DCCP_MIN, false)),
+        PROTO_UDPLITE => Some((UDP_CHECK, UDP_MIN, true)),
+        _ => None,
     }
+}
+
+/// IPv6 extension header numbers (RFC 8200 §4, IANA's list) other than
+/// the ones that are transports in IPv4 as well (AH, ESP).
+#[inline(always)]
+fn is_extension_header(n: u8) -> bool {
+    matches!(n, 0 | 43 | 44 | 60 | 135 | 139 | 140 | 253 | 254)
+}
+
+/// Whether an IPv4 packet of protocol `proto` crosses into IPv6 (RFC 7915
+/// §4.5: translators MUST forward every transport). Not the numbers an
+/// IPv6 host would take for an extension header (an IPv4 sender would
+/// forge, say, a Fragment header), nor ICMPv6, whose pseudo-header an
+/// IPv4 sender could fill in to forge errors or neighbour discovery.
+#[inline(always)]
+pub fn crosses_to6(proto: u8) -> bool {
+    !is_extension_header(proto) && proto != PROTO_ICMPV6
+}
+
+/// Whether an IPv6 packet whose transport is `next` (behind any Fragment
+/// header) crosses into IPv4 (RFC 7915 §5.5). Not an extension header
+/// behind a Fragment header (stripping it would shift the offsets of the
+/// later fragments), nor ICMPv4, which an IPv6 sender would forge.
+#[inline(always)]
+pub fn crosses_to4(next: u8) -> bool {
+    !is_extension_header(next) && next != PROTO_ICMP
 }

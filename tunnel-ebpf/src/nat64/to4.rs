@@ -12,9 +12,9 @@ use tunnel_common::{
 };
 
 use super::{
-    config, eam_v6, pair, swapped, transport, unpair, V4Header, ICMPV6_ECHO_REPLY,
+    config, eam_v6, pair, pseudo_checksum, swapped, unpair, V4Header, ICMPV6_ECHO_REPLY,
     ICMPV6_ECHO_REQUEST, ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP,
-    PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+    PROTO_ICMPV6, PROTO_UDP,
 };
 use crate::{
     fib::{self, Wire},
@@ -189,9 +189,9 @@ fn map_v6(pkt: Packet) -> Result<V6, Drop> {
     if ETH_LEN + IPV6_LEN + payload > pkt.len() {
         return Err(Drop::Malformed);
     }
-    if !matches!(next_header, PROTO_TCP | PROTO_UDP | PROTO_ICMPV6) {
+    if !super::crosses_to4(next_header) {
         // Extension headers behind a Fragment header (in the
-        // fragmentable part), other transports: not translated.
+        // fragmentable part), ICMPv4: not translated.
         return Err(Drop::Nat64Unsupported);
     }
     if fragment {
@@ -274,13 +274,22 @@ fn fix_transport(pkt: Packet, v6: &V6) -> Result<u16, Drop> {
         pkt.write(l4 + ICMP_CHECK, &c.to_be_bytes())?;
         return Ok(c);
     }
-    let (at, min) = transport(v6.next_header)?;
+    let Some((at, min, udp)) = pseudo_checksum(v6.next_header) else {
+        // Another transport crosses as it is (RFC 7915 §5.5); its first
+        // 8 bytes stand in for the checksum in the id (`write_v4`).
+        return Ok(match pkt.read::<[u8; 8]>(l4) {
+            Ok(b) if v6.payload >= 8 => csum::fold(
+                u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64
+                    + u32::from_be_bytes([b[4], b[5], b[6], b[7]]) as u64,
+            ),
+            _ => 0,
+        });
+    };
     if v6.payload < min {
         return Err(Drop::Malformed);
     }
     let check = u16::from_be_bytes(pkt.read(l4 + at)?);
-    let udp = v6.next_header == PROTO_UDP;
-    if udp && check == 0 {
+    if v6.next_header == PROTO_UDP && check == 0 {
         // IPv6 UDP must carry a checksum (RFC 8200 §8.1).
         return Err(Drop::Malformed);
     }

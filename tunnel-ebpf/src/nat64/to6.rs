@@ -16,9 +16,9 @@ use tunnel_common::{
 };
 
 use super::{
-    config, eam_v4, icmp4::Icmp4Error, slow, swapped, transport, write_v6, Addrs6,
+    config, eam_v4, icmp4::Icmp4Error, pseudo_checksum, slow, swapped, write_v6, Addrs6,
     ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST,
-    ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+    ICMP_MIN, PROTO_ICMP, PROTO_ICMPV6, PROTO_UDP,
 };
 use crate::{
     packet::{
@@ -91,8 +91,7 @@ fn read_v4(pkt: Packet) -> Result<Option<V4>, Drop> {
     if tot_len < IPV4_LEN || ETH_LEN + tot_len > pkt.len() {
         return Err(Drop::Malformed);
     }
-    if !matches!(h.proto, PROTO_TCP | PROTO_UDP | PROTO_ICMP) {
-        // Other transports: not yet.
+    if !super::crosses_to6(h.proto) {
         return Err(Drop::Nat64Unsupported);
     }
     let frags = u16::from_be_bytes(h.frags);
@@ -287,7 +286,10 @@ fn fix_transport(pkt: Packet, v4: &V4, addr_sum: u64, flags: u8) -> Result<u8, D
         )?;
         return Ok(PROTO_ICMPV6);
     }
-    let (at, min) = transport(v4.proto)?;
+    let Some((at, min, udp_like)) = pseudo_checksum(v4.proto) else {
+        // Another transport crosses as it is (RFC 7915 §4.5).
+        return Ok(v4.proto);
+    };
     if v4.payload < min {
         return Err(Drop::Malformed);
     }
@@ -307,7 +309,7 @@ fn fix_transport(pkt: Packet, v4: &V4, addr_sum: u64, flags: u8) -> Result<u8, D
             c
         }
     } else {
-        swapped(check, csum::addrs_v4(v4.src, v4.dst), addr_sum, udp)
+        swapped(check, csum::addrs_v4(v4.src, v4.dst), addr_sum, udp_like)
     };
     pkt.write(l4 + at, &c.to_be_bytes())?;
     Ok(v4.proto)
