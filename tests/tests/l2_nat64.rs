@@ -4,7 +4,7 @@
 //! tunnel user. pool6 is `2001:db8:64::/96`; upstream is mapped to
 //! 198.51.100.2 and the tunnel user to 198.51.100.1 (EAM). Needs root.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use tunnel_common::{
     nat64::{config::NAT64_F_WKP_STRICT, rfc6052},
@@ -12,7 +12,7 @@ use tunnel_common::{
 };
 use tunnel_tests::{
     topology::{Testbed, CLIENT_V4, POP_UPLINK_V6, POP_V4, UPSTREAM_V6},
-    traffic::{ping, start_client_peer, tcp_transfer_via},
+    traffic::{ping, start_client_peer, tcp_transfer_via, udp_socket},
 };
 use tunnelctl::datapath::{EamEntry, Nat64Settings};
 
@@ -20,10 +20,15 @@ const POOL6: &str = "2001:db8:64::";
 const UPSTREAM_MAPPED: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 const USER_MAPPED: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 
+/// An IPv4 address as IPv6 hosts reach it.
+fn under_pool6(v4: Ipv4Addr) -> Ipv6Addr {
+    let pool: Ipv6Addr = POOL6.parse().unwrap();
+    Ipv6Addr::from(rfc6052::embed(&pool.octets(), 96, v4.octets()))
+}
+
 /// The IPv4 host as IPv6 hosts reach it.
 fn host_v6() -> Ipv6Addr {
-    let pool: Ipv6Addr = POOL6.parse().unwrap();
-    Ipv6Addr::from(rfc6052::embed(&pool.octets(), 96, CLIENT_V4.octets()))
+    under_pool6(CLIENT_V4)
 }
 
 /// The test bed with the translator on and both sides routed to it.
@@ -157,5 +162,52 @@ fn tunnel_user_reaches_ipv4_host() {
         .tunnel_counters(tunnel_tests::topology::TUNNEL_ID)
         .unwrap();
     assert!(t.rx_packets >= 3 && t.tx_packets >= 3, "{t:?}");
+    peer.stop().unwrap();
+}
+
+/// Hairpinning (RFC 7757 §4.2): the IPv6-only host and the tunnel user
+/// reach each other through their mapped IPv4 addresses under pool6, each
+/// packet translated to IPv4 and back in the PoP; the user's port
+/// unreachable about a datagram comes back the same way.
+#[test]
+fn ipv6_hosts_reach_each_other_through_their_ipv4_addresses() {
+    let mut tb = testbed();
+    let peer = start_client_peer(&tb, 1480).expect("6in4 peer");
+    let user_seen = under_pool6(USER_MAPPED);
+    let p = ping(
+        &tb.upstream,
+        &["-6", "-c", "3", "-i", "0.2", &user_seen.to_string()],
+    )
+    .unwrap();
+    assert!(
+        p.ok && p.received() == 3 && p.stdout.contains(&user_seen.to_string()),
+        "upstream → the tunnel user's IPv4 address under pool6:\n{}",
+        p.stdout
+    );
+    // A datagram to a port nobody listens on: the user's kernel answers
+    // port unreachable to upstream's IPv4 address under pool6, which the
+    // PoP hairpins too; the connected socket learns it as a refusal.
+    let upstream: Ipv6Addr = UPSTREAM_V6.parse().unwrap();
+    let s = udp_socket(
+        &tb.upstream,
+        SocketAddr::V6(SocketAddrV6::new(upstream, 0, 0, 0)),
+    )
+    .unwrap();
+    s.connect(SocketAddr::V6(SocketAddrV6::new(user_seen, 9, 0, 0)))
+        .unwrap();
+    s.send(b"anyone there?").unwrap();
+    let got = s.recv(&mut [0u8; 64]);
+    assert_eq!(
+        got.as_ref().map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionRefused),
+        "the hairpinned port unreachable: {got:?}"
+    );
+    let c = tb.dp.counters().unwrap();
+    // 3 requests, 3 replies, the datagram and its error.
+    assert!(c.event(Event::Nat64Hairpin) >= 8, "{c:?}");
+    assert!(
+        c.event(Event::Nat64ErrorTo4) >= 1 && c.event(Event::Nat64ErrorTo6) >= 1,
+        "{c:?}"
+    );
     peer.stop().unwrap();
 }
