@@ -86,6 +86,36 @@ pub fn fragment(packet: &[u8], mtu: usize) -> Result<Vec<Vec<u8>>, Refused> {
     Ok(pieces)
 }
 
+/// An IPv4 datagram (a 20-byte header, no options) cut into fragments of
+/// at most `max` bytes (RFC 791): each piece the datagram's header with
+/// its total length, MF on all but the last, its offset, DF clear and the
+/// header checksum; its data a multiple of 8 but the last's. The datagram
+/// itself when it fits. `max` below 28 bytes is taken as 28.
+pub fn fragment_v4(datagram: &[u8], max: usize) -> Vec<Vec<u8>> {
+    const IPV4_LEN: usize = 20;
+    if datagram.len() <= max || datagram.len() <= IPV4_LEN {
+        return vec![datagram.to_vec()];
+    }
+    let step = (max.max(IPV4_LEN + 8) - IPV4_LEN) & !7;
+    let data = &datagram[IPV4_LEN..];
+    data.chunks(step)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let at = i * step;
+            let more = at + chunk.len() < data.len();
+            let mut p = Vec::with_capacity(IPV4_LEN + chunk.len());
+            p.extend_from_slice(&datagram[..IPV4_LEN]);
+            p[2..4].copy_from_slice(&((IPV4_LEN + chunk.len()) as u16).to_be_bytes());
+            // Flags (DF clear, MF) and the offset in 8-byte units.
+            let word = (more as u16) << 13 | (at / 8) as u16;
+            p[6..8].copy_from_slice(&word.to_be_bytes());
+            super::icmp::set_header_checksum(&mut p);
+            p.extend_from_slice(chunk);
+            p
+        })
+        .collect()
+}
+
 /// One piece: the original's headers with the payload length, offset and
 /// M of this piece, then its data.
 fn piece(original: &[u8], offset: usize, more: bool, chunk: &[u8]) -> Vec<u8> {
@@ -224,6 +254,66 @@ mod tests {
                 assert_eq!(joined, d, "len {len} mtu {mtu}");
             }
         }
+    }
+
+    /// An IPv4 fragment as etherparse builds it: id 0x1234, TTL 63,
+    /// protocol ICMP, DF clear, `data` at `offset` bytes.
+    fn v4(offset: u16, more: bool, data: &[u8]) -> Vec<u8> {
+        let mut h = etherparse::Ipv4Header::new(
+            data.len() as u16,
+            63,
+            IpNumber::ICMP,
+            [198, 51, 100, 1],
+            [192, 0, 2, 2],
+        )
+        .unwrap();
+        h.identification = 0x1234;
+        h.dont_fragment = false;
+        h.more_fragments = more;
+        h.fragment_offset = etherparse::IpFragOffset::try_new(offset / 8).unwrap();
+        h.header_checksum = h.calc_header_checksum();
+        [h.to_bytes().as_slice(), data].concat()
+    }
+
+    #[test]
+    fn ipv4_datagrams_are_cut_no_bigger_than_asked() {
+        let d = data(3008);
+        let whole = v4(0, false, &d);
+        // The largest fragment received was 1468 bytes (an IPv6 link of
+        // 1500: 1448 bytes of data): pieces of 1448, 1448 and 112.
+        let rows: Vec<(&str, usize, Vec<Vec<u8>>)> = vec![
+            (
+                "1468",
+                1468,
+                vec![
+                    v4(0, true, &d[..1448]),
+                    v4(1448, true, &d[1448..2896]),
+                    v4(2896, false, &d[2896..]),
+                ],
+            ),
+            (
+                "1471: down to 8",
+                1471,
+                vec![
+                    v4(0, true, &d[..1448]),
+                    v4(1448, true, &d[1448..2896]),
+                    v4(2896, false, &d[2896..]),
+                ],
+            ),
+            ("fits", 3028, vec![whole.clone()]),
+            (
+                "3027: one byte short",
+                3027,
+                vec![v4(0, true, &d[..3000]), v4(3000, false, &d[3000..])],
+            ),
+        ];
+        for (name, max, want) in rows {
+            assert_eq!(fragment_v4(&whole, max), want, "{name}");
+        }
+        // A tiny maximum still moves on, 8 bytes at a time.
+        let pieces = fragment_v4(&v4(0, false, &d[..24]), 0);
+        assert_eq!(pieces.len(), 3);
+        assert_eq!(pieces[2], v4(16, false, &d[16..24]));
     }
 
     #[test]

@@ -15,6 +15,8 @@
 
 pub mod counters;
 pub mod fragment;
+pub mod icmp;
+pub mod reassembly;
 
 use std::{
     net::{Ipv6Addr, SocketAddrV6},
