@@ -15,7 +15,7 @@ use tunnel_common::{
         config::{NAT64_F_UDP0_COMPUTE, NAT64_F_WKP_STRICT},
         rfc6052,
     },
-    slowpath::{SlowMeta, NO_TUNNEL, REASON_TOO_BIG},
+    slowpath::{SlowMeta, NO_TUNNEL, REASON_ICMP6_FRAGMENT, REASON_ICMP_FRAGMENT, REASON_TOO_BIG},
     stats::{Drop, Event},
 };
 use tunnel_tests::{cases::*, packets::*, prog::*};
@@ -1484,7 +1484,8 @@ fn fragments() {
             &udp6[first..],
         ))),
         Case::xdp(
-            "ipv4 first fragment of icmp: its ipv6 checksum needs the whole length, counted",
+            "ipv4 first fragment of icmp: for the slow path, which no one reads here: counted \
+             (icmp_fragments_hand_over reads it)",
             from_v4_host(
                 CLIENT_A_MAC,
                 &v4_fragment(
@@ -1501,7 +1502,7 @@ fn fragments() {
         )
         .on(x0)
         .setup(nat64_on)
-        .dropped(Drop::Nat64Unsupported),
+        .dropped(Drop::Nat64SlowPathLost),
         Case::xdp(
             "ipv4 first fragment with udp checksum 0: cannot be computed, counted",
             from_v4_host(
@@ -1552,10 +1553,27 @@ fn fragments() {
             &v4_fragment(up4, host, 63, udp, 0x1234, later, false, &udp4_up[first..]),
         )),
         Case::xdp(
-            "ipv6 first fragment of icmpv6: counted",
+            "ipv6 first fragment of icmpv6: for the slow path, which no one reads here: counted",
             from_upstream(&v6_fragment(
                 UPSTREAM,
                 p6(host),
+                64,
+                58,
+                9,
+                0,
+                true,
+                &icmp6_up[..first],
+            )),
+        )
+        .on(x1)
+        .setup(nat64_on)
+        .dropped(Drop::Nat64SlowPathLost),
+        Case::xdp(
+            "ipv6 fragment of icmpv6 hairpinned (to a mapping under pool6): the slow path \
+             sends ipv4 only, counted",
+            from_upstream(&v6_fragment(
+                UPSTREAM,
+                p6(a4(USER_A_V4)),
                 64,
                 58,
                 9,
@@ -2299,8 +2317,14 @@ fn slow_path_hand_over() {
         assert_eq!(got.len(), 1, "{name}: one sample");
         let (meta, packet) = SlowMeta::parse(&got[0]).expect("a sample with its meta");
         assert_eq!(
-            (meta.reason, meta.tunnel, meta.mtu, meta.len as usize),
-            (REASON_TOO_BIG, tunnel, mtu, want.len()),
+            (
+                meta.reason,
+                meta.tunnel,
+                meta.mtu,
+                meta.len as usize,
+                meta.addr_sum
+            ),
+            (REASON_TOO_BIG, tunnel, mtu, want.len(), 0),
             "{name}"
         );
         if packet != want.as_slice() {
@@ -2342,4 +2366,195 @@ fn slow_path_hand_over() {
     let c = bed.counters();
     assert_eq!(c.drop(Drop::Nat64SlowPathLost), 1, "{c:?}");
     assert_eq!(c.event(Event::Nat64SlowPath), 0, "{c:?}");
+}
+
+/// The sum of the 16-bit words of two IPv6 addresses (the pseudo-header's
+/// address part), as `SlowMeta::addr_sum` carries it.
+fn addr_words(a: Ipv6Addr, b: Ipv6Addr) -> u64 {
+    a.segments()
+        .iter()
+        .chain(b.segments().iter())
+        .map(|w| *w as u64)
+        .sum()
+}
+
+/// RFC 7915 §4.2 and §5.2: a fragment of an ICMP message cannot be
+/// translated alone (the ICMPv6 checksum covers the whole message and its
+/// length). Each fragment's IP header is translated as any fragment's
+/// (identification, offset, M; the hop limit or TTL decremented as the
+/// router would), its bytes after that left as they came, and it goes to
+/// the daemon's slow path with its own reason: toward IPv6 with the
+/// tunnel and its MTU (or none and 1280 toward the uplink), toward IPv4
+/// with the tunnel it came from (or none) and the IPv6 addresses' sum,
+/// which the daemon checks the ICMPv6 checksum with. First, middle and
+/// last fragment each way, from and to a tunnel and the uplink.
+#[test]
+fn icmp_fragments_hand_over() {
+    let mut bed = ProgBed::new().expect("prog bed");
+    let mut rings = bed.dp.slowpath_rings(8).expect("the slow path's rings");
+    let host = CLIENT_B;
+    let (user4, up4) = (a4(USER_A_V4), a4(UPSTREAM_V4));
+    // Data of 3s: a later fragment's first byte reads as ICMP type 3
+    // (unreachable), which must not send it to the error translator.
+    let data = [0x03u8; 100];
+    let cut: [(u16, bool, std::ops::Range<usize>); 3] =
+        [(0, true, 0..32), (32, true, 32..64), (64, false, 64..108)];
+    let icmp = etherparse::IpNumber::ICMP;
+    // 4→6: the echo request as the IPv4 host sent it; its bytes cross
+    // unchanged (type 8 and the ICMPv4 checksum).
+    let to_user = v4(host, user4, 64, 0, L4::EchoRequest(&data))[20..].to_vec();
+    let to_up = v4(host, up4, 64, 0, L4::EchoRequest(&data))[20..].to_vec();
+    // 6→4: echo replies as the IPv6 hosts sent them (type 129 and the
+    // ICMPv6 checksum).
+    let from_user = v6(a6(USER_A), p6(host), 64, 0, L4::EchoReply(&data))[40..].to_vec();
+    let from_up = v6(UPSTREAM, p6(host), 64, 0, L4::EchoReply(&data))[40..].to_vec();
+    struct Row {
+        name: String,
+        frame: Vec<u8>,
+        on: fn(&ProgBed) -> u32,
+        /// The packet handed over, and its meta: reason, tunnel, MTU,
+        /// address sum.
+        want: Vec<u8>,
+        meta: (u32, u32, u32, u64),
+    }
+    let mut rows = Vec::new();
+    for (which, (offset, more, r)) in ["first", "middle", "last"].iter().zip(cut) {
+        rows.push(Row {
+            name: format!("4→6 {which} fragment into tunnel A"),
+            frame: from_v4_host(
+                CLIENT_B_MAC,
+                &v4_fragment(
+                    host,
+                    user4,
+                    64,
+                    icmp,
+                    0x5151,
+                    offset,
+                    more,
+                    &to_user[r.clone()],
+                ),
+            ),
+            on: x0,
+            want: v6_fragment(
+                p6(host),
+                a6(USER_A),
+                63,
+                58,
+                0x5151,
+                offset,
+                more,
+                &to_user[r.clone()],
+            ),
+            meta: (REASON_ICMP_FRAGMENT, TUNNEL_A, 1480, 0),
+        });
+        rows.push(Row {
+            name: format!("4→6 {which} fragment toward the uplink"),
+            frame: from_v4_host(
+                CLIENT_B_MAC,
+                &v4_fragment(host, up4, 64, icmp, 0x5252, offset, more, &to_up[r.clone()]),
+            ),
+            on: x0,
+            want: v6_fragment(
+                p6(host),
+                UPSTREAM,
+                63,
+                58,
+                0x5252,
+                offset,
+                more,
+                &to_up[r.clone()],
+            ),
+            meta: (REASON_ICMP_FRAGMENT, NO_TUNNEL, 1280, 0),
+        });
+        rows.push(Row {
+            name: format!("6→4 {which} fragment out of tunnel A"),
+            frame: from_client_a(&v6_fragment(
+                a6(USER_A),
+                p6(host),
+                64,
+                58,
+                0xdead_5353,
+                offset,
+                more,
+                &from_user[r.clone()],
+            )),
+            on: x0,
+            want: v4_fragment(
+                user4,
+                host,
+                63,
+                icmp,
+                0x5353,
+                offset,
+                more,
+                &from_user[r.clone()],
+            ),
+            meta: (
+                REASON_ICMP6_FRAGMENT,
+                TUNNEL_A,
+                0,
+                addr_words(a6(USER_A), p6(host)),
+            ),
+        });
+        rows.push(Row {
+            name: format!("6→4 {which} fragment from the uplink"),
+            frame: from_upstream(&v6_fragment(
+                UPSTREAM,
+                p6(host),
+                64,
+                58,
+                0xbeef_5454,
+                offset,
+                more,
+                &from_up[r.clone()],
+            )),
+            on: x1,
+            want: v4_fragment(up4, host, 63, icmp, 0x5454, offset, more, &from_up[r]),
+            meta: (
+                REASON_ICMP6_FRAGMENT,
+                NO_TUNNEL,
+                0,
+                addr_words(UPSTREAM, p6(host)),
+            ),
+        });
+    }
+    let mut failures = Vec::new();
+    for row in rows {
+        bed.reset().unwrap();
+        nat64_on(&mut bed);
+        let name = &row.name;
+        let run = bed.run(&row.frame, (row.on)(&bed)).unwrap();
+        let c = bed.counters();
+        let into_tunnel = row.meta.0 == REASON_ICMP_FRAGMENT && row.meta.1 != NO_TUNNEL;
+        let got = samples(&mut rings);
+        let mut problems = Vec::new();
+        if run.action != XDP_DROP {
+            problems.push(format!("verdict {}", action_name(run.action)));
+        }
+        if c.event(Event::Nat64SlowPath) != 1 || c.total_drops() != 0 {
+            problems.push(format!("counters {c:?}"));
+        }
+        if c.event(Event::Nat64IntoTunnel) != into_tunnel as u64 {
+            problems.push(format!("nat64_into_tunnel {c:?}"));
+        }
+        match got.as_slice() {
+            [one] => match SlowMeta::parse(one) {
+                Some((meta, packet)) => {
+                    let m = (meta.reason, meta.tunnel, meta.mtu, meta.addr_sum);
+                    if m != row.meta || meta.len as usize != row.want.len() {
+                        problems.push(format!("meta {meta:?}, want {:?}", row.meta));
+                    }
+                    if packet != row.want.as_slice() {
+                        problems.push(format!("packet:\n{}", hex_diff(&row.want, packet)));
+                    }
+                }
+                None => problems.push("a sample without its meta".into()),
+            },
+            other => problems.push(format!("{} samples", other.len())),
+        }
+        if !problems.is_empty() {
+            failures.push(format!("{name}: {}", problems.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

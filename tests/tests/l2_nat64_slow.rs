@@ -6,7 +6,9 @@
 //! too big for the tunnel once translated. The data path hands them to
 //! the daemon, which sends them as IPv6 fragments into the tunnel; the
 //! user's kernel puts them back together, and the receiving socket gets
-//! every byte. Needs root.
+//! every byte. Fragmented pings cross the slow path both ways (issue 11,
+//! RFC 7915 §4.2, §5.2): the daemon puts the ICMP messages back together
+//! and translates them. Needs root.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
@@ -15,8 +17,8 @@ use tunnel_tests::{
     daemon::{metrics, DaemonBed},
     netns::Netns,
     peer6in4::{Peer6in4, PeerConfig},
-    topology::{Namespaces, CLIENT_V4, POP_V4},
-    traffic::{udp_socket, without_df},
+    topology::{Namespaces, CLIENT_V4, POP_UPLINK_V6, POP_V4, UPSTREAM_V6},
+    traffic::{ping, udp_socket, without_df, Ping},
 };
 
 const USER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
@@ -152,4 +154,142 @@ fn non_df_datagrams_too_big_for_the_tunnel_arrive_whole() {
     // Restarted on the pinned maps, it reads again.
     send_and_receive(1400, 4);
     assert_eq!(slow(pop, "fragmented"), 1, "counted since the restart");
+}
+
+/// The IPv6-only upstream host's mapping.
+const UPSTREAM_V4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+
+/// An IPv4 ping from `ns` (the `ping` helper's are IPv6).
+fn ping4(ns: &Netns, args: &[&str]) -> Ping {
+    let mut argv = vec!["ping", "-4", "-n", "-W", "2"];
+    argv.extend_from_slice(args);
+    let out = ns.output(&argv).unwrap();
+    let mut stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    stdout.push_str(&String::from_utf8_lossy(&out.stderr));
+    Ping {
+        ok: out.status.success(),
+        stdout,
+    }
+}
+
+/// Every result of the slow path that is no success.
+const BAD: [&str; 11] = [
+    "malformed",
+    "send_failed",
+    "no_device",
+    "lost",
+    "fragment_duplicate",
+    "fragment_overlap",
+    "fragment_too_big",
+    "fragment_expired",
+    "fragment_table_full",
+    "icmp_bad_checksum",
+    "icmp_not_echo",
+];
+
+/// `ping -s 3000`: 3,008 bytes of ICMP, fragments each way. The IPv4
+/// host's request to the tunnel user: three IPv4 fragments (its link's
+/// 1,500), each handed over, the message put back together, translated
+/// and cut to the tunnel's 1,280; the user's reply: three IPv6 fragments
+/// (its tunnel's 1,280), the same the other way, sent as IPv4 fragments no
+/// bigger than those it came in. Then the IPv6-only upstream host pings
+/// the IPv4 host under pool6, its reply going out of the uplink in
+/// fragments of 1,280.
+#[test]
+fn fragmented_pings_cross_both_ways() {
+    let bed = DaemonBed::on(Namespaces::with_prefix("n64frag").unwrap(), 8, 32).unwrap();
+    let d = &bed.daemon;
+    d.ok(&[
+        "tunnel",
+        "add",
+        "1",
+        "--local",
+        "192.0.2.1",
+        "--remote",
+        "192.0.2.2",
+        "--prefix",
+        "2001:db8:1::/64",
+        "--mtu",
+        "1280",
+    ])
+    .unwrap();
+    d.ok(&["nat64", "pool6", "set", "2001:db8:64::/96"])
+        .unwrap();
+    for (v6, v4) in [
+        (USER.to_string(), USER_V4),
+        (UPSTREAM_V6.to_string(), UPSTREAM_V4),
+    ] {
+        d.ok(&[
+            "nat64",
+            "eam",
+            "add",
+            &format!("{v6}/128"),
+            &format!("{v4}/32"),
+        ])
+        .unwrap();
+    }
+    let (client, pop, upstream) = (&bed.ns.client, &bed.ns.pop, &bed.ns.upstream);
+    client
+        .ip(&format!("route add 198.51.100.0/24 via {POP_V4}"))
+        .unwrap();
+    upstream
+        .ip(&format!(
+            "-6 route add 2001:db8:64::/96 via {POP_UPLINK_V6}"
+        ))
+        .unwrap();
+    let _peer = Peer6in4::start(
+        client,
+        &PeerConfig {
+            ifname: "tun6in4",
+            local: CLIENT_V4,
+            remote: POP_V4,
+            address: &format!("{USER}/64"),
+            mtu: 1280,
+        },
+    )
+    .unwrap();
+
+    // IPv4 host → tunnel user.
+    let p = ping4(
+        client,
+        &["-s", "3000", "-c", "3", "-i", "0.2", &USER_V4.to_string()],
+    );
+    assert!(
+        p.ok && p.received() == 3,
+        "IPv4 host → tunnel user:\n{}",
+        p.stdout
+    );
+    // Three requests and three replies, each of three fragments.
+    assert_eq!(slow(pop, "received"), 18);
+    assert_eq!(slow(pop, "reassembled"), 6);
+    // Each message cut again into three: 3,008 bytes in pieces of 1,232.
+    assert_eq!(slow(pop, "fragmented"), 6);
+    assert_eq!(slow(pop, "sent"), 18);
+    for bad in BAD {
+        assert_eq!(slow(pop, bad), 0, "{bad}");
+    }
+
+    // IPv6-only host → IPv4 host under pool6, through the uplink.
+    let p = ping(
+        upstream,
+        &["-s", "3000", "-c", "3", "-i", "0.2", &host_v6().to_string()],
+    )
+    .unwrap();
+    assert!(
+        p.ok && p.received() == 3,
+        "IPv6-only host → IPv4 host:\n{}",
+        p.stdout
+    );
+    assert_eq!(slow(pop, "received"), 36);
+    assert_eq!(slow(pop, "reassembled"), 12);
+    assert_eq!(slow(pop, "fragmented"), 12);
+    assert_eq!(slow(pop, "sent"), 36);
+    for bad in BAD {
+        assert_eq!(slow(pop, bad), 0, "{bad}");
+    }
+    assert_eq!(
+        metric(pop, "tunnelpop_events_total{event=\"nat64_slow_path\"} "),
+        36
+    );
+    assert_eq!(lost(pop), 0);
 }

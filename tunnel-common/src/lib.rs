@@ -22,7 +22,7 @@ pub mod tunnel;
 
 /// Bumped whenever a map layout or a map's meaning changes, so that pinned
 /// maps of another layout are never reused (pins live under `v{ABI_VERSION}`).
-pub const ABI_VERSION: u32 = 8;
+pub const ABI_VERSION: u32 = 9;
 
 #[cfg(feature = "user")]
 #[allow(unsafe_code)] // Pod promises, each type asserted to have no padding

@@ -17,11 +17,12 @@ use crate::{
     step::Step,
 };
 
-/// Hands the IPv6 packet behind the Ethernet header to the daemon, for
-/// tunnel `tunnel` of MTU `mtu`, with `reason` (`slowpath::REASON_*`).
+/// Hands the IP packet behind the Ethernet header to the daemon, for
+/// tunnel `tunnel` of MTU `mtu`, with `reason` (`slowpath::REASON_*`) and
+/// `addr_sum` (`SlowMeta::addr_sum`).
 #[inline(always)]
-pub fn punt(pkt: Packet, reason: u32, tunnel: u32, mtu: u16) -> Result<Step, Drop> {
-    // The daemon sends from the IPv6 header on: the Ethernet header is no
+pub fn punt(pkt: Packet, reason: u32, tunnel: u32, mtu: u16, addr_sum: u64) -> Result<Step, Drop> {
+    // The daemon sends from the IP header on: the Ethernet header is no
     // part of the sample.
     pkt.adjust_head(ETH_LEN as i32)?;
     let len = pkt.len() as u32;
@@ -30,6 +31,7 @@ pub fn punt(pkt: Packet, reason: u32, tunnel: u32, mtu: u16) -> Result<Step, Dro
         tunnel,
         mtu: mtu as u32,
         len,
+        addr_sum,
     };
     pkt.perf_output(&SLOWPATH, &meta, len)
         .map_err(|()| Drop::Nat64SlowPathLost)?;

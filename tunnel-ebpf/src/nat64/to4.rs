@@ -8,11 +8,12 @@ use tunnel_common::{
     csum,
     jump::{JUMP_NAT64_4TO6, JUMP_NAT64_ERR_TO4, JUMP_NAT64_EXT6, SOURCE_NAT64},
     nat64::{config::NAT64_F_WKP_STRICT, icmp, rfc6052},
+    slowpath::{NO_TUNNEL, REASON_ICMP6_FRAGMENT},
     stats::{Drop, Event},
 };
 
 use super::{
-    config, eam_v6, pair, pseudo_checksum, swapped, unpair, V4Header, ICMPV6_ECHO_REPLY,
+    config, eam_v6, pair, pseudo_checksum, slow, swapped, unpair, V4Header, ICMPV6_ECHO_REPLY,
     ICMPV6_ECHO_REQUEST, ICMP_CHECK, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_MIN, PROTO_ICMP,
     PROTO_ICMPV6, PROTO_UDP,
 };
@@ -94,6 +95,12 @@ pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
             origin,
         });
     }
+    // A fragment of an ICMPv6 message: its checksum can only be checked,
+    // and the ICMPv4 one made, over the whole message (RFC 7915 §5.2), so
+    // every fragment goes to the daemon translated but for the ICMP type
+    // and checksum (`REASON_ICMP6_FRAGMENT`), which puts the message back
+    // together and sends it as IPv4 fragments.
+    let icmp_fragment = v6.fragment && v6.next_header == PROTO_ICMPV6;
     let proto = if v6.next_header == PROTO_ICMPV6 {
         PROTO_ICMP
     } else {
@@ -105,15 +112,23 @@ pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
     // direction, one translator hop more (its TTL is decremented here and
     // its hop limit again by the router).
     let hairpin = super::eam_v4(v6.dst4).is_some();
+    if hairpin && icmp_fragment {
+        // Back into IPv6 it would be ICMPv6 again, which the daemon's
+        // IPv4 sending does not do: not yet.
+        return Err(Drop::Nat64Unsupported);
+    }
     // Next hop first: on a miss the kernel gets the translated packet and
     // forwards it (decrementing the TTL itself).
     let (src4, dst4) = (v6.src4, v6.dst4);
-    let hop = if hairpin {
+    // The slow path's packet is sent by the PoP's own kernel, which
+    // routes it without decrementing: it leaves decremented here, as the
+    // router would have sent it (the hop limit is above 1).
+    let hop = if hairpin || icmp_fragment {
         None
     } else {
         fib::lookup_v4(pkt, src4, dst4, Wire::new(proto, tot_len as u16)).ok()
     };
-    let ttl = if hop.is_some() || hairpin {
+    let ttl = if hop.is_some() || hairpin || icmp_fragment {
         v6.hop_limit - 1
     } else {
         v6.hop_limit
@@ -133,6 +148,11 @@ pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
     write_v4(pkt, &v6, tot_len, ttl, proto, check)?;
     stats::event(Event::Nat64To4);
     stats::event_add(Event::Nat64To4Bytes, IPV6_LEN + v6.frag_len() + v6.payload);
+    if icmp_fragment {
+        // No MTU: the daemon cuts the message as its IPv4 fragments came.
+        let tunnel = origin.tunnel_id().unwrap_or(NO_TUNNEL);
+        return slow::punt(pkt, REASON_ICMP6_FRAGMENT, tunnel, 0, v6.addr_sum);
+    }
     if hairpin {
         stats::event(Event::Nat64Hairpin);
         return Ok(Step::Hand(JUMP_NAT64_4TO6));
@@ -242,14 +262,12 @@ fn map_addrs(pkt: Packet) -> Result<[u64; 2], Drop> {
 #[inline(always)]
 fn fix_transport(pkt: Packet, v6: &V6) -> Result<u16, Drop> {
     let l4 = ETH_LEN + IPV6_LEN + v6.frag_len();
-    if v6.is_later_fragment() {
-        // No transport header here: the first fragment carried it.
+    if v6.is_later_fragment() || v6.fragment && v6.next_header == PROTO_ICMPV6 {
+        // No transport header here: the first fragment carried it. Or a
+        // fragment of ICMPv6, whose pseudo-header holds the whole
+        // message's length, which a fragment does not tell: its type and
+        // checksum are the daemon's (`REASON_ICMP6_FRAGMENT`).
         return Ok(0);
-    }
-    if v6.fragment && v6.next_header == PROTO_ICMPV6 {
-        // ICMPv6's pseudo-header holds the whole message's length, which
-        // a first fragment does not tell: not statelessly.
-        return Err(Drop::Nat64Unsupported);
     }
     if v6.next_header == PROTO_ICMPV6 {
         if v6.payload < ICMP_MIN {

@@ -11,7 +11,7 @@ use tunnel_common::{
         config::{NAT64_F_UDP0_COMPUTE, NAT64_F_WKP_STRICT},
         icmp, rfc6052,
     },
-    slowpath::{LOWEST_IPV6_MTU, NO_TUNNEL, REASON_TOO_BIG},
+    slowpath::{LOWEST_IPV6_MTU, NO_TUNNEL, REASON_ICMP_FRAGMENT, REASON_TOO_BIG},
     stats::{Drop, Event},
 };
 
@@ -138,9 +138,17 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
         });
     }
     // ICMP errors carry a packet of their own to translate: their program.
-    if v4.proto == PROTO_ICMP && icmp::is_error_v4(pkt.read::<u8>(ETH_LEN + IPV4_LEN)?) {
+    // A later fragment has no ICMP header: its first byte is data.
+    if v4.proto == PROTO_ICMP
+        && !v4.is_later_fragment()
+        && icmp::is_error_v4(pkt.read::<u8>(ETH_LEN + IPV4_LEN)?)
+    {
         return Ok(Step::Hand(JUMP_NAT64_ERR_TO6));
     }
+    // A fragment of an ICMP message: its ICMPv6 checksum needs the whole
+    // message (RFC 7915 §4.2), so every fragment goes to the daemon, which
+    // puts the message back together (`REASON_ICMP_FRAGMENT`).
+    let icmp_fragment = v4.fragment && v4.proto == PROTO_ICMP;
     let addrs = Addrs6 {
         src: rfc6052::embed_halves(&conf.pool6, conf.pool6_len, v4.src),
         dst: eam.to_v6_halves(v4.dst),
@@ -149,8 +157,9 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
     // is still the IPv4 sender's. The router's ICMPv6 answers would go to
     // a pool6 address, which is no way back to an IPv4 sender.
     let into = owner(&addr_from_halves(addrs.dst));
-    // Tunnel MTU when the packet is too big for it and has no DF: it goes
-    // to the slow path, which sends it as IPv6 fragments (RFC 7915 §4).
+    // Tunnel MTU when the packet is too big for it and has no DF, or is a
+    // fragment of an ICMP message: it goes to the slow path, which sends
+    // it as IPv6 fragments (RFC 7915 §4).
     let mut slow_mtu = 0u16;
     if let Some(id) = into {
         let info = tunnel(id)?;
@@ -169,11 +178,23 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
             }
             slow_mtu = info.mtu;
         }
-    } else if !v4.df && IPV6_LEN + v4.frag_len() + v4.payload > LOWEST_IPV6_MTU as usize {
+        if icmp_fragment {
+            // Never 0, which would mean "not for the slow path" (the
+            // daemon keeps tunnel MTUs at 1280 or more anyway).
+            slow_mtu = info.mtu.max(LOWEST_IPV6_MTU);
+        }
+    } else if icmp_fragment
+        || !v4.df && IPV6_LEN + v4.frag_len() + v4.payload > LOWEST_IPV6_MTU as usize
+    {
         // Toward the uplink: IPv6 fragments of the minimum MTU (RFC 7915
         // §4), as for a tunnel.
         slow_mtu = LOWEST_IPV6_MTU;
     }
+    let reason = if icmp_fragment {
+        REASON_ICMP_FRAGMENT
+    } else {
+        REASON_TOO_BIG
+    };
     let flags = conf.flags;
     pkt.truncate(ETH_LEN + IPV4_LEN + v4.payload)?;
     // The transport as for the datagram it is: a whole one keeps the
@@ -226,14 +247,14 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
         Some(id) => {
             stats::event(Event::Nat64IntoTunnel);
             if slow_mtu != 0 {
-                return slow::punt(pkt, REASON_TOO_BIG, id, slow_mtu);
+                return slow::punt(pkt, reason, id, slow_mtu, 0);
             }
             Ok(Step::ToTunnel {
                 id,
                 origin: Origin::uplink(),
             })
         }
-        None if slow_mtu != 0 => slow::punt(pkt, REASON_TOO_BIG, NO_TUNNEL, slow_mtu),
+        None if slow_mtu != 0 => slow::punt(pkt, reason, NO_TUNNEL, slow_mtu, 0),
         None => route::forward_v6(pkt, Origin::uplink()),
     }
 }
@@ -245,19 +266,17 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
 #[inline(never)]
 fn fix_transport(pkt: Packet, v4: &V4, addr_sum: u64, flags: u8) -> Result<u8, Drop> {
     let l4 = ETH_LEN + IPV4_LEN;
+    if v4.fragment && v4.proto == PROTO_ICMP {
+        // ICMPv6's checksum covers the whole message's length, which a
+        // fragment does not tell (RFC 7915 §4.2): type and checksum stay
+        // as they came, for the daemon, which translates the message once
+        // it has all of it (`REASON_ICMP_FRAGMENT`).
+        return Ok(PROTO_ICMPV6);
+    }
     if v4.is_later_fragment() {
         // No transport header here: its checksum was fixed in the first
         // fragment (it covers the whole datagram).
-        return Ok(if v4.proto == PROTO_ICMP {
-            PROTO_ICMPV6
-        } else {
-            v4.proto
-        });
-    }
-    if v4.fragment && v4.proto == PROTO_ICMP {
-        // ICMPv6's checksum covers the whole message's length, which a
-        // first fragment does not tell (RFC 7915 §4.2): not statelessly.
-        return Err(Drop::Nat64Unsupported);
+        return Ok(v4.proto);
     }
     if v4.proto == PROTO_ICMP {
         if v4.payload < ICMP_MIN {

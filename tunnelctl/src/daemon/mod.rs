@@ -199,15 +199,19 @@ pub fn run(config_path: &Path) -> Result<()> {
         }
         tokio::spawn(liveness::keep(engine.clone()));
         if let Some(rings) = slow_rings {
-            // Fragments leave through the tunnel device: without one they
-            // are read and counted, not sent.
+            // IPv6 fragments leave through the tunnel device: without one
+            // they are read and counted, not sent. IPv4 ones go where the
+            // kernel routes them.
             let sock = match cfg.local_device.is_empty() {
                 true => None,
                 false => pinger::raw_socket()
                     .inspect_err(|e| warn!("nat64 slow path cannot send: {e:#}"))
                     .ok(),
             };
-            slowpath::spawn(rings, slow_counters, sock);
+            let sock4 = slowpath::raw_socket_v4()
+                .inspect_err(|e| warn!("nat64 slow path cannot send IPv4: {e:#}"))
+                .ok();
+            slowpath::spawn(rings, slowpath::Slow::new(slow_counters, sock, sock4));
         }
         match (cfg.ping_interval, cfg.local_device.is_empty()) {
             (0, _) => info!("latency pinger off (ping_interval = 0)"),

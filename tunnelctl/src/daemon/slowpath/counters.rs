@@ -27,15 +27,34 @@ pub enum Outcome {
     /// Sends the kernel refused (no route, a full socket buffer, ...).
     SendFailed,
     /// Packets not sent: the daemon has no tunnel device
-    /// (`local_device = ""`) to send them through.
+    /// (`local_device = ""`) to send IPv6 through, or no raw IPv4 socket.
     NoDevice,
     /// Samples the kernel lost because a ring was full (the data path
     /// counts them too, as the drop `nat64_slow_path_lost`).
     Lost,
+    /// Fragmented ICMP messages put back together (`reassembly`).
+    Reassembled,
+    /// Fragments dropped as exact copies of one held (the message kept).
+    FragmentDuplicate,
+    /// Messages dropped for overlapping fragments (RFC 5722), or a
+    /// fragment beyond the end a last one set.
+    FragmentOverlap,
+    /// Messages dropped for a fragment ending beyond the largest message.
+    FragmentTooBig,
+    /// Messages dropped incomplete after the reassembly timeout.
+    FragmentExpired,
+    /// Fragments of a new message dropped: as many messages in flight as
+    /// the table holds.
+    FragmentTableFull,
+    /// Messages put back together whose ICMP checksum was wrong.
+    IcmpBadChecksum,
+    /// Messages put back together that were no echo request or reply
+    /// (RFC 7915 §4.2, §5.2 translate no other fragmented type here).
+    IcmpNotEcho,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 15] = [
         Outcome::Received,
         Outcome::Fragmented,
         Outcome::Sent,
@@ -43,6 +62,14 @@ impl Outcome {
         Outcome::SendFailed,
         Outcome::NoDevice,
         Outcome::Lost,
+        Outcome::Reassembled,
+        Outcome::FragmentDuplicate,
+        Outcome::FragmentOverlap,
+        Outcome::FragmentTooBig,
+        Outcome::FragmentExpired,
+        Outcome::FragmentTableFull,
+        Outcome::IcmpBadChecksum,
+        Outcome::IcmpNotEcho,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +81,14 @@ impl Outcome {
             Outcome::SendFailed => "send_failed",
             Outcome::NoDevice => "no_device",
             Outcome::Lost => "lost",
+            Outcome::Reassembled => "reassembled",
+            Outcome::FragmentDuplicate => "fragment_duplicate",
+            Outcome::FragmentOverlap => "fragment_overlap",
+            Outcome::FragmentTooBig => "fragment_too_big",
+            Outcome::FragmentExpired => "fragment_expired",
+            Outcome::FragmentTableFull => "fragment_table_full",
+            Outcome::IcmpBadChecksum => "icmp_bad_checksum",
+            Outcome::IcmpNotEcho => "icmp_not_echo",
         }
     }
 }
@@ -95,7 +130,7 @@ impl Counters {
     pub fn render(&self, s: &mut String) {
         let _ = writeln!(
             s,
-            "# HELP tunnelpop_nat64_slow_path_total NAT64 packets the data path handed to the daemon (non-DF IPv4 too big for the user's tunnel, sent as IPv6 fragments), by result: received, fragmented, sent (fragments), malformed, send_failed, no_device, lost (ring full).\n# TYPE tunnelpop_nat64_slow_path_total counter"
+            "# HELP tunnelpop_nat64_slow_path_total NAT64 packets the data path handed to the daemon (non-DF IPv4 too big for the user's tunnel or the IPv6 minimum MTU, sent as IPv6 fragments; fragments of ICMP messages, put back together and translated), by result: received, fragmented, sent (fragments), malformed, send_failed, no_device, lost (ring full), reassembled, fragment_duplicate (fragments), fragment_overlap, fragment_too_big, fragment_expired (messages), fragment_table_full (fragments), icmp_bad_checksum, icmp_not_echo (messages).\n# TYPE tunnelpop_nat64_slow_path_total counter"
         );
         for o in Outcome::ALL {
             let _ = writeln!(
