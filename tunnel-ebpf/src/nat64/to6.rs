@@ -157,9 +157,8 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
     // is still the IPv4 sender's. The router's ICMPv6 answers would go to
     // a pool6 address, which is no way back to an IPv4 sender.
     let into = owner(&addr_from_halves(addrs.dst));
-    // Tunnel MTU when the packet is too big for it and has no DF, or is a
-    // fragment of an ICMP message: it goes to the slow path, which sends
-    // it as IPv6 fragments (RFC 7915 §4).
+    // Tunnel MTU when the packet is too big for it and has no DF: it goes
+    // to the slow path, which sends it as IPv6 fragments (RFC 7915 §4).
     let mut slow_mtu = 0u16;
     if let Some(id) = into {
         let info = tunnel(id)?;
@@ -179,22 +178,18 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
             slow_mtu = info.mtu;
         }
         if icmp_fragment {
-            // Never 0, which would mean "not for the slow path" (the
-            // daemon keeps tunnel MTUs at 1280 or more anyway).
-            slow_mtu = info.mtu.max(LOWEST_IPV6_MTU);
+            // The daemon keeps tunnel MTUs at 1280 or more; the floor
+            // only guards the cut against a map written otherwise.
+            return punt_icmp_fragment(pkt, &v4, &addrs, id, info.mtu.max(LOWEST_IPV6_MTU));
         }
-    } else if icmp_fragment
-        || !v4.df && IPV6_LEN + v4.frag_len() + v4.payload > LOWEST_IPV6_MTU as usize
-    {
+    } else if icmp_fragment {
+        // Toward the uplink: cut to the IPv6 minimum MTU, as below.
+        return punt_icmp_fragment(pkt, &v4, &addrs, NO_TUNNEL, LOWEST_IPV6_MTU);
+    } else if !v4.df && IPV6_LEN + v4.frag_len() + v4.payload > LOWEST_IPV6_MTU as usize {
         // Toward the uplink: IPv6 fragments of the minimum MTU (RFC 7915
         // §4), as for a tunnel.
         slow_mtu = LOWEST_IPV6_MTU;
     }
-    let reason = if icmp_fragment {
-        REASON_ICMP_FRAGMENT
-    } else {
-        REASON_TOO_BIG
-    };
     let flags = conf.flags;
     pkt.truncate(ETH_LEN + IPV4_LEN + v4.payload)?;
     // The transport as for the datagram it is: a whole one keeps the
@@ -247,14 +242,14 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
         Some(id) => {
             stats::event(Event::Nat64IntoTunnel);
             if slow_mtu != 0 {
-                return slow::punt(pkt, reason, id, slow_mtu, 0);
+                return slow::punt(pkt, REASON_TOO_BIG, id, slow_mtu, 0);
             }
             Ok(Step::ToTunnel {
                 id,
                 origin: Origin::uplink(),
             })
         }
-        None if slow_mtu != 0 => slow::punt(pkt, reason, NO_TUNNEL, slow_mtu, 0),
+        None if slow_mtu != 0 => slow::punt(pkt, REASON_TOO_BIG, NO_TUNNEL, slow_mtu, 0),
         None => route::forward_v6(pkt, Origin::uplink()),
     }
 }
@@ -266,13 +261,7 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
 #[inline(never)]
 fn fix_transport(pkt: Packet, v4: &V4, addr_sum: u64, flags: u8) -> Result<u8, Drop> {
     let l4 = ETH_LEN + IPV4_LEN;
-    if v4.fragment && v4.proto == PROTO_ICMP {
-        // ICMPv6's checksum covers the whole message's length, which a
-        // fragment does not tell (RFC 7915 §4.2): type and checksum stay
-        // as they came, for the daemon, which translates the message once
-        // it has all of it (`REASON_ICMP_FRAGMENT`).
-        return Ok(PROTO_ICMPV6);
-    }
+    // Fragments of ICMP do not come here: `punt_icmp_fragment` took them.
     if v4.is_later_fragment() {
         // No transport header here: its checksum was fixed in the first
         // fragment (it covers the whole datagram).
@@ -332,6 +321,50 @@ fn fix_transport(pkt: Packet, v4: &V4, addr_sum: u64, flags: u8) -> Result<u8, D
     };
     pkt.write(l4 + at, &c.to_be_bytes())?;
     Ok(v4.proto)
+}
+
+/// A fragment of an ICMP message, into tunnel `tunnel` (or `NO_TUNNEL`)
+/// of MTU `mtu`: its ICMPv6 checksum covers the whole message's length,
+/// which a fragment does not tell (RFC 7915 §4.2), so its IP header is
+/// translated as any fragment's (hop limit decremented, as for the other
+/// slow path), its ICMP bytes left as they came, and the daemon puts the
+/// message back together (`REASON_ICMP_FRAGMENT`). A path of its own, not
+/// a flag through the translation: the states the verifier walks there
+/// stay as they were.
+#[inline(always)]
+fn punt_icmp_fragment(
+    pkt: Packet,
+    v4: &V4,
+    addrs: &Addrs6,
+    tunnel: u32,
+    mtu: u16,
+) -> Result<Step, Drop> {
+    pkt.truncate(ETH_LEN + IPV4_LEN + v4.payload)?;
+    let eth: EthHdr = pkt.read(0)?;
+    pkt.adjust_head(-((IPV6_LEN - IPV4_LEN + FRAG_LEN) as i32))?;
+    pkt.write(
+        0,
+        &EthHdr {
+            ether_type: ETHERTYPE_IPV6,
+            ..eth
+        },
+    )?;
+    write_v6(
+        pkt,
+        ETH_LEN,
+        v4.tos,
+        v4.payload + FRAG_LEN,
+        NEXT_HEADER_FRAGMENT,
+        v4.ttl - 1,
+        addrs,
+    )?;
+    write_fragment_header(pkt, v4, PROTO_ICMPV6)?;
+    stats::event(Event::Nat64To6);
+    stats::event_add(Event::Nat64To6Bytes, IPV4_LEN + v4.payload);
+    if tunnel != NO_TUNNEL {
+        stats::event(Event::Nat64IntoTunnel);
+    }
+    slow::punt(pkt, REASON_ICMP_FRAGMENT, tunnel, mtu, 0)
 }
 
 /// The Fragment header of a translated IPv4 fragment (RFC 7915 §4.1):
