@@ -149,6 +149,48 @@ pub const fn mtu_6to4(mtu6: u32) -> u16 {
     }
 }
 
+/// RFC 7915 §4.2: a packet too big's MTU is the least of the translated
+/// one (`mtu6`, as `mtu_4to6` made it), the IPv6 next hop's MTU (`next6`:
+/// the tunnel's, or the egress device's) and the MTU of the IPv4 device
+/// the error came in on plus 20 (`in4`: what crossed it came through the
+/// translator, 20 bytes bigger as IPv6). 0 is a term not known (the
+/// kernel routes the packet), left out. Never below 1280, as `mtu_4to6`.
+#[inline(always)]
+pub const fn cap_4to6(mtu6: u32, next6: u32, in4: u32) -> u32 {
+    let mut m = mtu6;
+    if next6 != 0 && next6 < m {
+        m = next6;
+    }
+    let in4 = in4.saturating_add(20);
+    if in4 != 20 && in4 < m {
+        m = in4;
+    }
+    if m < IPV6_MIN_MTU {
+        IPV6_MIN_MTU
+    } else {
+        m
+    }
+}
+
+/// RFC 7915 §5.2: a fragmentation needed's MTU is the least of the
+/// translated one (`mtu4`, as `mtu_6to4` made it), the IPv4 next hop's MTU
+/// (`out4`: the egress device's) and the MTU of the IPv6 side the error
+/// came from less 20 (`in6`: the tunnel's, or the ingress device's). 0 is
+/// a term not known, left out. No floor: an MTU the IPv6 side reports
+/// below 88 stays as `mtu_6to4` makes it (the links' own MTUs are never
+/// that small).
+#[inline(always)]
+pub const fn cap_6to4(mtu4: u16, out4: u32, in6: u32) -> u16 {
+    let mut m = mtu4 as u32;
+    if out4 != 0 && out4 < m {
+        m = out4;
+    }
+    if in6 != 0 && in6.saturating_sub(20) < m {
+        m = in6.saturating_sub(20);
+    }
+    m as u16
+}
+
 /// RFC 1191 §7's plateau table: the largest plateau below `len`.
 #[inline(always)]
 pub const fn plateau(len: u16) -> u16 {
@@ -289,5 +331,51 @@ mod tests {
         assert_eq!(plateau(1493), 1492);
         assert_eq!(plateau(68), 68);
         assert_eq!(plateau(576), 508);
+    }
+
+    /// Each term of RFC 7915 §4.2 the least in turn; 0 leaves a term out.
+    #[test]
+    fn packet_too_big_capped() {
+        // (translated, IPv6 next hop, IPv4 ingress device) → MTU.
+        let rows: &[((u32, u32, u32), u32)] = &[
+            ((1420, 1500, 1500), 1420),
+            ((1620, 1500, 1500), 1500),
+            ((1620, 1480, 1500), 1480),
+            ((1620, 1500, 1400), 1420),
+            ((1620, 0, 0), 1620),
+            ((1620, 0, 1400), 1420),
+            ((1620, 1400, 0), 1400),
+            ((1520, 1520, 1500), 1520),
+            // Never below the IPv6 minimum, whatever the term.
+            ((1280, 1500, 1000), 1280),
+            ((1620, 1000, 1500), 1280),
+            ((1620, 1500, 1200), 1280),
+            // The loopback's 65536 and more: no overflow.
+            ((1620, u32::MAX, u32::MAX), 1620),
+        ];
+        for &((mtu6, next6, in4), want) in rows {
+            assert_eq!(cap_4to6(mtu6, next6, in4), want, "{mtu6} {next6} {in4}");
+        }
+    }
+
+    /// Each term of RFC 7915 §5.2 the least in turn; 0 leaves a term out.
+    #[test]
+    fn fragmentation_needed_capped() {
+        // (translated, IPv4 egress device, IPv6 ingress) → MTU.
+        let rows: &[((u16, u32, u32), u16)] = &[
+            ((1380, 1500, 1500), 1380),
+            ((1580, 1500, 1500), 1480),
+            ((1580, 1400, 1500), 1400),
+            ((1580, 1500, 1450), 1430),
+            ((1580, 1500, 1280), 1260),
+            ((1580, 0, 0), 1580),
+            ((1580, 0, 1450), 1430),
+            ((1580, 1400, 0), 1400),
+            ((0, 1500, 1500), 0),
+            ((65535, u32::MAX, u32::MAX), 65535),
+        ];
+        for &((mtu4, out4, in6), want) in rows {
+            assert_eq!(cap_6to4(mtu4, out4, in6), want, "{mtu4} {out4} {in6}");
+        }
     }
 }
