@@ -65,9 +65,12 @@ pub struct ProgBed {
     pub dp: Datapath,
     pub x0: u32,
     pub x1: u32,
+    /// Devices whose MTU a case changed (`set_mtu`): `reset` puts them
+    /// back to 1500.
+    mtu_changed: Vec<&'static str>,
     // Field order: leave the namespace before deleting it.
     _guard: NetnsGuard,
-    _ns: Netns,
+    ns: Netns,
 }
 
 /// What one test run returned.
@@ -111,8 +114,9 @@ impl ProgBed {
             dp,
             x0,
             x1,
+            mtu_changed: Vec::new(),
             _guard: guard,
-            _ns: ns,
+            ns,
         };
         bed.reset()?;
         Ok(bed)
@@ -155,6 +159,20 @@ impl ProgBed {
             .unwrap();
     }
 
+    /// Sets the MTU of the bed's device `dev` (x0 or x1, 1500 as built)
+    /// until the next `reset`. Panics on failure (a case's set-up reports
+    /// it).
+    pub fn set_mtu(&mut self, dev: &'static str, mtu: u32) {
+        assert!(
+            matches!(dev, "x0" | "x1"),
+            "the bed's devices are x0 and x1"
+        );
+        self.ns
+            .ip(&format!("link set dev {dev} mtu {mtu}"))
+            .unwrap();
+        self.mtu_changed.push(dev);
+    }
+
     /// Sets the data path's clock so that it reads Unix time `unix_s` now.
     pub fn set_unix_time(&mut self, unix_s: u64) {
         let boot = tunnelctl::datapath::clock::boot_ns().unwrap();
@@ -173,10 +191,13 @@ impl ProgBed {
             .unwrap();
     }
 
-    /// Back to the default state: tunnels A (with routed /48) and B and no
-    /// other prefix, user A's address proxied on x1, default config, no
-    /// next-hop cache, zero counters.
+    /// Back to the default state: x0 and x1 at MTU 1500, tunnels A (with
+    /// routed /48) and B and no other prefix, user A's address proxied on
+    /// x1, default config, no next-hop cache, zero counters.
     pub fn reset(&mut self) -> Result<()> {
+        for dev in std::mem::take(&mut self.mtu_changed) {
+            self.ns.ip(&format!("link set dev {dev} mtu 1500"))?;
+        }
         for e in self.dp.proxies()? {
             self.dp.remove_proxy(e.ifindex, e.target)?;
         }
