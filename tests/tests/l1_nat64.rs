@@ -927,6 +927,9 @@ fn icmp_errors_4to6() {
     };
     let unreach4 = Icmpv4Type::DestinationUnreachable;
     let unreach6 = Icmpv6Type::DestinationUnreachable;
+    let frag4 =
+        |mtu| unreach4(icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: mtu });
+    let ptb6 = |mtu| Icmpv6Type::PacketTooBig { mtu };
     let pointer4 =
         |p| Icmpv4Type::ParameterProblem(icmpv4::ParameterProblemHeader::PointerIndicatesError(p));
     let pointer6 = |p| {
@@ -964,16 +967,42 @@ fn icmp_errors_4to6() {
                 pointer: 6,
             }),
         ),
+        // RFC 7915 §4.2: the least of the MTU + 20, the IPv6 next hop's
+        // (x1's toward upstream) and the IPv4 device's the error came in
+        // on (x0) + 20; both devices at 1500 unless the row sets them.
         row(
-            "fragmentation needed, MTU 1400 → packet too big, MTU 1420",
-            unreach4(icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 }),
-            Icmpv6Type::PacketTooBig { mtu: 1420 },
+            "fragmentation needed, MTU 1400 → packet too big, MTU 1420 (its own the least)",
+            frag4(1400),
+            ptb6(1420),
         ),
         row(
             "fragmentation needed, MTU 1000 → packet too big, MTU 1280 (never less, RFC 7915 §4.2)",
-            unreach4(icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1000 }),
-            Icmpv6Type::PacketTooBig { mtu: 1280 },
+            frag4(1000),
+            ptb6(1280),
         ),
+        row(
+            "fragmentation needed, MTU 1600 → packet too big 1500: x1's MTU the least (x0: 1520)",
+            frag4(1600),
+            ptb6(1500),
+        ),
+        row(
+            "fragmentation needed, MTU 1600, x1 (the IPv6 egress) at 1450 → packet too big 1450",
+            frag4(1600),
+            ptb6(1450),
+        )
+        .setup(|b| {
+            nat64_on(b);
+            b.set_mtu("x1", 1450);
+        }),
+        row(
+            "fragmentation needed, MTU 1600, x0 (where it came in) at 1400 → packet too big 1420",
+            frag4(1600),
+            ptb6(1420),
+        )
+        .setup(|b| {
+            nat64_on(b);
+            b.set_mtu("x0", 1400);
+        }),
         row(
             "parameter problem at the TTL (8) → at the hop limit (7)",
             pointer4(8),
@@ -1046,7 +1075,8 @@ fn icmp_errors_4to6() {
         ))),
     );
     // A 1500-byte datagram, its first 548 bytes quoted (576 in all): the
-    // plateau below its total length (1492) + 20.
+    // plateau below its total length (1492) + 20; x1 at 9000, so that its
+    // MTU is not the least.
     let full = L4::Udp(&[9u8; 1472]);
     let full_seen = with_ttl(translated_v4(up4, host, 63, 0, full), 62);
     let full_quote6 = v6(UPSTREAM, p6(host), 62, 0, full);
@@ -1066,7 +1096,10 @@ fn icmp_errors_4to6() {
             ),
         )
         .on(x0)
-        .setup(nat64_on)
+        .setup(|b| {
+            nat64_on(b);
+            b.set_mtu("x1", 9000);
+        })
         .redirect(to_upstream(&error_v6(
             p6(router),
             UPSTREAM,
@@ -1136,6 +1169,45 @@ fn icmp_errors_4to6() {
             p6(router),
             a6(USER_A),
             unreach6(icmpv6::DestUnreachableCode::Port),
+            &v6(a6(USER_A), p6(host), 62, 0, l4),
+        )))
+        .tunnel(TUNNEL_A, 0, 1),
+    );
+    // Into tunnel A: its MTU is the IPv6 next hop's.
+    cases.push(
+        Case::xdp(
+            "fragmentation needed, MTU 1600, about a tunnel user's packet, tunnel MTU 1400 → packet too big 1400",
+            from_v4_host(CLIENT_B_MAC, &error_v4(router, user4, frag4(1600), &user_seen)),
+        )
+        .on(x0)
+        .setup(|b| {
+            nat64_on(b);
+            b.change_tunnel(TUNNEL_A, |t| t.mtu = 1400);
+        })
+        .tx(to_client_a(&error_v6(
+            p6(router),
+            a6(USER_A),
+            ptb6(1400),
+            &v6(a6(USER_A), p6(host), 62, 0, l4),
+        )))
+        .tunnel(TUNNEL_A, 0, 1),
+    );
+    // x0 below the IPv6 minimum (no IPv6 on it: the FIB forwards none from
+    // it, so the row goes into the tunnel): 1200 + 20, raised to 1280.
+    cases.push(
+        Case::xdp(
+            "fragmentation needed, MTU 1600, about a tunnel user's packet, x0 at 1200 → 1220, raised to 1280",
+            from_v4_host(CLIENT_B_MAC, &error_v4(router, user4, frag4(1600), &user_seen)),
+        )
+        .on(x0)
+        .setup(|b| {
+            nat64_on(b);
+            b.set_mtu("x0", 1200);
+        })
+        .tx(to_client_a(&error_v6(
+            p6(router),
+            a6(USER_A),
+            ptb6(1280),
             &v6(a6(USER_A), p6(host), 62, 0, l4),
         )))
         .tunnel(TUNNEL_A, 0, 1),
@@ -1266,7 +1338,43 @@ fn icmp_errors_6to4() {
     };
     let unreach6 = Icmpv6Type::DestinationUnreachable;
     let unreach4 = Icmpv4Type::DestinationUnreachable;
-    let cases = vec![
+    let frag4 =
+        |mtu| unreach4(icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: mtu });
+    let ptb6 = |mtu| Icmpv6Type::PacketTooBig { mtu };
+    // Tunnel A's user's host answers, through its 6in4 tunnel, a datagram
+    // an IPv4 host (192.0.2.3) sent it: `t6` about it, as the user sends it.
+    let user4 = a4(USER_A_V4);
+    let user_seen = v6(p6(CLIENT_B), a6(USER_A), 62, 0, l4);
+    let from_user = |t6: Icmpv6Type| {
+        let icmp = etherparse::Icmpv6Header::with_checksum(
+            t6,
+            a6(USER_A).octets(),
+            p6(CLIENT_B).octets(),
+            &user_seen,
+        )
+        .unwrap();
+        let mut body = icmp.to_bytes().to_vec();
+        body.extend_from_slice(&user_seen);
+        from_client_a(&ipv6(
+            a6(USER_A),
+            p6(CLIENT_B),
+            64,
+            etherparse::IpNumber::IPV6_ICMP,
+            &body,
+        ))
+    };
+    let to_b_about_user = |t4: Icmpv4Type| {
+        to_v4_host(
+            CLIENT_B_MAC,
+            &translated_error_v4(
+                user4,
+                CLIENT_B,
+                t4,
+                &with_v4_id(v4(CLIENT_B, user4, 62, 0, l4), 0, false),
+            ),
+        )
+    };
+    let mut cases = vec![
         row(
             "port unreachable from the mapped host → port unreachable from its IPv4 address",
             UPSTREAM,
@@ -1302,13 +1410,45 @@ fn icmp_errors_6to4() {
             unreach6(icmpv6::DestUnreachableCode::Prohibited),
             unreach4(icmpv4::DestUnreachableHeader::HostProhibited),
         ),
+        // RFC 7915 §5.2: the least of the MTU − 20, the IPv4 egress
+        // device's (x0, toward the host) and the IPv6 side's the error came
+        // from (x1) − 20; both devices at 1500 unless the row sets them.
         row(
-            "packet too big, MTU 1400 → fragmentation needed, MTU 1380",
+            "packet too big, MTU 1400 → fragmentation needed, MTU 1380 (its own the least)",
             router,
             POP_V4,
-            Icmpv6Type::PacketTooBig { mtu: 1400 },
-            unreach4(icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1380 }),
+            ptb6(1400),
+            frag4(1380),
         ),
+        row(
+            "packet too big, MTU 1600 → fragmentation needed 1480: x1's MTU − 20 the least",
+            router,
+            POP_V4,
+            ptb6(1600),
+            frag4(1480),
+        ),
+        row(
+            "packet too big, MTU 1600, x0 (the IPv4 egress) at 1400 → fragmentation needed 1400",
+            router,
+            POP_V4,
+            ptb6(1600),
+            frag4(1400),
+        )
+        .setup(|b| {
+            nat64_on(b);
+            b.set_mtu("x0", 1400);
+        }),
+        row(
+            "packet too big, MTU 1600, x1 (where it came in) at 1450 → fragmentation needed 1430",
+            router,
+            POP_V4,
+            ptb6(1600),
+            frag4(1430),
+        )
+        .setup(|b| {
+            nat64_on(b);
+            b.set_mtu("x1", 1450);
+        }),
         row(
             "parameter problem at the hop limit (7) → at the TTL (8)",
             router,
@@ -1378,46 +1518,33 @@ fn icmp_errors_6to4() {
         .on(x1)
         .setup(nat64_on)
         .dropped(Drop::Nat64IcmpDropped),
-        {
-            // A tunnel user's host answers, through its 6in4 tunnel, a
-            // datagram an IPv4 host (192.0.2.3) sent it: decap, then
-            // translate the error in the same pass.
-            let user4 = a4(USER_A_V4);
-            let seen = v6(p6(CLIENT_B), a6(USER_A), 62, 0, l4);
-            let icmp = etherparse::Icmpv6Header::with_checksum(
-                unreach6(icmpv6::DestUnreachableCode::Port),
-                a6(USER_A).octets(),
-                p6(CLIENT_B).octets(),
-                &seen,
-            )
-            .unwrap();
-            let mut body = icmp.to_bytes().to_vec();
-            body.extend_from_slice(&seen);
-            let err = ipv6(
-                a6(USER_A),
-                p6(CLIENT_B),
-                64,
-                etherparse::IpNumber::IPV6_ICMP,
-                &body,
-            );
-            Case::xdp(
-                "port unreachable from a tunnel user's host: decap, translate, out",
-                from_client_a(&err),
-            )
-            .on(x0)
-            .setup(nat64_on)
-            .tx(to_v4_host(
-                CLIENT_B_MAC,
-                &translated_error_v4(
-                    user4,
-                    CLIENT_B,
-                    unreach4(icmpv4::DestUnreachableHeader::Port),
-                    &with_v4_id(v4(CLIENT_B, user4, 62, 0, l4), 0, false),
-                ),
-            ))
-            .tunnel(TUNNEL_A, 1, 0)
-        },
+        // Decap, then translate the error in the same pass.
+        Case::xdp(
+            "port unreachable from a tunnel user's host: decap, translate, out",
+            from_user(unreach6(icmpv6::DestUnreachableCode::Port)),
+        )
+        .on(x0)
+        .setup(nat64_on)
+        .tx(to_b_about_user(unreach4(
+            icmpv4::DestUnreachableHeader::Port,
+        )))
+        .tunnel(TUNNEL_A, 1, 0),
     ];
+    // Out of tunnel A: its MTU is the IPv6 side's (not x0's, which the
+    // 6in4 packet came in on).
+    cases.push(
+        Case::xdp(
+            "packet too big, MTU 1600, from a tunnel user's host, tunnel MTU 1400 → fragmentation needed 1380",
+            from_user(ptb6(1600)),
+        )
+        .on(x0)
+        .setup(|b| {
+            nat64_on(b);
+            b.change_tunnel(TUNNEL_A, |t| t.mtu = 1400);
+        })
+        .tx(to_b_about_user(frag4(1380)))
+        .tunnel(TUNNEL_A, 1, 0),
+    );
     check(&mut bed, cases);
 }
 

@@ -179,6 +179,41 @@ pub fn lookup_v6_between(pkt: Packet, src: &[u8; 16], dst: &[u8; 16], wire: Wire
     finish(rc, &p)
 }
 
+/// The MTU of the device the kernel's FIB routes IPv4 from `src` to `dst`
+/// through (network order), 0 when it has no route: what caps a
+/// translated error's MTU (RFC 7915 §5.2). The kernel's FIB alone, not the
+/// next-hop cache, and no counters: the packet is looked up again, as any,
+/// when it is sent. Not inlined, as `lookup_v4`.
+#[inline(never)]
+pub fn egress_mtu_v4(pkt: Packet, src: [u8; 4], dst: [u8; 4]) -> u32 {
+    let mut p = params(pkt, AF_INET, 0, 0);
+    p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(src);
+    p.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes(dst);
+    egress_mtu(pkt, &mut p)
+}
+
+/// The same for IPv6 (RFC 7915 §4.2).
+#[inline(never)]
+pub fn egress_mtu_v6(pkt: Packet, src: &[u8; 16], dst: &[u8; 16]) -> u32 {
+    let mut p = params(pkt, AF_INET6, 0, 0);
+    p.__bindgen_anon_3.ipv6_src = addr::words32(src);
+    p.__bindgen_anon_4.ipv6_dst = addr::words32(dst);
+    egress_mtu(pkt, &mut p)
+}
+
+/// The lookup's egress device and its MTU. The length asked is 0: never
+/// above the route's MTU, where the helper would answer FRAG_NEEDED before
+/// naming the device. An unresolved neighbour still names it.
+#[inline(always)]
+fn egress_mtu(pkt: Packet, p: &mut FibParams) -> u32 {
+    let rc = fib_lookup(pkt, p);
+    if rc == BPF_FIB_LKUP_RET_SUCCESS as i64 || rc == BPF_FIB_LKUP_RET_NO_NEIGH as i64 {
+        pkt.device_mtu(p.ifindex).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
 /// Rewrites the Ethernet addresses for `hop` and sends the packet there.
 #[inline(always)]
 pub fn send(pkt: Packet, hop: &NextHop, ether_type: u16) -> Result<u32, Drop> {

@@ -232,7 +232,7 @@ mod entry {
     pub fn nat64_err_to4(ctx: XdpContext) -> u32 {
         let pkt = Packet::new(&ctx);
         let origin = Origin::from_raw(jump::args().origin);
-        match nat64::err_to4::translate(pkt) {
+        match nat64::err_to4::translate(pkt, origin) {
             Ok(step) => jump::follow(pkt, step),
             Err(reason) => faulted(Fault {
                 reason,

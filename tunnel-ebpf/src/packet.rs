@@ -19,10 +19,10 @@ use aya_ebpf::{
         BPF_F_CURRENT_CPU,
     },
     helpers::generated::{
-        bpf_fib_lookup, bpf_get_prandom_u32, bpf_ktime_get_boot_ns, bpf_ktime_get_ns,
-        bpf_perf_event_output, bpf_redirect, bpf_redirect_neigh, bpf_skb_adjust_room,
-        bpf_skb_load_bytes, bpf_skb_pull_data, bpf_xdp_adjust_head, bpf_xdp_adjust_tail,
-        bpf_xdp_load_bytes,
+        bpf_check_mtu, bpf_fib_lookup, bpf_get_prandom_u32, bpf_ktime_get_boot_ns,
+        bpf_ktime_get_ns, bpf_perf_event_output, bpf_redirect, bpf_redirect_neigh,
+        bpf_skb_adjust_room, bpf_skb_load_bytes, bpf_skb_pull_data, bpf_xdp_adjust_head,
+        bpf_xdp_adjust_tail, bpf_xdp_load_bytes,
     },
     maps::{lpm_trie::Key, HashMap, PerfEventArray, ProgramArray},
     programs::{TcContext, XdpContext},
@@ -181,6 +181,24 @@ impl Packet<Xdp> {
     #[inline(always)]
     pub fn ingress_ifindex(&self) -> u32 {
         self.cx.fib_ifindex()
+    }
+
+    /// The MTU (layer 3) of device `ifindex`, 0 for the device the packet
+    /// came in on, or `None` when there is no such device. From
+    /// `bpf_check_mtu` (Linux 5.12), which reports the device's MTU
+    /// whatever it says of the packet's length (the verdict is not used).
+    #[inline(always)]
+    pub fn device_mtu(&self, ifindex: u32) -> Option<u32> {
+        // In: 0, check the packet's own length; out: the device's MTU.
+        let mut mtu: u32 = 0;
+        // SAFETY: `mtu` is a live u32 on the stack, which the helper reads
+        // and writes; no packet pointer is involved.
+        let rc = unsafe { bpf_check_mtu(self.cx.0 as *mut _, ifindex, &mut mtu, 0, 0) };
+        if rc < 0 || mtu == 0 {
+            None
+        } else {
+            Some(mtu)
+        }
     }
 
     /// Grows (`delta < 0`) or shrinks the packet at its head.

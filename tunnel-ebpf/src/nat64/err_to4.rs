@@ -1,9 +1,10 @@
 //! ICMPv6 errors toward pool6, translated to ICMPv4 (RFC 7915 §5.2 and
 //! §5.3): the type and code by the RFC's table, a packet too big's MTU
-//! less 20, a parameter problem's pointer mapped, and the IPv6 packet the
-//! error quotes (what the IPv4 host's packet became) translated back. An
-//! error from a router with no mapping gets an address of the configured
-//! RFC 6791 pool (`Nat64Config::pool_source_v4`).
+//! less 20 capped by the next hops' (`capped_mtu`), a parameter problem's
+//! pointer mapped, and the IPv6 packet the error quotes (what the IPv4
+//! host's packet became) translated back. An error from a router with no
+//! mapping gets an address of the configured RFC 6791 pool
+//! (`Nat64Config::pool_source_v4`).
 //!
 //! ```text
 //! in:  Eth | IPv6 (40) | ICMPv6 (8) | IPv6 (40) | rest of the quote
@@ -32,6 +33,7 @@ use crate::{
     packet::{Packet, ETHERTYPE_IPV4, ETH_LEN, IPV4_LEN, IPV6_LEN},
     stats,
     step::Step,
+    tunnel::{tunnel, Origin},
 };
 
 const ICMP_LEN: usize = 8;
@@ -157,15 +159,21 @@ fn read(pkt: Packet) -> Result<Error6, Drop> {
     })
 }
 
-/// The ICMPv4 header's last 4 bytes, per the table's rule.
+/// The ICMPv4 header's last 4 bytes, per the table's rule; `origin`:
+/// where the error came from.
 #[inline(always)]
-fn rest_v4(e: &Error6) -> Result<u32, Drop> {
+fn rest_v4(pkt: Packet, e: &Error6, origin: Origin) -> Result<u32, Drop> {
     let raw = u32::from_be_bytes(e.rest);
     match e.icmp.rest {
         Rest::Copy => Ok(raw),
         Rest::Zero => Ok(0),
         Rest::Fixed(p) => Ok(p),
-        Rest::Mtu => Ok(icmp::mtu_6to4(raw) as u32),
+        Rest::Mtu => Ok(capped_mtu(
+            pkt,
+            icmp::mtu_6to4(raw) as u32,
+            pair(e.src4, e.dst4),
+            origin.raw(),
+        )),
         Rest::Pointer if raw <= 0xff => icmp::pointer_6to4(raw as u8)
             .map(|p| (p as u32) << 24)
             .ok_or(Drop::Nat64IcmpDropped),
@@ -173,14 +181,32 @@ fn rest_v4(e: &Error6) -> Result<u32, Drop> {
     }
 }
 
-/// Translates the ICMPv6 error and sends the ICMPv4 one on.
+/// RFC 7915 §5.2: a fragmentation needed's MTU `mtu4` (`mtu_6to4`'s)
+/// capped by the IPv4 egress device's toward the error's destination
+/// (`addrs`: its source and destination, `pair`ed) and by the MTU of the
+/// IPv6 side it came from (`origin`, raw) less 20: the tunnel's it came out
+/// of, else the device's it came in on (`icmp::cap_6to4`). Not inlined:
+/// the lookups stay in its frame and only the MTU comes back, so its
+/// branches do not multiply the paths the verifier walks after it.
+#[inline(never)]
+fn capped_mtu(pkt: Packet, mtu4: u32, addrs: u64, origin: u32) -> u32 {
+    let (src4, dst4) = unpair(addrs);
+    let in6 = match Origin::from_raw(origin).tunnel_id() {
+        Some(id) => tunnel(id).map(|t| t.mtu as u32).unwrap_or(0),
+        None => pkt.device_mtu(0).unwrap_or(0),
+    };
+    icmp::cap_6to4(mtu4 as u16, fib::egress_mtu_v4(pkt, src4, dst4), in6) as u32
+}
+
+/// Translates the ICMPv6 error from `origin` (the uplink, or the tunnel it
+/// came out of) and sends the ICMPv4 one on.
 #[inline(always)]
-pub fn translate(pkt: Packet) -> Result<Step, Drop> {
+pub fn translate(pkt: Packet, origin: Origin) -> Result<Step, Drop> {
     let e = read(pkt)?;
     if e.hop_limit <= 1 {
         return Err(Drop::Nat64TtlExpired);
     }
-    let rest = rest_v4(&e)?;
+    let rest = rest_v4(pkt, &e, origin)?;
     let payload = u16::from_be_bytes(pkt.view::<Ipv6Hdr>(ETH_LEN)?.payload_len) as usize;
     if ETH_LEN + IPV6_LEN + payload > pkt.len() {
         return Err(Drop::Malformed);

@@ -1,8 +1,9 @@
 //! ICMPv4 errors toward an EAM address, translated to ICMPv6 (RFC 7915
 //! §4.2 and §4.3): the type and code by the RFC's table, the MTU of a
-//! fragmentation needed plus 20, a parameter problem's pointer mapped,
-//! and the IPv4 packet the error quotes (what the IPv6 host sent, as the
-//! translator had made it) translated back to the IPv6 packet it was.
+//! fragmentation needed plus 20 capped by the next hops' (`capped_mtu`),
+//! a parameter problem's pointer mapped, and the IPv4 packet the error
+//! quotes (what the IPv6 host sent, as the translator had made it)
+//! translated back to the IPv6 packet it was.
 //!
 //! ```text
 //! in:  Eth | IPv4 (20) | ICMP (8) | IPv4 (20) | rest of the quote
@@ -28,10 +29,11 @@ use super::{
     ICMP_ECHO_REQUEST, PROTO_ICMP, PROTO_ICMPV6,
 };
 use crate::{
+    fib,
     packet::{addr_from_halves, Packet, ETHERTYPE_IPV6, ETH_LEN, IPV4_LEN, IPV6_LEN},
     route, stats,
     step::Step,
-    tunnel::{owner, Origin},
+    tunnel::{owner, tunnel, Origin},
 };
 
 const ICMP_LEN: usize = 8;
@@ -88,19 +90,40 @@ fn read(pkt: Packet) -> Result<Error4, Drop> {
     })
 }
 
-/// The ICMPv6 header's last 4 bytes, per the table's rule.
+/// The ICMPv6 header's last 4 bytes, per the table's rule; `outer`: the
+/// translated error's addresses.
 #[inline(always)]
-fn rest_v6(e: &Error4) -> Result<u32, Drop> {
+fn rest_v6(pkt: Packet, e: &Error4, outer: &Addrs6) -> Result<u32, Drop> {
     let raw = u32::from_be_bytes(e.rest);
     match e.icmp.rest {
         Rest::Copy => Ok(raw),
         Rest::Zero => Ok(0),
         Rest::Fixed(p) => Ok(p),
-        Rest::Mtu => Ok(icmp::mtu_4to6(raw as u16, e.inner_len)),
+        Rest::Mtu => Ok(capped_mtu(
+            pkt,
+            icmp::mtu_4to6(raw as u16, e.inner_len),
+            outer,
+        )),
         Rest::Pointer => icmp::pointer_4to6(e.rest[0])
             .map(|p| p as u32)
             .ok_or(Drop::Nat64IcmpDropped),
     }
+}
+
+/// RFC 7915 §4.2: a packet too big's MTU `mtu6` (`mtu_4to6`'s) capped by
+/// the IPv6 next hop's (the tunnel's the error goes into, else the egress
+/// device's) and by the IPv4 device's it came in on plus 20
+/// (`icmp::cap_4to6`). Not inlined: the addresses and the lookups stay in
+/// its frame and only the MTU comes back, so its branches do not multiply
+/// the paths the verifier walks through the rest of the program.
+#[inline(never)]
+fn capped_mtu(pkt: Packet, mtu6: u32, outer: &Addrs6) -> u32 {
+    let dst = addr_from_halves(outer.dst);
+    let next6 = match owner(&dst) {
+        Some(id) => tunnel(id).map(|t| t.mtu as u32).unwrap_or(0),
+        None => fib::egress_mtu_v6(pkt, &addr_from_halves(outer.src), &dst),
+    };
+    icmp::cap_4to6(mtu6, next6, pkt.device_mtu(0).unwrap_or(0))
 }
 
 /// Translates the ICMPv4 error and hands the ICMPv6 one to the router.
@@ -124,7 +147,7 @@ pub fn translate(pkt: Packet) -> Result<Step, Drop> {
             .to_v6_halves(e.inner_src),
         dst: pool6(conf, e.inner_dst)?,
     };
-    let rest = rest_v6(&e)?;
+    let rest = rest_v6(pkt, &e, &outer)?;
     let tot_len = u16::from_be_bytes(outer4.tot_len) as usize;
     if ETH_LEN + tot_len > pkt.len() || tot_len < IPV4_LEN + ICMP_LEN + IPV4_LEN {
         return Err(Drop::Malformed);
