@@ -404,6 +404,35 @@ fn ipv6_to_ipv4() {
             (Event::Nat64ErrorTo4, 1),
             (Event::Nat64ErrorTo6, 1),
         ]),
+        // Both legs cap the MTU: out of tunnel A (MTU 1400) 1600 − 20 →
+        // 1380 (no IPv4 hop in a hairpin), back 1380 + 20 toward x1 (1500).
+        Case::xdp(
+            "hairpinned packet too big 1600 out of a 1400 tunnel: fragmentation needed 1380, back as packet too big 1400",
+            from_client_a(&icmpv6_of(
+                Icmpv6Type::PacketTooBig { mtu: 1600 },
+                a6(USER_A),
+                p6(up4),
+                64,
+                &v6(p6(up4), a6(USER_A), 62, 0, L4::Udp(PAYLOAD)),
+            )),
+        )
+        .on(x0)
+        .setup(|b| {
+            nat64_on(b);
+            b.change_tunnel(TUNNEL_A, |t| t.mtu = 1400);
+        })
+        .redirect(to_upstream(&icmpv6_of(
+            Icmpv6Type::PacketTooBig { mtu: 1400 },
+            p6(a4(USER_A_V4)),
+            UPSTREAM,
+            62,
+            &v6(UPSTREAM, p6(a4(USER_A_V4)), 62, 0, L4::Udp(PAYLOAD)),
+        )))
+        .events(&[
+            (Event::Nat64Hairpin, 1),
+            (Event::Nat64ErrorTo4, 1),
+            (Event::Nat64ErrorTo6, 1),
+        ]),
         Case::xdp(
             "translator off: pool6 traffic is the kernel's",
             from_upstream(&echo(UPSTREAM, p6(host), 64)),
@@ -418,6 +447,12 @@ fn ipv6_to_ipv4() {
 /// `hop_limit`) quoting `quote`.
 fn hairpin_error(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, quote: &[u8]) -> Vec<u8> {
     let t = Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Port);
+    icmpv6_of(t, src, dst, hop_limit, quote)
+}
+
+/// An ICMPv6 message of type `t` from `src` to `dst` (hop limit
+/// `hop_limit`) quoting `quote`.
+fn icmpv6_of(t: Icmpv6Type, src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, quote: &[u8]) -> Vec<u8> {
     let icmp =
         etherparse::Icmpv6Header::with_checksum(t, src.octets(), dst.octets(), quote).unwrap();
     let body = [icmp.to_bytes().as_slice(), quote].concat();

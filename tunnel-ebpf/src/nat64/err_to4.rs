@@ -185,9 +185,11 @@ fn rest_v4(pkt: Packet, e: &Error6, origin: Origin) -> Result<u32, Drop> {
 /// capped by the IPv4 egress device's toward the error's destination
 /// (`addrs`: its source and destination, `pair`ed) and by the MTU of the
 /// IPv6 side it came from (`origin`, raw) less 20: the tunnel's it came out
-/// of, else the device's it came in on (`icmp::cap_6to4`). Not inlined:
-/// the lookups stay in its frame and only the MTU comes back, so its
-/// branches do not multiply the paths the verifier walks after it.
+/// of, else the device's it came in on (`icmp::cap_6to4`). A hairpinned
+/// error (its destination mapped) crosses no IPv4 hop: `nat64_err_to6`
+/// caps it again on its way back. Not inlined: the lookups stay in its
+/// frame and only the MTU comes back, so its branches do not multiply the
+/// paths the verifier walks after it.
 #[inline(never)]
 fn capped_mtu(pkt: Packet, mtu4: u32, addrs: u64, origin: u32) -> u32 {
     let (src4, dst4) = unpair(addrs);
@@ -195,7 +197,11 @@ fn capped_mtu(pkt: Packet, mtu4: u32, addrs: u64, origin: u32) -> u32 {
         Some(id) => tunnel(id).map(|t| t.mtu as u32).unwrap_or(0),
         None => pkt.device_mtu(0).unwrap_or(0),
     };
-    icmp::cap_6to4(mtu4 as u16, fib::egress_mtu_v4(pkt, src4, dst4), in6) as u32
+    let out4 = match super::eam_v4(dst4) {
+        Some(_) => 0,
+        None => fib::egress_mtu_v4(pkt, src4, dst4),
+    };
+    icmp::cap_6to4(mtu4 as u16, out4, in6) as u32
 }
 
 /// Translates the ICMPv6 error from `origin` (the uplink, or the tunnel it
