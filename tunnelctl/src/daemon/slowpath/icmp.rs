@@ -106,6 +106,15 @@ pub fn to_icmpv4(header: &[u8], addr_sum: u64, msg: &[u8]) -> Result<Vec<u8>, Ba
     p[IPV4_LEN + 2..IPV4_LEN + 4].copy_from_slice(&[0, 0]);
     let c = checksum(0, &p[IPV4_LEN..]);
     p[IPV4_LEN + 2..IPV4_LEN + 4].copy_from_slice(&c.to_be_bytes());
+    // The kernel gives a header-included packet with id 0 an id of its
+    // own, each piece another (raw(7)): the pieces of one datagram would
+    // no longer be one datagram's. An IPv6 identification whose low half
+    // is 0 gets one here instead, as the data path picks ids: the
+    // checksum XOR the length, never 0.
+    if p[4..6] == [0, 0] {
+        let id = (c ^ tot_len).max(1);
+        p[4..6].copy_from_slice(&id.to_be_bytes());
+    }
     set_header_checksum(&mut p);
     Ok(p)
 }
@@ -324,5 +333,13 @@ mod tests {
             Err(Bad::Malformed),
             "an IPv6 header"
         );
+        // Identification 0: the kernel would give each piece its own.
+        let mut zero = header4();
+        zero[4..6].copy_from_slice(&[0, 0]);
+        let msg = icmp6(USER6, HOST6, Icmpv6Type::EchoRequest(ECHO), &d);
+        let p = to_icmpv4(&zero, addr_sum, &msg).unwrap();
+        let h = etherparse::Ipv4Header::from_slice(&p).unwrap().0;
+        assert_ne!(h.identification, 0);
+        assert_eq!(h.header_checksum, h.calc_header_checksum());
     }
 }
