@@ -183,8 +183,9 @@ pub fn lookup_v6_between(pkt: Packet, src: &[u8; 16], dst: &[u8; 16], wire: Wire
 /// through (network order), 0 when it has no route: what caps a
 /// translated error's MTU (RFC 7915 §5.2). The kernel's FIB alone, not the
 /// next-hop cache, and no counters: the packet is looked up again, as any,
-/// when it is sent. Not inlined, as `lookup_v4`.
-#[inline(never)]
+/// when it is sent. Inlined into its one caller, itself not inlined: one
+/// frame less in the call chain (Linux 6.1 counts 512 bytes for all).
+#[inline(always)]
 pub fn egress_mtu_v4(pkt: Packet, src: [u8; 4], dst: [u8; 4]) -> u32 {
     let mut p = params(pkt, AF_INET, 0, 0);
     p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(src);
@@ -193,7 +194,7 @@ pub fn egress_mtu_v4(pkt: Packet, src: [u8; 4], dst: [u8; 4]) -> u32 {
 }
 
 /// The same for IPv6 (RFC 7915 §4.2).
-#[inline(never)]
+#[inline(always)]
 pub fn egress_mtu_v6(pkt: Packet, src: &[u8; 16], dst: &[u8; 16]) -> u32 {
     let mut p = params(pkt, AF_INET6, 0, 0);
     p.__bindgen_anon_3.ipv6_src = addr::words32(src);

@@ -238,10 +238,26 @@ fn map_v6(pkt: Packet) -> Result<V6, Drop> {
 
 /// The addresses: the destination out of pool6, the source through its
 /// mapping; both IPv4 addresses packed in one word (`pair`), and the sum
-/// of the IPv6 ones. Not inlined: the two IPv6 addresses and the lookup
-/// key live in its frame only.
-#[inline(never)]
+/// of the IPv6 ones. One function per address, each not inlined: an IPv6
+/// address and a lookup key live in its frame only, and the two frames
+/// are never on the stack together (Linux 6.1 refuses a call chain whose
+/// frames add up to more than 512 bytes).
+#[inline(always)]
 fn map_addrs(pkt: Packet) -> Result<[u64; 2], Drop> {
+    let [dst4, dst_sum] = map_dst(pkt)?;
+    // Read here, not in `map_src`: given only the packet, LLVM passes it
+    // the context's two 32-bit packet offsets, which it then joins with a
+    // shift the verifier refuses on packet pointers.
+    let src = pkt.read_addr(ETH_LEN + 8)?;
+    let [src4, src_sum] = map_src(&src)?;
+    let (src4, dst4) = ((src4 as u32).to_ne_bytes(), (dst4 as u32).to_ne_bytes());
+    Ok([pair(src4, dst4), src_sum + dst_sum])
+}
+
+/// The destination out of pool6 (RFC 6052), as a native-order word, and
+/// the sum of its IPv6 address.
+#[inline(never)]
+fn map_dst(pkt: Packet) -> Result<[u64; 2], Drop> {
     let conf = config().ok_or(Drop::Nat64NoMapping)?;
     let dst = pkt.read_addr(ETH_LEN + 24)?;
     if !conf.in_pool6(&dst) {
@@ -251,9 +267,18 @@ fn map_addrs(pkt: Packet) -> Result<[u64; 2], Drop> {
     if conf.flags & NAT64_F_WKP_STRICT != 0 && conf.is_wkp() && !rfc6052::is_global_v4(dst4) {
         return Err(Drop::Nat64NonGlobal);
     }
-    let src = pkt.read_addr(ETH_LEN + 8)?;
-    let eam = eam_v6(&src).ok_or(Drop::Nat64NoMapping)?;
-    Ok([pair(eam.to_v4(&src), dst4), csum::addrs_v6(&src, &dst)])
+    Ok([u32::from_ne_bytes(dst4) as u64, csum::add_bytes(0, &dst)])
+}
+
+/// The source through its explicit mapping (RFC 7757), as a native-order
+/// word, and the sum of its IPv6 address.
+#[inline(never)]
+fn map_src(src: &[u8; 16]) -> Result<[u64; 2], Drop> {
+    let eam = eam_v6(src).ok_or(Drop::Nat64NoMapping)?;
+    Ok([
+        u32::from_ne_bytes(eam.to_v4(src)) as u64,
+        csum::add_bytes(0, src),
+    ])
 }
 
 /// The transport checksum, still at its IPv6 offset: TCP and UDP swap the
