@@ -131,37 +131,12 @@ mod tests {
     use etherparse::{IcmpEchoHeader, Icmpv4Type, Icmpv6Type, PacketBuilder};
 
     use super::*;
+    use crate::daemon::slowpath::test_packets::*;
 
-    const HOST4: [u8; 4] = [192, 0, 2, 2];
-    const USER4: [u8; 4] = [198, 51, 100, 1];
-    /// 192.0.2.2 under pool6 2001:db8:64::/96, and the user.
-    const HOST6: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 0x64, 0, 0, 0, 0, 0, 0, 192, 0, 2, 2];
-    const USER6: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
     const ECHO: IcmpEchoHeader = IcmpEchoHeader { id: 0x4242, seq: 3 };
 
     fn data(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 + 5) as u8).collect()
-    }
-
-    /// An ICMPv4 message of type `t` as etherparse builds it (its
-    /// checksum etherparse's).
-    fn icmp4(t: Icmpv4Type, d: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        PacketBuilder::ipv4(HOST4, USER4, 64)
-            .icmpv4(t)
-            .write(&mut v, d)
-            .unwrap();
-        v[20..].to_vec()
-    }
-
-    /// The same message in ICMPv6 between `src` and `dst`.
-    fn icmp6(src: [u8; 16], dst: [u8; 16], t: Icmpv6Type, d: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        PacketBuilder::ipv6(src, dst, 64)
-            .icmpv6(t)
-            .write(&mut v, d)
-            .unwrap();
-        v[40..].to_vec()
     }
 
     /// An IPv6 header as the data path writes a translated fragment's

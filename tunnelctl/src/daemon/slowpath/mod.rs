@@ -26,6 +26,8 @@ pub mod counters;
 pub mod fragment;
 pub mod icmp;
 pub mod reassembly;
+#[cfg(test)]
+mod test_packets;
 
 use std::{
     fmt::Display,
@@ -401,6 +403,7 @@ fn parse_v4_fragment(p: &[u8]) -> Option<Fragment<'_>> {
 mod tests {
     use etherparse::{IcmpEchoHeader, Icmpv4Type, Icmpv6Type, IpNumber, Ipv4Header, PacketBuilder};
 
+    use super::test_packets::*;
     use super::*;
 
     /// A sample as the data path writes it: the meta in native order
@@ -451,35 +454,10 @@ mod tests {
         assert_eq!(counts(&s.counters), [("received", 2), ("malformed", 2)]);
     }
 
-    const HOST4: [u8; 4] = [192, 0, 2, 2];
-    const USER4: [u8; 4] = [198, 51, 100, 1];
-    /// 192.0.2.2 under pool6 2001:db8:64::/96; the user 2001:db8:1::2.
-    const HOST6: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 0x64, 0, 0, 0, 0, 0, 0, 192, 0, 2, 2];
-    const USER6: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
     const ECHO: IcmpEchoHeader = IcmpEchoHeader { id: 0x4242, seq: 1 };
 
     fn data(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 31 + 7) as u8).collect()
-    }
-
-    /// An ICMPv4 message of type `t` (its checksum etherparse's).
-    fn icmp4(t: Icmpv4Type, d: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        PacketBuilder::ipv4(HOST4, USER4, 64)
-            .icmpv4(t)
-            .write(&mut v, d)
-            .unwrap();
-        v[20..].to_vec()
-    }
-
-    /// An ICMPv6 message of type `t` from `src` to `dst`.
-    fn icmp6(src: [u8; 16], dst: [u8; 16], t: Icmpv6Type, d: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        PacketBuilder::ipv6(src, dst, 64)
-            .icmpv6(t)
-            .write(&mut v, d)
-            .unwrap();
-        v[40..].to_vec()
     }
 
     /// An IPv6 fragment host → user (hop limit 63: the data path
